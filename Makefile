@@ -1,0 +1,56 @@
+# kleym: every target uses the Deno pinned in package.json (node_modules/.bin/deno).
+SHELL := /bin/bash
+DENO := node_modules/.bin/deno
+# Exactly the permissions the operator binary gets (docs/permissions.md).
+OPERATOR_PERMS := --allow-net --allow-read --allow-env --allow-run
+CLI_PERMS := --allow-net --allow-read --allow-env --allow-run
+TESTENV := $(DENO) run -A tools/testenv.ts
+
+.PHONY: all deps controlplane cluster-up cluster-down check fmt test test-unit demo build codegen clean
+
+all: check
+
+$(DENO): package.json package-lock.json
+	npm ci --no-audit --no-fund
+	@touch $(DENO)
+
+deps: $(DENO)
+	$(DENO) install --frozen --entrypoint main.ts tools/testenv.ts >/dev/null
+
+controlplane:
+	hack/build-controlplane.sh
+
+cluster-up: deps controlplane
+	$(TESTENV) up
+
+cluster-down: deps
+	$(TESTENV) down
+
+codegen: deps
+	$(DENO) task codegen
+
+fmt: deps
+	$(DENO) fmt
+
+check: deps
+	$(DENO) fmt --check
+	$(DENO) lint
+	$(DENO) check --frozen .
+
+# Every test: unit tests and integration tests against one real control plane for the run.
+test: check controlplane
+	$(TESTENV) run -- $(DENO) test -A --frozen tests/
+
+test-unit: deps
+	$(DENO) test -A --frozen tests/unit/
+
+build: deps
+	mkdir -p dist
+	$(DENO) compile $(OPERATOR_PERMS) --frozen --output dist/kleym-operator main.ts
+	$(DENO) compile $(CLI_PERMS) --frozen --output dist/kleym cli/main.ts
+
+demo: deps controlplane
+	$(DENO) run -A tools/demo.ts $(if $(ONCE),--once,)
+
+clean:
+	rm -rf dist .cache/testenv/runs

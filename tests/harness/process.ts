@@ -1,0 +1,132 @@
+/**
+ * Child processes of the test harness: logged to a file, recorded in a pid file so an
+ * interrupted run can be swept up by the next one, and stopped TERM-then-KILL.
+ */
+
+export interface ManagedProcess {
+  readonly name: string;
+  readonly pid: number;
+  readonly status: Promise<Deno.CommandStatus>;
+  /** SIGTERM, then SIGKILL if it has not exited after `graceMs`. */
+  stop(graceMs?: number): Promise<void>;
+  kill9(): Promise<void>;
+  /** Lets our process exit while this one keeps running (`cluster-up`). */
+  unref(): void;
+}
+
+export interface SpawnOptions {
+  name: string;
+  cmd: string;
+  args: string[];
+  logFile: string;
+  pidFile: string;
+  env?: Record<string, string>;
+  cwd?: string;
+}
+
+export async function spawnLogged(opts: SpawnOptions): Promise<ManagedProcess> {
+  // The shell redirects straight into the log file and then execs the program (same pid), so
+  // the process does not depend on us to drain its output and may outlive us (`cluster-up`).
+  const child = new Deno.Command("sh", {
+    args: ["-c", 'exec "$0" "$@" >>"$KLEYM_LOG_FILE" 2>&1', opts.cmd, ...opts.args],
+    env: { ...opts.env, KLEYM_LOG_FILE: opts.logFile },
+    cwd: opts.cwd,
+    stdin: "null",
+    stdout: "null",
+    stderr: "null",
+  }).spawn();
+  await Deno.writeTextFile(opts.pidFile, `${child.pid}\n`, { append: true });
+  const status = child.status;
+  let exited = false;
+  status.then(() => exited = true);
+  const signal = (sig: Deno.Signal) => {
+    if (exited) return;
+    try {
+      child.kill(sig);
+    } catch { /* already gone */ }
+  };
+  return {
+    name: opts.name,
+    pid: child.pid,
+    status,
+    unref: () => child.unref(),
+    async stop(graceMs = 5000) {
+      signal("SIGTERM");
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      const timeout = new Promise<"timeout">((r) =>
+        timer = setTimeout(() => r("timeout"), graceMs)
+      );
+      const first = await Promise.race([status, timeout]);
+      clearTimeout(timer);
+      if (first === "timeout") {
+        signal("SIGKILL");
+        await status;
+      }
+    },
+    async kill9() {
+      signal("SIGKILL");
+      await status;
+    },
+  };
+}
+
+/** Is a process with this pid alive, and is it one of ours (by command name)? */
+export function isOurProcess(pid: number): boolean {
+  try {
+    const cmdline = Deno.readTextFileSync(`/proc/${pid}/cmdline`);
+    return /(^|\/)(etcd|kube-apiserver|spire-server|spire-controller-manager)\0/.test(cmdline);
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Kills processes listed in pid files of earlier runs that did not tear down (for example a
+ * `kill -9` of the test runner). Only etcd/kube-apiserver/SPIRE binaries are touched.
+ */
+export async function sweepStale(runsDir: string, except?: string): Promise<number> {
+  let killed = 0;
+  let entries: Deno.DirEntry[] = [];
+  try {
+    entries = [...Deno.readDirSync(runsDir)];
+  } catch {
+    return 0;
+  }
+  for (const e of entries) {
+    if (!e.isDirectory || `${runsDir}/${e.name}` === except) continue;
+    const dir = `${runsDir}/${e.name}`;
+    let pids: number[] = [];
+    try {
+      pids = Deno.readTextFileSync(`${dir}/pids`).split("\n").filter(Boolean).map(Number);
+    } catch { /* no pid file */ }
+    const owner = readOwner(dir);
+    if (owner !== undefined && processAlive(owner)) continue; // a live run owns it
+    for (const pid of pids) {
+      if (isOurProcess(pid)) {
+        try {
+          Deno.kill(pid, "SIGKILL");
+          killed++;
+        } catch { /* raced with exit */ }
+      }
+    }
+    await Deno.remove(dir, { recursive: true }).catch(() => {});
+  }
+  return killed;
+}
+
+function readOwner(dir: string): number | undefined {
+  try {
+    return Number(Deno.readTextFileSync(`${dir}/owner`).trim());
+  } catch {
+    return undefined;
+  }
+}
+
+export function processAlive(pid: number): boolean {
+  try {
+    Deno.statSync(`/proc/${pid}`);
+    return true;
+  } catch {
+    return false;
+  }
+}

@@ -1,0 +1,96 @@
+/**
+ * The test control plane from the command line.
+ *
+ *   deno run -A tools/testenv.ts up            start in the background (make cluster-up)
+ *   deno run -A tools/testenv.ts down          stop it (make cluster-down)
+ *   deno run -A tools/testenv.ts run -- CMD..  start a private one, run CMD with
+ *                                              KLEYM_TEST_DIR set, always tear down
+ *
+ * `up` keeps its state in .cache/testenv/cluster and copies the admin kubeconfig to the stable
+ * path .cache/testenv/kubeconfig; the built kubectl is .cache/testenv/bin/kubectl.
+ */
+import {
+  CACHE_DIR,
+  type ControlPlane,
+  KUBECTL,
+  startControlPlane,
+  stopDetached,
+} from "../tests/harness/controlplane.ts";
+import { isOurProcess } from "../tests/harness/process.ts";
+
+const CLUSTER_DIR = `${CACHE_DIR}/cluster`;
+const KUBECONFIG = `${CACHE_DIR}/kubeconfig`;
+
+function fail(msg: string): never {
+  console.error(`testenv: ${msg}`);
+  Deno.exit(2);
+}
+
+async function up(): Promise<void> {
+  try {
+    const pids = (await Deno.readTextFile(`${CLUSTER_DIR}/pids`)).split("\n").filter(Boolean);
+    if (pids.length > 0 && pids.every((p) => isOurProcess(Number(p)))) {
+      console.log(`control plane already running; kubeconfig: ${KUBECONFIG}`);
+      return;
+    }
+    await stopDetached(CLUSTER_DIR);
+  } catch { /* not running */ }
+  await Deno.remove(CLUSTER_DIR, { recursive: true }).catch(() => {});
+  const cp = await startControlPlane({ dir: CLUSTER_DIR });
+  await Deno.copyFile(cp.kubeconfigPath, KUBECONFIG);
+  cp.detach();
+  console.log(`control plane up at ${cp.server}`);
+  console.log(`kubeconfig: ${KUBECONFIG}`);
+  console.log(`kubectl:    ${KUBECTL}`);
+}
+
+async function down(): Promise<void> {
+  const n = await stopDetached(CLUSTER_DIR);
+  await Deno.remove(KUBECONFIG).catch(() => {});
+  console.log(n > 0 ? "control plane stopped" : "control plane was not running");
+}
+
+async function run(cmd: string[]): Promise<number> {
+  if (cmd.length === 0) fail("run needs a command after --");
+  let cp: ControlPlane | undefined;
+  let stopping: Promise<void> | undefined;
+  const teardown = () => stopping ??= cp?.stop() ?? Promise.resolve();
+  const onSignal = (sig: Deno.Signal) => () => {
+    console.error(`testenv: ${sig}: tearing down the control plane`);
+    teardown().finally(() => Deno.exit(130));
+  };
+  Deno.addSignalListener("SIGINT", onSignal("SIGINT"));
+  Deno.addSignalListener("SIGTERM", onSignal("SIGTERM"));
+  try {
+    cp = await startControlPlane();
+    console.error(`testenv: control plane at ${cp.server} (state in ${cp.dir})`);
+    const child = new Deno.Command(cmd[0], {
+      args: cmd.slice(1),
+      env: { KLEYM_TEST_DIR: cp.dir },
+      stdin: "inherit",
+      stdout: "inherit",
+      stderr: "inherit",
+    }).spawn();
+    const status = await child.status;
+    return status.code;
+  } finally {
+    await teardown();
+  }
+}
+
+const [verb, ...rest] = Deno.args;
+switch (verb) {
+  case "up":
+    await up();
+    break;
+  case "down":
+    await down();
+    break;
+  case "run": {
+    const i = rest.indexOf("--");
+    Deno.exit(await run(i >= 0 ? rest.slice(i + 1) : rest));
+    break;
+  }
+  default:
+    fail("usage: testenv.ts up | down | run -- COMMAND [ARGS...]");
+}
