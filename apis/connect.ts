@@ -1,0 +1,83 @@
+/**
+ * One call from flags to a working client:
+ *
+ *   const { rest, conn, close } = await connect({ kubeconfig, context, onRequest });
+ *
+ * Connection choice (controller-runtime's order): `--kubeconfig`; else `KUBECONFIG`; else
+ * in-cluster (when KUBERNETES_SERVICE_HOST/PORT are set and no `--context` was asked for); else
+ * `$HOME/.kube/config`.
+ *
+ * Transport stack, outermost first: retry -> request hook (sees every attempt) -> rate limit
+ * (token bucket, qps 50 / burst 100 by default) -> HTTP (TLS, credentials, User-Agent).
+ */
+import type { Clock } from "./clock.ts";
+import { type RequestHook, withRequestHook } from "./hooks.ts";
+import { inClusterAvailable, inClusterConnection } from "./incluster.ts";
+import { kubeconfigConnection } from "./kubeconfig.ts";
+import { withRateLimit } from "./ratelimit.ts";
+import { RestClient } from "./rest.ts";
+import { type RetryOptions, withRetry } from "./retry.ts";
+import { type ConnectionConfig, httpTransport, type Transport } from "./transport.ts";
+
+export interface ConnectionOptions {
+  /** `--kubeconfig` */
+  kubeconfig?: string;
+  /** `--context` */
+  context?: string;
+  env?: (name: string) => string | undefined;
+  clock?: Clock;
+}
+
+export interface TransportOptions {
+  qps?: number;
+  burst?: number;
+  onRequest?: RequestHook;
+  /** `false` disables retries. */
+  retry?: RetryOptions | false;
+  clock?: Clock;
+  userAgent?: string;
+}
+
+export interface Connection {
+  conn: ConnectionConfig;
+  transport: Transport;
+  rest: RestClient;
+  /** Release TLS clients. */
+  close(): void;
+}
+
+/** Find and resolve the connection config (no network traffic). */
+export async function loadConnection(opts: ConnectionOptions = {}): Promise<ConnectionConfig> {
+  const env = opts.env ?? ((n: string) => Deno.env.get(n));
+  const explicitKubeconfig = opts.kubeconfig !== undefined && opts.kubeconfig !== "";
+  const kubeconfigEnv = (env("KUBECONFIG") ?? "").trim() !== "";
+  if (!explicitKubeconfig && !kubeconfigEnv && !opts.context && inClusterAvailable(env)) {
+    return await inClusterConnection({ env, clock: opts.clock });
+  }
+  return await kubeconfigConnection({
+    kubeconfig: opts.kubeconfig,
+    context: opts.context,
+    env,
+    clock: opts.clock,
+  });
+}
+
+/** The standard transport stack over a resolved connection. */
+export function buildTransport(
+  conn: ConnectionConfig,
+  opts: TransportOptions = {},
+): { transport: Transport; close(): void } {
+  const http = httpTransport(conn, { userAgent: opts.userAgent });
+  let t: Transport = withRateLimit(http, { qps: opts.qps, burst: opts.burst, clock: opts.clock });
+  if (opts.onRequest) t = withRequestHook(t, opts.onRequest, opts.clock);
+  if (opts.retry !== false) t = withRetry(t, { clock: opts.clock, ...(opts.retry ?? {}) });
+  return { transport: t, close: () => http.close() };
+}
+
+export async function connect(
+  opts: ConnectionOptions & TransportOptions = {},
+): Promise<Connection> {
+  const conn = await loadConnection(opts);
+  const { transport, close } = buildTransport(conn, opts);
+  return { conn, transport, rest: new RestClient(transport), close };
+}

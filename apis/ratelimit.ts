@@ -1,0 +1,78 @@
+/**
+ * Client-side request rate limit: a token bucket (`qps` tokens per second, at most `burst` banked).
+ * Waiting requests reserve tokens in arrival order (the bucket may go negative; each request waits
+ * until its own token exists), so the limiter is fair and needs no polling. An aborted wait returns
+ * its token. Defaults match the operator's needs: qps 50, burst 100.
+ */
+import { type Clock, delay, realClock } from "./clock.ts";
+import type { Transport } from "./transport.ts";
+
+export interface RateLimitOptions {
+  /** Sustained requests per second; `Infinity` or <= 0 disables limiting. Default 50. */
+  qps?: number;
+  /** Requests allowed at once after idling. Default 100. */
+  burst?: number;
+  clock?: Clock;
+}
+
+export const DEFAULT_QPS = 50;
+export const DEFAULT_BURST = 100;
+
+export class TokenBucket {
+  readonly qps: number;
+  readonly burst: number;
+  readonly #clock: Clock;
+  #tokens: number;
+  #last: number;
+
+  constructor(opts: RateLimitOptions = {}) {
+    this.qps = opts.qps ?? DEFAULT_QPS;
+    this.burst = Math.max(1, opts.burst ?? DEFAULT_BURST);
+    this.#clock = opts.clock ?? realClock;
+    this.#tokens = this.burst;
+    this.#last = this.#clock.now();
+  }
+
+  get unlimited(): boolean {
+    return !(this.qps > 0) || this.qps === Infinity;
+  }
+
+  /**
+   * Reserve one token; milliseconds the caller must wait before using it (0 = now).
+   * Never throws; use `take` for the waiting.
+   */
+  reserve(): number {
+    if (this.unlimited) return 0;
+    const now = this.#clock.now();
+    this.#tokens = Math.min(this.burst, this.#tokens + ((now - this.#last) / 1000) * this.qps);
+    this.#last = now;
+    this.#tokens -= 1;
+    return this.#tokens >= 0 ? 0 : Math.ceil((-this.#tokens / this.qps) * 1000);
+  }
+
+  /** Give back a reserved token (its request was abandoned). */
+  release(): void {
+    if (!this.unlimited) this.#tokens = Math.min(this.burst, this.#tokens + 1);
+  }
+
+  /** Wait for a token; rejects with the signal's reason if aborted first. */
+  async take(signal?: AbortSignal): Promise<void> {
+    signal?.throwIfAborted();
+    const wait = this.reserve();
+    if (wait === 0) return;
+    if (!await delay(this.#clock, wait, signal)) {
+      this.release();
+      signal?.throwIfAborted();
+    }
+  }
+}
+
+/** Limit `inner` with a token bucket (shared by every request through the returned transport). */
+export function withRateLimit(inner: Transport, opts: RateLimitOptions = {}): Transport {
+  const bucket = new TokenBucket(opts);
+  if (bucket.unlimited) return inner;
+  return async (req) => {
+    await bucket.take(req.signal);
+    return await inner(req);
+  };
+}
