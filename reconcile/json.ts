@@ -1,0 +1,36 @@
+/**
+ * Small helpers for decoding and comparing JSON-shaped values (what the API server sends).
+ *
+ * API: `isRecord`, `show` (a value as it should appear in a user-facing message),
+ * `jsonEqual` (structural equality where object key order does not matter and a key holding
+ * `undefined` counts as absent — the way the value would serialise).
+ */
+
+export function isRecord(value: unknown): value is Record<string, unknown> {
+  return typeof value === "object" && value !== null && !Array.isArray(value);
+}
+
+/** Render a value for a message: strings quoted and escaped, everything else as JSON. */
+export function show(value: unknown): string {
+  if (value === undefined) return "undefined";
+  return JSON.stringify(value);
+}
+
+export function jsonEqual(a: unknown, b: unknown): boolean {
+  if (a === b) return true;
+  if (Array.isArray(a) || Array.isArray(b)) {
+    return Array.isArray(a) && Array.isArray(b) && a.length === b.length &&
+      a.every((item, index) => jsonEqual(item, b[index]));
+  }
+  if (isRecord(a) && isRecord(b)) {
+    const aKeys = definedKeys(a);
+    const bKeys = definedKeys(b);
+    return aKeys.length === bKeys.length &&
+      aKeys.every((key) => Object.hasOwn(b, key) && jsonEqual(a[key], b[key]));
+  }
+  return false;
+}
+
+function definedKeys(record: Record<string, unknown>): string[] {
+  return Object.keys(record).filter((key) => record[key] !== undefined);
+}

@@ -1,0 +1,162 @@
+/**
+ * Shared domain types and constants of the InferenceIdentityBinding contract (SPEC sections 2-6).
+ *
+ * Inputs that come from the cluster (the binding's spec and status, pools, objectives, existing
+ * ClusterSPIFFEIDs) are typed loosely here (`unknown` or all-optional) on purpose: the pure core
+ * decodes them once (validate.ts, selectors.ts) and everything downstream works on the decoded
+ * types. That also keeps any generated client type assignable to these inputs.
+ */
+
+import type { Condition, ObjectMeta } from "kubernetes-types/meta/v1.d.ts";
+
+/** The two API groups kleym resolves InferencePools and InferenceObjectives in (SPEC 2, 3). */
+export const SUPPORTED_GROUPS = [
+  "inference.networking.k8s.io",
+  "inference.networking.x-k8s.io",
+] as const;
+export type InferenceGroup = typeof SUPPORTED_GROUPS[number];
+
+export function isSupportedGroup(group: string): group is InferenceGroup {
+  return (SUPPORTED_GROUPS as readonly string[]).includes(group);
+}
+
+/** Served pool versions kleym understands (SPEC 3); the version fixes the selector's shape. */
+export type PoolApiVersion =
+  | "inference.networking.k8s.io/v1"
+  | "inference.networking.x-k8s.io/v1alpha2";
+
+/** Served objective versions kleym understands (SPEC 3). */
+export type ObjectiveApiVersion =
+  | "inference.networking.x-k8s.io/v1alpha2"
+  | "inference.networking.k8s.io/v1";
+
+export function groupOf(apiVersion: PoolApiVersion | ObjectiveApiVersion): InferenceGroup {
+  return apiVersion.slice(0, apiVersion.indexOf("/")) as InferenceGroup;
+}
+
+export const BINDING_MODES = ["PoolOnly", "PerObjective"] as const;
+export type BindingMode = typeof BINDING_MODES[number];
+
+/** SPEC 2: an absent mode means PerObjective. */
+export const DEFAULT_MODE: BindingMode = "PerObjective";
+
+export const BINDING_API_VERSION = "kleym.sonda.red/v1alpha1";
+export const BINDING_KIND = "InferenceIdentityBinding";
+export const FINALIZER = "kleym.sonda.red/inferenceidentitybinding-finalizer";
+
+export const CLUSTER_SPIFFE_ID_API_VERSION = "spire.spiffe.io/v1alpha1";
+export const CLUSTER_SPIFFE_ID_KIND = "ClusterSPIFFEID";
+
+/** SPEC 4: the labels that make a ClusterSPIFFEID kleym's, and whose. */
+export const LABEL_MANAGED_BY = "kleym.sonda.red/managed-by";
+export const MANAGED_BY_VALUE = "kleym";
+export const LABEL_BINDING_NAME = "kleym.sonda.red/binding-name";
+export const LABEL_BINDING_NAMESPACE = "kleym.sonda.red/binding-namespace";
+/** SPEC 4: the UID of the binding that last wrote the object (tells leftovers apart). */
+export const ANNOTATION_BINDING_UID = "kleym.sonda.red/binding-uid";
+
+/** SPEC 4: the label the API server puts on every namespace; pins the ClusterSPIFFEID to one. */
+export const NAMESPACE_NAME_LABEL = "kubernetes.io/metadata.name";
+
+/**
+ * A binding as read from the cache. Only `metadata` is trusted to be shaped by the API server;
+ * `spec` and `status` are decoded by the pure core (objects may predate the CRD's rules).
+ */
+export interface BindingInput {
+  readonly metadata?: ObjectMeta;
+  readonly spec?: unknown;
+  readonly status?: unknown;
+}
+
+/** The binding's spec after validation (validate.ts). */
+export interface ValidBindingSpec {
+  readonly mode: BindingMode;
+  readonly poolRef: { readonly name: string; readonly group?: InferenceGroup };
+  /** Present exactly when mode is PerObjective (PoolOnly ignores objectiveRef). */
+  readonly objectiveRef?: { readonly name: string; readonly group?: InferenceGroup };
+  readonly serviceAccountName: string;
+  /** Present exactly when mode is PerObjective. */
+  readonly containerName?: string;
+}
+
+/** Operator configuration the rendering depends on (SPEC 8). */
+export interface RenderConfig {
+  readonly trustDomain: string;
+  /** Only set on the ClusterSPIFFEID (and status) when configured and non-empty. */
+  readonly className?: string;
+}
+
+/** An InferencePool the edge found for the binding's poolRef, with the version it was read at. */
+export interface ResolvedPool {
+  readonly apiVersion: PoolApiVersion;
+  readonly object: unknown;
+}
+
+/** An InferenceObjective the edge found for the binding's objectiveRef. */
+export interface ResolvedObjective {
+  readonly apiVersion: ObjectiveApiVersion;
+  readonly object: unknown;
+}
+
+/** What the edge resolved from the cluster for one binding. */
+export interface ResolvedInputs {
+  readonly pool: ResolvedPool;
+  /** Required for PerObjective bindings; ignored for PoolOnly. */
+  readonly objective?: ResolvedObjective;
+}
+
+/** A flat, validated label map (SPEC 3: the normalised pool selector). */
+export type LabelMap = Readonly<Record<string, string>>;
+
+export interface ClusterSPIFFEIDSpec {
+  spiffeIDTemplate: string;
+  podSelector: { matchLabels: Record<string, string> };
+  namespaceSelector: { matchLabels: Record<string, string> };
+  workloadSelectorTemplates: string[];
+  fallback: boolean;
+  hint: string;
+  className?: string;
+}
+
+/** A ClusterSPIFFEID as kleym writes it (SPEC 4). */
+export interface ClusterSPIFFEID {
+  apiVersion: typeof CLUSTER_SPIFFE_ID_API_VERSION;
+  kind: typeof CLUSTER_SPIFFE_ID_KIND;
+  metadata: ObjectMeta & { name: string };
+  spec: ClusterSPIFFEIDSpec;
+}
+
+/** A ClusterSPIFFEID as read from the cluster: trusted metadata, undecoded spec. */
+export interface ObservedClusterSPIFFEID {
+  readonly metadata: ObjectMeta;
+  readonly spec?: unknown;
+}
+
+export interface ComputedSpiffeID {
+  spiffeID: string;
+  mode: BindingMode;
+}
+
+export interface RenderedSelectors {
+  spiffeID: string;
+  selectors: string[];
+}
+
+/**
+ * The binding's status as kleym writes it (SPEC 2, 6). Absent optional fields mean "not set":
+ * write the status whole (update of the status subresource) or use `statusMergePatch`.
+ */
+export interface BindingStatus {
+  conditions: Condition[];
+  trustDomain?: string;
+  clusterSPIFFEIDClassName?: string;
+  computedSpiffeIDs?: ComputedSpiffeID[];
+  renderedSelectors?: RenderedSelectors[];
+}
+
+/** An event to record on the binding (SPEC 7). */
+export interface PlannedEvent {
+  readonly type: "Normal" | "Warning";
+  readonly reason: string;
+  readonly message: string;
+}
