@@ -1,0 +1,46 @@
+import { deepEqual, equal, rejects } from "node:assert/strict";
+import { FakeClock } from "../../apis/clock.ts";
+import { TokenBucket } from "../../apis/ratelimit.ts";
+
+Deno.test("the token bucket allows a burst, then paces at qps", () => {
+  const clock = new FakeClock();
+  const bucket = new TokenBucket({ qps: 10, burst: 3, clock });
+  deepEqual([bucket.reserve(), bucket.reserve(), bucket.reserve()], [0, 0, 0]);
+  // the next ones wait 100 ms apart, in arrival order
+  deepEqual([bucket.reserve(), bucket.reserve()], [100, 200]);
+  clock.advance(1_000);
+  // 10 tokens refilled but capped at burst 3 (minus the 2 borrowed)
+  deepEqual([bucket.reserve(), bucket.reserve(), bucket.reserve(), bucket.reserve()], [
+    0,
+    0,
+    0,
+    100,
+  ]);
+});
+
+Deno.test("take waits on the clock and an aborted wait returns its token", async () => {
+  const clock = new FakeClock();
+  const bucket = new TokenBucket({ qps: 1, burst: 1, clock });
+  await bucket.take();
+  let done = false;
+  const waiting = bucket.take().then(() => done = true);
+  clock.advance(999);
+  await Promise.resolve();
+  equal(done, false);
+  clock.advance(1);
+  await waiting;
+  equal(done, true);
+  const ac = new AbortController();
+  const aborted = bucket.take(ac.signal);
+  ac.abort(new Error("stop"));
+  await rejects(aborted, /stop/);
+  clock.advance(1_000);
+  equal(bucket.reserve(), 0, "the abandoned reservation was given back");
+});
+
+Deno.test("qps Infinity or 0 disables limiting", () => {
+  for (const qps of [Infinity, 0]) {
+    const bucket = new TokenBucket({ qps, burst: 1, clock: new FakeClock() });
+    for (let i = 0; i < 100; i++) equal(bucket.reserve(), 0);
+  }
+});
