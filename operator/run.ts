@@ -112,22 +112,14 @@ export async function runOperator(deps: OperatorDeps, signal: AbortSignal): Prom
     leaderElection: config.leaderElection.enabled,
   });
 
-  const controller = deps.newController({
-    rest: connection.rest,
-    trustDomain: config.trustDomain,
-    className: config.className,
-    logger,
-    metrics,
-    concurrency: config.concurrency,
-  });
-
+  let controller: OperatorController | undefined;
   let endpoints: Awaited<ReturnType<typeof serveEndpoints>>;
   try {
     endpoints = await serveEndpoints({
       metricsAddress: config.metricsAddress,
       healthAddress: config.healthAddress,
       metrics: () => metrics.expose(),
-      ready: () => controller.hasSynced(),
+      ready: () => controller?.hasSynced() ?? false,
       logger,
     });
   } catch (err) {
@@ -139,6 +131,14 @@ export async function runOperator(deps: OperatorDeps, signal: AbortSignal): Prom
   // The caches live until the work loop has finished its in-flight reconciles.
   const caches = new AbortController();
   try {
+    controller = deps.newController({
+      rest: connection.rest,
+      trustDomain: config.trustDomain,
+      className: config.className,
+      logger,
+      metrics,
+      concurrency: config.concurrency,
+    });
     return await operate(deps, controller, connection, caches, signal);
   } catch (err) {
     logger.error("operator failed", { error: describeFatal(err) });

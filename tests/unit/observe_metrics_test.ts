@@ -1,0 +1,137 @@
+import assert from "node:assert/strict";
+import {
+  Counter,
+  escapeHelp,
+  escapeLabelValue,
+  formatValue,
+  Gauge,
+  Histogram,
+  Metrics,
+  Registry,
+} from "../../observe/metrics.ts";
+
+Deno.test("counter and gauge render HELP, TYPE and sorted series in text format 0.0.4", () => {
+  const r = new Registry();
+  const c = r.register(new Counter("jobs_total", "Jobs done.", ["kind", "code"]));
+  const g = r.register(new Gauge("depth", "Queue depth.", []));
+  c.inc({ kind: "b", code: "200" });
+  c.inc({ kind: "a", code: "500" }, 2);
+  c.inc({ kind: "b", code: "200" });
+  g.set({}, 3);
+  g.dec({});
+  assert.equal(
+    r.expose(),
+    [
+      "# HELP jobs_total Jobs done.",
+      "# TYPE jobs_total counter",
+      'jobs_total{kind="a",code="500"} 2',
+      'jobs_total{kind="b",code="200"} 2',
+      "# HELP depth Queue depth.",
+      "# TYPE depth gauge",
+      "depth 2",
+      "",
+    ].join("\n"),
+  );
+});
+
+Deno.test("histogram renders cumulative buckets, +Inf, sum and count", () => {
+  const r = new Registry();
+  const h = r.register(new Histogram("lat_seconds", "Latency.", ["op"], [0.1, 1]));
+  for (const v of [0.05, 0.1, 0.5, 3]) h.observe({ op: "x" }, v);
+  assert.equal(
+    r.expose(),
+    [
+      "# HELP lat_seconds Latency.",
+      "# TYPE lat_seconds histogram",
+      'lat_seconds_bucket{op="x",le="0.1"} 2',
+      'lat_seconds_bucket{op="x",le="1"} 3',
+      'lat_seconds_bucket{op="x",le="+Inf"} 4',
+      'lat_seconds_sum{op="x"} 3.65',
+      'lat_seconds_count{op="x"} 4',
+      "",
+    ].join("\n"),
+  );
+});
+
+Deno.test("label values and help text are escaped", () => {
+  const cases: [string, string][] = [
+    ["plain", "plain"],
+    ['say "hi"', 'say \\"hi\\"'],
+    ["back\\slash", "back\\\\slash"],
+    ["two\nlines", "two\\nlines"],
+  ];
+  for (const [raw, want] of cases) assert.equal(escapeLabelValue(raw), want, raw);
+  assert.equal(escapeHelp('a\\b\n"c"'), 'a\\\\b\\n"c"');
+
+  const r = new Registry();
+  r.register(new Counter("x_total", "Line one\nline two.", ["v"])).inc({ v: 'q"\n\\' });
+  assert.match(r.expose(), /^# HELP x_total Line one\\nline two\.$/m);
+  assert.match(r.expose(), /^x_total\{v="q\\"\\n\\\\"\} 1$/m);
+});
+
+Deno.test("special values use the text format's spelling", () => {
+  assert.equal(formatValue(Infinity), "+Inf");
+  assert.equal(formatValue(-Infinity), "-Inf");
+  assert.equal(formatValue(NaN), "NaN");
+  assert.equal(formatValue(0.25), "0.25");
+});
+
+Deno.test("invalid names, reserved labels, falling counters and duplicates are rejected", () => {
+  assert.throws(() => new Counter("1bad", "x", []), /invalid metric name/);
+  assert.throws(() => new Counter("ok", "x", ["__x"] as const), /invalid label name/);
+  assert.throws(() => new Histogram("h", "x", ["le"] as const), /reserved/);
+  assert.throws(() => new Histogram("h", "x", [], [1, 1]), /strictly increasing/);
+  assert.throws(() => new Counter("c", "x", []).inc({}, -1), /cannot decrease/);
+  const r = new Registry();
+  r.register(new Gauge("g", "x", []));
+  assert.throws(() => r.register(new Gauge("g", "x", [])), /registered twice/);
+});
+
+Deno.test("kleym's metrics are all exported with their label names", () => {
+  const m = new Metrics();
+  m.bindingOutcomes.inc({ condition: "Ready", reason: "Reconciled", mode: "PoolOnly" });
+  m.apiRequests.inc({ verb: "list", resource: "leases.coordination.k8s.io", code: "200" });
+  m.watchRestarts.inc({ resource: "inferencepools" });
+  m.reconcileDuration.observe({}, 0.02);
+  m.workqueueDepth.set({}, 1);
+  m.workqueueRetries.inc({});
+  m.leader.set({}, 1);
+  const text = m.expose();
+  for (
+    const line of [
+      "# TYPE kleym_identity_binding_outcomes_total counter",
+      'kleym_identity_binding_outcomes_total{condition="Ready",reason="Reconciled",mode="PoolOnly"} 1',
+      "# TYPE kleym_identity_bindings gauge",
+      "# TYPE kleym_reconcile_duration_seconds histogram",
+      "kleym_reconcile_duration_seconds_count 1",
+      "kleym_workqueue_depth 1",
+      "kleym_workqueue_retries_total 1",
+      'kleym_api_requests_total{verb="list",resource="leases.coordination.k8s.io",code="200"} 1',
+      'kleym_watch_restarts_total{resource="inferencepools"} 1',
+      "kleym_leader 1",
+    ]
+  ) {
+    assert.ok(text.split("\n").includes(line), `missing line: ${line}\n${text}`);
+  }
+});
+
+Deno.test("the bindings gauge follows each binding's current outcome exactly", () => {
+  const m = new Metrics();
+  const ready = { condition: "Ready", reason: "Reconciled", mode: "PerObjective" };
+  const conflict = { condition: "Conflict", reason: "IdentityCollision", mode: "PerObjective" };
+  const steps: [string, typeof ready | undefined, number, number][] = [
+    // key, new outcome, expected ready count, expected conflict count
+    ["ns/a", ready, 1, 0],
+    ["ns/b", ready, 2, 0],
+    ["ns/a", ready, 2, 0], // same outcome again: no change
+    ["ns/a", conflict, 1, 1],
+    ["ns/b", conflict, 0, 2],
+    ["ns/a", undefined, 0, 1], // deleted
+    ["ns/a", undefined, 0, 1], // deleting twice is harmless
+  ];
+  for (const [key, outcome, wantReady, wantConflict] of steps) {
+    m.setBindingState(key, outcome);
+    assert.equal(m.bindings.get(ready), wantReady, `${key} -> ${outcome?.condition}`);
+    assert.equal(m.bindings.get(conflict), wantConflict, `${key} -> ${outcome?.condition}`);
+  }
+});

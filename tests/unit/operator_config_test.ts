@@ -1,0 +1,299 @@
+import assert from "node:assert/strict";
+import {
+  type Env,
+  helpText,
+  type OperatorConfig,
+  parseBindAddress,
+  parseConfig,
+  parseDuration,
+  TRUST_DOMAIN_MISSING,
+} from "../../operator/config.ts";
+
+const noEnv: Env = () => undefined;
+const envOf = (vars: Record<string, string>): Env => (n) => vars[n];
+
+function config(args: string[], env: Env = noEnv, inClusterNamespace?: string): OperatorConfig {
+  const r = parseConfig(args, env, { inClusterNamespace });
+  if (r.kind !== "run") throw new Error(`expected a config, got ${JSON.stringify(r)}`);
+  return r.config;
+}
+
+function usage(args: string[], env: Env = noEnv): string {
+  const r = parseConfig(args, env);
+  if (r.kind !== "usage") throw new Error(`expected a usage error, got ${JSON.stringify(r)}`);
+  return r.message;
+}
+
+Deno.test("defaults apply when only the trust domain is given", () => {
+  assert.deepEqual(config(["--trust-domain=example.org"]), {
+    trustDomain: "example.org",
+    className: undefined,
+    kubeconfig: undefined,
+    context: undefined,
+    metricsAddress: { text: ":8080", hostname: "0.0.0.0", port: 8080 },
+    healthAddress: { text: ":8081", hostname: "0.0.0.0", port: 8081 },
+    leaderElection: {
+      enabled: false,
+      namespace: "kleym-system",
+      leaseDurationMs: 15_000,
+      renewDeadlineMs: 10_000,
+      retryPeriodMs: 2_000,
+    },
+    logLevel: "info",
+    concurrency: 4,
+  });
+});
+
+Deno.test("every flag is accepted in both --flag=value and --flag value form", () => {
+  const values: [string, string][] = [
+    ["trust-domain", "td.example"],
+    ["clusterspiffeid-class-name", "spire-a"],
+    ["kubeconfig", "/tmp/kc"],
+    ["context", "ctx"],
+    ["metrics-bind-address", "127.0.0.1:9090"],
+    ["health-probe-bind-address", "[::1]:9091"],
+    ["leader-elect-namespace", "ops"],
+    ["leader-elect-lease-duration", "20s"],
+    ["leader-elect-renew-deadline", "12s"],
+    ["leader-elect-retry-period", "500ms"],
+    ["log-level", "debug"],
+    ["concurrency", "9"],
+  ];
+  const joined = values.map(([k, v]) => `--${k}=${v}`);
+  const split = values.flatMap(([k, v]) => [`--${k}`, v]);
+  const expected: OperatorConfig = {
+    trustDomain: "td.example",
+    className: "spire-a",
+    kubeconfig: "/tmp/kc",
+    context: "ctx",
+    metricsAddress: { text: "127.0.0.1:9090", hostname: "127.0.0.1", port: 9090 },
+    healthAddress: { text: "[::1]:9091", hostname: "::1", port: 9091 },
+    leaderElection: {
+      enabled: true,
+      namespace: "ops",
+      leaseDurationMs: 20_000,
+      renewDeadlineMs: 12_000,
+      retryPeriodMs: 500,
+    },
+    logLevel: "debug",
+    concurrency: 9,
+  };
+  assert.deepEqual(config([...joined, "--leader-elect"]), expected);
+  assert.deepEqual(config([...split, "--leader-elect=true"]), expected);
+});
+
+Deno.test("boolean --leader-elect forms", () => {
+  const cases: [string[], boolean][] = [
+    [[], false],
+    [["--leader-elect"], true],
+    [["--leader-elect=true"], true],
+    [["--leader-elect=1"], true],
+    [["--leader-elect=false"], false],
+    [["--leader-elect=0"], false],
+  ];
+  for (const [args, enabled] of cases) {
+    assert.equal(
+      config(["--trust-domain=a", ...args]).leaderElection.enabled,
+      enabled,
+      args.join(" "),
+    );
+  }
+});
+
+Deno.test("environment fallbacks, and the flag wins even when explicitly empty", () => {
+  const env = envOf({
+    KLEYM_TRUST_DOMAIN: "env.example",
+    KLEYM_CLUSTERSPIFFEID_CLASS_NAME: "env-class",
+  });
+  const fromEnv = config([], env);
+  assert.equal(fromEnv.trustDomain, "env.example");
+  assert.equal(fromEnv.className, "env-class");
+
+  const flagWins = config(["--trust-domain=flag.example", "--clusterspiffeid-class-name=x"], env);
+  assert.equal(flagWins.trustDomain, "flag.example");
+  assert.equal(flagWins.className, "x");
+
+  assert.equal(config(["--clusterspiffeid-class-name="], env).className, undefined);
+  assert.equal(usage(["--trust-domain="], env), TRUST_DOMAIN_MISSING);
+});
+
+Deno.test("the lease namespace defaults to the pod's namespace, then kleym-system", () => {
+  assert.equal(config(["--trust-domain=a"], noEnv, "ops\n").leaderElection.namespace, "ops");
+  assert.equal(config(["--trust-domain=a"], noEnv, "").leaderElection.namespace, "kleym-system");
+  assert.equal(
+    config(["--trust-domain=a", "--leader-elect-namespace=x"], noEnv, "ops").leaderElection
+      .namespace,
+    "x",
+  );
+});
+
+Deno.test("bad flags and values each give one precise line", () => {
+  const td = "--trust-domain=example.org";
+  const cases: { args: string[]; env?: Record<string, string>; message: string }[] = [
+    { args: [], message: TRUST_DOMAIN_MISSING },
+    { args: ["--trust-domain="], message: TRUST_DOMAIN_MISSING },
+    { args: [], env: { KLEYM_TRUST_DOMAIN: "" }, message: TRUST_DOMAIN_MISSING },
+    {
+      args: ["--trust-domain=Example.org"],
+      message:
+        '--trust-domain="Example.org": trust domain may contain only lowercase letters, digits, ".", "-" and "_" (found "E")',
+    },
+    {
+      args: ["--trust-domain=spiffe://example.org"],
+      message:
+        '--trust-domain="spiffe://example.org": trust domain must be the bare name, without "spiffe://"',
+    },
+    {
+      args: ["--trust-domain=example.org/ns"],
+      message: '--trust-domain="example.org/ns": trust domain must not contain "/"',
+    },
+    {
+      args: [],
+      env: { KLEYM_TRUST_DOMAIN: " example.org" },
+      message:
+        'KLEYM_TRUST_DOMAIN=" example.org": trust domain must not have leading or trailing whitespace',
+    },
+    {
+      args: ["--trust-domain=exa mple"],
+      message:
+        '--trust-domain="exa mple": trust domain may contain only lowercase letters, digits, ".", "-" and "_" (found " ")',
+    },
+    {
+      args: [td, "--clusterspiffeid-class-name= x"],
+      message:
+        '--clusterspiffeid-class-name=" x": class name must not have surrounding whitespace or control characters',
+    },
+    { args: [td, "--frobnicate"], message: "unknown flag --frobnicate (see --help)" },
+    {
+      args: [td, "-v"],
+      message: 'unknown flag "-v": flags start with "--" (see --help)',
+    },
+    {
+      args: [td, "extra"],
+      message: 'unexpected argument "extra": kleym-operator takes only flags',
+    },
+    { args: [td, td], message: "--trust-domain is given more than once" },
+    { args: ["--trust-domain"], message: "--trust-domain needs a value (--trust-domain=name)" },
+    {
+      args: ["--kubeconfig", "--trust-domain=a"],
+      message: "--kubeconfig needs a value (--kubeconfig=path)",
+    },
+    { args: [td, "--leader-elect=yes"], message: "--leader-elect=yes: expected true or false" },
+    {
+      args: [td, "--log-level=verbose"],
+      message: '--log-level="verbose": expected one of debug, info, warn, error',
+    },
+    {
+      args: [td, "--concurrency=0"],
+      message: '--concurrency="0": expected a whole number from 1 to 256',
+    },
+    {
+      args: [td, "--concurrency=two"],
+      message: '--concurrency="two": expected a whole number from 1 to 256',
+    },
+    {
+      args: [td, "--metrics-bind-address=8080"],
+      message: '--metrics-bind-address="8080": expected [host]:port, :port or 0 to disable',
+    },
+    {
+      args: [td, "--health-probe-bind-address=:99999"],
+      message: '--health-probe-bind-address=":99999": port 99999 is out of range',
+    },
+    {
+      args: [td, "--leader-elect-lease-duration=15"],
+      message: '--leader-elect-lease-duration="15": expected a duration such as 15s, 500ms or 1m',
+    },
+    {
+      args: [td, "--leader-elect-retry-period=0s"],
+      message: "--leader-elect-retry-period=0s: must be greater than zero",
+    },
+    {
+      args: [td, "--leader-elect-lease-duration=15500ms"],
+      message:
+        "--leader-elect-lease-duration=15500ms: must be a whole number of seconds (Lease spec.leaseDurationSeconds)",
+    },
+    {
+      args: [td, "--leader-elect-renew-deadline=15s"],
+      message:
+        "--leader-elect-renew-deadline (15s) must be shorter than --leader-elect-lease-duration (15s)",
+    },
+    {
+      args: [td, "--leader-elect-retry-period=10s"],
+      message:
+        "--leader-elect-retry-period (10s) must be shorter than --leader-elect-renew-deadline (10s)",
+    },
+    {
+      args: [td, "--leader-elect-namespace="],
+      message: "--leader-elect-namespace must not be empty",
+    },
+    {
+      args: [td, "--leader-elect-namespace=Ops"],
+      message: '--leader-elect-namespace="Ops": not a valid namespace name',
+    },
+  ];
+  for (const c of cases) {
+    const message = usage(c.args, c.env ? envOf(c.env) : noEnv);
+    assert.equal(message, c.message, `args ${JSON.stringify(c.args)} env ${JSON.stringify(c.env)}`);
+    assert.ok(!message.includes("\n"), "one line");
+  }
+});
+
+Deno.test("--help wins over everything else and lists every flag", () => {
+  const r = parseConfig(["--bogus", "--help"], noEnv);
+  assert.equal(r.kind, "help");
+  const text = helpText();
+  for (
+    const flag of [
+      "trust-domain",
+      "clusterspiffeid-class-name",
+      "kubeconfig",
+      "context",
+      "metrics-bind-address",
+      "health-probe-bind-address",
+      "leader-elect",
+      "leader-elect-namespace",
+      "leader-elect-lease-duration",
+      "leader-elect-renew-deadline",
+      "leader-elect-retry-period",
+      "log-level",
+      "concurrency",
+      "help",
+      "version",
+    ]
+  ) {
+    assert.match(text, new RegExp(`^  --${flag}( |$)`, "m"), flag);
+  }
+  assert.match(text, /KLEYM_TRUST_DOMAIN/);
+  assert.match(text, /KLEYM_CLUSTERSPIFFEID_CLASS_NAME/);
+});
+
+Deno.test("--version needs no trust domain", () => {
+  assert.deepEqual(parseConfig(["--version"], noEnv), { kind: "version" });
+});
+
+Deno.test("bind addresses: 0 disables, empty host listens everywhere, port 0 is ephemeral", () => {
+  const cases: [string, ReturnType<typeof parseBindAddress>][] = [
+    ["0", undefined],
+    [":8080", { text: ":8080", hostname: "0.0.0.0", port: 8080 }],
+    ["127.0.0.1:0", { text: "127.0.0.1:0", hostname: "127.0.0.1", port: 0 }],
+    ["localhost:1", { text: "localhost:1", hostname: "localhost", port: 1 }],
+    ["[::]:9", { text: "[::]:9", hostname: "::", port: 9 }],
+  ];
+  for (const [text, want] of cases) assert.deepEqual(parseBindAddress(text, "--x"), want, text);
+  assert.equal(config(["--trust-domain=a", "--metrics-bind-address=0"]).metricsAddress, undefined);
+});
+
+Deno.test("Go-style durations", () => {
+  const cases: [string, number | undefined][] = [
+    ["15s", 15_000],
+    ["500ms", 500],
+    ["1m30s", 90_000],
+    ["1.5s", 1_500],
+    ["2h", 7_200_000],
+    ["15", undefined],
+    ["s", undefined],
+    ["-1s", undefined],
+    ["1d", undefined],
+  ];
+  for (const [text, ms] of cases) assert.equal(parseDuration(text), ms, text);
+});

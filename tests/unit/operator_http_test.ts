@@ -1,0 +1,89 @@
+import assert from "node:assert/strict";
+import { handle, routes, serveEndpoints } from "../../operator/http.ts";
+import { Logger } from "../../observe/log.ts";
+import { EXPOSITION_CONTENT_TYPE } from "../../observe/metrics.ts";
+
+const quiet = new Logger({ level: "error", sink: () => {} });
+
+Deno.test("routes: readyz follows cache sync, healthz always ok, unknown paths 404", async () => {
+  let synced = false;
+  const table = routes({ metrics: true, health: true }, {
+    metrics: () => "m 1\n",
+    ready: () => synced,
+  });
+  const get = (path: string, method = "GET") =>
+    handle(table, new Request(`http://x${path}`, { method }));
+  assert.equal(get("/readyz").status, 503);
+  synced = true;
+  assert.equal(get("/readyz").status, 200);
+  assert.equal(get("/healthz").status, 200);
+  const m = get("/metrics");
+  assert.equal(m.status, 200);
+  assert.equal(m.headers.get("content-type"), EXPOSITION_CONTENT_TYPE);
+  assert.equal(await m.text(), "m 1\n");
+  assert.equal(get("/nope").status, 404);
+  assert.equal(get("/healthz", "POST").status, 405);
+});
+
+Deno.test("routes: a metrics-only listener does not answer probes and vice versa", () => {
+  const opts = { metrics: () => "", ready: () => true };
+  const metricsOnly = routes({ metrics: true, health: false }, opts);
+  const healthOnly = routes({ metrics: false, health: true }, opts);
+  assert.deepEqual([...metricsOnly.keys()], ["/metrics"]);
+  assert.deepEqual([...healthOnly.keys()].sort(), ["/healthz", "/readyz"]);
+});
+
+Deno.test("serveEndpoints binds real listeners, reports their ports and shuts down", async () => {
+  const ep = await serveEndpoints({
+    metricsAddress: { text: "127.0.0.1:0", hostname: "127.0.0.1", port: 0 },
+    healthAddress: { text: "127.0.0.1:0", hostname: "127.0.0.1", port: 0 },
+    metrics: () => "up 1\n",
+    ready: () => false,
+    logger: quiet,
+  });
+  try {
+    assert.ok(ep.metrics && ep.health && ep.metrics !== ep.health);
+    const m = await fetch(`http://${ep.metrics}/metrics`);
+    assert.equal(await m.text(), "up 1\n");
+    const r = await fetch(`http://${ep.health}/readyz`);
+    await r.body?.cancel();
+    assert.equal(r.status, 503);
+    const wrong = await fetch(`http://${ep.metrics}/healthz`);
+    await wrong.body?.cancel();
+    assert.equal(wrong.status, 404);
+  } finally {
+    await ep.shutdown();
+  }
+});
+
+Deno.test("serveEndpoints starts nothing for disabled addresses", async () => {
+  const ep = await serveEndpoints({ metrics: () => "", ready: () => true, logger: quiet });
+  assert.equal(ep.metrics, undefined);
+  assert.equal(ep.health, undefined);
+  await ep.shutdown();
+});
+
+Deno.test("a taken port fails with one line naming the address and purpose", async () => {
+  const taken = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const port = (taken.addr as Deno.NetAddr).port;
+  try {
+    await assert.rejects(
+      serveEndpoints({
+        metricsAddress: { text: `127.0.0.1:${port}`, hostname: "127.0.0.1", port },
+        metrics: () => "",
+        ready: () => true,
+        logger: quiet,
+      }),
+      (err: Error) => {
+        assert.match(
+          err.message,
+          new RegExp(`^cannot listen on 127\\.0\\.0\\.1:${port} for metrics: `),
+        );
+        assert.ok(!err.message.includes("\n"));
+        return true;
+      },
+    );
+  } finally {
+    taken.close();
+  }
+});
