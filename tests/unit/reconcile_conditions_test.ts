@@ -17,6 +17,7 @@ import {
   successStatus,
 } from "../../reconcile/status.ts";
 import { renderBinding } from "../../reconcile/render.ts";
+import type { BindingStatus } from "../../reconcile/types.ts";
 
 const T0 = new Date("2025-03-01T10:00:00.123Z");
 const T1 = new Date("2025-03-01T11:30:00.999Z");
@@ -195,7 +196,7 @@ Deno.test("failureStatus clears the identity but keeps the configured trust doma
 
 Deno.test("statusEquals ignores condition order but nothing else", () => {
   const desired = successStatus(identity, { trustDomain: "td" }, [], T0, 1);
-  const asRead = JSON.parse(JSON.stringify(desired));
+  const asRead: BindingStatus = JSON.parse(JSON.stringify(desired));
   assert.ok(statusEquals(asRead, desired), "a round-tripped status is equal");
   assert.ok(
     statusEquals({ ...asRead, conditions: [...asRead.conditions].reverse() }, desired),

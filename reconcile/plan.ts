@@ -1,0 +1,292 @@
+/**
+ * Pure reconcile planning for one InferenceIdentityBinding (SPEC 4-7): given the binding, what the
+ * edge resolved for it, the operator config and the relevant cluster state, decide the status to
+ * report, the ClusterSPIFFEID writes and the events. The edge (apply.ts) carries the plan out.
+ *
+ * How the edge calls it:
+ *
+ *   1. resolve the pool/objective from the caches (or build the StateError that explains why not);
+ *   2. `renderBinding(binding, resolved, config)` — when ok, look up the object currently named
+ *      `identity.name` (cache, or a GET: a foreign object lacks kleym's labels, so a cache of
+ *      managed objects will not hold it) and pass it as `nameHolder`;
+ *   3. compute `collisionCandidate(...)` for the other PerObjective bindings of the namespace;
+ *   4. `planReconcile({...})` and apply: deletes, then create or update, then the status (only if
+ *      `writeStatus`), then the events. If a create hits AlreadyExists, re-read and re-plan.
+ *
+ * Decisions:
+ * - Order of failures: spec (validate.ts), resolution, rendering (render.ts), then collisions,
+ *   then the name holder. A failing binding deletes every ClusterSPIFFEID it owns (SPEC 6).
+ * - kleym owns the whole `spec` of its ClusterSPIFFEIDs (fields someone adds there, such as
+ *   `admin` or `dnsNameTemplates`, would change the identity, so they are removed), and only its
+ *   own labels and annotation in `metadata`: other labels and annotations are kept. An update is
+ *   the observed object with kleym's labels/annotation overlaid and the desired spec; it carries
+ *   the observed `resourceVersion`, so an update (PUT) that races another writer gets a 409 and is
+ *   re-planned rather than clobbering.
+ * - An owned object at the desired name stamped with another (or no) binding UID is adopted by
+ *   that update; owned objects at other names are stale and deleted. Objects already being
+ *   deleted are left alone (not deleted again, not updated); a watch event re-triggers the binding.
+ * - Events: only when the plan writes something. Success: Normal `Reconciled`. Failure: Warning
+ *   `<reason>` when the status changes. Leaving a collision: Normal `IdentityCollisionResolved`.
+ *
+ * API: `planReconcile(input: PlanInput): Plan`, `isNoop(plan)`; see ownership.ts for
+ * `planDeletion` (binding deletion) and the label selector to list a binding's objects.
+ */
+
+import type { Condition } from "kubernetes-types/meta/v1.d.ts";
+import { bindingKey } from "./bindings.ts";
+import {
+  type CollisionCandidate,
+  collisionCandidate,
+  collisionError,
+  collisionPeers,
+} from "./collision.ts";
+import { decodeConditions, findCondition } from "./conditions.ts";
+import { type FailureCondition, Reasons, StateError } from "./errors.ts";
+import { isRecord, jsonEqual, show } from "./json.ts";
+import { type ClusterSPIFFEIDDeletion, isOwnedBy, ownedDeletions } from "./ownership.ts";
+import { renderBinding, type RenderedIdentity, type RenderOutcome } from "./render.ts";
+import { failureStatus, statusEquals, successStatus } from "./status.ts";
+import {
+  ANNOTATION_BINDING_UID,
+  BINDING_MODES,
+  type BindingInput,
+  type BindingStatus,
+  type ClusterSPIFFEID,
+  DEFAULT_MODE,
+  LABEL_BINDING_NAME,
+  LABEL_BINDING_NAMESPACE,
+  LABEL_MANAGED_BY,
+  type ObservedClusterSPIFFEID,
+  type PlannedEvent,
+  type RenderConfig,
+  type ResolvedInputs,
+} from "./types.ts";
+
+export interface PlanInput {
+  readonly binding: BindingInput;
+  /** What the edge resolved for the binding's refs, or the StateError explaining why it could not. */
+  readonly resolved: ResolvedInputs | StateError;
+  readonly config: RenderConfig;
+  /** ClusterSPIFFEIDs listed by the binding's owner labels (`ownerLabelSelector`). */
+  readonly managed: readonly ObservedClusterSPIFFEID[];
+  /** The object currently named like the desired ClusterSPIFFEID, if any (ignored on a name mismatch). */
+  readonly nameHolder?: ObservedClusterSPIFFEID;
+  /** Candidates of PerObjective bindings (any namespace; the binding itself may be included). */
+  readonly collisionCandidates: readonly CollisionCandidate[];
+  readonly now: Date;
+}
+
+/** The terminal outcome, for the `kleym_identity_binding_*` metrics and logs (SPEC 8). */
+export interface PlanOutcome {
+  readonly condition: "Ready" | FailureCondition;
+  readonly reason: string;
+  /** The binding's mode, or "Unknown" when spec.mode is unsupported (bounded label values). */
+  readonly mode: string;
+}
+
+export interface Plan {
+  /** The status the binding should report; write it only when `writeStatus`. */
+  readonly status: BindingStatus;
+  readonly writeStatus: boolean;
+  /** Full object to create. */
+  readonly create?: ClusterSPIFFEID;
+  /** Full object to update (PUT), carrying the observed resourceVersion. */
+  readonly update?: ClusterSPIFFEID;
+  readonly deletes: readonly ClusterSPIFFEIDDeletion[];
+  readonly events: readonly PlannedEvent[];
+  readonly outcome: PlanOutcome;
+  /** The rendering the plan was made from (desired name, SPIFFE ID, selectors). */
+  readonly rendered: RenderOutcome;
+}
+
+/** True when carrying out the plan would write nothing at all (SPEC 4: steady state). */
+export function isNoop(plan: Plan): boolean {
+  return !plan.writeStatus && plan.create === undefined && plan.update === undefined &&
+    plan.deletes.length === 0 && plan.events.length === 0;
+}
+
+export function planReconcile(input: PlanInput): Plan {
+  const { binding, config, now } = input;
+  const { name, namespace, uid } = bindingKey(binding);
+  const previous = decodeConditions(binding.status);
+  const generation = binding.metadata?.generation;
+  const rendered = renderBinding(binding, input.resolved, config);
+  const owned = ownedObjects(input, namespace, name);
+  if (!rendered.ok) return planFailure(input, rendered, rendered.error, owned, previous);
+  const { identity } = rendered;
+  const failure = failureOf(identity, input, owned);
+  if (failure !== undefined) return planFailure(input, rendered, failure, owned, previous);
+
+  const status = successStatus(identity, config, previous, now, generation);
+  const writeStatus = !statusEquals(binding.status, status);
+  const current = owned.find((object) => object.metadata.name === identity.name);
+  const stale = owned.filter((object) => object.metadata.name !== identity.name);
+  const deletes = ownedDeletions(stale, namespace, name);
+
+  let create: ClusterSPIFFEID | undefined;
+  let update: ClusterSPIFFEID | undefined;
+  let action: string | undefined;
+  if (current === undefined) {
+    create = identity.clusterSPIFFEID;
+    action = `created ClusterSPIFFEID ${identity.name}`;
+  } else if (!current.metadata.deletionTimestamp && drifted(current, identity.clusterSPIFFEID)) {
+    update = mergedUpdate(current, identity.clusterSPIFFEID);
+    const stamped = current.metadata.annotations?.[ANNOTATION_BINDING_UID];
+    action = stamped === uid
+      ? `restored ClusterSPIFFEID ${identity.name}`
+      : `adopted ClusterSPIFFEID ${identity.name} left by an earlier binding of the same name`;
+  }
+
+  const events = collisionResolvedEvents(previous, status);
+  if (writeStatus || create || update || deletes.length > 0) {
+    const changes = [
+      ...(action === undefined ? [] : [action]),
+      ...(deletes.length === 0
+        ? []
+        : [`deleted stale ClusterSPIFFEID ${deletes.map((d) => d.name).join(", ")}`]),
+    ];
+    events.push({
+      type: "Normal",
+      reason: "Reconciled",
+      message: `Binding reconciled to ${identity.spiffeID} (ClusterSPIFFEID ${identity.name})` +
+        (changes.length === 0 ? "" : `: ${changes.join("; ")}`),
+    });
+  }
+  return {
+    status,
+    writeStatus,
+    create,
+    update,
+    deletes,
+    events,
+    outcome: { condition: "Ready", reason: "Reconciled", mode: identity.mode },
+    rendered,
+  };
+}
+
+function planFailure(
+  input: PlanInput,
+  rendered: RenderOutcome,
+  failure: StateError,
+  owned: readonly ObservedClusterSPIFFEID[],
+  previous: readonly Condition[],
+): Plan {
+  const { binding, config, now } = input;
+  const { name, namespace } = bindingKey(binding);
+  const status = failureStatus(failure, config, previous, now, binding.metadata?.generation);
+  const writeStatus = !statusEquals(binding.status, status);
+  const events = collisionResolvedEvents(previous, status);
+  if (writeStatus) {
+    events.push({ type: "Warning", reason: failure.reason, message: failure.message });
+  }
+  return {
+    status,
+    writeStatus,
+    deletes: ownedDeletions(owned, namespace, name),
+    events,
+    outcome: { condition: failure.condition, reason: failure.reason, mode: modeLabel(binding) },
+    rendered,
+  };
+}
+
+/** Objects this binding owns: the labelled list plus the name holder when it is ours too. */
+function ownedObjects(
+  input: PlanInput,
+  namespace: string,
+  name: string,
+): ObservedClusterSPIFFEID[] {
+  const byName = new Map<string, ObservedClusterSPIFFEID>();
+  for (const object of [...input.managed, ...(input.nameHolder ? [input.nameHolder] : [])]) {
+    const objectName = object.metadata.name;
+    if (objectName && !byName.has(objectName) && isOwnedBy(object, namespace, name)) {
+      byName.set(objectName, object);
+    }
+  }
+  return [...byName.values()];
+}
+
+/** Failures that need more than the binding's own inputs: collisions, then the name holder. */
+function failureOf(
+  identity: RenderedIdentity,
+  input: PlanInput,
+  owned: readonly ObservedClusterSPIFFEID[],
+): StateError | undefined {
+  const self = collisionCandidate(input.binding, { ok: true, identity });
+  if (self !== undefined) {
+    const peers = collisionPeers(self, input.collisionCandidates);
+    if (peers.length > 0) return collisionError(peers);
+  }
+  const holder = input.nameHolder;
+  if (
+    holder !== undefined && holder.metadata.name === identity.name &&
+    !owned.some((object) => object.metadata.name === identity.name)
+  ) {
+    return nameTaken(identity.name, holder);
+  }
+  return undefined;
+}
+
+function nameTaken(name: string, holder: ObservedClusterSPIFFEID): StateError {
+  const labels = holder.metadata.labels ?? {};
+  const owner = labels[LABEL_MANAGED_BY] === "kleym"
+    ? `it belongs to binding ${labels[LABEL_BINDING_NAMESPACE] ?? ""}/${
+      labels[LABEL_BINDING_NAME] ?? ""
+    }`
+    : "it is not managed by kleym";
+  return new StateError(
+    "RenderFailure",
+    Reasons.ClusterSPIFFEIDNameTaken,
+    `ClusterSPIFFEID ${show(name)} already exists and ${owner}; ` +
+      "kleym never overwrites it: delete or rename that object, or rename this binding",
+  );
+}
+
+/** Does the observed object differ from the desired one in anything kleym owns? */
+function drifted(observed: ObservedClusterSPIFFEID, desired: ClusterSPIFFEID): boolean {
+  if (!jsonEqual(observed.spec, desired.spec)) return true;
+  const labels = observed.metadata.labels ?? {};
+  const annotations = observed.metadata.annotations ?? {};
+  return Object.entries(desired.metadata.labels ?? {}).some(([k, v]) => labels[k] !== v) ||
+    Object.entries(desired.metadata.annotations ?? {}).some(([k, v]) => annotations[k] !== v);
+}
+
+function mergedUpdate(
+  observed: ObservedClusterSPIFFEID,
+  desired: ClusterSPIFFEID,
+): ClusterSPIFFEID {
+  const metadata = structuredClone(observed.metadata);
+  return {
+    apiVersion: desired.apiVersion,
+    kind: desired.kind,
+    metadata: {
+      ...metadata,
+      name: desired.metadata.name,
+      labels: { ...metadata.labels, ...desired.metadata.labels },
+      annotations: { ...metadata.annotations, ...desired.metadata.annotations },
+    },
+    spec: structuredClone(desired.spec),
+  };
+}
+
+function collisionResolvedEvents(
+  previous: readonly Condition[],
+  next: BindingStatus,
+): PlannedEvent[] {
+  const before = findCondition(previous, "Conflict");
+  const after = findCondition(next.conditions, "Conflict");
+  const wasColliding = before?.status === "True" && before.reason === Reasons.IdentityCollision;
+  if (!wasColliding || after?.status === "True") return [];
+  return [{
+    type: "Normal",
+    reason: "IdentityCollisionResolved",
+    message: `Identity collision resolved (was: ${before.message})`,
+  }];
+}
+
+function modeLabel(binding: BindingInput): string {
+  const mode = isRecord(binding.spec) ? binding.spec.mode : undefined;
+  if (mode === undefined || mode === null || mode === "") return DEFAULT_MODE;
+  return typeof mode === "string" && (BINDING_MODES as readonly string[]).includes(mode)
+    ? mode
+    : "Unknown";
+}
