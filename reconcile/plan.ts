@@ -67,7 +67,7 @@ export interface PlanInput {
   /** What the edge resolved for the binding's refs, or the StateError explaining why it could not. */
   readonly resolved: ResolvedInputs | StateError;
   readonly config: RenderConfig;
-  /** ClusterSPIFFEIDs listed by the binding's owner labels (`ownerLabelSelector`). */
+  /** ClusterSPIFFEIDs listed by the binding's owner labels (`ownerLabelSelector`); extra objects are filtered out. */
   readonly managed: readonly ObservedClusterSPIFFEID[];
   /** The object currently named like the desired ClusterSPIFFEID, if any (ignored on a name mismatch). */
   readonly nameHolder?: ObservedClusterSPIFFEID;
