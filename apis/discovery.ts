@@ -51,8 +51,12 @@ export class Discovery {
   #failed: string[] = [];
   #refreshed = false;
 
-  constructor(rest: RestClient) {
+  readonly #aggregated: boolean;
+
+  /** `aggregated: false` forces the legacy per-group walk (for servers or tests that need it). */
+  constructor(rest: RestClient, opts: { aggregated?: boolean } = {}) {
     this.rest = rest;
+    this.#aggregated = opts.aggregated ?? true;
   }
 
   /** Whether at least one refresh has succeeded. */
@@ -91,7 +95,7 @@ export class Discovery {
         await this.rest.json({
           method: "GET",
           path: root,
-          headers: { Accept: AGGREGATED_ACCEPT },
+          headers: { Accept: this.#aggregated ? AGGREGATED_ACCEPT : "application/json" },
           signal,
         }),
       );
