@@ -1,12 +1,13 @@
 # kleym: every target uses the Deno pinned in package.json (node_modules/.bin/deno).
 SHELL := /bin/bash
 DENO := node_modules/.bin/deno
-# Exactly the permissions the operator binary gets (docs/permissions.md).
-OPERATOR_PERMS := --allow-net --allow-read --allow-env --allow-run
+# The operator's permissions have ONE definition: the "operator" task in deno.json
+# (docs/permissions.md). `make build` compiles with exactly those flags.
+OPERATOR_PERMS = $(shell $(DENO) eval 'console.log(JSON.parse(Deno.readTextFileSync("deno.json")).tasks.operator.match(/--(allow|deny)-\S+/g).join(" "))')
 CLI_PERMS := --allow-net --allow-read --allow-env --allow-run
 TESTENV := $(DENO) run -A tools/testenv.ts
 
-.PHONY: all deps controlplane cluster-up cluster-down check fmt test test-unit demo build codegen clean
+.PHONY: all deps controlplane cluster-up cluster-down check fmt test test-unit demo build codegen clean operator-perms
 
 all: check
 
@@ -43,6 +44,9 @@ test: check controlplane
 
 test-unit: deps
 	$(DENO) test -A --frozen tests/unit/
+
+operator-perms:
+	@echo $(OPERATOR_PERMS)
 
 build: deps
 	mkdir -p dist

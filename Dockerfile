@@ -1,0 +1,25 @@
+# kleym operator image: `deno compile` in a build stage, the single binary on distroless.
+#
+#   docker build -t kleym-operator:0.1.0 .
+#
+# The build stage needs network access (the Deno base runtime `denort` and the npm package
+# `yaml` are downloaded). See docs/operations.md.
+
+FROM denoland/deno:2.9.6 AS build
+WORKDIR /src
+COPY deno.json deno.lock ./
+COPY main.ts ./
+COPY apis/ apis/
+COPY generated/ generated/
+COPY observe/ observe/
+COPY operator/ operator/
+COPY reconcile/ reconcile/
+# The permission flags come from their one definition, the "operator" task in deno.json.
+RUN PERMS="$(deno eval 'console.log(JSON.parse(Deno.readTextFileSync("deno.json")).tasks.operator.match(/--(allow|deny)-\S+/g).join(" "))')" \
+  && deno compile $PERMS --frozen --output /out/kleym-operator main.ts
+
+# glibc + libgcc (what a deno compile binary links against), no shell, nonroot (65532).
+FROM gcr.io/distroless/cc-debian12:nonroot
+COPY --from=build /out/kleym-operator /kleym-operator
+USER 65532:65532
+ENTRYPOINT ["/kleym-operator"]
