@@ -1,0 +1,237 @@
+/**
+ * `make demo` (`make demo ONCE=1` passes `--once`): the operator end to end on the local control
+ * plane.
+ *
+ *   1. start the control plane (`tools/testenv.ts up`; reused when already running);
+ *   2. `kubectl apply -f deploy.yaml` (namespace, CRD, ServiceAccount, RBAC, ...; there is no
+ *      kubelet here, so the Deployment's pods never start: the operator runs locally instead);
+ *   3. `kubectl apply -f examples/per-objective.yaml`;
+ *   4. run the operator from source with exactly its permissions (deno.json "operator" task),
+ *      `--trust-domain=kleym.sonda.red`, authenticated as the deploy.yaml ServiceAccount (a
+ *      TokenRequest token), so the demo also shows that RBAC is enough;
+ *   5. wait until the binding is Ready, print the ClusterSPIFFEID and the binding's status as YAML;
+ *   6. keep running with the operator's logs until Ctrl-C (`--once`: stop the operator, exit 0).
+ *
+ * The control plane stays up afterwards (`make cluster-down` stops it).
+ */
+import { parse, stringify } from "yaml";
+
+const ROOT = new URL("../", import.meta.url).pathname.replace(/\/$/, "");
+const DENO = Deno.execPath();
+const KUBECTL = `${ROOT}/.cache/testenv/bin/kubectl`;
+const ADMIN_KUBECONFIG = `${ROOT}/.cache/testenv/kubeconfig`;
+const SA_KUBECONFIG = `${ROOT}/.cache/testenv/kubeconfig-kleym-demo`;
+const TRUST_DOMAIN = "kleym.sonda.red";
+const BINDING = { name: "objective-a", namespace: "default" };
+const READY_DEADLINE_MS = 60_000;
+
+class DemoError extends Error {}
+
+function fail(msg: string): never {
+  throw new DemoError(msg);
+}
+
+function step(msg: string): void {
+  console.error(`\n==> ${msg}`);
+}
+
+async function run(cmd: string, args: string[], stdin?: string): Promise<string> {
+  const child = new Deno.Command(cmd, {
+    args,
+    cwd: ROOT,
+    stdin: stdin === undefined ? "null" : "piped",
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  if (stdin !== undefined) {
+    const w = child.stdin.getWriter();
+    await w.write(new TextEncoder().encode(stdin));
+    await w.close();
+  }
+  const out = await child.output();
+  const text = new TextDecoder().decode(out.stdout);
+  if (!out.success) {
+    const err = new TextDecoder().decode(out.stderr).trim();
+    fail(`${cmd.split("/").pop()} ${args.join(" ")} failed: ${err.split("\n").pop()}`);
+  }
+  return text;
+}
+
+const kubectl = (args: string[], stdin?: string) =>
+  run(KUBECTL, ["--kubeconfig", ADMIN_KUBECONFIG, ...args], stdin);
+
+/** The operator's permission flags, from their one definition (deno.json "operator" task). */
+function operatorPermissions(): string[] {
+  const task: string = JSON.parse(Deno.readTextFileSync(`${ROOT}/deno.json`)).tasks.operator;
+  return task.match(/--(allow|deny)-\S+/g) ?? [];
+}
+
+/** A kubeconfig that authenticates as the kleym ServiceAccount with a fresh bound token. */
+async function serviceAccountKubeconfig(): Promise<string> {
+  const admin = parse(await Deno.readTextFile(ADMIN_KUBECONFIG)) as {
+    clusters: { cluster: Record<string, string> }[];
+  };
+  const token = (await kubectl(["create", "token", "kleym", "-n", "kleym-system", "--duration=1h"]))
+    .trim();
+  await Deno.writeTextFile(
+    SA_KUBECONFIG,
+    stringify({
+      apiVersion: "v1",
+      kind: "Config",
+      clusters: [{ name: "demo", cluster: admin.clusters[0].cluster }],
+      users: [{ name: "kleym", user: { token } }],
+      contexts: [{ name: "kleym", context: { cluster: "demo", user: "kleym" } }],
+      "current-context": "kleym",
+    }),
+    { mode: 0o600 },
+  );
+  return SA_KUBECONFIG;
+}
+
+async function readyStatus(): Promise<string> {
+  const out = await kubectl([
+    "get",
+    "inferenceidentitybinding",
+    BINDING.name,
+    "-n",
+    BINDING.namespace,
+    "-o",
+    "json",
+  ]);
+  const b = JSON.parse(out) as { status?: { conditions?: { type: string; status: string }[] } };
+  return b.status?.conditions?.find((c) => c.type === "Ready")?.status ?? "Unknown";
+}
+
+async function main(): Promise<number> {
+  const once = Deno.args.includes("--once");
+  const unknown = Deno.args.filter((a) => a !== "--once");
+  if (unknown.length > 0) {
+    console.error(`demo: unknown argument ${unknown[0]} (only --once)`);
+    return 2;
+  }
+
+  step("control plane");
+  const up = await new Deno.Command(DENO, {
+    args: ["run", "-A", "tools/testenv.ts", "up"],
+    cwd: ROOT,
+    stdin: "null",
+    stdout: "inherit",
+    stderr: "inherit",
+  }).output();
+  if (!up.success) fail("could not start the control plane (make controlplane builds it)");
+
+  step("kubectl apply -f deploy.yaml");
+  console.log((await kubectl(["apply", "-f", "deploy.yaml"])).trimEnd());
+
+  step("kubectl apply -f examples/per-objective.yaml");
+  console.log((await kubectl(["apply", "-f", "examples/per-objective.yaml"])).trimEnd());
+
+  step(`operator (as system:serviceaccount:kleym-system:kleym, trust domain ${TRUST_DOMAIN})`);
+  const kubeconfig = await serviceAccountKubeconfig();
+  const args = [
+    "run",
+    "--quiet",
+    ...operatorPermissions(),
+    "main.ts",
+    `--trust-domain=${TRUST_DOMAIN}`,
+    `--kubeconfig=${kubeconfig}`,
+    "--metrics-bind-address=127.0.0.1:8080",
+    "--health-probe-bind-address=127.0.0.1:8081",
+  ];
+  console.error(`deno ${args.join(" ")}`);
+  const operator = new Deno.Command(DENO, {
+    args,
+    cwd: ROOT,
+    stdin: "null",
+    stdout: "inherit",
+    stderr: "inherit",
+  }).spawn();
+  let exited: Deno.CommandStatus | undefined;
+  const status = operator.status.then((s) => exited = s);
+  const stopOperator = async (): Promise<number> => {
+    if (!exited) {
+      try {
+        operator.kill("SIGTERM");
+      } catch { /* already gone */ }
+    }
+    return (await status).code;
+  };
+
+  // Ctrl-C (or SIGTERM): forward a graceful stop to the operator, leave with its exit code.
+  let interrupted = false;
+  let onInterrupt = () => {};
+  const interruption = new Promise<void>((resolve) => {
+    onInterrupt = () => {
+      interrupted = true;
+      resolve();
+    };
+  });
+  Deno.addSignalListener("SIGINT", onInterrupt);
+  Deno.addSignalListener("SIGTERM", onInterrupt);
+  try {
+    const deadline = Date.now() + READY_DEADLINE_MS;
+    let ready = "Unknown";
+    while (ready !== "True") {
+      if (exited) fail(`the operator exited with code ${exited.code} before the binding was Ready`);
+      if (interrupted) return await stopOperator();
+      if (Date.now() > deadline) {
+        fail(`binding ${BINDING.namespace}/${BINDING.name} not Ready after 60 s (Ready=${ready})`);
+      }
+      ready = await readyStatus();
+      if (ready !== "True") await new Promise((r) => setTimeout(r, 250));
+    }
+
+    step("ClusterSPIFFEID (kubectl get clusterspiffeids -l kleym.sonda.red/managed-by=kleym)");
+    const list = JSON.parse(
+      await kubectl([
+        "get",
+        "clusterspiffeids",
+        "-l",
+        "kleym.sonda.red/managed-by=kleym",
+        "-o",
+        "json",
+      ]),
+    ) as { items: { metadata: Record<string, unknown>; spec: unknown }[] };
+    for (const item of list.items) {
+      const { name, labels, annotations } = item.metadata;
+      console.log("---");
+      console.log(
+        stringify({
+          apiVersion: "spire.spiffe.io/v1alpha1",
+          kind: "ClusterSPIFFEID",
+          metadata: { name, labels, annotations },
+          spec: item.spec,
+        }).trimEnd(),
+      );
+    }
+
+    step(`binding ${BINDING.namespace}/${BINDING.name} status`);
+    const binding = JSON.parse(
+      await kubectl(["get", "iib", BINDING.name, "-n", BINDING.namespace, "-o", "json"]),
+    ) as { status: unknown };
+    console.log(stringify({ status: binding.status }).trimEnd());
+    console.log((await kubectl(["get", "iib", "-n", BINDING.namespace])).trimEnd());
+
+    if (once) {
+      step("--once: stopping the operator");
+      return await stopOperator();
+    }
+    step("the operator keeps running; Ctrl-C stops it (the control plane stays up)");
+    await Promise.race([status, interruption]);
+    if (exited) fail(`the operator exited with code ${exited.code}`);
+    return await stopOperator();
+  } finally {
+    Deno.removeSignalListener("SIGINT", onInterrupt);
+    Deno.removeSignalListener("SIGTERM", onInterrupt);
+    // Never leave the operator behind, whatever went wrong above.
+    await stopOperator();
+  }
+}
+
+try {
+  Deno.exit(await main());
+} catch (err) {
+  if (!(err instanceof DemoError)) throw err;
+  console.error(`demo: ${err.message}`);
+  Deno.exit(1);
+}
