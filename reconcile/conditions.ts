@@ -11,9 +11,9 @@
  * - `decodeConditions(status: unknown)`, `findCondition(conditions, type)`, `formatTime(date)`
  */
 
-import type { Condition } from "kubernetes-types/meta/v1.d.ts";
 import type { StateError } from "./errors.ts";
 import { isRecord } from "./json.ts";
+import type { BindingCondition } from "./types.ts";
 
 export const CONDITION_TYPES = [
   "Ready",
@@ -73,18 +73,18 @@ export function formatTime(date: Date): string {
 }
 
 export function mergeConditions(
-  existing: readonly Condition[],
+  existing: readonly BindingCondition[],
   desired: readonly ConditionState[],
   now: Date,
   generation: number | undefined,
-): Condition[] {
+): BindingCondition[] {
   const owned = new Set<string>(desired.map((condition) => condition.type));
-  const merged = desired.map((next): Condition => {
+  const merged = desired.map((next): BindingCondition => {
     const previous = findCondition(existing, next.type);
     const lastTransitionTime = previous !== undefined && previous.status === next.status
       ? previous.lastTransitionTime
       : formatTime(now);
-    const condition: Condition = {
+    const condition: BindingCondition = {
       type: next.type,
       status: next.status,
       reason: next.reason,
@@ -98,9 +98,9 @@ export function mergeConditions(
 }
 
 export function findCondition(
-  conditions: readonly Condition[],
+  conditions: readonly BindingCondition[],
   type: string,
-): Condition | undefined {
+): BindingCondition | undefined {
   return conditions.find((condition) => condition.type === type);
 }
 
@@ -108,13 +108,16 @@ export function findCondition(
  * The conditions in a binding's status as read from the cluster. Entries that are not
  * condition-shaped are dropped (the next status write then replaces them).
  */
-export function decodeConditions(status: unknown): Condition[] {
+export function decodeConditions(status: unknown): BindingCondition[] {
   if (!isRecord(status) || !Array.isArray(status.conditions)) return [];
   return status.conditions.filter(isCondition);
 }
 
-function isCondition(value: unknown): value is Condition {
-  return isRecord(value) && typeof value.type === "string" && typeof value.status === "string" &&
+const CONDITION_STATUSES: readonly unknown[] = ["True", "False", "Unknown"];
+
+function isCondition(value: unknown): value is BindingCondition {
+  return isRecord(value) && typeof value.type === "string" &&
+    CONDITION_STATUSES.includes(value.status) &&
     typeof value.lastTransitionTime === "string" && typeof value.reason === "string" &&
     typeof value.message === "string" &&
     (value.observedGeneration === undefined || typeof value.observedGeneration === "number");

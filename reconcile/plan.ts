@@ -32,7 +32,6 @@
  * `planDeletion` (binding deletion) and the label selector to list a binding's objects.
  */
 
-import type { Condition } from "kubernetes-types/meta/v1.d.ts";
 import { bindingKey } from "./bindings.ts";
 import {
   type CollisionCandidate,
@@ -49,6 +48,7 @@ import { failureStatus, statusEquals, successStatus } from "./status.ts";
 import {
   ANNOTATION_BINDING_UID,
   BINDING_MODES,
+  type BindingCondition,
   type BindingInput,
   type BindingStatus,
   type ClusterSPIFFEID,
@@ -169,7 +169,7 @@ function planFailure(
   rendered: RenderOutcome,
   failure: StateError,
   owned: readonly ObservedClusterSPIFFEID[],
-  previous: readonly Condition[],
+  previous: readonly BindingCondition[],
 ): Plan {
   const { binding, config, now } = input;
   const { name, namespace } = bindingKey(binding);
@@ -269,7 +269,7 @@ function mergedUpdate(
 }
 
 function collisionResolvedEvents(
-  previous: readonly Condition[],
+  previous: readonly BindingCondition[],
   next: BindingStatus,
 ): PlannedEvent[] {
   const before = findCondition(previous, "Conflict");

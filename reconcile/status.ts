@@ -18,7 +18,6 @@
  *   status subresource with the binding's resourceVersion) is equally correct.
  */
 
-import type { Condition } from "kubernetes-types/meta/v1.d.ts";
 import {
   type ConditionState,
   failureConditions,
@@ -28,12 +27,12 @@ import {
 import type { StateError } from "./errors.ts";
 import { isRecord, jsonEqual } from "./json.ts";
 import { compareCodeUnits, type RenderedIdentity } from "./render.ts";
-import type { BindingStatus, RenderConfig } from "./types.ts";
+import type { BindingCondition, BindingStatus, RenderConfig } from "./types.ts";
 
 function baseStatus(
   desired: readonly ConditionState[],
   config: RenderConfig,
-  existing: readonly Condition[],
+  existing: readonly BindingCondition[],
   now: Date,
   generation: number | undefined,
 ): BindingStatus {
@@ -50,7 +49,7 @@ function baseStatus(
 export function successStatus(
   identity: RenderedIdentity,
   config: RenderConfig,
-  existing: readonly Condition[],
+  existing: readonly BindingCondition[],
   now: Date,
   generation: number | undefined,
 ): BindingStatus {
@@ -64,7 +63,7 @@ export function successStatus(
 export function failureStatus(
   error: StateError,
   config: RenderConfig,
-  existing: readonly Condition[],
+  existing: readonly BindingCondition[],
   now: Date,
   generation: number | undefined,
 ): BindingStatus {

@@ -132,6 +132,11 @@ export interface ObservedClusterSPIFFEID {
   readonly spec?: unknown;
 }
 
+/** A status condition whose status is one of the three values the CRD allows. */
+export interface BindingCondition extends Condition {
+  status: "True" | "False" | "Unknown";
+}
+
 export interface ComputedSpiffeID {
   spiffeID: string;
   mode: BindingMode;
@@ -147,7 +152,7 @@ export interface RenderedSelectors {
  * write the status whole (update of the status subresource) or use `statusMergePatch`.
  */
 export interface BindingStatus {
-  conditions: Condition[];
+  conditions: BindingCondition[];
   trustDomain?: string;
   clusterSPIFFEIDClassName?: string;
   computedSpiffeIDs?: ComputedSpiffeID[];

@@ -1,7 +1,7 @@
 // SPEC 6: the five conditions, how they merge with what a binding reports, and status equality.
 
 import assert from "node:assert/strict";
-import type { Condition } from "kubernetes-types/meta/v1.d.ts";
+
 import {
   decodeConditions,
   failureConditions,
@@ -17,7 +17,7 @@ import {
   successStatus,
 } from "../../reconcile/status.ts";
 import { renderBinding } from "../../reconcile/render.ts";
-import type { BindingStatus } from "../../reconcile/types.ts";
+import type { BindingCondition, BindingStatus } from "../../reconcile/types.ts";
 
 const T0 = new Date("2025-03-01T10:00:00.123Z");
 const T1 = new Date("2025-03-01T11:30:00.999Z");
@@ -116,7 +116,7 @@ Deno.test("mergeConditions stamps observedGeneration only when the binding has a
 });
 
 Deno.test("mergeConditions keeps condition types kleym does not own, after its five", () => {
-  const foreign: Condition = {
+  const foreign: BindingCondition = {
     type: "example.com/Audited",
     status: "True",
     reason: "Checked",
@@ -148,6 +148,7 @@ Deno.test("decodeConditions keeps well-formed conditions and drops the rest", ()
     [{ conditions: "x" }, 0],
     [{ conditions: [good, { type: "Ready" }, null, 3] }, 1],
     [{ conditions: [{ ...good, observedGeneration: "1" }] }, 0],
+    [{ conditions: [{ ...good, status: "Maybe" }] }, 0],
     [{ conditions: [good, { ...good, type: "Conflict", observedGeneration: 2 }] }, 2],
   ];
   for (const [status, count] of cases) assert.equal(decodeConditions(status).length, count);
