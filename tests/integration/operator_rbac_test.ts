@@ -1,0 +1,205 @@
+/**
+ * The operator process as deploy.yaml's ServiceAccount (TokenRequest token, RBAC on): the examples
+ * converge and recover, every API call it makes is allowed, and every (resource, verb) deploy.yaml
+ * grants is one it actually uses — recorded by the operator's own request hook
+ * (`kleym_api_requests_total`). Then SIGTERM: exit 0, Lease released.
+ */
+import assert from "node:assert/strict";
+import {
+  apiRequests,
+  applyDeploy,
+  bindingReady,
+  deployDocs,
+  exampleIn,
+  FAST_LEASE,
+  pollUntil,
+  sample,
+  serviceAccountKubeconfig,
+  startOperator,
+  tempDir,
+  testEnv,
+  TRUST_DOMAIN,
+} from "./operator_support.ts";
+
+interface Rule {
+  apiGroups: string[];
+  resources: string[];
+  verbs: string[];
+  resourceNames?: string[];
+}
+
+/** Every (resource label as the request hook spells it, verb) deploy.yaml grants. */
+function granted(): Set<string> {
+  const out = new Set<string>();
+  for (const d of deployDocs()) {
+    if (d.kind !== "ClusterRole" && d.kind !== "Role") continue;
+    for (const r of d.rules as Rule[]) {
+      for (const g of r.apiGroups) {
+        for (const res of r.resources) {
+          const [plural, sub] = res.split("/");
+          const label = `${g === "" ? plural : `${plural}.${g}`}${sub ? `/${sub}` : ""}`;
+          for (const v of r.verbs) out.add(`${v} ${label}`);
+        }
+      }
+    }
+  }
+  return out;
+}
+
+async function csids(
+  ns: string,
+): Promise<{ metadata: { name: string }; spec: Record<string, unknown> }[]> {
+  const env = await testEnv();
+  const list = JSON.parse(
+    await env.kubectl([
+      "get",
+      "clusterspiffeids",
+      "-l",
+      `kleym.sonda.red/managed-by=kleym,kleym.sonda.red/binding-namespace=${ns}`,
+      "-o",
+      "json",
+    ]),
+  );
+  return list.items;
+}
+
+Deno.test("as the kleym ServiceAccount: examples converge and recover, RBAC is exactly what is used, SIGTERM releases the lease", async () => {
+  const env = await testEnv();
+  await applyDeploy(env);
+  const dir = await tempDir();
+  const kubeconfig = await serviceAccountKubeconfig(env, dir);
+  const ns = await env.newNamespace("rbac");
+  const op = startOperator({
+    name: "rbac",
+    kubeconfig,
+    args: ["--leader-elect", "--leader-elect-namespace=kleym-system", ...FAST_LEASE],
+  });
+  try {
+    await op.waitForLog((l) => l.msg === "became leader", 30_000, "leadership");
+
+    // 1. PerObjective and PoolOnly examples converge.
+    await env.kubectl(["apply", "-f", "-"], { stdin: exampleIn("per-objective.yaml", ns) });
+    await env.kubectl(["apply", "-f", "-"], { stdin: exampleIn("pool-only.yaml", ns) });
+    for (const name of ["objective-a", poolOnlyName(ns)]) {
+      await pollUntil(
+        `${name} Ready`,
+        30_000,
+        async () => (await bindingReady(env, ns, name)).status === "True",
+      );
+    }
+    const perObjectiveId = `spiffe://${TRUST_DOMAIN}/ns/${ns}/objective/objective-a`;
+    const initial = await csids(ns);
+    const owned = initial.find((c) => c.spec.spiffeIDTemplate === perObjectiveId);
+    assert.ok(owned, `no ClusterSPIFFEID for ${perObjectiveId}: ${JSON.stringify(initial)}`);
+
+    // 2. Someone edits the managed object: restored.
+    await env.kubectl([
+      "patch",
+      "clusterspiffeid",
+      owned.metadata.name,
+      "--type=merge",
+      "-p",
+      JSON.stringify({ spec: { hint: "tampered" } }),
+    ]);
+    await pollUntil(
+      "edit repaired",
+      20_000,
+      async () =>
+        (await csids(ns)).find((c) => c.metadata.name === owned.metadata.name)?.spec.hint ===
+          `${ns}/objective-a`,
+    );
+
+    // 3. Someone deletes it: recreated.
+    await env.kubectl(["delete", "clusterspiffeid", owned.metadata.name, "--wait=true"]);
+    await pollUntil(
+      "deletion repaired",
+      20_000,
+      async () => (await csids(ns)).some((c) => c.metadata.name === owned.metadata.name),
+    );
+
+    // 4. Collision: both PerObjective bindings Conflict, their output removed.
+    await env.kubectl(["apply", "-f", "-"], { stdin: exampleIn("collision.yaml", ns) });
+    await pollUntil("collision reported", 20_000, async () => {
+      const a = await bindingReady(env, ns, "objective-a");
+      const b = await bindingReady(env, ns, "objective-b");
+      return a.reason === "IdentityCollision" && b.reason === "IdentityCollision";
+    });
+
+    // 5. The peer goes away: objective-a recovers completely; the deleted binding is finalized.
+    await env.kubectl(["delete", "iib", "objective-b", "-n", ns, "--wait=true", "--timeout=30s"]);
+    await pollUntil(
+      "objective-a recovered",
+      20_000,
+      async () => (await bindingReady(env, ns, "objective-a")).status === "True",
+    );
+
+    // 6. Deleting a binding removes its output and the finalizer (the object disappears).
+    const poolOnly = poolOnlyName(ns);
+    await env.kubectl(["delete", "iib", poolOnly, "-n", ns, "--wait=true", "--timeout=30s"]);
+    await pollUntil(
+      "pool-only output gone",
+      20_000,
+      async () =>
+        !(await csids(ns)).some((c) => String(c.spec.spiffeIDTemplate).includes("/pool/")),
+    );
+
+    const metrics = await op.metrics();
+    const calls = apiRequests(metrics);
+    const forbidden = calls.filter((c) => c.code === "403" || c.code === "401");
+    assert.deepEqual(forbidden, [], "the ServiceAccount was refused something it needs");
+    const used = new Set(calls.map((c) => `${c.verb} ${c.resource}`));
+    const grants = granted();
+    const unused = [...grants].filter((g) => !used.has(g)).sort();
+    const ungranted = [...used].filter((u) => !grants.has(u) && u.split(" ")[1].includes(".") // non-resource paths (discovery) need no rule
+    ).sort();
+    console.log(
+      `API calls (verb resource -> count):\n${
+        calls.map((c) => `  ${c.verb} ${c.resource} ${c.code}: ${c.count}`).join("\n")
+      }`,
+    );
+    assert.deepEqual(unused, [], "deploy.yaml grants verbs the operator never used");
+    assert.deepEqual(ungranted, [], "the operator used verbs deploy.yaml does not grant");
+
+    // Outcome metrics moved.
+    assert.ok(
+      (sample(metrics, "kleym_identity_binding_outcomes_total", { condition: "Ready" }) ?? 0) >= 1,
+    );
+    assert.ok(
+      (sample(metrics, "kleym_identity_binding_outcomes_total", { reason: "IdentityCollision" }) ??
+        0) >= 1,
+    );
+    assert.equal(
+      sample(metrics, "kleym_identity_bindings", {
+        condition: "Ready",
+        reason: "Reconciled",
+        mode: "PerObjective",
+      }),
+      1,
+    );
+    assert.equal(sample(metrics, "kleym_leader"), 1);
+
+    // SIGTERM: exit 0 within the grace period, Lease released.
+    const t0 = Date.now();
+    op.kill("SIGTERM");
+    const code = await op.exited;
+    const took = Date.now() - t0;
+    console.log(`SIGTERM -> exit ${code} after ${took} ms`);
+    assert.equal(code, 0);
+    assert.ok(took < 10_000, `shutdown took ${took} ms`);
+    const lease = JSON.parse(
+      await env.kubectl(["get", "lease", "kleym-operator", "-n", "kleym-system", "-o", "json"]),
+    );
+    assert.equal(lease.spec.holderIdentity ?? "", "");
+    assert.ok(op.logs.some((l) => l.msg === "released the leader lease"));
+  } finally {
+    await op.stop();
+  }
+});
+
+function poolOnlyName(ns: string): string {
+  const m = /kind: InferenceIdentityBinding\nmetadata:\n {2}name: (\S+)/.exec(
+    exampleIn("pool-only.yaml", ns),
+  );
+  assert.ok(m, "pool-only example has a binding");
+  return m[1];
+}
