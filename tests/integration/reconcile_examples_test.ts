@@ -1,0 +1,223 @@
+/**
+ * Issue 4, acceptance 1: the three examples in tests/fixtures/examples, applied verbatim to the
+ * `default` namespace of a real API server with the controller running in-process, produce
+ * exactly the expected ClusterSPIFFEIDs and status; after the collision, deleting `objective-b`
+ * brings `objective-a` back to Ready with its ClusterSPIFFEID. Events and outcome metrics are
+ * checked on the way. Runs in `default` because the fixtures' expected names are literal
+ * (`kleym-default-objective-a-objective-3ace974d`); everything is removed afterwards.
+ */
+import assert from "node:assert/strict";
+import { parse, parseAllDocuments } from "yaml";
+import { REPO_ROOT } from "../harness/controlplane.ts";
+import { testEnv } from "../harness/env.ts";
+import {
+  adminClients,
+  conditionOf,
+  deleteIfExists,
+  eventsOf,
+  FINALIZER,
+  getBinding,
+  getCsid,
+  managedOf,
+  pollUntil,
+  startController,
+  waitGone,
+  waitReason,
+} from "./reconcile_helpers.ts";
+
+const EXAMPLES = `${REPO_ROOT}/tests/fixtures/examples`;
+const NS = "default";
+
+interface Expected {
+  clusterSPIFFEIDs: {
+    metadata: { name: string; labels: Record<string, string> };
+    spec: Record<string, unknown>;
+  }[];
+  bindings: {
+    name: string;
+    namespace: string;
+    finalizers?: string[];
+    status: {
+      trustDomain?: string;
+      computedSpiffeIDs?: unknown[];
+      renderedSelectors?: unknown[];
+      conditions: { type: string; status: string; reason: string; message?: string }[];
+    };
+  }[];
+}
+
+function expected(example: string): Expected {
+  return parse(Deno.readTextFileSync(`${EXAMPLES}/${example}/expected.yaml`));
+}
+
+function input(example: string): string {
+  return Deno.readTextFileSync(`${EXAMPLES}/${example}/input.yaml`);
+}
+
+async function assertExpected(
+  c: Awaited<ReturnType<typeof adminClients>>,
+  want: Expected,
+): Promise<void> {
+  for (const csid of want.clusterSPIFFEIDs) {
+    const got = await pollUntil(
+      `ClusterSPIFFEID ${csid.metadata.name}`,
+      20_000,
+      () => getCsid(c, csid.metadata.name),
+    );
+    for (const [k, v] of Object.entries(csid.metadata.labels)) {
+      assert.equal(got.metadata.labels?.[k], v, `label ${k} of ${csid.metadata.name}`);
+    }
+    assert.deepEqual(got.spec, csid.spec, `spec of ${csid.metadata.name}`);
+  }
+  for (const b of want.bindings) {
+    const ready = b.status.conditions.find((x) => x.type === "Ready");
+    assert.ok(ready);
+    const got = await waitReason(c, b.namespace, b.name, ready.reason);
+    if (b.finalizers) assert.deepEqual(got.metadata.finalizers, b.finalizers);
+    for (const field of ["trustDomain", "computedSpiffeIDs", "renderedSelectors"] as const) {
+      if (b.status[field] !== undefined) {
+        assert.deepEqual(got.status?.[field], b.status[field], `${b.name} status.${field}`);
+      }
+    }
+    for (const want of b.status.conditions) {
+      const have = conditionOf(got, want.type);
+      assert.ok(have, `${b.name} lacks condition ${want.type}`);
+      assert.equal(have.status, want.status, `${b.name} ${want.type}.status`);
+      assert.equal(have.reason, want.reason, `${b.name} ${want.type}.reason`);
+      if (want.message !== undefined) assert.equal(have.message, want.message);
+    }
+    assert.equal(got.status?.conditions?.length, 5, "every reconcile sets all five conditions");
+  }
+}
+
+Deno.test("the fixture examples produce exactly the expected objects and status in default", async (t) => {
+  const env = await testEnv();
+  const c = await adminClients(env.kubeconfigPath);
+  const op = await startController(env.kubeconfigPath);
+  const cleanup = async () => {
+    for (const name of ["objective-a", "objective-b", "pool-a"]) {
+      await deleteIfExists(c.bindings, name, NS);
+    }
+    for (const name of ["objective-a", "objective-b", "pool-a"]) {
+      await waitGone(c.bindings, name, NS);
+    }
+    await deleteIfExists(c.objectivesV1, "objective-a", NS);
+    await deleteIfExists(c.objectivesV1, "objective-b", NS);
+    await deleteIfExists(c.poolsV1, "pool-a", NS);
+  };
+  try {
+    await cleanup(); // a crashed earlier run may have left them
+
+    await t.step("per-objective: the ClusterSPIFFEID and status of expected.yaml", async () => {
+      await env.kubectl(["apply", "-f", "-"], { stdin: input("per-objective") });
+      const want = expected("per-objective");
+      assert.equal(
+        want.clusterSPIFFEIDs[0].metadata.name,
+        "kleym-default-objective-a-objective-3ace974d",
+      );
+      await assertExpected(c, want);
+      assert.deepEqual(
+        (await managedOf(c, NS, "objective-a")).map((o) => o.metadata.name),
+        ["kleym-default-objective-a-objective-3ace974d"],
+        "exactly one managed object",
+      );
+      const events = await eventsOf(c, NS, "objective-a");
+      assert.ok(
+        events.some((e) => e.reason === "Reconciled" && e.type === "Normal"),
+        "Normal Reconciled event",
+      );
+    });
+
+    await t.step("pool-only: the ClusterSPIFFEID and status of expected.yaml", async () => {
+      await env.kubectl(["apply", "-f", "-"], { stdin: input("pool-only") });
+      await assertExpected(c, expected("pool-only"));
+      const b = await getBinding(c, NS, "pool-a");
+      assert.equal(b?.status?.renderedSelectors?.[0].selectors.length, 3);
+    });
+
+    await t.step("collision: both bindings conflict, naming each other, no output", async () => {
+      await env.kubectl(["apply", "-f", "-"], { stdin: input("collision") });
+      const want = expected("collision");
+      await assertExpected(c, want);
+      assert.deepEqual(await managedOf(c, NS, "objective-a"), []);
+      assert.deepEqual(await managedOf(c, NS, "objective-b"), []);
+      for (const name of ["objective-a", "objective-b"]) {
+        const b = await getBinding(c, NS, name);
+        assert.equal(b?.status?.computedSpiffeIDs, undefined, `${name} computedSpiffeIDs cleared`);
+        assert.equal(b?.status?.renderedSelectors, undefined);
+        await pollUntil(
+          `${name} IdentityCollision warning`,
+          10_000,
+          async () =>
+            (await eventsOf(c, NS, name)).some((e) =>
+              e.reason === "IdentityCollision" && e.type === "Warning"
+            ),
+        );
+      }
+      // The PoolOnly binding on the same pool never takes part.
+      assert.equal(conditionOf(await getBinding(c, NS, "pool-a"), "Ready")?.status, "True");
+    });
+
+    await t.step(
+      "deleting objective-b brings objective-a back to Ready with its object",
+      async () => {
+        await c.bindings.delete("objective-b", { namespace: NS });
+        await waitGone(c.bindings, "objective-b", NS);
+        const back = await waitReason(c, NS, "objective-a", "Reconciled");
+        assert.equal(conditionOf(back, "Conflict")?.status, "False");
+        assert.equal(conditionOf(back, "Conflict")?.reason, "Resolved");
+        await assertExpected(c, expected("per-objective"));
+        await pollUntil(
+          "IdentityCollisionResolved event",
+          10_000,
+          async () =>
+            (await eventsOf(c, NS, "objective-a")).some((e) =>
+              e.reason === "IdentityCollisionResolved" && e.type === "Normal"
+            ),
+        );
+        assert.deepEqual(back.metadata.finalizers, [FINALIZER]);
+      },
+    );
+
+    await t.step("the outcome metrics moved", () => {
+      const m = op.metrics;
+      assert.ok(
+        m.bindingOutcomes.get({ condition: "Ready", reason: "Reconciled", mode: "PerObjective" }) >=
+          2,
+      );
+      assert.ok(
+        m.bindingOutcomes.get({
+          condition: "Conflict",
+          reason: "IdentityCollision",
+          mode: "PerObjective",
+        }) >= 2,
+      );
+      assert.equal(
+        m.bindings.get({ condition: "Ready", reason: "Reconciled", mode: "PerObjective" }) >= 1,
+        true,
+      );
+      assert.equal(
+        m.bindings.get({
+          condition: "Conflict",
+          reason: "IdentityCollision",
+          mode: "PerObjective",
+        }),
+        0,
+        "the gauge follows the current state",
+      );
+      assert.ok(m.expose().includes("kleym_identity_binding_outcomes_total{"));
+    });
+  } finally {
+    await cleanup().catch((e) => console.error("cleanup failed:", e));
+    await op.stop();
+    c.close();
+  }
+});
+
+// The fixture documents parse (guards the regexes above against a reformatted fixture).
+Deno.test("the fixture inputs hold the documents the example test applies", () => {
+  const kinds = parseAllDocuments(input("per-objective")).map((d) =>
+    (d.toJS() as { kind: string }).kind
+  );
+  assert.deepEqual(kinds, ["InferencePool", "InferenceObjective", "InferenceIdentityBinding"]);
+});

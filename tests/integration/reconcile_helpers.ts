@@ -1,0 +1,335 @@
+/**
+ * Shared helpers for the reconcile integration tests (not a test file itself): the Controller
+ * running in-process against a real API server, an uncounted admin client for the test's own
+ * reads and writes, typed object builders, and polling with a deadline.
+ *
+ * The controller's client and the test's client are separate connections: the controller's
+ * request hook (`RequestCounter`) then counts exactly the operator's requests.
+ */
+import { stringify } from "yaml";
+import { connect } from "../../apis/connect.ts";
+import { ApiError } from "../../apis/errors.ts";
+import { RequestCounter } from "../../apis/hooks.ts";
+import { type KubeObject, ResourceClient, type RestClient } from "../../apis/rest.ts";
+import * as gaieV1 from "../../generated/inference.networking.k8s.io/v1.ts";
+import * as gaieV1alpha2 from "../../generated/inference.networking.x-k8s.io/v1alpha2.ts";
+import {
+  type InferenceIdentityBinding,
+  inferenceIdentityBindingsClient,
+} from "../../generated/kleym.sonda.red/v1alpha1.ts";
+import {
+  type ClusterSPIFFEID,
+  clusterSPIFFEIDsClient,
+} from "../../generated/spire.spiffe.io/v1alpha1.ts";
+import { Logger } from "../../observe/log.ts";
+import { Metrics } from "../../observe/metrics.ts";
+import { type EventObject, eventsClient } from "../../reconcile/apply.ts";
+import { Controller } from "../../reconcile/controller.ts";
+
+export const TRUST_DOMAIN = "kleym.sonda.red";
+export const FINALIZER = "kleym.sonda.red/inferenceidentitybinding-finalizer";
+
+export async function pollUntil<T>(
+  what: string,
+  deadlineMs: number,
+  check: () => T | undefined | false | Promise<T | undefined | false>,
+): Promise<T> {
+  const end = Date.now() + deadlineMs;
+  let last: unknown;
+  for (;;) {
+    try {
+      const v = await check();
+      if (v !== undefined && v !== false) return v;
+    } catch (error) {
+      last = error;
+    }
+    if (Date.now() > end) {
+      throw new Error(
+        `${what}: not reached within ${deadlineMs} ms${last ? ` (last error: ${last})` : ""}`,
+      );
+    }
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+/** The test's own (uncounted) clients. */
+export interface Clients {
+  rest: RestClient;
+  bindings: ResourceClient<InferenceIdentityBinding>;
+  csids: ResourceClient<ClusterSPIFFEID>;
+  events: ResourceClient<EventObject>;
+  poolsV1: ResourceClient<gaieV1.InferencePool>;
+  poolsV1alpha2: ResourceClient<gaieV1alpha2.InferencePool>;
+  objectivesV1: ResourceClient<gaieV1.InferenceObjective>;
+  objectivesV1alpha2: ResourceClient<gaieV1alpha2.InferenceObjective>;
+  close(): void;
+}
+
+export async function adminClients(kubeconfig: string): Promise<Clients> {
+  const c = await connect({ kubeconfig, env: () => undefined });
+  return {
+    rest: c.rest,
+    bindings: inferenceIdentityBindingsClient(c.rest),
+    csids: clusterSPIFFEIDsClient(c.rest),
+    events: eventsClient(c.rest),
+    poolsV1: gaieV1.inferencePoolsClient(c.rest),
+    poolsV1alpha2: gaieV1alpha2.inferencePoolsClient(c.rest),
+    objectivesV1: gaieV1.inferenceObjectivesClient(c.rest),
+    objectivesV1alpha2: gaieV1alpha2.inferenceObjectivesClient(c.rest),
+    close: c.close,
+  };
+}
+
+export interface RunningController {
+  controller: Controller;
+  metrics: Metrics;
+  requests: RequestCounter;
+  logs: Record<string, unknown>[];
+  /** Writes (create/update/patch/delete) the controller made, by resource. */
+  writes(): number;
+  stop(): Promise<void>;
+}
+
+export interface StartOptions {
+  trustDomain?: string;
+  className?: string;
+  crdRetryMs?: number;
+  concurrency?: number;
+  /** Print the controller's log lines (debugging). */
+  verbose?: boolean;
+}
+
+/** Starts a Controller in-process, waits for its caches, runs its work loop. */
+export async function startController(
+  kubeconfig: string,
+  opts: StartOptions = {},
+): Promise<RunningController> {
+  const requests = new RequestCounter();
+  const conn = await connect({ kubeconfig, env: () => undefined, onRequest: requests.onRequest });
+  const metrics = new Metrics();
+  const logs: Record<string, unknown>[] = [];
+  const verbose = opts.verbose ?? Deno.env.get("KLEYM_TEST_VERBOSE") === "1";
+  const logger = new Logger({
+    level: "debug",
+    sink: (line) => {
+      logs.push(JSON.parse(line));
+      if (verbose) console.error(line);
+    },
+  });
+  const controller = new Controller({
+    rest: conn.rest,
+    trustDomain: opts.trustDomain ?? TRUST_DOMAIN,
+    className: opts.className,
+    logger,
+    metrics,
+    concurrency: opts.concurrency,
+    crdRetryMs: opts.crdRetryMs,
+  });
+  const caches = new AbortController();
+  const work = new AbortController();
+  await controller.startCaches(caches.signal);
+  const running = controller.run(work.signal);
+  return {
+    controller,
+    metrics,
+    requests,
+    logs,
+    writes: () =>
+      ["create", "update", "patch", "delete", "deletecollection"]
+        .map((verb) => requests.count({ verb: verb as "create" }))
+        .reduce((a, b) => a + b, 0),
+    async stop() {
+      work.abort();
+      await running;
+      caches.abort();
+      conn.close();
+    },
+  };
+}
+
+// ---- object builders -----------------------------------------------------------------------
+
+export interface BindingSpecInput {
+  poolRef: { name: string; group?: string };
+  objectiveRef?: { name: string; group?: string };
+  serviceAccountName?: string;
+  mode?: string;
+  containerName?: string;
+}
+
+export function binding(
+  ns: string,
+  name: string,
+  spec: BindingSpecInput,
+): InferenceIdentityBinding {
+  return {
+    apiVersion: "kleym.sonda.red/v1alpha1",
+    kind: "InferenceIdentityBinding",
+    metadata: { name, namespace: ns },
+    // deno-lint-ignore no-explicit-any -- tests write shapes the CRD types forbid on purpose
+    spec: { serviceAccountName: "inference-sa", ...spec } as any,
+  };
+}
+
+export function poolV1(ns: string, name: string, labels: Record<string, string>) {
+  return {
+    apiVersion: "inference.networking.k8s.io/v1" as const,
+    kind: "InferencePool" as const,
+    metadata: { name, namespace: ns },
+    spec: {
+      selector: { matchLabels: labels },
+      targetPorts: [{ number: 8000 }],
+      endpointPickerRef: { name: `${name}-epp`, port: { number: 9002 } },
+    },
+  };
+}
+
+export function poolV1alpha2(ns: string, name: string, selector: Record<string, string>) {
+  return {
+    apiVersion: "inference.networking.x-k8s.io/v1alpha2" as const,
+    kind: "InferencePool" as const,
+    metadata: { name, namespace: ns },
+    spec: {
+      selector,
+      targetPortNumber: 8000,
+      extensionRef: { name: `${name}-epp` },
+    },
+  };
+}
+
+export function objective(
+  apiVersion: "inference.networking.k8s.io/v1" | "inference.networking.x-k8s.io/v1alpha2",
+  ns: string,
+  name: string,
+  poolRef: { name: string; group?: string },
+) {
+  return {
+    apiVersion,
+    kind: "InferenceObjective" as const,
+    metadata: { name, namespace: ns },
+    spec: { poolRef },
+  };
+}
+
+/** kubectl apply of typed objects (server-side, so re-applying changes only what is given). */
+export async function apply(
+  kubectl: (args: string[], opts?: { stdin?: string }) => Promise<string>,
+  ...objects: unknown[]
+): Promise<void> {
+  await kubectl(["apply", "--server-side", "--force-conflicts", "-f", "-"], {
+    stdin: objects.map((o) => stringify(o)).join("---\n"),
+  });
+}
+
+// ---- reading -------------------------------------------------------------------------------
+
+export interface ConditionView {
+  status: string;
+  reason: string;
+  message: string;
+}
+
+export function conditionOf(
+  b: InferenceIdentityBinding | undefined,
+  type: string,
+): ConditionView | undefined {
+  const c = b?.status?.conditions?.find((x) => x.type === type);
+  return c === undefined ? undefined : { status: c.status, reason: c.reason, message: c.message };
+}
+
+export async function getBinding(
+  c: Clients,
+  ns: string,
+  name: string,
+): Promise<InferenceIdentityBinding | undefined> {
+  try {
+    return await c.bindings.get(name, { namespace: ns });
+  } catch (error) {
+    if (error instanceof ApiError && error.isNotFound()) return undefined;
+    throw error;
+  }
+}
+
+/** Polls until the binding's Ready condition has `reason`; returns the binding. */
+export async function waitReason(
+  c: Clients,
+  ns: string,
+  name: string,
+  reason: string,
+  deadlineMs = 20_000,
+): Promise<InferenceIdentityBinding> {
+  let last: InferenceIdentityBinding | undefined;
+  try {
+    return await pollUntil(`${ns}/${name} Ready reason ${reason}`, deadlineMs, async () => {
+      last = await getBinding(c, ns, name);
+      return conditionOf(last, "Ready")?.reason === reason ? last : undefined;
+    });
+  } catch (error) {
+    throw new Error(`${error}; last status: ${JSON.stringify(last?.status?.conditions?.[0])}`);
+  }
+}
+
+export async function getCsid(c: Clients, name: string): Promise<ClusterSPIFFEID | undefined> {
+  try {
+    return await c.csids.get(name);
+  } catch (error) {
+    if (error instanceof ApiError && error.isNotFound()) return undefined;
+    throw error;
+  }
+}
+
+/** Managed ClusterSPIFFEIDs of one binding (or of the whole namespace). */
+export async function managedOf(
+  c: Clients,
+  ns: string,
+  name?: string,
+): Promise<ClusterSPIFFEID[]> {
+  const selector = [
+    "kleym.sonda.red/managed-by=kleym",
+    `kleym.sonda.red/binding-namespace=${ns}`,
+    ...(name === undefined ? [] : [`kleym.sonda.red/binding-name=${name}`]),
+  ].join(",");
+  try {
+    return (await c.csids.list({ labelSelector: selector })).items;
+  } catch (error) {
+    if (error instanceof ApiError && error.isNotFound()) return [];
+    throw error;
+  }
+}
+
+/** events.k8s.io/v1 events about one binding, oldest first. */
+export async function eventsOf(c: Clients, ns: string, name: string): Promise<EventObject[]> {
+  const list = await c.events.list({ namespace: ns });
+  return list.items.filter((e) => e.regarding?.name === name)
+    .sort((a, b) => String(a.eventTime).localeCompare(String(b.eventTime)));
+}
+
+export async function deleteIfExists<T extends KubeObject>(
+  client: ResourceClient<T>,
+  name: string,
+  namespace?: string,
+): Promise<void> {
+  try {
+    await client.delete(name, { namespace });
+  } catch (error) {
+    if (!(error instanceof ApiError && error.isNotFound())) throw error;
+  }
+}
+
+/** Polls until the object is gone (404). */
+export async function waitGone<T extends KubeObject>(
+  client: ResourceClient<T>,
+  name: string,
+  namespace?: string,
+  deadlineMs = 20_000,
+): Promise<void> {
+  await pollUntil(`${client.desc.kind} ${namespace ?? ""}/${name} gone`, deadlineMs, async () => {
+    try {
+      await client.get(name, { namespace });
+      return false;
+    } catch (error) {
+      if (error instanceof ApiError && error.isNotFound()) return true;
+      throw error;
+    }
+  });
+}
