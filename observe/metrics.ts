@@ -89,6 +89,11 @@ abstract class Family<L extends string, S> implements Collectable {
     return s.state;
   }
 
+  /** Creates the series at its initial value (so it is exported before the first change). */
+  init(labels: Labels<L>): void {
+    this.state(labels);
+  }
+
   protected sorted(): { values: string[]; state: S }[] {
     return [...this.series.entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map((
       [, s],
@@ -321,6 +326,15 @@ export class Metrics {
   );
 
   readonly #bindingStates = new Map<string, BindingOutcome>();
+
+  constructor() {
+    // Unlabelled series exist from the start: a scrape before the first change sees 0, not nothing.
+    for (
+      const m of [this.reconcileDuration, this.workqueueDepth, this.workqueueRetries, this.leader]
+    ) {
+      m.init({});
+    }
+  }
 
   /**
    * Records the current outcome of binding `key` (`namespace/name`) in the `kleym_identity_bindings`

@@ -135,3 +135,17 @@ Deno.test("the bindings gauge follows each binding's current outcome exactly", (
     assert.equal(m.bindings.get(conflict), wantConflict, `${key} -> ${outcome?.condition}`);
   }
 });
+
+Deno.test("unlabelled kleym metrics are exported at zero before anything happens", () => {
+  const text = new Metrics().expose().split("\n");
+  for (
+    const line of [
+      "kleym_reconcile_duration_seconds_count 0",
+      "kleym_workqueue_depth 0",
+      "kleym_workqueue_retries_total 0",
+      "kleym_leader 0",
+    ]
+  ) {
+    assert.ok(text.includes(line), line);
+  }
+});
