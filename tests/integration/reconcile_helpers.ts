@@ -6,7 +6,6 @@
  * The controller's client and the test's client are separate connections: the controller's
  * request hook (`RequestCounter`) then counts exactly the operator's requests.
  */
-import { stringify } from "yaml";
 import { connect } from "../../apis/connect.ts";
 import { ApiError } from "../../apis/errors.ts";
 import { RequestCounter } from "../../apis/hooks.ts";
@@ -211,13 +210,16 @@ export function objective(
   };
 }
 
-/** kubectl apply of typed objects (server-side, so re-applying changes only what is given). */
+/**
+ * kubectl apply of typed objects (server-side, field manager "kubectl": re-applying an object
+ * without a field removes it). Sent as a JSON List: YAML would turn names like `y` into booleans.
+ */
 export async function apply(
   kubectl: (args: string[], opts?: { stdin?: string }) => Promise<string>,
   ...objects: unknown[]
 ): Promise<void> {
   await kubectl(["apply", "--server-side", "--force-conflicts", "-f", "-"], {
-    stdin: objects.map((o) => stringify(o)).join("---\n"),
+    stdin: JSON.stringify({ apiVersion: "v1", kind: "List", items: objects }),
   });
 }
 
