@@ -346,7 +346,7 @@ export class ResourceClient<T extends KubeObject = KubeObject> {
       signal: opts.signal,
     });
     if (!res.body) throw new ApiError({ status: 500, message: "watch response has no body" });
-    return watchEvents(res.body, (u) => this.decodeObject(u));
+    return watchEvents(res.body, (u) => this.decodeObject(u), opts.signal);
   }
 
   /** `obj` with apiVersion/kind set from the descriptor when missing. */

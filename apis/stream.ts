@@ -108,13 +108,19 @@ export function decodeWatchEvent<T extends KubeObject>(
   }
 }
 
-/** The whole chain: a watch response body to typed events. */
+/**
+ * The whole chain: a watch response body to typed events. Aborting `signal` errors the returned
+ * stream and cancels `body`, at the Web Streams level: Deno's fetch does not reliably error a
+ * response body that is already streaming when its request signal aborts, and a watch must stop
+ * on abort even while no event is arriving.
+ */
 export function watchEvents<T extends KubeObject>(
   body: ReadableStream<Uint8Array>,
   decode: (u: unknown) => T,
+  signal?: AbortSignal,
 ): ReadableStream<WatchEvent<T>> {
   return body
-    .pipeThrough(splitLines())
+    .pipeThrough(splitLines(), { signal })
     .pipeThrough(parseJson())
     .pipeThrough(decodeWatchEvents(decode));
 }

@@ -245,7 +245,13 @@ export class Informer<T extends KubeObject> {
       });
       this.#setStatus({ state: "watching" });
       for await (const ev of stream) {
-        this.#apply(ev);
+        try {
+          this.#apply(ev);
+        } catch (err) {
+          // tear the pipe down first, so leaving the loop never waits on the network
+          attempt.abort(err);
+          throw err;
+        }
         progressed = true;
       }
       return progressed;

@@ -119,3 +119,27 @@ Deno.test("malformed input errors the stream", async (t) => {
     });
   }
 });
+
+Deno.test("aborting the signal ends a watch stream even while the body stays silent", async () => {
+  let cancelled = false;
+  // a body that never produces another byte and never ends on its own
+  const body = new ReadableStream<Uint8Array>({
+    start(c) {
+      c.enqueue(enc.encode(JSON.stringify(frames[0]) + "\n"));
+    },
+    cancel() {
+      cancelled = true;
+    },
+  });
+  const ac = new AbortController();
+  const seen: string[] = [];
+  const reading = (async () => {
+    for await (const ev of watchEvents(body, identity, ac.signal)) {
+      seen.push(ev.type);
+      ac.abort(new Error("stop"));
+    }
+  })();
+  await rejects(reading, /stop/);
+  deepEqual(seen, ["ADDED"]);
+  equal(cancelled, true, "the body is cancelled");
+});
