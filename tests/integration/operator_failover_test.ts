@@ -9,6 +9,7 @@ import {
   apiRequests,
   applyDeploy,
   bindingReady,
+  deployDocs,
   exampleIn,
   FAST_LEASE,
   type OperatorProcess,
@@ -41,28 +42,24 @@ Deno.test("two replicas: exactly one writes; kill -9 of the leader hands over wi
   const kubeconfig = await serviceAccountKubeconfig(env, await tempDir());
   const ns = await env.newNamespace("failover");
   const leaseNs = await env.newNamespace("failover-lease");
-  // The Role for the Lease lives in kleym-system; grant the same in the test's lease namespace.
+  // deploy.yaml's Lease Role lives in kleym-system; give this test's lease namespace the same.
+  const role = deployDocs().find((d) => d.kind === "Role");
+  assert.ok(role, "deploy.yaml has a Role");
+  await env.kubectl(["apply", "-n", leaseNs, "-f", "-"], {
+    stdin: JSON.stringify({
+      ...role,
+      metadata: { name: "kleym-leader-election", namespace: leaseNs },
+    }),
+  });
   await env.kubectl([
     "create",
     "rolebinding",
     "kleym-leader-election",
     "-n",
     leaseNs,
-    "--clusterrole=kleym-test-leases",
+    "--role=kleym-leader-election",
     "--serviceaccount=kleym-system:kleym",
-  ]).catch(() => "");
-  await env.kubectl(["apply", "-f", "-"], {
-    stdin: JSON.stringify({
-      apiVersion: "rbac.authorization.k8s.io/v1",
-      kind: "ClusterRole",
-      metadata: { name: "kleym-test-leases" },
-      rules: [{
-        apiGroups: ["coordination.k8s.io"],
-        resources: ["leases"],
-        verbs: ["get", "create", "update"],
-      }],
-    }),
-  });
+  ]);
   const args = ["--leader-elect", `--leader-elect-namespace=${leaseNs}`, ...FAST_LEASE];
   const a = startOperator({ name: "replica-a", kubeconfig, args });
   const b = startOperator({ name: "replica-b", kubeconfig, args });
