@@ -99,7 +99,7 @@ export function execCredentials(exec: ExecConfig, opts: ExecOptions): Credential
   let cached: { creds: Credentials; expiresAt?: number } | undefined;
   let inflight: Promise<Credentials> | undefined;
 
-  const run = async (signal?: AbortSignal): Promise<Credentials> => {
+  const run = async (): Promise<Credentials> => {
     const what = `exec plugin "${exec.command}" of ${opts.owner}`;
     if (exec.interactiveMode === "Always") {
       throw new ConfigError(`${what} requires an interactive terminal (interactiveMode: Always)`);
@@ -123,10 +123,8 @@ export function execCredentials(exec: ExecConfig, opts: ExecOptions): Credential
         stdin: "null",
         stdout: "piped",
         stderr: "piped",
-        signal,
       }).output();
     } catch (err) {
-      if (signal?.aborted) throw signal.reason;
       const hint = exec.installHint ? `; ${exec.installHint}` : "";
       if (err instanceof Deno.errors.NotFound) {
         throw new ConfigError(`${what}: command not found${hint}`, { cause: err });
@@ -147,11 +145,13 @@ export function execCredentials(exec: ExecConfig, opts: ExecOptions): Credential
   };
 
   return {
-    get(signal?: AbortSignal): Promise<Credentials> {
+    get(): Promise<Credentials> {
       if (cached && (cached.expiresAt === undefined || clock.now() < cached.expiresAt)) {
         return Promise.resolve(cached.creds);
       }
-      inflight ??= run(signal).finally(() => inflight = undefined);
+      // One shared run, deliberately not tied to any one caller's signal: an aborted request must
+      // not fail the others waiting on the same plugin run. Plugins are expected to be quick.
+      inflight ??= run().finally(() => inflight = undefined);
       return inflight;
     },
     invalidate(): void {

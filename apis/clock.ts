@@ -8,7 +8,10 @@
 export type TimerId = number | ReturnType<typeof setTimeout>;
 
 export interface Clock {
-  /** Milliseconds since the epoch (or any fixed origin for fake clocks). */
+  /**
+   * Milliseconds since the epoch. Fake clocks may start anywhere, but code that compares with wall
+   * time (exec credential expiry) needs an epoch-based start.
+   */
   now(): number;
   setTimeout(fn: () => void, ms: number): TimerId;
   clearTimeout(id: TimerId): void;
