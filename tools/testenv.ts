@@ -18,8 +18,11 @@ import {
 } from "../tests/harness/controlplane.ts";
 import { isOurProcess } from "../tests/harness/process.ts";
 
-const CLUSTER_DIR = `${CACHE_DIR}/cluster`;
-const KUBECONFIG = `${CACHE_DIR}/kubeconfig`;
+// KLEYM_TESTENV_HOME moves the background cluster's state (tests use it to exercise `up` and
+// `down` without touching a developer's running cluster).
+const HOME = Deno.env.get("KLEYM_TESTENV_HOME") ?? CACHE_DIR;
+const CLUSTER_DIR = `${HOME}/cluster`;
+const KUBECONFIG = `${HOME}/kubeconfig`;
 
 function fail(msg: string): never {
   console.error(`testenv: ${msg}`);
@@ -36,6 +39,7 @@ async function up(): Promise<void> {
     await stopDetached(CLUSTER_DIR);
   } catch { /* not running */ }
   await Deno.remove(CLUSTER_DIR, { recursive: true }).catch(() => {});
+  await Deno.mkdir(HOME, { recursive: true });
   const cp = await startControlPlane({ dir: CLUSTER_DIR });
   await Deno.copyFile(cp.kubeconfigPath, KUBECONFIG);
   cp.detach();
@@ -53,10 +57,14 @@ async function down(): Promise<void> {
 async function run(cmd: string[]): Promise<number> {
   if (cmd.length === 0) fail("run needs a command after --");
   let cp: ControlPlane | undefined;
+  let child: Deno.ChildProcess | undefined;
   let stopping: Promise<void> | undefined;
   const teardown = () => stopping ??= cp?.stop() ?? Promise.resolve();
   const onSignal = (sig: Deno.Signal) => () => {
-    console.error(`testenv: ${sig}: tearing down the control plane`);
+    console.error(`testenv: ${sig}: stopping the command and tearing down the control plane`);
+    try {
+      child?.kill("SIGTERM");
+    } catch { /* already exited */ }
     teardown().finally(() => Deno.exit(130));
   };
   Deno.addSignalListener("SIGINT", onSignal("SIGINT"));
@@ -64,7 +72,7 @@ async function run(cmd: string[]): Promise<number> {
   try {
     cp = await startControlPlane();
     console.error(`testenv: control plane at ${cp.server} (state in ${cp.dir})`);
-    const child = new Deno.Command(cmd[0], {
+    child = new Deno.Command(cmd[0], {
       args: cmd.slice(1),
       env: { KLEYM_TEST_DIR: cp.dir },
       stdin: "inherit",
