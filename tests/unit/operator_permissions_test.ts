@@ -8,7 +8,7 @@ const ROOT = new URL("../../", import.meta.url).pathname;
 
 function taskFlags(): string {
   const task: string = JSON.parse(Deno.readTextFileSync(`${ROOT}deno.json`)).tasks.operator;
-  const m = /^deno run (.+) main\.ts$/.exec(task);
+  const m = /^node_modules\/\.bin\/deno run (.+) main\.ts$/.exec(task);
   assert.ok(m, `deno.json "operator" task has an unexpected shape: ${task}`);
   return m[1];
 }
