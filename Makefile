@@ -7,7 +7,7 @@ OPERATOR_PERMS = $(shell $(DENO) eval 'console.log(JSON.parse(Deno.readTextFileS
 CLI_PERMS := --allow-net --allow-read --allow-env --allow-run
 TESTENV := $(DENO) run -A tools/testenv.ts
 
-.PHONY: all deps controlplane cluster-up cluster-down check fmt test test-unit demo build codegen clean operator-perms
+.PHONY: all deps controlplane spire e2e-spire cluster-up cluster-down check fmt test test-unit demo build codegen clean operator-perms
 
 all: check
 
@@ -20,6 +20,10 @@ deps: $(DENO)
 
 controlplane:
 	hack/build-controlplane.sh
+
+# SPIRE Server + SPIRE Controller Manager for the end-to-end tests (docs/spire-e2e.md).
+spire:
+	hack/build-spire.sh
 
 cluster-up: deps controlplane
 	$(TESTENV) up
@@ -38,9 +42,13 @@ check: deps
 	$(DENO) lint
 	$(DENO) check --frozen .
 
-# Every test: unit tests and integration tests against one real control plane for the run.
-test: check controlplane
+# Every test: unit, integration and SPIRE end-to-end tests against one real control plane for
+# the run (the SPIRE tests start their own SPIRE Server + Controller Manager on it).
+test: check controlplane spire
 	$(TESTENV) run -- $(DENO) test -A --frozen tests/
+
+e2e-spire: deps controlplane spire
+	$(TESTENV) run -- $(DENO) test -A --frozen tests/e2e_spire/
 
 test-unit: deps
 	$(DENO) test -A --frozen tests/unit/
