@@ -1,0 +1,359 @@
+/**
+ * `kleym status` as a pure function over what the edge read (cli/run.ts does the reads): served
+ * CRDs from discovery, the bindings, and the operator Deployments (labels
+ * `app.kubernetes.io/name=kleym,app.kubernetes.io/component=operator`, as deploy.yaml sets them).
+ */
+import { VERSION } from "../apis/version.ts";
+import { CONDITION_TYPES, decodeConditions } from "../reconcile/conditions.ts";
+import { isRecord } from "../reconcile/json.ts";
+import { bindingHealth, bindingHealthFindings } from "./findings.ts";
+import {
+  aggregate,
+  type BindingCounts,
+  type CrdComponent,
+  type CrdStatus,
+  type Finding,
+  type KleymStatusReport,
+  type OperatorDeployment,
+  type OperatorStatus,
+  SCHEMA_VERSION,
+  sortFindings,
+  STATUS_REPORT_KIND,
+  type StatusConfigValue,
+} from "./report.ts";
+
+export const OPERATOR_LABEL_SELECTOR =
+  "app.kubernetes.io/name=kleym,app.kubernetes.io/component=operator";
+
+interface CrdSpec {
+  group: string;
+  plural: string;
+  kind: string;
+  component: CrdComponent;
+  supportedVersions: string[];
+}
+
+/** The CRDs kleym reads and writes, in report order. */
+export const CRDS: readonly CrdSpec[] = [
+  {
+    group: "kleym.sonda.red",
+    plural: "inferenceidentitybindings",
+    kind: "InferenceIdentityBinding",
+    component: "kleym",
+    supportedVersions: ["v1alpha1"],
+  },
+  {
+    group: "spire.spiffe.io",
+    plural: "clusterspiffeids",
+    kind: "ClusterSPIFFEID",
+    component: "spire",
+    supportedVersions: ["v1alpha1"],
+  },
+  {
+    group: "inference.networking.k8s.io",
+    plural: "inferencepools",
+    kind: "InferencePool",
+    component: "gaie",
+    supportedVersions: ["v1"],
+  },
+  {
+    group: "inference.networking.x-k8s.io",
+    plural: "inferencepools",
+    kind: "InferencePool",
+    component: "gaie",
+    supportedVersions: ["v1alpha2"],
+  },
+  {
+    group: "inference.networking.x-k8s.io",
+    plural: "inferenceobjectives",
+    kind: "InferenceObjective",
+    component: "gaie",
+    supportedVersions: ["v1alpha2"],
+  },
+  {
+    group: "inference.networking.k8s.io",
+    plural: "inferenceobjectives",
+    kind: "InferenceObjective",
+    component: "gaie",
+    supportedVersions: ["v1"],
+  },
+];
+
+export type ListRead =
+  | { state: "listed"; items: unknown[] }
+  | { state: "forbidden"; message: string }
+  | { state: "not-served" };
+
+export interface StatusInput {
+  now: Date;
+  /** Served versions by `<plural>.<group>` (from discovery). */
+  served: ReadonlyMap<string, readonly string[]>;
+  bindings: ListRead;
+  deployments: ListRead;
+}
+
+function rec(u: unknown): Record<string, unknown> {
+  return isRecord(u) ? u : {};
+}
+
+function cmp(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
+}
+
+/** Tag of an image reference (`latest` without tag or digest), else its digest. */
+export function imageTag(image: string): string {
+  const at = image.indexOf("@");
+  const beforeDigest = at < 0 ? image : image.slice(0, at);
+  const lastSlash = beforeDigest.lastIndexOf("/");
+  const colon = beforeDigest.indexOf(":", lastSlash + 1);
+  if (colon >= 0) return beforeDigest.slice(colon + 1);
+  if (at >= 0) return image.slice(at + 1);
+  return "latest";
+}
+
+interface DecodedDeployment extends OperatorDeployment {
+  /** From the operator container's args and env; undefined: not set there. */
+  trustDomain?: string;
+  className?: string;
+}
+
+/** The value of `--name=v` / `--name v` in args, or a literal env var. */
+function flagValue(
+  args: readonly string[],
+  env: readonly unknown[],
+  flag: string,
+  envName: string,
+): string | undefined {
+  for (let i = 0; i < args.length; i++) {
+    if (args[i].startsWith(`--${flag}=`)) return args[i].slice(flag.length + 3);
+    if (args[i] === `--${flag}` && i + 1 < args.length) return args[i + 1];
+  }
+  for (const e of env) {
+    const o = rec(e);
+    if (o.name === envName && typeof o.value === "string") return o.value;
+  }
+  return undefined;
+}
+
+export function decodeDeployment(u: unknown): DecodedDeployment {
+  const o = rec(u);
+  const meta = rec(o.metadata);
+  const spec = rec(o.spec);
+  const status = rec(o.status);
+  const containers = Array.isArray(rec(rec(spec.template).spec).containers)
+    ? rec(rec(spec.template).spec).containers as unknown[]
+    : [];
+  const container = rec(containers.find((c) => rec(c).name === "operator") ?? containers[0]);
+  const strings = (v: unknown): string[] =>
+    Array.isArray(v) ? v.filter((x): x is string => typeof x === "string") : [];
+  const args = [...strings(container.command), ...strings(container.args)];
+  const env = Array.isArray(container.env) ? container.env : [];
+  const image = typeof container.image === "string" ? container.image : null;
+  const td = flagValue(args, env, "trust-domain", "KLEYM_TRUST_DOMAIN");
+  const cls = flagValue(
+    args,
+    env,
+    "clusterspiffeid-class-name",
+    "KLEYM_CLUSTERSPIFFEID_CLASS_NAME",
+  );
+  return {
+    namespace: typeof meta.namespace === "string" ? meta.namespace : "",
+    name: typeof meta.name === "string" ? meta.name : "",
+    replicas: typeof spec.replicas === "number" ? spec.replicas : 1,
+    readyReplicas: typeof status.readyReplicas === "number" ? status.readyReplicas : 0,
+    image,
+    imageTag: image === null ? null : imageTag(image),
+    trustDomain: td === "" ? undefined : td,
+    className: cls,
+  };
+}
+
+function configValue(
+  source: "binding-status" | "deployment-args",
+  observed: (string | null)[],
+): StatusConfigValue {
+  const distinct = [...new Set(observed)].sort((a, b) => cmp(a ?? "", b ?? ""));
+  const mixed = distinct.length > 1;
+  return { value: mixed ? "mixed" : distinct[0] ?? null, source, mixed, observed: distinct };
+}
+
+const UNDISCOVERED: StatusConfigValue = {
+  value: null,
+  source: "undiscovered",
+  mixed: false,
+  observed: [],
+};
+
+export function buildStatusReport(input: StatusInput): KleymStatusReport {
+  const findings: Finding[] = [];
+
+  const crds: CrdStatus[] = CRDS.map((c) => {
+    const name = `${c.plural}.${c.group}`;
+    const servedVersions = [...(input.served.get(name) ?? [])].sort(cmp);
+    return {
+      name,
+      group: c.group,
+      kind: c.kind,
+      component: c.component,
+      supportedVersions: [...c.supportedVersions],
+      servedVersions,
+      served: c.supportedVersions.some((v) => servedVersions.includes(v)),
+    };
+  });
+  const missing = (pred: (c: CrdStatus) => boolean) => crds.filter(pred).every((c) => !c.served);
+  for (const c of crds.filter((c) => c.component !== "gaie" && !c.served)) {
+    findings.push({
+      id: "crd-missing",
+      severity: "error",
+      reason: "CRDNotServed",
+      message: `${c.kind} (${c.name} ${c.supportedVersions.join(", ")}) is not served: ${
+        c.component === "kleym"
+          ? "install kleym's CRD (deploy.yaml)"
+          : "install SPIRE Controller Manager's CRDs"
+      }`,
+      affectedRefs: [],
+    });
+  }
+  if (missing((c) => c.kind === "InferencePool")) {
+    findings.push({
+      id: "crd-missing",
+      severity: "error",
+      reason: "InferencePoolCRDMissing",
+      message: "no InferencePool API is served (inference.networking.k8s.io/v1 or " +
+        "inference.networking.x-k8s.io/v1alpha2): install the Gateway API Inference Extension CRDs",
+      affectedRefs: [],
+    });
+  }
+  if (missing((c) => c.kind === "InferenceObjective")) {
+    findings.push({
+      id: "crd-missing",
+      severity: "warning",
+      reason: "InferenceObjectiveCRDMissing",
+      message: "no InferenceObjective API is served: PerObjective bindings cannot resolve " +
+        "(PoolOnly bindings are unaffected)",
+      affectedRefs: [],
+    });
+  }
+
+  // Operator Deployments.
+  let operator: OperatorStatus;
+  let decoded: DecodedDeployment[] = [];
+  if (input.deployments.state === "listed") {
+    decoded = input.deployments.items.map(decodeDeployment).sort((a, b) =>
+      cmp(`${a.namespace}/${a.name}`, `${b.namespace}/${b.name}`)
+    );
+    const deployments = decoded.map(({ trustDomain: _t, className: _c, ...d }) => d);
+    const state = deployments.length === 0
+      ? "not-found"
+      : deployments.some((d) => d.readyReplicas > 0)
+      ? "available"
+      : "unavailable";
+    operator = { state, deployments };
+    if (state !== "available") {
+      findings.push({
+        id: "operator-unavailable",
+        severity: "error",
+        reason: state === "not-found" ? "DeploymentNotFound" : "NoReadyReplicas",
+        message: state === "not-found"
+          ? `no Deployment labelled ${OPERATOR_LABEL_SELECTOR} was found: the kleym operator is not installed`
+          : `the kleym operator Deployment has no ready replica (${
+            deployments.map((d) => `${d.namespace}/${d.name} ${d.readyReplicas}/${d.replicas}`)
+              .join(", ")
+          }): bindings are not reconciled`,
+        affectedRefs: deployments.map((d) => ({
+          apiVersion: "apps/v1",
+          kind: "Deployment",
+          namespace: d.namespace,
+          name: d.name,
+        })),
+      });
+    }
+  } else {
+    operator = { state: "unknown", deployments: [] };
+    if (input.deployments.state === "forbidden") {
+      findings.push({
+        id: "rbac-limited",
+        severity: "warning",
+        reason: "Forbidden",
+        message:
+          `cannot list Deployments, so the operator's health is unknown: ${input.deployments.message}`,
+        affectedRefs: [],
+      });
+    }
+  }
+
+  // Bindings.
+  let counts: BindingCounts | null = null;
+  let trueConditions: Record<string, number> | null = null;
+  const bindings = input.bindings.state === "listed" ? input.bindings.items : [];
+  if (input.bindings.state === "forbidden") {
+    findings.push({
+      id: "rbac-limited",
+      severity: "warning",
+      reason: "Forbidden",
+      message:
+        `cannot list InferenceIdentityBindings, so binding health is unknown: ${input.bindings.message}`,
+      affectedRefs: [],
+    });
+  } else {
+    counts = { total: bindings.length, ok: 0, warning: 0, error: 0 };
+    trueConditions = Object.fromEntries(CONDITION_TYPES.map((t) => [t, 0]));
+    for (const b of bindings) {
+      counts[bindingHealth(b)]++;
+      for (const c of decodeConditions(rec(b).status)) {
+        if (c.status === "True") trueConditions[c.type] = (trueConditions[c.type] ?? 0) + 1;
+      }
+      findings.push(...bindingHealthFindings(b));
+    }
+  }
+
+  // Identity configuration: binding status first, then the Deployment's args.
+  const reconciled = bindings.map((b) => rec(rec(b).status)).filter((s) =>
+    typeof s.trustDomain === "string" && s.trustDomain !== ""
+  );
+  let trustDomain = UNDISCOVERED;
+  let className = UNDISCOVERED;
+  if (reconciled.length > 0) {
+    trustDomain = configValue("binding-status", reconciled.map((s) => s.trustDomain as string));
+    className = configValue(
+      "binding-status",
+      reconciled.map((s) =>
+        typeof s.clusterSPIFFEIDClassName === "string" && s.clusterSPIFFEIDClassName !== ""
+          ? s.clusterSPIFFEIDClassName
+          : null
+      ),
+    );
+  } else {
+    const configured = decoded.filter((d) => d.trustDomain !== undefined);
+    if (configured.length > 0) {
+      trustDomain = configValue("deployment-args", configured.map((d) => d.trustDomain as string));
+      className = configValue(
+        "deployment-args",
+        configured.map((d) => d.className === undefined || d.className === "" ? null : d.className),
+      );
+    }
+  }
+  if (trustDomain.source === "undiscovered") {
+    findings.push({
+      id: "identity-config-undiscovered",
+      severity: "warning",
+      reason: "TrustDomainUndiscovered",
+      message: "no binding status and no operator Deployment names a trust domain: the " +
+        "identity configuration in use is unknown",
+      affectedRefs: [],
+    });
+  }
+
+  const sorted = sortFindings(findings);
+  return {
+    schemaVersion: SCHEMA_VERSION,
+    kind: STATUS_REPORT_KIND,
+    generatedAt: input.now.toISOString(),
+    status: aggregate(sorted),
+    cliVersion: VERSION,
+    components: { crds, operator },
+    config: { trustDomain, className },
+    summary: { bindings: counts, trueConditions },
+    findings: sorted,
+  };
+}

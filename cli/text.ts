@@ -1,0 +1,177 @@
+/**
+ * Human-readable output (pure). The JSON reports are the stable contract; this text is not.
+ * Wording stays with what the CLI knows: what kleym renders and which pods the rendered selectors
+ * select — never that an SVID was issued or a workload attested.
+ */
+import type {
+  BindingInspectionReport,
+  Finding,
+  KleymStatusReport,
+  StatusConfigValue,
+} from "./report.ts";
+
+function findingLines(findings: readonly Finding[]): string[] {
+  if (findings.length === 0) return ["  none"];
+  return findings.map((f) => `  ${f.severity.toUpperCase().padEnd(7)} ${f.id}: ${f.message}`);
+}
+
+function table(rows: readonly (readonly string[])[], indent = "  "): string[] {
+  const widths: number[] = [];
+  for (const row of rows) {
+    row.forEach((cell, i) => widths[i] = Math.max(widths[i] ?? 0, cell.length));
+  }
+  return rows.map((row) =>
+    indent + row.map((cell, i) => i === row.length - 1 ? cell : cell.padEnd(widths[i])).join("  ")
+  );
+}
+
+function labels(record: Readonly<Record<string, string>>): string {
+  const entries = Object.entries(record);
+  return entries.length === 0 ? "(none)" : entries.map(([k, v]) => `${k}=${v}`).join(",");
+}
+
+export function inspectionText(report: BindingInspectionReport, exitCode: number): string {
+  const ref = report.bindingRef;
+  const cfg = report.identityConfig;
+  const out: string[] = [`Binding ${ref.namespace}/${ref.name}${ref.found ? "" : " (not found)"}`];
+
+  out.push("", "Identity");
+  const input = report.resolvedInput;
+  const rows: string[][] = [
+    ["Trust domain:", `${cfg.trustDomain.value} (${cfg.trustDomain.source})`],
+    ["Class name:", `${cfg.className.value ?? "(none)"} (${cfg.className.source})`],
+  ];
+  if (input) {
+    rows.push(["Mode:", input.mode ?? "(unset)"]);
+    const pool = input.pool;
+    rows.push([
+      "Pool:",
+      `${pool.name ?? "(unset)"} ${pool.found ? `(${pool.apiVersion})` : "(not found)"}`,
+    ]);
+    if (input.objective) {
+      const o = input.objective;
+      rows.push([
+        "Objective:",
+        `${o.name ?? "(unset)"} ${o.found ? `(${o.apiVersion})` : "(not found)"}`,
+      ]);
+    }
+    rows.push(["Service account:", input.serviceAccountName ?? "(unset)"]);
+    if (input.containerName !== null) rows.push(["Container:", input.containerName]);
+  }
+  const id = report.renderedIdentity;
+  if (id) {
+    rows.push(["SPIFFE ID:", id.spiffeID]);
+    rows.push(["Pod labels:", labels(id.podLabels)]);
+    id.selectors.forEach((s, i) => rows.push([i === 0 ? "Selectors:" : "", s]));
+  } else if (ref.found) {
+    rows.push(["SPIFFE ID:", "(not rendered: see Findings)"]);
+  }
+  out.push(...table(rows));
+
+  out.push("", "ClusterSPIFFEID");
+  const csid = report.renderedClusterSPIFFEID;
+  if (csid) {
+    const state: Record<string, string> = {
+      "in-sync": "in the cluster, as rendered",
+      differs: "in the cluster, but different from the rendering",
+      absent: "not in the cluster",
+      "not-served": "the ClusterSPIFFEID API is not served",
+      unknown: "unknown (not readable)",
+    };
+    const spec = csid.object.spec;
+    out.push(...table([
+      ["Name:", csid.name],
+      ["In cluster:", state[csid.clusterState]],
+      ["spiffeIDTemplate:", spec.spiffeIDTemplate],
+      ["podSelector:", labels(spec.podSelector.matchLabels)],
+      ["namespaceSelector:", labels(spec.namespaceSelector.matchLabels)],
+      ["className:", spec.className ?? "(none)"],
+      ["hint:", spec.hint],
+    ]));
+  } else {
+    out.push("  (none rendered)");
+  }
+
+  out.push("", "Conditions");
+  if (report.conditions.length === 0) out.push("  (none)");
+  else {
+    out.push(...table([
+      ["TYPE", "STATUS", "REASON", "MESSAGE"],
+      ...report.conditions.map((c) => [c.type, c.status, c.reason, c.message]),
+    ]));
+  }
+
+  out.push("", "Matched pods");
+  if (report.matchedPods === null) out.push("  (not evaluated: see Findings)");
+  else if (report.matchedPods.length === 0) out.push("  (none)");
+  else {
+    out.push(...table([
+      ["POD", "SERVICE ACCOUNT", "CONTAINER", "LABELS"],
+      ...report.matchedPods.map((p) => [
+        p.name,
+        p.serviceAccountName ?? "(none)",
+        p.containerName ?? "(any)",
+        labels(p.labels),
+      ]),
+    ]));
+  }
+
+  out.push("", "Findings", ...findingLines(report.findings));
+  out.push("", "Exit code", `  ${exitCode}`);
+  return `${out.join("\n")}\n`;
+}
+
+function configText(v: StatusConfigValue, none: string): string {
+  if (v.source === "undiscovered") return "(undiscovered)";
+  const shown = v.observed.map((o) => o ?? none).join(", ");
+  return v.mixed ? `mixed: ${shown} (from ${v.source})` : `${v.value ?? none} (from ${v.source})`;
+}
+
+export function statusText(report: KleymStatusReport): string {
+  const out: string[] = ["Kleym"];
+  const op = report.components.operator;
+  const operatorRows: string[][] = [
+    ["Status:", report.status],
+    ["CLI version:", report.cliVersion],
+  ];
+  if (op.deployments.length === 0) {
+    operatorRows.push([
+      "Operator:",
+      op.state === "unknown" ? "unknown (not readable)" : "not found",
+    ]);
+  }
+  op.deployments.forEach((d, i) =>
+    operatorRows.push([
+      i === 0 ? "Operator:" : "",
+      `${d.namespace}/${d.name}  ${d.readyReplicas}/${d.replicas} ready  image tag ${
+        d.imageTag ?? "(none)"
+      }`,
+    ])
+  );
+  operatorRows.push(["Trust domain:", configText(report.config.trustDomain, "(none)")]);
+  operatorRows.push(["Class name:", configText(report.config.className, "(none)")]);
+  out.push(...table(operatorRows));
+
+  out.push("", "Bindings");
+  const b = report.summary.bindings;
+  if (b === null) out.push("  unknown (not readable)");
+  else {
+    out.push(`  ${b.total} total: ${b.ok} OK, ${b.warning} WARNING, ${b.error} ERROR`);
+    const conds = Object.entries(report.summary.trueConditions ?? {});
+    out.push(`  True conditions: ${conds.map(([t, n]) => `${t} ${n}`).join(", ")}`);
+  }
+
+  out.push("", "Dependencies");
+  out.push(...table([
+    ["CRD", "COMPONENT", "SERVED VERSIONS", "SUPPORTED"],
+    ...report.components.crds.map((c) => [
+      c.name,
+      c.component,
+      c.servedVersions.length === 0 ? "(not served)" : c.servedVersions.join(","),
+      c.supportedVersions.join(","),
+    ]),
+  ]));
+
+  out.push("", "Findings", ...findingLines(report.findings));
+  return `${out.join("\n")}\n`;
+}
