@@ -11,7 +11,14 @@
 import { parseAllDocuments, stringify } from "yaml";
 import { type CrdName, crdText, DEFAULT_CRDS } from "../../hack/upstream.ts";
 import { createPki, issueClientCert, type Pki } from "./pki.ts";
-import { isOurProcess, type ManagedProcess, spawnLogged, sweepStale } from "./process.ts";
+import {
+  freePort,
+  isOurProcess,
+  type ManagedProcess,
+  pollUntil,
+  spawnLogged,
+  sweepStale,
+} from "./process.ts";
 
 export const REPO_ROOT = new URL("../../", import.meta.url).pathname.replace(/\/$/, "");
 export const CACHE_DIR = `${REPO_ROOT}/.cache/testenv`;
@@ -48,30 +55,6 @@ export interface ControlPlane {
   stop(): Promise<void>;
   /** Leaves the processes running after this process exits (`make cluster-up`). */
   detach(): void;
-}
-
-function freePort(): number {
-  const l = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const port = (l.addr as Deno.NetAddr).port;
-  l.close();
-  return port;
-}
-
-async function pollUntil(
-  what: string,
-  deadlineMs: number,
-  check: () => Promise<boolean>,
-  exited?: Promise<unknown>,
-): Promise<void> {
-  const end = Date.now() + deadlineMs;
-  let dead = false;
-  exited?.then(() => dead = true);
-  while (Date.now() < end) {
-    if (dead) throw new Error(`${what}: process exited before it became ready`);
-    if (await check().catch(() => false)) return;
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  throw new Error(`${what}: not ready after ${deadlineMs} ms`);
 }
 
 export function kubeconfigYaml(server: string, caPem: string, user: { cert: string; key: string }) {

@@ -130,3 +130,29 @@ export function processAlive(pid: number): boolean {
     return false;
   }
 }
+
+/** A free TCP port on loopback (closed again before it is returned). */
+export function freePort(): number {
+  const l = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const port = (l.addr as Deno.NetAddr).port;
+  l.close();
+  return port;
+}
+
+/** Polls `check` until it holds; fails early if `exited` settles (the process died). */
+export async function pollUntil(
+  what: string,
+  deadlineMs: number,
+  check: () => Promise<boolean>,
+  exited?: Promise<unknown>,
+): Promise<void> {
+  const end = Date.now() + deadlineMs;
+  let dead = false;
+  exited?.then(() => dead = true);
+  while (Date.now() < end) {
+    if (dead) throw new Error(`${what}: process exited before it became ready`);
+    if (await check().catch(() => false)) return;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error(`${what}: not ready after ${deadlineMs} ms`);
+}

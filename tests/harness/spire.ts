@@ -10,7 +10,7 @@
 import { stringify } from "yaml";
 import { type CrdName, crdText } from "../../hack/upstream.ts";
 import { BIN_DIR, CACHE_DIR } from "./controlplane.ts";
-import { type ManagedProcess, spawnLogged, sweepStale } from "./process.ts";
+import { freePort, type ManagedProcess, pollUntil, spawnLogged, sweepStale } from "./process.ts";
 
 export const SPIRE_SERVER = `${BIN_DIR}/spire-server`;
 export const SPIRE_CONTROLLER_MANAGER = `${BIN_DIR}/spire-controller-manager`;
@@ -127,30 +127,6 @@ export interface SpireStack {
 const DEFAULT_CLUSTER_NAME = "kleym-e2e";
 /** Linux `sun_path` holds 108 bytes including the terminating NUL. */
 const MAX_SOCKET_PATH = 107;
-
-function freePort(): number {
-  const l = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const port = (l.addr as Deno.NetAddr).port;
-  l.close();
-  return port;
-}
-
-async function pollUntil(
-  what: string,
-  deadlineMs: number,
-  check: () => Promise<boolean>,
-  exited?: Promise<unknown>,
-): Promise<void> {
-  const end = Date.now() + deadlineMs;
-  let dead = false;
-  exited?.then(() => dead = true);
-  while (Date.now() < end) {
-    if (dead) throw new Error(`${what}: process exited before it became ready`);
-    if (await check().catch(() => false)) return;
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  throw new Error(`${what}: not ready after ${deadlineMs} ms`);
-}
 
 async function logTail(path: string, lines = 30): Promise<string> {
   try {
