@@ -19,8 +19,10 @@ import { parse, stringify } from "yaml";
 const ROOT = new URL("../", import.meta.url).pathname.replace(/\/$/, "");
 const DENO = Deno.execPath();
 const KUBECTL = `${ROOT}/.cache/testenv/bin/kubectl`;
-const ADMIN_KUBECONFIG = `${ROOT}/.cache/testenv/kubeconfig`;
-const SA_KUBECONFIG = `${ROOT}/.cache/testenv/kubeconfig-kleym-demo`;
+// Same override as tools/testenv.ts: tests run the demo against a control plane of their own.
+const HOME = Deno.env.get("KLEYM_TESTENV_HOME") ?? `${ROOT}/.cache/testenv`;
+const ADMIN_KUBECONFIG = `${HOME}/kubeconfig`;
+const SA_KUBECONFIG = `${HOME}/kubeconfig-kleym-demo`;
 const TRUST_DOMAIN = "kleym.sonda.red";
 const BINDING = { name: "objective-a", namespace: "default" };
 const READY_DEADLINE_MS = 60_000;
