@@ -158,7 +158,10 @@ export function renderForInspect(
     apiVersion,
     served: isServed,
     synced: true,
-    get: () => objects[apiVersion],
+    get: (_namespace, name) => {
+      const object = objects[apiVersion];
+      return rec(rec(object).metadata).name === name ? object : undefined;
+    },
   });
   const resolved = resolveInputs(binding, {
     pools: POOL_VERSIONS.map((v) => source(v, served.pools.includes(v), fetched.pools)),

@@ -1,0 +1,72 @@
+import assert from "node:assert/strict";
+import { DEFAULT_TIMEOUT_MS, parseArgs } from "../../cli/args.ts";
+
+function usage(args: string[]): string {
+  const r = parseArgs(args);
+  assert.equal(r.kind, "usage", JSON.stringify(r));
+  return r.kind === "usage" ? r.message : "";
+}
+
+Deno.test("inspect binding: flags anywhere, short and long forms, defaults", () => {
+  const r = parseArgs(["-ojson", "inspect", "binding", "b1", "--strict", "-n", "team-a"]);
+  assert.deepEqual(r, {
+    kind: "run",
+    command: {
+      command: "inspect-binding",
+      output: "json",
+      kubeconfig: undefined,
+      context: undefined,
+      timeoutMs: DEFAULT_TIMEOUT_MS,
+      name: "b1",
+      namespace: "team-a",
+      strict: true,
+      trustDomain: undefined,
+      className: undefined,
+    },
+  });
+  const d = parseArgs([
+    "inspect",
+    "binding",
+    "b1",
+    "--timeout=1m",
+    "--clusterspiffeid-class-name=",
+  ]);
+  assert.ok(d.kind === "run" && d.command.command === "inspect-binding");
+  assert.equal(d.command.namespace, "default");
+  assert.equal(d.command.timeoutMs, 60_000);
+  assert.equal(d.command.className, "", "explicitly classless");
+  const s = parseArgs(["status", "--timeout", "2.5", "--context=kind"]);
+  assert.ok(s.kind === "run" && s.command.command === "status");
+  assert.equal(s.command.timeoutMs, 2500);
+  assert.equal(s.command.context, "kind");
+});
+
+Deno.test("--version and --help need no command", () => {
+  assert.deepEqual(parseArgs(["--version"]), { kind: "version" });
+  assert.equal(parseArgs(["-h"]).kind, "help");
+});
+
+Deno.test("bad input is one precise line", () => {
+  assert.equal(usage(["status", "--timeout=0s"]), "--timeout=0s: must be greater than zero");
+  assert.equal(
+    usage(["status", "--timeout", "-1s"]),
+    "--timeout needs a value (--timeout duration)",
+  );
+  assert.match(usage(["status", "--timeout=soon"]), /^--timeout="soon": expected a duration/);
+  assert.equal(usage(["status", "-o", "yaml"]), '--output="yaml": expected text or json');
+  assert.equal(usage(["status", "--strict"]), '--strict applies to "inspect binding" only');
+  assert.equal(usage(["inspect", "binding"]), '"inspect binding" needs the binding\'s name');
+  assert.match(usage(["inspect", "pool", "x"]), /only "binding" is supported/);
+  assert.match(usage(["inspect", "binding", "x", "-n", "Bad_NS"]), /not a valid namespace name/);
+  assert.match(
+    usage(["inspect", "binding", "x", "--trust-domain", "spiffe://a"]),
+    /without "spiffe:\/\/"/,
+  );
+  assert.equal(usage(["status", "-o", "json", "-o", "text"]), "-o is given more than once");
+  assert.equal(usage(["status", "--bogus"]), "unknown flag --bogus (see --help)");
+  assert.match(usage([]), /^no command given/);
+  assert.match(usage(["delete"]), /^unknown command "delete"/);
+  for (const args of [["status", "--timeout=0s"], ["inspect", "binding"], []]) {
+    assert.ok(!usage(args).includes("\n"));
+  }
+});
