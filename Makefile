@@ -4,10 +4,11 @@ DENO := node_modules/.bin/deno
 # The operator's permissions have ONE definition: the "operator" task in deno.json
 # (docs/permissions.md). `make build` compiles with exactly those flags.
 OPERATOR_PERMS = $(shell $(DENO) eval 'console.log(JSON.parse(Deno.readTextFileSync("deno.json")).tasks.operator.match(/--(allow|deny)-\S+/g).join(" "))')
-CLI_PERMS := --allow-net --allow-read --allow-env --allow-run
+# The CLI's likewise: the "kleym" task in deno.json (docs/cli.md, docs/permissions.md).
+CLI_PERMS = $(shell $(DENO) eval 'console.log(JSON.parse(Deno.readTextFileSync("deno.json")).tasks.kleym.match(/--(allow|deny)-\S+/g).join(" "))')
 TESTENV := $(DENO) run -A tools/testenv.ts
 
-.PHONY: all deps controlplane spire e2e-spire cluster-up cluster-down check fmt test test-unit demo build codegen clean operator-perms
+.PHONY: all deps controlplane spire e2e-spire cluster-up cluster-down check fmt test test-unit demo build codegen clean operator-perms cli-perms
 
 all: check
 
@@ -55,6 +56,9 @@ test-unit: deps
 
 operator-perms:
 	@echo $(OPERATOR_PERMS)
+
+cli-perms:
+	@echo $(CLI_PERMS)
 
 build: deps
 	mkdir -p dist
