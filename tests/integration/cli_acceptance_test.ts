@@ -16,7 +16,7 @@ import { parseAllDocuments } from "yaml";
 import type { RequestInfo } from "../../apis/hooks.ts";
 import { runCli } from "../../cli/run.ts";
 import { checkReport } from "../../cli/schema.ts";
-import type { BindingInspectionReport, KleymStatusReport } from "../../cli/report.ts";
+import type { BindingInspectionReport, Finding, KleymStatusReport } from "../../cli/report.ts";
 import { REPO_ROOT } from "../harness/controlplane.ts";
 import { testEnv } from "../harness/env.ts";
 import {
@@ -220,12 +220,18 @@ Deno.test("kleym CLI: inspect and status against the real controller's output", 
       deployment.metadata.namespace = ns;
       await apply(env.kubectl, deployment);
 
+      // status is cluster-wide: bindings other tests of the run left elsewhere may add findings;
+      // only those are tolerated, and the aggregate and exit code must follow them.
+      const foreign = (f: Finding) =>
+        f.affectedRefs.length > 0 && f.affectedRefs.every((x) => x.namespace !== ns);
       let run = await cli(["status", "-o", "json", ...kc]);
       let r = report<KleymStatusReport>(run);
       assert.equal(run.code, 2, run.stdout);
       assert.equal(r.status, "ERROR");
       assert.equal(r.components.operator.state, "unavailable");
-      assert.deepEqual(r.findings.map((f) => f.id), ["operator-unavailable"]);
+      assert.deepEqual(r.findings.filter((f) => !foreign(f)).map((f) => f.id), [
+        "operator-unavailable",
+      ]);
 
       await env.kubectl([
         "patch",
@@ -240,8 +246,11 @@ Deno.test("kleym CLI: inspect and status against the real controller's output", 
       ]);
       run = await cli(["status", "-o", "json", ...kc]);
       r = report<KleymStatusReport>(run);
-      assert.equal(run.code, 0, run.stdout);
-      assert.equal(r.status, "OK");
+      assert.deepEqual(r.findings.filter((f) => !foreign(f)), [], run.stdout);
+      const errors = r.findings.some((f) => f.severity === "error");
+      const warnings = r.findings.some((f) => f.severity === "warning");
+      assert.equal(r.status, errors ? "ERROR" : warnings ? "WARNING" : "OK");
+      assert.equal(run.code, errors ? 2 : 0, run.stdout);
       assert.deepEqual(r.components.operator, {
         state: "available",
         deployments: [{
@@ -253,9 +262,9 @@ Deno.test("kleym CLI: inspect and status against the real controller's output", 
           imageTag: "0.1.0",
         }],
       });
-      assert.equal(r.config.trustDomain.value, "kleym.sonda.red");
       assert.equal(r.config.trustDomain.source, "binding-status");
-      assert.equal(r.config.className.value, null);
+      assert.ok(r.config.trustDomain.observed.includes("kleym.sonda.red"));
+      assert.ok(r.config.className.observed.includes(null), "classless");
       const crd = (name: string) => r.components.crds.find((x) => x.name === name);
       assert.deepEqual(crd("inferenceidentitybindings.kleym.sonda.red")?.servedVersions, [
         "v1alpha1",
@@ -263,10 +272,9 @@ Deno.test("kleym CLI: inspect and status against the real controller's output", 
       assert.equal(crd("clusterspiffeids.spire.spiffe.io")?.served, true);
       assert.equal(crd("inferencepools.inference.networking.k8s.io")?.served, true);
       assert.ok(r.summary.bindings && r.summary.bindings.ok >= 2);
-      assert.equal(r.summary.bindings.error, 0);
 
       const text = await cli(["status", ...kc]);
-      assert.equal(text.code, 0);
+      assert.equal(text.code, run.code);
       for (const section of ["Kleym", "Bindings", "Dependencies"]) {
         assert.match(text.stdout, new RegExp(`^${section}$`, "m"), `section ${section}`);
       }
