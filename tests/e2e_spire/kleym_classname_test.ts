@@ -58,20 +58,11 @@ Deno.test("kleym with a ClusterSPIFFEID class name: a controller manager of that
     namespaces.push(ns);
     const node = await createNode(env, `e2e-${suffix()}-class`);
     nodes.push(node);
-    const pods = [
-      await createPod(env, {
-        namespace: ns,
-        name: "model-server-0",
-        labels: { app: "model-server" },
-        node,
-      }),
-      await createPod(env, {
-        namespace: ns,
-        name: "model-server-1",
-        labels: { app: "model-server" },
-        node,
-      }),
-    ];
+    const pods = await Promise.all(
+      ["model-server-0", "model-server-1"].map((name) =>
+        createPod(env, { namespace: ns, name, labels: { app: "model-server" }, node })
+      ),
+    );
     const id = fixtureIdentity("pool-only", ns);
 
     await step(

@@ -56,15 +56,15 @@ Deno.test("kleym + SPIRE: the examples become exactly the intended SPIRE entries
     console.log(`  ${label}: ${Math.round(performance.now() - start)} ms`);
   };
   try {
-    const nsObjective = await env.newNamespace("e2e-objective");
-    const nsPool = await env.newNamespace("e2e-pool");
-    const nsOther = await env.newNamespace("e2e-other");
+    const [nsObjective, nsPool, nsOther] = await Promise.all(
+      ["e2e-objective", "e2e-pool", "e2e-other"].map((p) => env.newNamespace(p)),
+    );
     namespaces.push(nsObjective, nsPool, nsOther);
     const run = suffix();
-    const nodeA = await createNode(env, `e2e-${run}-a`);
-    nodes.push(nodeA);
-    const nodeB = await createNode(env, `e2e-${run}-b`);
-    nodes.push(nodeB);
+    const [nodeA, nodeB] = await Promise.all(
+      ["a", "b"].map((n) => createNode(env, `e2e-${run}-${n}`)),
+    );
+    nodes.push(nodeA, nodeB);
 
     // The foreign pod first: every later reconcile pass has it in its pod cache.
     const foreign = await createPod(env, {
@@ -73,40 +73,17 @@ Deno.test("kleym + SPIRE: the examples become exactly the intended SPIRE entries
       labels: POOL_LABELS,
       node: nodeA,
     });
-    const objPods = [
-      await createPod(env, {
-        namespace: nsObjective,
-        name: "model-server-0",
-        labels: POOL_LABELS,
-        node: nodeA,
-      }),
-      await createPod(env, {
-        namespace: nsObjective,
-        name: "model-server-1",
-        labels: POOL_LABELS,
-        node: nodeB,
-      }),
-    ];
-    const v2Pod = await createPod(env, {
-      namespace: nsObjective,
-      name: "model-server-v2-0",
-      labels: V2_LABELS,
-      node: nodeB,
-    });
-    const poolPods = [
-      await createPod(env, {
-        namespace: nsPool,
-        name: "model-server-0",
-        labels: POOL_LABELS,
-        node: nodeB,
-      }),
-      await createPod(env, {
-        namespace: nsPool,
-        name: "model-server-1",
-        labels: POOL_LABELS,
-        node: nodeA,
-      }),
-    ];
+    const pod = (namespace: string, name: string, labels: Record<string, string>, node: NodeRef) =>
+      createPod(env, { namespace, name, labels, node });
+    const [obj0, obj1, v2Pod, pool0, pool1] = await Promise.all([
+      pod(nsObjective, "model-server-0", POOL_LABELS, nodeA),
+      pod(nsObjective, "model-server-1", POOL_LABELS, nodeB),
+      pod(nsObjective, "model-server-v2-0", V2_LABELS, nodeB),
+      pod(nsPool, "model-server-0", POOL_LABELS, nodeB),
+      pod(nsPool, "model-server-1", POOL_LABELS, nodeA),
+    ]);
+    const objPods = [obj0, obj1];
+    const poolPods = [pool0, pool1];
 
     const objId = fixtureIdentity("per-objective", nsObjective);
     const poolId = fixtureIdentity("pool-only", nsPool);

@@ -394,8 +394,8 @@ export async function cleanUp(
       errors.push((e as Error).message);
     }
   };
-  for (const ns of namespaces) {
-    await attempt([
+  await Promise.all(namespaces.map((ns) =>
+    attempt([
       "delete",
       "inferenceidentitybindings",
       "--all",
@@ -403,13 +403,15 @@ export async function cleanUp(
       ns,
       "--wait=true",
       "--timeout=60s",
-    ]);
-  }
-  for (const ns of namespaces) {
-    // No kubelet confirms a graceful deletion of a pod bound to a node: force it.
-    await attempt(["delete", "pods", "--all", "-n", ns, "--grace-period=0", "--force"]);
-    await attempt(["delete", "namespace", ns, "--wait=false"]);
-  }
-  for (const n of nodes) await attempt(["delete", "node", n.name, "--wait=false"]);
+    ])
+  ));
+  await Promise.all([
+    ...namespaces.map(async (ns) => {
+      // No kubelet confirms a graceful deletion of a pod bound to a node: force it.
+      await attempt(["delete", "pods", "--all", "-n", ns, "--grace-period=0", "--force"]);
+      await attempt(["delete", "namespace", ns, "--wait=false"]);
+    }),
+    ...nodes.map((n) => attempt(["delete", "node", n.name, "--wait=false"])),
+  ]);
   return errors;
 }
