@@ -90,7 +90,7 @@ export interface ExecOptions {
   /** `user "x" in /path/kubeconfig`, for messages. */
   owner: string;
   cluster?: ExecClusterInfo;
-  /** Base environment for the plugin (default: this process's). */
+  /** Base environment for the plugin, replacing this process's (default: inherit this process's). */
   baseEnv?: Record<string, string>;
 }
 
@@ -111,7 +111,10 @@ export function execCredentials(exec: ExecConfig, opts: ExecOptions): Credential
         ? { interactive: false, cluster: opts.cluster }
         : { interactive: false },
     };
-    const env: Record<string, string> = { ...(opts.baseEnv ?? Deno.env.toObject()) };
+    // Like kubectl, the plugin gets this process's environment plus its own entries. Without a
+    // baseEnv the child inherits the environment from the OS, so the operator never has to read
+    // (and be granted) all of its environment variables (docs/permissions.md).
+    const env: Record<string, string> = { ...opts.baseEnv };
     for (const e of exec.env ?? []) env[e.name] = e.value;
     env.KUBERNETES_EXEC_INFO = JSON.stringify(info);
     let out: Deno.CommandOutput;
@@ -119,7 +122,7 @@ export function execCredentials(exec: ExecConfig, opts: ExecOptions): Credential
       out = await new Deno.Command(exec.command, {
         args: [...(exec.args ?? [])],
         env,
-        clearEnv: true,
+        clearEnv: opts.baseEnv !== undefined,
         stdin: "null",
         stdout: "piped",
         stderr: "piped",
