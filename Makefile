@@ -8,7 +8,7 @@ OPERATOR_PERMS = $(shell $(DENO) eval 'console.log(JSON.parse(Deno.readTextFileS
 CLI_PERMS = $(shell $(DENO) eval 'console.log(JSON.parse(Deno.readTextFileSync("deno.json")).tasks.kleym.match(/--(allow|deny)-\S+/g).join(" "))')
 TESTENV := $(DENO) run -A tools/testenv.ts
 
-.PHONY: all deps controlplane spire e2e-spire cluster-up cluster-down check fmt test test-unit demo build codegen clean operator-perms cli-perms
+.PHONY: all deps controlplane spire e2e-spire cluster-up cluster-down check fmt test test-unit demo build codegen clean operator-perms cli-perms bench resilience
 
 all: check
 
@@ -50,6 +50,14 @@ test: check controlplane spire
 
 e2e-spire: deps controlplane spire
 	$(TESTENV) run -- $(DENO) test -A --frozen tests/e2e_spire/
+
+# Benchmarks (not part of make test): N=, N_LARGE=, LARGE=0, STEADY_SECONDS=, CHURN_SECONDS=, REFERENCE=1.
+bench: deps controlplane
+	$(DENO) run -A --frozen bench/main.ts
+
+# The full resilience suite (make test runs the short one): SEED= replays a run, CHURN_SECONDS=.
+resilience: deps controlplane
+	$(DENO) run -A --frozen tests/resilience/main.ts
 
 test-unit: deps
 	$(DENO) test -A --frozen tests/unit/
