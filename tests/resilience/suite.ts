@@ -337,14 +337,18 @@ async function churnOp(
       const perObjective = random() < 0.65;
       const sa = random() < 0.05 ? "Bad_SA" : pick(random, ["sa-a", "sa-a", "sa-b"]);
       const pg = group();
+      // Objective o<k> mostly targets pool p<k mod pools>, and so mostly does its binding: most
+      // PerObjective bindings can become Ready (or collide), not only fail on a mismatch.
+      const k = Math.floor(random() * o.objectivesPerNamespace);
+      const pool = perObjective && random() < 0.85 ? `p${k % o.poolsPerNamespace}` : poolName();
       const spec: Record<string, unknown> = {
-        poolRef: { name: poolName(), ...(pg ? { group: pg } : {}) },
+        poolRef: { name: pool, ...(pg ? { group: pg } : {}) },
         serviceAccountName: sa,
       };
       if (perObjective) {
         if (random() < 0.8) spec.mode = "PerObjective";
         const og = group();
-        spec.objectiveRef = { name: objName(), ...(og ? { group: og } : {}) };
+        spec.objectiveRef = { name: `o${k}`, ...(og ? { group: og } : {}) };
         spec.containerName = random() < 0.05 ? "Bad_Name" : pick(random, ["main", "main", "side"]);
       } else spec.mode = "PoolOnly";
       await c.bindings.apply({
@@ -358,7 +362,7 @@ async function churnOp(
       await c.bindings.delete(bName(), { namespace: n });
     } else if (r < 0.69) {
       kind = "pool-apply";
-      const v1 = random() < 0.5;
+      const v1 = random() < 0.7;
       const labels: Record<string, string> = { app: pick(random, ["a", "b", "c"]) };
       if (random() < 0.3) labels.tier = pick(random, ["x", "y"]);
       const bad = random() < 0.08;
@@ -400,12 +404,15 @@ async function churnOp(
       kind = "objective-apply";
       const v1 = random() < 0.5;
       const g = random();
-      const poolRef: Record<string, string> = { name: poolName() };
-      if (g >= 0.5) poolRef.group = g < 0.75 ? K8S_GROUP : XK8S_GROUP;
+      const k = Math.floor(random() * o.objectivesPerNamespace);
+      const poolRef: Record<string, string> = {
+        name: random() < 0.85 ? `p${k % o.poolsPerNamespace}` : poolName(),
+      };
+      if (g >= 0.6) poolRef.group = g < 0.85 ? K8S_GROUP : XK8S_GROUP;
       await c.objectives[v1 ? `${K8S_GROUP}/v1` : `${XK8S_GROUP}/v1alpha2`].apply({
         apiVersion: v1 ? `${K8S_GROUP}/v1` : `${XK8S_GROUP}/v1alpha2`,
         kind: "InferenceObjective",
-        metadata: { name: objName(), namespace: n },
+        metadata: { name: `o${k}`, namespace: n },
         spec: { poolRef },
       }, { fieldManager: FIELD_MANAGER, force: true });
     } else if (r < 0.95) {
@@ -585,7 +592,7 @@ export async function runResilience(o: ResilienceOptions): Promise<ResilienceRep
       ...Array.from({ length: o.apiServerRestarts }, () => ({ kind: "apiserver" as const })),
       ...Array.from({ length: o.connectionDrops }, () => ({ kind: "drop" as const })),
       ...Array.from({ length: o.operatorKills }, () => ({ kind: "kill" as const })),
-    ].map((f) => ({ ...f, at: churnStart + (0.05 + 0.85 * faultRandom()) * o.churnSeconds * 1000 }))
+    ].map((f) => ({ ...f, at: churnStart + (0.05 + 0.93 * faultRandom()) * o.churnSeconds * 1000 }))
       .sort((a, b) => a.at - b.at);
     const sleepUntil = async (t: number) => {
       const d = t - Date.now();
