@@ -241,9 +241,17 @@ Deno.test("reconcile lifecycle against a real API server", async (t) => {
         const message = (peers: string[]) =>
           `identity collision with bindings ${peers.join(", ")}: ` +
           "PerObjective bindings must not share the same pod selector and container name";
+        // The three bindings arrive one by one, so a binding may first collide with one peer
+        // and only later with both: wait for the final message rather than the first collision.
         for (const n of three) {
-          const b = await waitReason(c, ns, n, "IdentityCollision");
-          assert.equal(conditionOf(b, "Conflict")?.message, message(three.filter((m) => m !== n)));
+          await waitReason(c, ns, n, "IdentityCollision");
+          const peers = three.filter((m) => m !== n);
+          await pollUntil(
+            `${n} names ${peers.join(", ")}`,
+            20_000,
+            async () =>
+              conditionOf(await getBinding(c, ns, n), "Conflict")?.message === message(peers),
+          );
         }
         assert.deepEqual(await managedOf(c, ns), []);
 
