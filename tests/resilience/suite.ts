@@ -873,9 +873,9 @@ async function hostilePhase(
       if (!isApi(e, (a) => a.isInvalid() || a.status === 400)) throw e;
       realRefused.add(key(b.object.metadata.namespace ?? "", b.object.metadata.name ?? ""));
       const msg = (e as ApiError).message.replace(/^.*? is invalid: /, "");
-      h.refusedByRealCrdDetail.push(
-        `${b.object.metadata.name?.slice(0, 30)}: ${msg.slice(0, 110)}`,
-      );
+      const line = `${b.object.metadata.name?.slice(0, 30)}: ${msg.slice(0, 110)}`;
+      // The catalogue repeats per namespace: list each refusal once.
+      if (!h.refusedByRealCrdDetail.includes(line)) h.refusedByRealCrdDetail.push(line);
     }
   }
   h.refusedByRealCrd = realRefused.size;
@@ -905,12 +905,11 @@ async function hostilePhase(
           continue;
         }
         h.refusedByPermissiveCrd++;
-        if (h.refusedExamples.length < 24) {
-          h.refusedExamples.push(
-            `binding ${b.object.metadata.name?.slice(0, 40)}: ${
-              (e as ApiError).message.slice(0, 140)
-            }`,
-          );
+        const line = `binding ${b.object.metadata.name?.slice(0, 40)}: ${
+          (e as ApiError).message.slice(0, 140)
+        }`;
+        if (h.refusedExamples.length < 24 && !h.refusedExamples.includes(line)) {
+          h.refusedExamples.push(line);
         }
         break;
       }
@@ -987,7 +986,7 @@ export function reportTable(r: ResilienceReport): string {
       "annotation pokes (409 source)",
       `${r.faults.pokes}; operator saw ${r.operator.conflicts409} x 409`,
     ],
-    ["operator watch restarts", String(r.operator.watchRestarts)],
+    ["operator watch restarts (sampled every 30 s)", String(r.operator.watchRestarts)],
     [
       "final inputs",
       `${r.final.bindings} bindings, ${r.final.ready} Ready, ${r.final.csids} ClusterSPIFFEIDs; ${
