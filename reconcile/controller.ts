@@ -262,8 +262,14 @@ export class Controller {
   readonly #optional = new Map<OptionalId, RunningInformer>();
   readonly #bindingOverlay = new WriteOverlay<InferenceIdentityBinding>();
   readonly #csidOverlay = new WriteOverlay<KubeObject>();
-  /** Binding key -> desired ClusterSPIFFEID name last seen absent (a GET answered 404). */
-  readonly #absent = new Map<string, string>();
+  /**
+   * Binding key -> a desired ClusterSPIFFEID name that is held by an object kleym does not watch
+   * (a create answered AlreadyExists, or a GET found a foreign holder). Only these are looked up
+   * with a GET; every other name missing from the managed cache is created optimistically, and
+   * the API server's AlreadyExists is what reveals a foreign holder (SPEC 4: never overwritten —
+   * a create cannot overwrite). Saves one GET per new binding.
+   */
+  readonly #suspect = new Map<string, string>();
   /** Binding key -> its collision fingerprint at its last reconcile. */
   readonly #fingerprints = new Map<string, string>();
 
@@ -642,7 +648,7 @@ export class Controller {
         events: this.#events,
         instance: this.#instance,
         now: () => new Date(this.#clock.now()),
-        onNameTaken: () => this.#absent.delete(key),
+        onNameTaken: (name) => this.#suspect.set(key, name),
       });
       if (result.binding !== current) this.#wroteBinding(key, current, result.binding);
       this.#wroteManaged(plan, managed, result.written);
@@ -691,7 +697,7 @@ export class Controller {
   /** The binding is gone: forget it, delete orphaned output, let former peers recover. */
   async #reconcileGone(key: string, signal: AbortSignal): Promise<HandlerResult> {
     this.#metrics.setBindingState(key, undefined);
-    this.#absent.delete(key);
+    this.#suspect.delete(key);
     const namespace = key.slice(0, key.indexOf("/"));
     this.#fingerprintChanged(key, namespace, undefined, this.#candidates(namespace, key));
     // Only trust "gone" from a synced bindings cache (a not-served blip empties the cache).
@@ -778,12 +784,12 @@ export class Controller {
   ): Promise<ObservedClusterSPIFFEID | undefined> {
     const cached = this.#csidView(name);
     if (cached !== undefined || this.#csidOverlay.has(name)) return cached;
-    if (this.#absent.get(key) === name) return undefined;
+    if (this.#suspect.get(key) !== name) return undefined;
     try {
       return await this.#csidClient.get(name, { signal });
     } catch (error) {
       if (error instanceof ApiError && error.isNotFound()) {
-        this.#absent.set(key, name);
+        this.#suspect.delete(key);
         return undefined;
       }
       throw error;

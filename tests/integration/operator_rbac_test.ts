@@ -5,6 +5,7 @@
  * (`kleym_api_requests_total`). Then SIGTERM: exit 0, Lease released.
  */
 import assert from "node:assert/strict";
+import { clusterSPIFFEIDName } from "../../reconcile/naming.ts";
 import {
   apiRequests,
   applyDeploy,
@@ -142,6 +143,33 @@ Deno.test("as the kleym ServiceAccount: examples converge and recover, RBAC is e
       async () =>
         !(await csids(ns)).some((c) => String(c.spec.spiffeIDTemplate).includes("/pool/")),
     );
+
+    // 7. A foreign object already holds a new binding's name: reported, never touched. (The
+    // create answers AlreadyExists; only then does kleym GET the name to see who holds it.)
+    const takenId = `spiffe://${TRUST_DOMAIN}/ns/${ns}/pool/pool-a`;
+    const takenName = clusterSPIFFEIDName(ns, "taken", "PoolOnly", takenId);
+    await env.kubectl(["create", "-f", "-"], {
+      stdin: JSON.stringify({
+        apiVersion: "spire.spiffe.io/v1alpha1",
+        kind: "ClusterSPIFFEID",
+        metadata: { name: takenName, labels: { owner: "someone-else" } },
+        spec: { spiffeIDTemplate: "spiffe://other.example/x" },
+      }),
+    });
+    await env.kubectl(["apply", "-f", "-"], {
+      stdin: JSON.stringify({
+        apiVersion: "kleym.sonda.red/v1alpha1",
+        kind: "InferenceIdentityBinding",
+        metadata: { name: "taken", namespace: ns },
+        spec: { poolRef: { name: "pool-a" }, serviceAccountName: "inference-sa", mode: "PoolOnly" },
+      }),
+    });
+    await pollUntil(
+      "name taken reported",
+      20_000,
+      async () => (await bindingReady(env, ns, "taken")).reason === "ClusterSPIFFEIDNameTaken",
+    );
+    await env.kubectl(["delete", "clusterspiffeid", takenName]);
 
     const metrics = await op.metrics();
     const calls = apiRequests(metrics);
