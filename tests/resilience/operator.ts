@@ -70,6 +70,8 @@ export interface Operator {
   levels: Record<string, number>;
   lastLines: string[];
   errorLines: string[];
+  /** Wall-clock ms when the "caches synced" log line was read (undefined before). */
+  syncedAt(): number | undefined;
   metricsUrl(): Promise<string>;
   healthUrl(): Promise<string>;
   metrics(): Promise<string>;
@@ -105,6 +107,7 @@ export function startOperator(kubeconfig: string, extra: string[] = []): Operato
   const errorLines: string[] = [];
   let metricsAddr: string | undefined;
   let healthAddr: string | undefined;
+  let syncedAt: number | undefined;
   const verbose = Deno.env.get("KLEYM_TEST_VERBOSE") === "1";
   const reader = (async () => {
     let buf = "";
@@ -130,6 +133,7 @@ export function startOperator(kubeconfig: string, extra: string[] = []): Operato
         }
         if (rec.msg === "serving metrics") metricsAddr = String(rec.address);
         if (rec.msg === "serving health probes") healthAddr = String(rec.address);
+        if (rec.msg === "caches synced" && syncedAt === undefined) syncedAt = Date.now();
       }
     }
   })();
@@ -155,6 +159,7 @@ export function startOperator(kubeconfig: string, extra: string[] = []): Operato
     levels,
     lastLines,
     errorLines,
+    syncedAt: () => syncedAt,
     metricsUrl: async () => `http://${await waitFor(() => metricsAddr, "metrics address")}`,
     healthUrl: async () => `http://${await waitFor(() => healthAddr, "health address")}`,
     async metrics() {
