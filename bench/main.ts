@@ -467,6 +467,16 @@ async function main() {
   const loadEnd = loadavg();
   result.load = { start: loadStart, end: loadEnd };
   result.startedAt = started;
+  try {
+    const git = await new Deno.Command("git", {
+      args: ["rev-parse", "--short", "HEAD"],
+      stdout: "piped",
+      stderr: "null",
+    }).output();
+    result.commit = new TextDecoder().decode(git.stdout).trim() || "unknown";
+  } catch {
+    result.commit = "unknown";
+  }
   result.seconds = round((Date.now() - t0) / 1000, 0);
   result.settings = {
     N,
@@ -731,7 +741,7 @@ function markdown(r: Record<string, unknown>): string {
     ],
   ];
   return [
-    `## kleym benchmark (${r.startedAt}, ${r.seconds} s)`,
+    `## kleym benchmark (${r.startedAt}, ${r.seconds} s, commit ${r.commit})`,
     "",
     "| measure | value |",
     "| --- | --- |",
