@@ -19,6 +19,9 @@
  */
 import { type Clock, realClock, type TimerId } from "./clock.ts";
 
+/** Longest stretch the dispatcher runs before letting other macrotasks in (real time). */
+const FAIR_SLICE_MS = 20;
+
 export interface WorkQueueOptions<K> {
   clock?: Clock;
   /** First backoff delay. Default 5 ms. */
@@ -195,8 +198,17 @@ export class WorkQueue<K = string> {
     opts.signal?.addEventListener("abort", onAbort, { once: true });
     const inFlight = new Set<Promise<void>>();
     try {
+      let slice = performance.now();
       while (!this.#shutDown) {
         while (!this.#shutDown && this.#processing.size < concurrency && this.#waiting.size > 0) {
+          // Handlers that never wait on I/O (a no-op reconcile reads only caches) chain microtasks
+          // only; without a macrotask break now and then, timers, watch streams and the health
+          // endpoint would starve while a long queue drains (e.g. the start-up pass).
+          if (performance.now() - slice > FAIR_SLICE_MS) {
+            await new Promise<void>((resolve) => setTimeout(resolve, 0));
+            slice = performance.now();
+            continue;
+          }
           const [key, addedAt] = this.#waiting.entries().next().value as [K, number];
           this.#waiting.delete(key);
           this.#processing.add(key);

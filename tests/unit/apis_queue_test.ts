@@ -247,3 +247,27 @@ Deno.test("latency is measured from the first add to the start of processing", a
   equal(s.latencyMaxMs, 25);
   ok(s.adds === 3);
 });
+
+Deno.test("a long run of handlers that never wait on I/O still lets timers and sockets run", async () => {
+  const queue = new WorkQueue<number>();
+  const keys = 100;
+  let processed = 0;
+  let processedWhenTimerFired: number | undefined;
+  setTimeout(() => processedWhenTimerFired = processed, 0);
+  const ac = new AbortController();
+  // CPU-only handlers (like a no-op reconcile that reads only caches): ~2 ms of work each.
+  const done = queue.run(async (_key) => {
+    const until = performance.now() + 2;
+    while (performance.now() < until) { /* busy: no await, no I/O */ }
+    processed++;
+    if (processed === keys) ac.abort();
+    await Promise.resolve();
+  }, { concurrency: 4, signal: ac.signal });
+  for (let k = 0; k < keys; k++) queue.add(k);
+  await done;
+  equal(processed, keys);
+  ok(
+    processedWhenTimerFired !== undefined && processedWhenTimerFired < keys,
+    `the timer only ran after all ${keys} handlers (at ${processedWhenTimerFired})`,
+  );
+});
