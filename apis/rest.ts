@@ -116,6 +116,9 @@ const patchContentType: Readonly<Record<PatchType, string>> = {
   apply: "application/apply-patch+yaml",
 };
 
+/** Upper bound of one non-watch request; kube-apiserver's own default request timeout is 60 s. */
+export const REQUEST_TIMEOUT_MS = 60_000;
+
 /** Thin layer over a transport: errors become `ApiError`, bodies become JSON. */
 export class RestClient {
   readonly transport: Transport;
@@ -131,9 +134,15 @@ export class RestClient {
     throw await ApiError.fromResponse(res);
   }
 
-  /** Send `req` and parse the JSON body. */
+  /**
+   * Send `req` and parse the JSON body. Bounded by REQUEST_TIMEOUT_MS on top of the caller's
+   * signal: a request stuck on a dead connection must fail (and be retried by its owner) rather
+   * than hold its work-queue key forever. Watches (`send` + a stream) are not bounded here.
+   */
   async json(req: KubeRequest): Promise<unknown> {
-    const res = await this.send(req);
+    const timeout = AbortSignal.timeout(REQUEST_TIMEOUT_MS);
+    const signal = req.signal ? AbortSignal.any([req.signal, timeout]) : timeout;
+    const res = await this.send({ ...req, signal });
     const text = await res.text();
     if (text.length === 0) return undefined;
     try {
