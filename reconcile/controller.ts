@@ -279,6 +279,8 @@ export class Controller {
   readonly #candidateMemo = new Map<string, { stamp: string; candidate?: CollisionCandidate }>();
   /** Namespace -> bumped on every pool/objective change there (inputs of resolution). */
   readonly #inputGeneration = new Map<string, number>();
+  /** Relists seen per resource (see #afterRelist). */
+  readonly #relistsSeen = new Map<string, number>();
   /** Bumped whenever the set of served optional APIs changes. */
   #servedGeneration = 0;
   /** Binding key -> its collision fingerprint at its last reconcile. */
@@ -455,6 +457,7 @@ export class Controller {
   }
 
   #startOptional(spec: OptionalSpec, parent: AbortSignal): void {
+    this.#relistsSeen.delete(spec.id); // a new informer counts its relists from zero
     const abort = new AbortController();
     const stop = () => abort.abort(parent.reason);
     parent.addEventListener("abort", stop, { once: true });
@@ -491,6 +494,7 @@ export class Controller {
   }
 
   #informerStatus(resource: string, status: InformerStatus): void {
+    if (status.state === "watching") this.#afterRelist(resource);
     if (status.state === "notServed") {
       if (resource === "inferenceidentitybindings") {
         this.#logger.error(
@@ -501,6 +505,25 @@ export class Controller {
         this.#poke(); // the CRD may have been removed: re-read discovery now
       }
     }
+  }
+
+  /**
+   * A relist (after 410 Gone) rebuilt a cache from a fresh LIST, which holds every write that
+   * finished before it. Our read-your-writes overlay may still describe objects the cache never saw
+   * and that are gone by now — a relist reports no delete for an object the cache never held — so
+   * such an entry would hide a deleted ClusterSPIFFEID forever. Drop the overlay and look again.
+   */
+  #afterRelist(resource: string): void {
+    const informer = resource === "inferenceidentitybindings"
+      ? this.#bindings
+      : this.#optional.get(resource as OptionalId)?.informer;
+    const relists = informer?.relists ?? 0;
+    if (relists <= (this.#relistsSeen.get(resource) ?? 0)) return;
+    this.#relistsSeen.set(resource, relists);
+    if (resource === "inferenceidentitybindings") this.#bindingOverlay.clear();
+    else if (resource === "clusterspiffeids") this.#csidOverlay.clear();
+    else return;
+    this.#enqueueAll();
   }
 
   #informerError(resource: string, error: unknown): void {
