@@ -17,6 +17,8 @@ import {
   tempDir,
   TRUST_DOMAIN,
 } from "../integration/operator_support.ts";
+import { pollUntil } from "../harness/poll.ts";
+export { pollUntil };
 
 export { TRUST_DOMAIN };
 
@@ -179,27 +181,6 @@ export async function waitForIdentityEntries(
     (es) => ({ want: JSON.parse(want), got: entriesWithId(es, id.spiffeId) }),
   );
   return entriesWithId(entries, id.spiffeId);
-}
-
-export async function pollUntil<T>(
-  what: string,
-  deadlineMs: number,
-  check: () => Promise<T | undefined | false>,
-): Promise<T> {
-  const end = Date.now() + deadlineMs;
-  let last: unknown;
-  for (;;) {
-    try {
-      const v = await check();
-      if (v !== undefined && v !== false) return v;
-    } catch (e) {
-      last = e;
-    }
-    if (Date.now() > end) {
-      throw new Error(`${what}: not reached within ${deadlineMs} ms${last ? ` (${last})` : ""}`);
-    }
-    await new Promise((r) => setTimeout(r, 200));
-  }
 }
 
 async function createJson(env: TestEnv, obj: unknown): Promise<ObjectMeta> {

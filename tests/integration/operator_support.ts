@@ -6,6 +6,8 @@
 import { parseAllDocuments, stringify } from "yaml";
 import { REPO_ROOT } from "../harness/controlplane.ts";
 import { type TestEnv, testEnv } from "../harness/env.ts";
+import { pollUntil } from "../harness/poll.ts";
+export { pollUntil };
 
 export const TRUST_DOMAIN = "kleym.sonda.red";
 /** Short leader-election timings so failover tests take seconds. */
@@ -18,20 +20,6 @@ export const FAST_LEASE = [
 export function operatorPermissions(): string[] {
   const task: string = JSON.parse(Deno.readTextFileSync(`${REPO_ROOT}/deno.json`)).tasks.operator;
   return task.match(/--(allow|deny)-\S+/g) ?? [];
-}
-
-export async function pollUntil<T>(
-  what: string,
-  deadlineMs: number,
-  check: () => T | undefined | false | Promise<T | undefined | false>,
-): Promise<T> {
-  const end = Date.now() + deadlineMs;
-  for (;;) {
-    const v = await check();
-    if (v !== undefined && v !== false) return v;
-    if (Date.now() > end) throw new Error(`${what}: not reached within ${deadlineMs} ms`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
 }
 
 /** deploy.yaml's documents, optionally transformed (e.g. one RBAC rule removed). */

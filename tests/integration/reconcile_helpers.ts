@@ -24,32 +24,11 @@ import { Logger } from "../../observe/log.ts";
 import { Metrics } from "../../observe/metrics.ts";
 import { type EventObject, eventsClient } from "../../reconcile/apply.ts";
 import { Controller } from "../../reconcile/controller.ts";
+import { pollUntil } from "../harness/poll.ts";
+export { pollUntil };
 
 export const TRUST_DOMAIN = "kleym.sonda.red";
 export const FINALIZER = "kleym.sonda.red/inferenceidentitybinding-finalizer";
-
-export async function pollUntil<T>(
-  what: string,
-  deadlineMs: number,
-  check: () => T | undefined | false | Promise<T | undefined | false>,
-): Promise<T> {
-  const end = Date.now() + deadlineMs;
-  let last: unknown;
-  for (;;) {
-    try {
-      const v = await check();
-      if (v !== undefined && v !== false) return v;
-    } catch (error) {
-      last = error;
-    }
-    if (Date.now() > end) {
-      throw new Error(
-        `${what}: not reached within ${deadlineMs} ms${last ? ` (last error: ${last})` : ""}`,
-      );
-    }
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
 
 /** The test's own (uncounted) clients. */
 export interface Clients {
