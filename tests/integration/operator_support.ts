@@ -3,13 +3,18 @@
  * permissions (deno.json "operator" task), authenticated as deploy.yaml's ServiceAccount with a
  * TokenRequest token, logs captured line by line, metrics and probes on ephemeral loopback ports.
  */
-import { parseAllDocuments, stringify } from "yaml";
 import { REPO_ROOT } from "../harness/controlplane.ts";
 import { type TestEnv, testEnv } from "../harness/env.ts";
 import { pollUntil } from "../harness/poll.ts";
+import {
+  applyDeploy as applyDeployWith,
+  deployDocs,
+  operatorPermissions,
+  serviceAccountKubeconfig as writeServiceAccountKubeconfig,
+  TRUST_DOMAIN,
+} from "../harness/operator.ts";
 export { pollUntil };
 
-export const TRUST_DOMAIN = "kleym.sonda.red";
 /** Short leader-election timings so failover tests take seconds. */
 export const FAST_LEASE = [
   "--leader-elect-lease-duration=3s",
@@ -17,56 +22,24 @@ export const FAST_LEASE = [
   "--leader-elect-retry-period=500ms",
 ];
 
-export function operatorPermissions(): string[] {
-  const task: string = JSON.parse(Deno.readTextFileSync(`${REPO_ROOT}/deno.json`)).tasks.operator;
-  return task.match(/--(allow|deny)-\S+/g) ?? [];
-}
-
-/** deploy.yaml's documents, optionally transformed (e.g. one RBAC rule removed). */
-export function deployDocs(): Record<string, unknown>[] {
-  return parseAllDocuments(Deno.readTextFileSync(`${REPO_ROOT}/deploy.yaml`)).map((d) =>
-    d.toJS() as Record<string, unknown>
-  );
-}
+export { deployDocs, operatorPermissions, TRUST_DOMAIN };
 
 /** Applies deploy.yaml (everything but the Deployment, which has no kubelet to run it here). */
-export async function applyDeploy(
+export function applyDeploy(
   env: TestEnv,
-  transform: (docs: Record<string, unknown>[]) => Record<string, unknown>[] = (d) => d,
+  transform?: (docs: Record<string, unknown>[]) => Record<string, unknown>[],
 ): Promise<void> {
-  const docs = transform(deployDocs()).filter((d) => d.kind !== "Deployment");
-  await env.kubectl(["apply", "--server-side", "--force-conflicts", "-f", "-"], {
-    stdin: docs.map((d) => stringify(d)).join("---\n"),
-  });
+  return applyDeployWith(env.kubectl, transform);
 }
 
 /** A kubeconfig authenticating as system:serviceaccount:kleym-system:kleym. */
-export async function serviceAccountKubeconfig(env: TestEnv, dir: string): Promise<string> {
-  const token = (await env.kubectl([
-    "create",
-    "token",
-    "kleym",
-    "-n",
-    "kleym-system",
-    "--duration=1h",
-  ])).trim();
-  const path = `${dir}/kubeconfig-kleym`;
-  await Deno.writeTextFile(
-    path,
-    stringify({
-      apiVersion: "v1",
-      kind: "Config",
-      clusters: [{
-        name: "test",
-        cluster: { server: env.server, "certificate-authority-data": btoa(env.caPem) },
-      }],
-      users: [{ name: "kleym", user: { token } }],
-      contexts: [{ name: "kleym", context: { cluster: "test", user: "kleym" } }],
-      "current-context": "kleym",
-    }),
-    { mode: 0o600 },
+export function serviceAccountKubeconfig(env: TestEnv, dir: string): Promise<string> {
+  return writeServiceAccountKubeconfig(
+    env.kubectl,
+    env.server,
+    env.caPem,
+    `${dir}/kubeconfig-kleym`,
   );
-  return path;
 }
 
 export interface LogRecord {

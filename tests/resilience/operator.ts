@@ -5,57 +5,15 @@
  * `--log-level=info`. Logs are parsed line by line and kept bounded (counts by level, the last
  * lines, the first error lines), so a long run cannot grow the test process without limit.
  */
-import { parseAllDocuments, stringify } from "yaml";
 import { REPO_ROOT } from "../harness/controlplane.ts";
 
-export const TRUST_DOMAIN = "kleym.sonda.red";
-
-export function operatorPermissions(): string[] {
-  const task: string = JSON.parse(Deno.readTextFileSync(`${REPO_ROOT}/deno.json`)).tasks.operator;
-  return task.match(/--(allow|deny)-\S+/g) ?? [];
-}
-
-type Kubectl = (args: string[], opts?: { stdin?: string }) => Promise<string>;
-
-/** deploy.yaml without the Deployment (no kubelet here), optionally transformed. */
-export async function applyDeploy(kubectl: Kubectl): Promise<void> {
-  const docs = parseAllDocuments(Deno.readTextFileSync(`${REPO_ROOT}/deploy.yaml`))
-    .map((d) => d.toJS() as Record<string, unknown>)
-    .filter((d) => d.kind !== "Deployment");
-  await kubectl(["apply", "--server-side", "--force-conflicts", "-f", "-"], {
-    stdin: docs.map((d) => stringify(d)).join("---\n"),
-  });
-}
-
-/** A kubeconfig for system:serviceaccount:kleym-system:kleym pointing at `server`. */
-export async function serviceAccountKubeconfig(
-  kubectl: Kubectl,
-  server: string,
-  caPem: string,
-  path: string,
-): Promise<string> {
-  const token = (await kubectl([
-    "create",
-    "token",
-    "kleym",
-    "-n",
-    "kleym-system",
-    "--duration=4h",
-  ])).trim();
-  await Deno.writeTextFile(
-    path,
-    stringify({
-      apiVersion: "v1",
-      kind: "Config",
-      clusters: [{ name: "t", cluster: { server, "certificate-authority-data": btoa(caPem) } }],
-      users: [{ name: "kleym", user: { token } }],
-      contexts: [{ name: "kleym", context: { cluster: "t", user: "kleym" } }],
-      "current-context": "kleym",
-    }),
-    { mode: 0o600 },
-  );
-  return path;
-}
+export {
+  applyDeploy,
+  operatorPermissions,
+  serviceAccountKubeconfig,
+  TRUST_DOMAIN,
+} from "../harness/operator.ts";
+import { operatorPermissions, TRUST_DOMAIN } from "../harness/operator.ts";
 
 export interface LogLine {
   level?: string;
