@@ -321,13 +321,7 @@ async function main() {
   const result: Record<string, unknown> = { n: N };
   try {
     result.machine = await machine(cp);
-    await applyDeploy(cp.kubectl);
-    const saKubeconfig = await serviceAccountKubeconfig(
-      cp.kubectl,
-      cp.server,
-      cp.caPem,
-      `${cp.dir}/kubeconfig-kleym`,
-    );
+    const saKubeconfig = await deployAsServiceAccount(cp);
     const admin = await clients(cp.kubeconfigPath, 2000, 2000);
 
     // 1. convergence
@@ -628,18 +622,23 @@ async function churn(admin: Clients, op: Operator): Promise<Record<string, unkno
   return out;
 }
 
+/** deploy.yaml's RBAC applied; a kubeconfig that authenticates as its ServiceAccount. */
+async function deployAsServiceAccount(cp: ControlPlane): Promise<string> {
+  await applyDeploy(cp.kubectl);
+  return await serviceAccountKubeconfig(
+    cp.kubectl,
+    cp.server,
+    cp.caPem,
+    `${cp.dir}/kubeconfig-kleym`,
+  );
+}
+
 async function large(): Promise<Record<string, unknown>> {
   progress(`large: fresh control plane, ${N_LARGE} converged bindings`);
   const cp = await startControlPlane();
   let op: Operator | undefined;
   try {
-    await applyDeploy(cp.kubectl);
-    const saKubeconfig = await serviceAccountKubeconfig(
-      cp.kubectl,
-      cp.server,
-      cp.caPem,
-      `${cp.dir}/kubeconfig-kleym`,
-    );
+    const saKubeconfig = await deployAsServiceAccount(cp);
     const admin = await clients(cp.kubeconfigPath, 5000, 5000);
     const p = population("large", N_LARGE);
     await createAll(admin, p, "large");
