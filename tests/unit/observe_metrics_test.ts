@@ -94,6 +94,7 @@ Deno.test("kleym's metrics are all exported with their label names", () => {
   m.watchRestarts.inc({ resource: "inferencepools" });
   m.reconcileDuration.observe({}, 0.02);
   m.workqueueDepth.set({}, 1);
+  m.workqueueInFlight.set({}, 2);
   m.workqueueRetries.inc({});
   m.leader.set({}, 1);
   const text = m.expose();
@@ -105,6 +106,8 @@ Deno.test("kleym's metrics are all exported with their label names", () => {
       "# TYPE kleym_reconcile_duration_seconds histogram",
       "kleym_reconcile_duration_seconds_count 1",
       "kleym_workqueue_depth 1",
+      "# TYPE kleym_workqueue_in_flight gauge",
+      "kleym_workqueue_in_flight 2",
       "kleym_workqueue_retries_total 1",
       'kleym_api_requests_total{verb="list",resource="leases.coordination.k8s.io",code="200"} 1',
       'kleym_watch_restarts_total{resource="inferencepools"} 1',
@@ -142,6 +145,7 @@ Deno.test("unlabelled kleym metrics are exported at zero before anything happens
     const line of [
       "kleym_reconcile_duration_seconds_count 0",
       "kleym_workqueue_depth 0",
+      "kleym_workqueue_in_flight 0",
       "kleym_workqueue_retries_total 0",
       "kleym_leader 0",
     ]
