@@ -138,21 +138,3 @@ export function freePort(): number {
   l.close();
   return port;
 }
-
-/** Polls `check` until it holds; fails early if `exited` settles (the process died). */
-export async function pollUntil(
-  what: string,
-  deadlineMs: number,
-  check: () => Promise<boolean>,
-  exited?: Promise<unknown>,
-): Promise<void> {
-  const end = Date.now() + deadlineMs;
-  let dead = false;
-  exited?.then(() => dead = true);
-  while (Date.now() < end) {
-    if (dead) throw new Error(`${what}: process exited before it became ready`);
-    if (await check().catch(() => false)) return;
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  throw new Error(`${what}: not ready after ${deadlineMs} ms`);
-}

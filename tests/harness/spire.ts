@@ -10,7 +10,8 @@
 import { stringify } from "yaml";
 import { type CrdName, crdText } from "../../hack/upstream.ts";
 import { BIN_DIR, CACHE_DIR } from "./controlplane.ts";
-import { freePort, type ManagedProcess, pollUntil, spawnLogged, sweepStale } from "./process.ts";
+import { pollUntil } from "./poll.ts";
+import { freePort, type ManagedProcess, spawnLogged, sweepStale } from "./process.ts";
 
 export const SPIRE_SERVER = `${BIN_DIR}/spire-server`;
 export const SPIRE_CONTROLLER_MANAGER = `${BIN_DIR}/spire-controller-manager`;
@@ -332,7 +333,7 @@ export async function startSpire(host: SpireHost, opts: SpireOptions): Promise<S
     await pollUntil("spire-server", 60_000, async () => {
       await spireServer(["healthcheck"]);
       return true;
-    }, server.status).catch(async (e) => {
+    }, { exited: server.status }).catch(async (e) => {
       throw new Error(`${(e as Error).message}\n${await logTail(serverLogPath)}`);
     });
 
@@ -365,7 +366,7 @@ export async function startSpire(host: SpireHost, opts: SpireOptions): Promise<S
       const r = await fetch(`http://127.0.0.1:${healthPort}/readyz`);
       await r.body?.cancel();
       return r.ok;
-    }, cm.status).catch(async (e) => {
+    }, { exited: cm.status }).catch(async (e) => {
       throw new Error(`${(e as Error).message}\n${await logTail(controllerManagerLogPath)}`);
     });
   } catch (e) {
