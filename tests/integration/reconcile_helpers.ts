@@ -6,10 +6,10 @@
  * The controller's client and the test's client are separate connections: the controller's
  * request hook (`RequestCounter`) then counts exactly the operator's requests.
  */
-import { connect } from "../../apis/connect.ts";
+import { buildTransport, connect, loadConnection } from "../../apis/connect.ts";
 import { ApiError } from "../../apis/errors.ts";
 import { RequestCounter } from "../../apis/hooks.ts";
-import { type KubeObject, ResourceClient, type RestClient } from "../../apis/rest.ts";
+import { type KubeObject, ResourceClient, RestClient } from "../../apis/rest.ts";
 import * as gaieV1 from "../../generated/inference.networking.k8s.io/v1.ts";
 import * as gaieV1alpha2 from "../../generated/inference.networking.x-k8s.io/v1alpha2.ts";
 import {
@@ -25,6 +25,7 @@ import { Metrics } from "../../observe/metrics.ts";
 import { type EventObject, eventsClient } from "../../reconcile/apply.ts";
 import { Controller } from "../../reconcile/controller.ts";
 import { pollUntil } from "../harness/poll.ts";
+import { type Activity, type TrackedTransport, trackTransport } from "../harness/settle.ts";
 export { pollUntil };
 
 export const TRUST_DOMAIN = "kleym.sonda.red";
@@ -65,6 +66,10 @@ export interface RunningController {
   logs: Record<string, unknown>[];
   /** Writes (create/update/patch/delete) the controller made, by resource. */
   writes(): number;
+  /** The controller's transport: write requests in flight, injected delays. */
+  transport: TrackedTransport;
+  /** Queue depth/in-flight (the gauges), writes in flight and made: for `waitSettled`. */
+  activity(): Activity;
   stop(): Promise<void>;
 }
 
@@ -83,7 +88,11 @@ export async function startController(
   opts: StartOptions = {},
 ): Promise<RunningController> {
   const requests = new RequestCounter();
-  const conn = await connect({ kubeconfig, env: () => undefined, onRequest: requests.onRequest });
+  const built = buildTransport(await loadConnection({ kubeconfig, env: () => undefined }), {
+    onRequest: requests.onRequest,
+  });
+  const transport = trackTransport(built.transport);
+  const rest = new RestClient(transport.transport);
   const metrics = new Metrics();
   const logs: Record<string, unknown>[] = [];
   const verbose = opts.verbose ?? Deno.env.get("KLEYM_TEST_VERBOSE") === "1";
@@ -95,7 +104,7 @@ export async function startController(
     },
   });
   const controller = new Controller({
-    rest: conn.rest,
+    rest,
     trustDomain: opts.trustDomain ?? TRUST_DOMAIN,
     className: opts.className,
     logger,
@@ -107,20 +116,28 @@ export async function startController(
   const work = new AbortController();
   await controller.startCaches(caches.signal);
   const running = controller.run(work.signal);
+  const writes = () =>
+    ["create", "update", "patch", "delete", "deletecollection"]
+      .map((verb) => requests.count({ verb: verb as "create" }))
+      .reduce((a, b) => a + b, 0);
   return {
     controller,
     metrics,
     requests,
     logs,
-    writes: () =>
-      ["create", "update", "patch", "delete", "deletecollection"]
-        .map((verb) => requests.count({ verb: verb as "create" }))
-        .reduce((a, b) => a + b, 0),
+    writes,
+    transport,
+    activity: () => ({
+      depth: metrics.workqueueDepth.get({}),
+      inFlight: metrics.workqueueInFlight.get({}),
+      pending: transport.writesInFlight(),
+      writes: writes(),
+    }),
     async stop() {
       work.abort();
       await running;
       caches.abort();
-      conn.close();
+      built.close();
     },
   };
 }
