@@ -31,6 +31,8 @@ import { renderBinding } from "../reconcile/render.ts";
 import { successStatus } from "../reconcile/status.ts";
 import type { BindingInput } from "../reconcile/types.ts";
 import { type ControlPlane, startControlPlane } from "../tests/harness/controlplane.ts";
+import { delay, pollUntil } from "../tests/harness/poll.ts";
+import { activityFromMetrics, waitSettled } from "../tests/harness/settle.ts";
 import type { Obj } from "../tests/resilience/model.ts";
 import {
   applyDeploy,
@@ -191,14 +193,14 @@ function queueState(text: string): { depth: number; reconciles: number } {
 /** Waits until the operator reconciled at least `keys` keys and its queue is empty. */
 async function initialPass(op: Operator, keys: number, deadlineMs: number): Promise<number> {
   const start = Date.now();
-  for (;;) {
-    const q = queueState(await op.metrics());
-    if (q.reconciles >= keys && q.depth === 0) return Date.now() - start;
-    if (Date.now() - start > deadlineMs) {
-      throw new Error(`initial pass not done within ${deadlineMs} ms (${JSON.stringify(q)})`);
-    }
-    await new Promise((r) => setTimeout(r, 200));
-  }
+  let q = { depth: NaN, reconciles: 0 };
+  await pollUntil(`initial pass (${keys} keys)`, deadlineMs, async () => {
+    q = queueState(await op.metrics());
+    return q.reconciles >= keys && q.depth === 0;
+  }, 200).catch((e) => {
+    throw new Error(`${e.message} (${JSON.stringify(q)})`);
+  });
+  return Date.now() - start;
 }
 
 /**
@@ -353,15 +355,14 @@ async function main() {
       await admin.bindings.create(b);
     });
     const mainKeys = main.bindings.map((b) => `${b.metadata.namespace}/${b.metadata.name}`);
-    while (mainKeys.some((k) => !readyAt.has(k))) {
-      if (Date.now() - first > 30 * 60_000) throw new Error("convergence took over 30 minutes");
-      await new Promise((r) => setTimeout(r, 100));
-    }
+    await pollUntil("convergence", 30 * 60_000, () => mainKeys.every((k) => readyAt.has(k)));
     clearInterval(ticker);
     const last = Math.max(...mainKeys.map((k) => readyAt.get(k)!));
     const convergeSeconds = (last - first) / 1000;
-    // Let in-flight event writes land before reading the counters.
-    await new Promise((r) => setTimeout(r, 2000));
+    // Let in-flight event writes land before reading the counters (tests/harness/settle.ts).
+    await waitSettled("operator A", async () => activityFromMetrics(await opA.metrics()), {
+      deadlineMs: 600_000,
+    });
     const requests = diffCounts(requestsByVerb(await opA.metrics()), before);
     const latencies = mainKeys.map((k) => readyAt.get(k)! - createdAt.get(k)!).sort((a, b) =>
       a - b
@@ -386,7 +387,7 @@ async function main() {
     // 2. steady state
     const steadyBefore = requestsByVerb(await opA.metrics());
     progress(`steady state: ${STEADY_SECONDS} s without changes`);
-    await new Promise((r) => setTimeout(r, STEADY_SECONDS * 1000));
+    await delay(STEADY_SECONDS * 1000); // the window is the measurement
     const steady = diffCounts(requestsByVerb(await opA.metrics()), steadyBefore);
     result.steadyStateSeconds = STEADY_SECONDS;
     result.steadyStateWrites = writesOf(steady);
@@ -455,7 +456,7 @@ async function main() {
     if (LARGE) result.large = await large();
     else result.large = null;
   } finally {
-    for (const op of ops) if (op.exitCode() === undefined) await op.stop();
+    for (const op of ops) if (op.exitCode === undefined) await op.stop();
     await cp?.stop();
   }
   const loadEnd = loadavg();
@@ -555,14 +556,15 @@ async function churn(admin: Clients, op: Operator): Promise<Record<string, unkno
   informer.addHandler({ onAdd: onCsid, onUpdate: (_, o) => onCsid(o) });
   const run = informer.run(stop.signal);
   const total = CHURN_POOLS * CHURN_PER_POOL;
-  const setupStart = Date.now();
-  while ([...poolOf.keys()].some((b) => (revOf.get(b) ?? -1) < 0)) {
-    if (Date.now() - setupStart > 600_000) {
-      throw new Error("churn bindings not Ready in 10 minutes");
-    }
-    await new Promise((r) => setTimeout(r, 200));
-  }
-  await new Promise((r) => setTimeout(r, 2000));
+  await pollUntil(
+    "churn bindings Ready",
+    600_000,
+    () => [...poolOf.keys()].every((b) => (revOf.get(b) ?? -1) >= 0),
+    200,
+  );
+  await waitSettled("the operator", async () => activityFromMetrics(await op.metrics()), {
+    deadlineMs: 600_000,
+  });
   progress(
     `churn: ${total} bindings on ${CHURN_POOLS} shared pools ready; ${CHURN_RATE} updates/s for ${CHURN_SECONDS} s`,
   );
@@ -589,14 +591,11 @@ async function churn(admin: Clients, op: Operator): Promise<Record<string, unkno
     }
   }
   const drainStart = Date.now();
-  while (pending.length > 0) {
-    if (Date.now() - drainStart > 600_000) {
-      throw new Error(`churn: ${pending.length} changes never landed`);
-    }
-    await new Promise((r) => setTimeout(r, 100));
-  }
+  await pollUntil("churn: every change landed", 600_000, () => pending.length === 0);
   const drainSeconds = (Date.now() - drainStart) / 1000;
-  await new Promise((r) => setTimeout(r, 2000));
+  await waitSettled("the operator", async () => activityFromMetrics(await op.metrics()), {
+    deadlineMs: 600_000,
+  });
   const req = diffCounts(requestsByVerb(await op.metrics()), before);
   stop.abort();
   await run.catch(() => {});

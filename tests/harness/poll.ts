@@ -35,12 +35,16 @@ export async function pollUntil<T>(
   let last: unknown;
   for (;;) {
     signal?.throwIfAborted();
-    if (dead) throw new Error(`${what}: the process exited first`);
+    const wasDead = dead;
     try {
       const v = await check();
       if (v !== undefined && v !== false) return v;
     } catch (error) {
       last = error;
+    }
+    // Checked after one more look, so a condition the process met before exiting still counts.
+    if (wasDead) {
+      throw new Error(`${what}: the process exited first${last ? ` (last error: ${last})` : ""}`);
     }
     if (Date.now() > end) {
       throw new Error(

@@ -27,6 +27,7 @@ import { ApiError } from "../../apis/errors.ts";
 import { ResourceClient, type ResourceDescriptor, type RestClient } from "../../apis/rest.ts";
 import { Informer } from "../../apis/watch.ts";
 import { type ControlPlane, kleymCrdText, startControlPlane } from "../harness/controlplane.ts";
+import { pollUntil } from "../harness/poll.ts";
 import { hostileSet } from "./hostile.ts";
 import {
   bindingProblems,
@@ -287,17 +288,23 @@ async function converge(
   const start = Date.now();
   let problems: string[] = ["not checked"];
   let last: Snapshot | undefined;
-  while (Date.now() - start < deadlineMs) {
-    alive();
+  let fatal: { error: unknown } | undefined;
+  await pollUntil("convergence", deadlineMs, async () => {
+    try {
+      alive();
+    } catch (error) {
+      fatal = { error }; // the operator died: stop at once, not at the deadline
+      return true;
+    }
     try {
       last = await snapshot(c);
       problems = compare(last);
-      if (problems.length === 0) return { problems, ms: Date.now() - start, last };
     } catch (e) {
       problems = [`snapshot failed: ${e}`];
     }
-    await new Promise((r) => setTimeout(r, 500));
-  }
+    return problems.length === 0;
+  }, 500).catch(() => {/* not converged: reported through `problems` */});
+  if (fatal) throw fatal.error;
   return { problems, ms: Date.now() - start, last };
 }
 
@@ -543,9 +550,9 @@ export async function runResilience(o: ResilienceOptions): Promise<ResilienceRep
   const launch = async (kubeconfig: string) => {
     const p = startOperator(kubeconfig);
     report.operator.pids.push(p.pid);
-    p.exited.then((s) => {
+    p.exited.then((code) => {
       if (!expectingExit) {
-        unexpectedExits.push(`operator ${p.pid} exited on its own (code ${s.code})`);
+        unexpectedExits.push(`operator ${p.pid} exited on its own (code ${code})`);
       }
     });
     await waitReady(p, Date.now(), 120_000);
@@ -800,10 +807,15 @@ async function deleteAllBindings(
       if (!isApi(e, (a) => a.isNotFound())) throw e;
     }
   }
-  const end = Date.now() + deadlineMs;
   let left: string[] = [];
-  while (Date.now() < end) {
-    alive();
+  let fatal: { error: unknown } | undefined;
+  await pollUntil("every binding and managed ClusterSPIFFEID gone", deadlineMs, async () => {
+    try {
+      alive();
+    } catch (error) {
+      fatal = { error };
+      return true;
+    }
     const [bs, cs] = await Promise.all([
       c.bindings.listAll(),
       c.csids.listAll({ labelSelector: "kleym.sonda.red/managed-by=kleym" }),
@@ -816,9 +828,9 @@ async function deleteAllBindings(
       ),
       ...cs.items.map((o) => `managed ClusterSPIFFEID ${o.metadata.name} still there`),
     ];
-    if (left.length === 0) return [];
-    await new Promise((r) => setTimeout(r, 500));
-  }
+    return left.length === 0;
+  }, 500).catch(() => {/* reported through `left` */});
+  if (fatal) throw fatal.error;
   return left;
 }
 
@@ -889,30 +901,35 @@ async function hostilePhase(
     "crd/inferenceidentitybindings.kleym.sonda.red",
   ]);
   const created: typeof set.bindings = [];
-  const createStart = Date.now();
+  // The CRD update takes a moment to reach the API server's validation: a refusal of what only
+  // kleym's real CRD refuses is retried until 10 s after the first create (the deadline bounds it).
+  const retryUntil = Date.now() + 10_000;
   for (const b of set.bindings) {
-    // The CRD update takes a moment to reach the API server's validation; retry refusals briefly.
-    for (let attempt = 0;; attempt++) {
+    const k = key(b.object.metadata.namespace ?? "", b.object.metadata.name ?? "");
+    let outcome: { created: true } | { refused: ApiError } | { fatal: unknown } | undefined;
+    await pollUntil(`create ${k}`, Math.max(0, retryUntil - Date.now()), async () => {
       try {
         await c.bindings.create(b.object);
-        created.push(b);
-        break;
+        outcome = { created: true };
       } catch (e) {
-        if (!isApi(e, (a) => a.isInvalid() || a.status === 400)) throw e;
-        const k = key(b.object.metadata.namespace ?? "", b.object.metadata.name ?? "");
-        if (realRefused.has(k) && Date.now() - createStart < 10_000 && attempt < 50) {
-          await new Promise((r) => setTimeout(r, 200));
-          continue;
-        }
-        h.refusedByPermissiveCrd++;
-        const line = `binding ${b.object.metadata.name?.slice(0, 40)}: ${
-          (e as ApiError).message.slice(0, 140)
-        }`;
-        if (h.refusedExamples.length < 24 && !h.refusedExamples.includes(line)) {
-          h.refusedExamples.push(line);
-        }
-        break;
+        outcome = isApi(e, (a) => a.isInvalid() || a.status === 400)
+          ? { refused: e as ApiError }
+          : { fatal: e };
       }
+      return !("refused" in outcome) || !realRefused.has(k);
+    }, 200).catch(() => {/* still refused at the deadline: counted below */});
+    if (outcome === undefined) continue;
+    if ("fatal" in outcome) throw outcome.fatal;
+    if ("created" in outcome) {
+      created.push(b);
+      continue;
+    }
+    h.refusedByPermissiveCrd++;
+    const line = `binding ${b.object.metadata.name?.slice(0, 40)}: ${
+      outcome.refused.message.slice(0, 140)
+    }`;
+    if (h.refusedExamples.length < 24 && !h.refusedExamples.includes(line)) {
+      h.refusedExamples.push(line);
     }
   }
   h.bindings = set.bindings.length;
@@ -948,9 +965,9 @@ async function hostilePhase(
     }
   }
   alive();
-  h.pidStable = op.pid === pid && op.exitCode() === undefined;
+  h.pidStable = op.pid === pid && op.exitCode === undefined;
   if (!h.pidStable) {
-    problems.push(`operator pid changed or exited during bad input (exit ${op.exitCode()})`);
+    problems.push(`operator pid changed or exited during bad input (exit ${op.exitCode})`);
   }
   const mem = op.memory();
   h.rssAfter = mem.rss;
