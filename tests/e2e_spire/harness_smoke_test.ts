@@ -5,6 +5,7 @@
  */
 import assert from "node:assert/strict";
 import { type ControlPlane, startControlPlane } from "../harness/controlplane.ts";
+import { pollUntil } from "../harness/poll.ts";
 import { type SpireEntry, type SpireStack, startSpire } from "../harness/spire.ts";
 
 const TRUST_DOMAIN = "smoke.kleym.test";
@@ -43,13 +44,13 @@ async function waitForEntries(
   done: (entries: SpireEntry[]) => boolean,
   deadlineMs = 60_000,
 ): Promise<SpireEntry[]> {
-  const end = Date.now() + deadlineMs;
   let last: SpireEntry[] = [];
-  while (Date.now() < end) {
-    last = await stack.entries();
-    if (done(last)) return last;
-    await new Promise((r) => setTimeout(r, 200));
-  }
+  try {
+    return await pollUntil("entries", deadlineMs, async () => {
+      last = await stack.entries();
+      return done(last) && last;
+    }, 200);
+  } catch { /* reported below with the last listing */ }
   const log = await Deno.readTextFile(stack.controllerManagerLogPath).catch(() => "");
   throw new Error(
     `entries did not converge within ${deadlineMs} ms; last listing: ${

@@ -6,6 +6,7 @@ import assert from "node:assert/strict";
 import { parse } from "yaml";
 import { testEnv } from "../harness/env.ts";
 import { REPO_ROOT } from "../harness/controlplane.ts";
+import { pollUntil } from "../harness/poll.ts";
 import { isOurProcess } from "../harness/process.ts";
 
 const EXAMPLE = `${REPO_ROOT}/tests/fixtures/examples/per-objective/input.yaml`;
@@ -94,15 +95,6 @@ for (const c of CEL_CASES) {
   });
 }
 
-async function waitFor(what: string, check: () => Promise<boolean> | boolean, ms = 60_000) {
-  const end = Date.now() + ms;
-  while (Date.now() < end) {
-    if (await check()) return;
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  throw new Error(`timed out waiting for ${what}`);
-}
-
 function pidsIn(dir: string): number[] {
   try {
     return Deno.readTextFileSync(`${dir}/pids`).split("\n").filter(Boolean).map(Number);
@@ -129,7 +121,7 @@ Deno.test("interrupting a test run leaves no etcd or kube-apiserver behind", asy
     }
   })();
   let runDir = "";
-  await waitFor("the run's control plane to come up", () => {
+  await pollUntil("the run's control plane to come up", 60_000, () => {
     const m = stderr.match(/state in (\S+)\)/);
     if (m) runDir = m[1];
     return runDir !== "";
