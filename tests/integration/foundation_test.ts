@@ -121,11 +121,11 @@ Deno.test("interrupting a test run leaves no etcd or kube-apiserver behind", asy
     }
   })();
   let runDir = "";
-  await pollUntil("the run's control plane to come up", 60_000, () => {
+  await pollUntil("the run's control plane to come up", 120_000, () => {
     const m = stderr.match(/state in (\S+)\)/);
     if (m) runDir = m[1];
     return runDir !== "";
-  }, 120_000);
+  });
   assert.ok(!before.has(runDir.split("/").pop()!));
   const pids = pidsIn(runDir);
   assert.equal(pids.length, 2, "etcd and kube-apiserver");
