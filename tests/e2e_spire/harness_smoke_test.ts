@@ -5,8 +5,8 @@
  */
 import assert from "node:assert/strict";
 import { type ControlPlane, startControlPlane } from "../harness/controlplane.ts";
-import { pollUntil } from "../harness/poll.ts";
 import { type SpireEntry, type SpireStack, startSpire } from "../harness/spire.ts";
+import { waitForEntries } from "./support.ts";
 
 const TRUST_DOMAIN = "smoke.kleym.test";
 const NS = "smoke";
@@ -36,27 +36,6 @@ function clusterSPIFFEID(name: string, spiffeId: string, className?: string) {
       ...(className === undefined ? {} : { className }),
     },
   };
-}
-
-/** Polls `entries()` until `done` holds or the deadline passes; returns the last listing. */
-async function waitForEntries(
-  stack: SpireStack,
-  done: (entries: SpireEntry[]) => boolean,
-  deadlineMs = 60_000,
-): Promise<SpireEntry[]> {
-  let last: SpireEntry[] = [];
-  try {
-    return await pollUntil("entries", deadlineMs, async () => {
-      last = await stack.entries();
-      return done(last) && last;
-    }, 200);
-  } catch { /* reported below with the last listing */ }
-  const log = await Deno.readTextFile(stack.controllerManagerLogPath).catch(() => "");
-  throw new Error(
-    `entries did not converge within ${deadlineMs} ms; last listing: ${
-      JSON.stringify(last.map((e) => e.spiffeId))
-    }\ncontroller manager log tail:\n${log.split("\n").slice(-30).join("\n")}`,
-  );
 }
 
 const ids = (entries: SpireEntry[]) => entries.map((e) => e.spiffeId);
@@ -92,7 +71,12 @@ Deno.test("SPIRE e2e stack", async (t) => {
       async () => {
         const spiffeId = `spiffe://${TRUST_DOMAIN}/ns/${NS}/pool/plain`;
         await create(cp, clusterSPIFFEID("plain", spiffeId));
-        const entries = await waitForEntries(classless, (es) => es.length > 0);
+        const entries = await waitForEntries(
+          classless,
+          "classless entries",
+          (es) => es.length > 0,
+          ids,
+        );
         assert.equal(entries.length, 1, `exactly one entry expected, got ${ids(entries)}`);
         const [entry] = entries;
         assert.equal(entry.spiffeId, spiffeId);
@@ -135,12 +119,19 @@ Deno.test("SPIRE e2e stack", async (t) => {
         await create(cp, clusterSPIFFEID("other", other, "other"));
         await create(cp, clusterSPIFFEID("kleym", kleym, "kleym"));
 
-        const onlyKleym = await waitForEntries(classed, (es) => ids(es).includes(kleym));
+        const onlyKleym = await waitForEntries(
+          classed,
+          "kleym's entry only",
+          (es) => ids(es).includes(kleym),
+          ids,
+        );
         assert.deepEqual(ids(onlyKleym), [kleym]);
 
         const kleymAndPlain = await waitForEntries(
           classedPlusClassless,
+          "kleym's and the plain entry",
           (es) => ids(es).includes(kleym) && ids(es).includes(plain),
+          ids,
         );
         assert.deepEqual(ids(kleymAndPlain), [kleym, plain]);
 
@@ -148,7 +139,12 @@ Deno.test("SPIRE e2e stack", async (t) => {
         // "plain" (created before them) forces a pass that has them in its cache: once that
         // pass has removed plain's entry, nothing else may be left.
         await cp.kubectl(["delete", "clusterspiffeid", "plain", "--wait=true"]);
-        const none = await waitForEntries(classless, (es) => !ids(es).includes(plain));
+        const none = await waitForEntries(
+          classless,
+          "the plain entry gone",
+          (es) => !ids(es).includes(plain),
+          ids,
+        );
         assert.deepEqual(ids(none), []);
       },
     );
