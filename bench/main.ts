@@ -31,6 +31,12 @@ import { renderBinding } from "../reconcile/render.ts";
 import { successStatus } from "../reconcile/status.ts";
 import type { BindingInput } from "../reconcile/types.ts";
 import { type ControlPlane, startControlPlane } from "../tests/harness/controlplane.ts";
+import {
+  bindingManifest,
+  GAIE_V1,
+  objectiveManifest,
+  poolV1Manifest,
+} from "../tests/harness/manifests.ts";
 import { delay, pollUntil } from "../tests/harness/poll.ts";
 import { activityFromMetrics, waitSettled } from "../tests/harness/settle.ts";
 import type { Obj } from "../tests/resilience/model.ts";
@@ -97,36 +103,13 @@ async function clients(kubeconfig: string, qps?: number, burst?: number): Promis
   };
 }
 
-function pool(ns: string, name: string, labels: Record<string, string>): Obj {
-  return {
-    apiVersion: `${K8S}/v1`,
-    kind: "InferencePool",
-    metadata: { name, namespace: ns },
-    spec: {
-      selector: { matchLabels: labels },
-      targetPorts: [{ number: 8000 }],
-      endpointPickerRef: { name: `${name}-epp`, port: { number: 9002 } },
-    },
-  };
-}
-
-function objective(ns: string, name: string, poolName: string): Obj {
-  return {
-    apiVersion: `${K8S}/v1`,
-    kind: "InferenceObjective",
-    metadata: { name, namespace: ns },
-    spec: { poolRef: { name: poolName } },
-  };
-}
-
-function binding(ns: string, name: string, spec: Record<string, unknown>): Obj {
-  return {
-    apiVersion: "kleym.sonda.red/v1alpha1",
-    kind: "InferenceIdentityBinding",
-    metadata: { name, namespace: ns },
-    spec: { serviceAccountName: "inference-sa", ...spec },
-  };
-}
+// The shared builders (tests/harness/manifests.ts); the bench's bindings name inference-sa.
+const pool = (ns: string, name: string, labels: Record<string, string>): Obj =>
+  poolV1Manifest(ns, name, { matchLabels: labels });
+const objective = (ns: string, name: string, poolName: string): Obj =>
+  objectiveManifest(GAIE_V1, ns, name, { name: poolName });
+const binding = (ns: string, name: string, spec: Record<string, unknown>): Obj =>
+  bindingManifest(ns, name, { serviceAccountName: "inference-sa", ...spec });
 
 /** One population: `n` bindings over `namespaces`, each with its own pool (and objective). */
 interface Population {

@@ -6,6 +6,7 @@ import assert from "node:assert/strict";
 import { parse } from "yaml";
 import { testEnv } from "../harness/env.ts";
 import { REPO_ROOT } from "../harness/controlplane.ts";
+import { bindingManifest } from "../harness/manifests.ts";
 import { pollUntil } from "../harness/poll.ts";
 import { isOurProcess } from "../harness/process.ts";
 
@@ -80,12 +81,7 @@ for (const c of CEL_CASES) {
   Deno.test(`the API server rejects a binding that is ${c.name} with the CRD's own message`, async () => {
     const env = await testEnv();
     const ns = await env.newNamespace("cel");
-    const manifest = JSON.stringify({
-      apiVersion: "kleym.sonda.red/v1alpha1",
-      kind: "InferenceIdentityBinding",
-      metadata: { name: "bad", namespace: ns },
-      spec: c.spec,
-    });
+    const manifest = JSON.stringify(bindingManifest(ns, "bad", c.spec));
     await assert.rejects(
       env.kubectl(["create", "-f", "-"], { stdin: manifest }),
       (e: Error) => e.message.includes(c.message),

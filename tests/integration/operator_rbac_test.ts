@@ -21,6 +21,7 @@ import {
   testEnv,
   TRUST_DOMAIN,
 } from "./operator_support.ts";
+import { bindingManifest } from "../harness/manifests.ts";
 
 interface Rule {
   apiGroups: string[];
@@ -157,12 +158,13 @@ Deno.test("as the kleym ServiceAccount: examples converge and recover, RBAC is e
       }),
     });
     await env.kubectl(["apply", "-f", "-"], {
-      stdin: JSON.stringify({
-        apiVersion: "kleym.sonda.red/v1alpha1",
-        kind: "InferenceIdentityBinding",
-        metadata: { name: "taken", namespace: ns },
-        spec: { poolRef: { name: "pool-a" }, serviceAccountName: "inference-sa", mode: "PoolOnly" },
-      }),
+      stdin: JSON.stringify(
+        bindingManifest(ns, "taken", {
+          poolRef: { name: "pool-a" },
+          serviceAccountName: "inference-sa",
+          mode: "PoolOnly",
+        }),
+      ),
     });
     await pollUntil(
       "name taken reported",

@@ -24,6 +24,12 @@ import { Logger } from "../../observe/log.ts";
 import { Metrics } from "../../observe/metrics.ts";
 import { type EventObject, eventsClient } from "../../reconcile/apply.ts";
 import { Controller } from "../../reconcile/controller.ts";
+import {
+  bindingManifest,
+  objectiveManifest,
+  poolV1alpha2Manifest,
+  poolV1Manifest,
+} from "../harness/manifests.ts";
 import { pollUntil } from "../harness/poll.ts";
 import { type Activity, type TrackedTransport, trackTransport } from "../harness/settle.ts";
 export { pollUntil };
@@ -152,59 +158,28 @@ export interface BindingSpecInput {
   containerName?: string;
 }
 
+/** A binding with `serviceAccountName: inference-sa` unless given (tests/harness/manifests.ts). */
 export function binding(
   ns: string,
   name: string,
   spec: BindingSpecInput,
 ): InferenceIdentityBinding {
-  return {
-    apiVersion: "kleym.sonda.red/v1alpha1",
-    kind: "InferenceIdentityBinding",
-    metadata: { name, namespace: ns },
-    // deno-lint-ignore no-explicit-any -- tests write shapes the CRD types forbid on purpose
-    spec: { serviceAccountName: "inference-sa", ...spec } as any,
-  };
+  // tests write shapes the CRD types forbid on purpose: the wire shape, typed for the clients
+  return bindingManifest(ns, name, {
+    serviceAccountName: "inference-sa",
+    ...spec,
+  }) as unknown as InferenceIdentityBinding;
 }
 
 export function poolV1(ns: string, name: string, labels: Record<string, string>) {
-  return {
-    apiVersion: "inference.networking.k8s.io/v1" as const,
-    kind: "InferencePool" as const,
-    metadata: { name, namespace: ns },
-    spec: {
-      selector: { matchLabels: labels },
-      targetPorts: [{ number: 8000 }],
-      endpointPickerRef: { name: `${name}-epp`, port: { number: 9002 } },
-    },
-  };
+  return poolV1Manifest(ns, name, { matchLabels: labels });
 }
 
 export function poolV1alpha2(ns: string, name: string, selector: Record<string, string>) {
-  return {
-    apiVersion: "inference.networking.x-k8s.io/v1alpha2" as const,
-    kind: "InferencePool" as const,
-    metadata: { name, namespace: ns },
-    spec: {
-      selector,
-      targetPortNumber: 8000,
-      extensionRef: { name: `${name}-epp` },
-    },
-  };
+  return poolV1alpha2Manifest(ns, name, selector);
 }
 
-export function objective(
-  apiVersion: "inference.networking.k8s.io/v1" | "inference.networking.x-k8s.io/v1alpha2",
-  ns: string,
-  name: string,
-  poolRef: { name: string; group?: string },
-) {
-  return {
-    apiVersion,
-    kind: "InferenceObjective" as const,
-    metadata: { name, namespace: ns },
-    spec: { poolRef },
-  };
-}
+export const objective = objectiveManifest;
 
 /**
  * kubectl apply of typed objects (server-side, field manager "kubectl": re-applying an object

@@ -27,6 +27,14 @@ import { ApiError } from "../../apis/errors.ts";
 import { ResourceClient, type ResourceDescriptor, type RestClient } from "../../apis/rest.ts";
 import { Informer } from "../../apis/watch.ts";
 import { type ControlPlane, kleymCrdText, startControlPlane } from "../harness/controlplane.ts";
+import {
+  bindingManifest,
+  GAIE_V1,
+  GAIE_V1ALPHA2,
+  objectiveManifest,
+  poolV1alpha2Manifest,
+  poolV1Manifest,
+} from "../harness/manifests.ts";
 import { pollUntil } from "../harness/poll.ts";
 import { hostileSet } from "./hostile.ts";
 import {
@@ -358,12 +366,10 @@ async function churnOp(
         spec.objectiveRef = { name: `o${k}`, ...(og ? { group: og } : {}) };
         spec.containerName = random() < 0.05 ? "Bad_Name" : pick(random, ["main", "main", "side"]);
       } else spec.mode = "PoolOnly";
-      await c.bindings.apply({
-        apiVersion: "kleym.sonda.red/v1alpha1",
-        kind: "InferenceIdentityBinding",
-        metadata: { name: bName(), namespace: n },
-        spec,
-      }, { fieldManager: FIELD_MANAGER, force: true });
+      await c.bindings.apply(bindingManifest(n, bName(), spec), {
+        fieldManager: FIELD_MANAGER,
+        force: true,
+      });
     } else if (r < 0.54) {
       kind = "binding-delete";
       await c.bindings.delete(bName(), { namespace: n });
@@ -375,26 +381,12 @@ async function churnOp(
       const bad = random() < 0.08;
       const name = poolName();
       const object: Obj = v1
-        ? {
-          apiVersion: `${K8S_GROUP}/v1`,
-          kind: "InferencePool",
-          metadata: { name, namespace: n },
-          spec: {
-            selector: { matchLabels: bad ? { "bad key": "v" } : labels },
-            targetPorts: [{ number: 8000 }],
-            endpointPickerRef: { name: `${name}-epp`, port: { number: 9002 } },
-          },
-        }
-        : {
-          apiVersion: `${XK8S_GROUP}/v1alpha2`,
-          kind: "InferencePool",
-          metadata: { name, namespace: n },
-          spec: {
-            selector: bad ? (random() < 0.5 ? {} : { "k8s:ns:other": "v" }) : labels,
-            targetPortNumber: 8000,
-            extensionRef: { name: `${name}-epp` },
-          },
-        };
+        ? poolV1Manifest(n, name, { matchLabels: bad ? { "bad key": "v" } : labels })
+        : poolV1alpha2Manifest(
+          n,
+          name,
+          bad ? (random() < 0.5 ? {} : { "k8s:ns:other": "v" }) : labels,
+        );
       await c.pools[v1 ? `${K8S_GROUP}/v1` : `${XK8S_GROUP}/v1alpha2`].apply(object, {
         fieldManager: FIELD_MANAGER,
         force: true,
@@ -416,12 +408,10 @@ async function churnOp(
         name: random() < 0.85 ? `p${k % o.poolsPerNamespace}` : poolName(),
       };
       if (g >= 0.6) poolRef.group = g < 0.85 ? K8S_GROUP : XK8S_GROUP;
-      await c.objectives[v1 ? `${K8S_GROUP}/v1` : `${XK8S_GROUP}/v1alpha2`].apply({
-        apiVersion: v1 ? `${K8S_GROUP}/v1` : `${XK8S_GROUP}/v1alpha2`,
-        kind: "InferenceObjective",
-        metadata: { name: `o${k}`, namespace: n },
-        spec: { poolRef },
-      }, { fieldManager: FIELD_MANAGER, force: true });
+      await c.objectives[v1 ? `${K8S_GROUP}/v1` : `${XK8S_GROUP}/v1alpha2`].apply(
+        objectiveManifest(v1 ? GAIE_V1 : GAIE_V1ALPHA2, n, `o${k}`, poolRef as { name: string }),
+        { fieldManager: FIELD_MANAGER, force: true },
+      );
     } else if (r < 0.95) {
       kind = "objective-delete";
       await c.objectives[random() < 0.5 ? `${K8S_GROUP}/v1` : `${XK8S_GROUP}/v1alpha2`].delete(
@@ -445,12 +435,10 @@ async function churnOp(
           serviceAccountName: "sa-a",
           mode: "PoolOnly",
         };
-      await c.bindings.apply({
-        apiVersion: "kleym.sonda.red/v1alpha1",
-        kind: "InferenceIdentityBinding",
-        metadata: { name: bName(), namespace: n },
-        spec,
-      }, { fieldManager: FIELD_MANAGER, force: true });
+      await c.bindings.apply(bindingManifest(n, bName(), spec), {
+        fieldManager: FIELD_MANAGER,
+        force: true,
+      });
       throw new Error("admission accepted a shape kleym's CRD forbids");
     }
     st.byKind[kind] = (st.byKind[kind] ?? 0) + 1;
