@@ -53,14 +53,18 @@ Deno.test("histogram renders cumulative buckets, +Inf, sum and count", () => {
   );
 });
 
-Deno.test("label values and help text are escaped", () => {
+Deno.test("label values and help text are escaped", async (t) => {
   const cases: [string, string][] = [
     ["plain", "plain"],
     ['say "hi"', 'say \\"hi\\"'],
     ["back\\slash", "back\\\\slash"],
     ["two\nlines", "two\\nlines"],
   ];
-  for (const [raw, want] of cases) assert.equal(escapeLabelValue(raw), want, raw);
+  for (const [raw, want] of cases) {
+    await t.step(raw, () => {
+      assert.equal(escapeLabelValue(raw), want, raw);
+    });
+  }
   assert.equal(escapeHelp('a\\b\n"c"'), 'a\\\\b\\n"c"');
 
   const r = new Registry();
@@ -118,7 +122,7 @@ Deno.test("kleym's metrics are all exported with their label names", () => {
   }
 });
 
-Deno.test("the bindings gauge follows each binding's current outcome exactly", () => {
+Deno.test("the bindings gauge follows each binding's current outcome exactly", async (t) => {
   const m = new Metrics();
   const ready = { condition: "Ready", reason: "Reconciled", mode: "PerObjective" };
   const conflict = { condition: "Conflict", reason: "IdentityCollision", mode: "PerObjective" };
@@ -133,9 +137,11 @@ Deno.test("the bindings gauge follows each binding's current outcome exactly", (
     ["ns/a", undefined, 0, 1], // deleting twice is harmless
   ];
   for (const [key, outcome, wantReady, wantConflict] of steps) {
-    m.setBindingState(key, outcome);
-    assert.equal(m.bindings.get(ready), wantReady, `${key} -> ${outcome?.condition}`);
-    assert.equal(m.bindings.get(conflict), wantConflict, `${key} -> ${outcome?.condition}`);
+    await t.step(`${JSON.stringify(key)}`, () => {
+      m.setBindingState(key, outcome);
+      assert.equal(m.bindings.get(ready), wantReady, `${key} -> ${outcome?.condition}`);
+      assert.equal(m.bindings.get(conflict), wantConflict, `${key} -> ${outcome?.condition}`);
+    });
   }
 });
 
