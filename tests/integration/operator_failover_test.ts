@@ -67,12 +67,12 @@ Deno.test("two replicas: exactly one writes; after kill -9 of the leader the sta
     // Both replicas become ready (standbys too), one leads.
     await pollUntil(
       "both ready",
-      30_000,
+      60_000,
       async () => (await readyz(a)) === 200 && (await readyz(b)) === 200,
     );
     const leader = await pollUntil(
       "a leader",
-      30_000,
+      60_000,
       () =>
         a.logs.some((l) => l.msg === "became leader")
           ? a
@@ -85,7 +85,7 @@ Deno.test("two replicas: exactly one writes; after kill -9 of the leader the sta
     await env.kubectl(["apply", "-f", "-"], { stdin: exampleIn("per-objective.yaml", ns) });
     await pollUntil(
       "objective-a Ready",
-      30_000,
+      60_000,
       async () => (await bindingReady(env, ns, "objective-a")).status === "True",
     );
 
@@ -117,7 +117,7 @@ Deno.test("two replicas: exactly one writes; after kill -9 of the leader the sta
     await env.kubectl(["apply", "-f", "-"], { stdin: exampleIn("pool-only.yaml", ns) });
     await pollUntil(
       "pool-a Ready under the new leader",
-      30_000,
+      60_000,
       async () => (await bindingReady(env, ns, "pool-a")).status === "True",
     );
     assert.ok(writes(await standby.metrics()) > 0);
@@ -151,14 +151,14 @@ Deno.test("/readyz answers 503 until the caches have synced, then 200", async ()
   );
   const op = startOperator({ name: "readyz", kubeconfig });
   try {
-    await op.waitForLog((l) => l.msg === "serving health probes", 20_000, "probes");
+    await op.waitForLog((l) => l.msg === "serving health probes", 60_000, "probes");
     // Live but not ready while every list is refused.
     const health = await fetch(`http://${await op.healthAddress()}/healthz`);
     await health.body?.cancel();
     assert.equal(health.status, 200);
     await pollUntil(
       "a refused list",
-      20_000,
+      60_000,
       async () => apiRequests(await op.metrics()).some((c) => c.code === "403"),
     );
     assert.equal(await readyz(op), 503);

@@ -77,7 +77,7 @@ Deno.test("as the kleym ServiceAccount: examples converge and recover, RBAC is e
     args: ["--leader-elect", "--leader-elect-namespace=kleym-system", ...FAST_LEASE],
   });
   try {
-    await op.waitForLog((l) => l.msg === "became leader", 30_000, "leadership");
+    await op.waitForLog((l) => l.msg === "became leader", 60_000, "leadership");
 
     // 1. PerObjective and PoolOnly examples converge.
     await env.kubectl(["apply", "-f", "-"], { stdin: exampleIn("per-objective.yaml", ns) });
@@ -85,7 +85,7 @@ Deno.test("as the kleym ServiceAccount: examples converge and recover, RBAC is e
     for (const name of ["objective-a", poolOnlyName(ns)]) {
       await pollUntil(
         `${name} Ready`,
-        30_000,
+        60_000,
         async () => (await bindingReady(env, ns, name)).status === "True",
       );
     }
@@ -105,7 +105,7 @@ Deno.test("as the kleym ServiceAccount: examples converge and recover, RBAC is e
     ]);
     await pollUntil(
       "edit repaired",
-      20_000,
+      60_000,
       async () =>
         (await csids(ns)).find((c) => c.metadata.name === owned.metadata.name)?.spec.hint ===
           `${ns}/objective-a`,
@@ -115,13 +115,13 @@ Deno.test("as the kleym ServiceAccount: examples converge and recover, RBAC is e
     await env.kubectl(["delete", "clusterspiffeid", owned.metadata.name, "--wait=true"]);
     await pollUntil(
       "deletion repaired",
-      20_000,
+      60_000,
       async () => (await csids(ns)).some((c) => c.metadata.name === owned.metadata.name),
     );
 
     // 4. Collision: both PerObjective bindings Conflict, their output removed.
     await env.kubectl(["apply", "-f", "-"], { stdin: exampleIn("collision.yaml", ns) });
-    await pollUntil("collision reported", 20_000, async () => {
+    await pollUntil("collision reported", 60_000, async () => {
       const a = await bindingReady(env, ns, "objective-a");
       const b = await bindingReady(env, ns, "objective-b");
       return a.reason === "IdentityCollision" && b.reason === "IdentityCollision";
@@ -131,7 +131,7 @@ Deno.test("as the kleym ServiceAccount: examples converge and recover, RBAC is e
     await env.kubectl(["delete", "iib", "objective-b", "-n", ns, "--wait=true", "--timeout=30s"]);
     await pollUntil(
       "objective-a recovered",
-      20_000,
+      60_000,
       async () => (await bindingReady(env, ns, "objective-a")).status === "True",
     );
 
@@ -140,7 +140,7 @@ Deno.test("as the kleym ServiceAccount: examples converge and recover, RBAC is e
     await env.kubectl(["delete", "iib", poolOnly, "-n", ns, "--wait=true", "--timeout=30s"]);
     await pollUntil(
       "pool-only output gone",
-      20_000,
+      60_000,
       async () =>
         !(await csids(ns)).some((c) => String(c.spec.spiffeIDTemplate).includes("/pool/")),
     );
@@ -168,7 +168,7 @@ Deno.test("as the kleym ServiceAccount: examples converge and recover, RBAC is e
     });
     await pollUntil(
       "name taken reported",
-      20_000,
+      60_000,
       async () => (await bindingReady(env, ns, "taken")).reason === "ClusterSPIFFEIDNameTaken",
     );
     await env.kubectl(["delete", "clusterspiffeid", takenName]);

@@ -61,7 +61,7 @@ async function assertExpected(
   for (const csid of want.clusterSPIFFEIDs) {
     const got = await pollUntil(
       `ClusterSPIFFEID ${csid.metadata.name}`,
-      20_000,
+      60_000,
       () => getCsid(c, csid.metadata.name),
     );
     for (const [k, v] of Object.entries(csid.metadata.labels)) {
@@ -147,7 +147,7 @@ Deno.test("the fixture examples produce exactly the expected objects and status 
         assert.equal(b?.status?.renderedSelectors, undefined);
         await pollUntil(
           `${name} IdentityCollision warning`,
-          10_000,
+          60_000,
           async () =>
             (await eventsOf(c, NS, name)).some((e) =>
               e.reason === "IdentityCollision" && e.type === "Warning"
@@ -169,7 +169,7 @@ Deno.test("the fixture examples produce exactly the expected objects and status 
         await assertExpected(c, expected("per-objective"));
         await pollUntil(
           "IdentityCollisionResolved event",
-          10_000,
+          60_000,
           async () =>
             (await eventsOf(c, NS, "objective-a")).some((e) =>
               e.reason === "IdentityCollisionResolved" && e.type === "Normal"

@@ -229,7 +229,7 @@ export async function waitReason(
   ns: string,
   name: string,
   reason: string,
-  deadlineMs = 20_000,
+  deadlineMs = 60_000,
 ): Promise<InferenceIdentityBinding> {
   let last: InferenceIdentityBinding | undefined;
   try {
@@ -294,7 +294,7 @@ export async function waitGone<T extends KubeObject>(
   client: ResourceClient<T>,
   name: string,
   namespace?: string,
-  deadlineMs = 20_000,
+  deadlineMs = 60_000,
 ): Promise<void> {
   await pollUntil(`${client.desc.kind} ${namespace ?? ""}/${name} gone`, deadlineMs, async () => {
     try {
