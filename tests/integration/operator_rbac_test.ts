@@ -22,6 +22,7 @@ import {
   TRUST_DOMAIN,
 } from "./operator_support.ts";
 import { bindingManifest } from "../harness/manifests.ts";
+import { activityFromMetrics, waitSettled } from "../harness/settle.ts";
 
 interface Rule {
   apiGroups: string[];
@@ -173,6 +174,9 @@ Deno.test("as the kleym ServiceAccount: examples converge and recover, RBAC is e
     );
     await env.kubectl(["delete", "clusterspiffeid", takenName]);
 
+    // Read the counters and gauges only once the operator has settled: its last writes (and
+    // other namespaces' bindings it reconciles too) are then all counted.
+    await waitSettled("the operator", async () => activityFromMetrics(await op.metrics()));
     const metrics = await op.metrics();
     const calls = apiRequests(metrics);
     const forbidden = calls.filter((c) => c.code === "403" || c.code === "401");

@@ -24,6 +24,7 @@ import {
   waitGone,
   waitReason,
 } from "./reconcile_helpers.ts";
+import { waitSettled } from "../harness/settle.ts";
 
 const EXAMPLES = `${REPO_ROOT}/tests/fixtures/examples`;
 const NS = "default";
@@ -121,10 +122,14 @@ Deno.test("the fixture examples produce exactly the expected objects and status 
         ["kleym-default-objective-a-objective-3ace974d"],
         "exactly one managed object",
       );
-      const events = await eventsOf(c, NS, "objective-a");
-      assert.ok(
-        events.some((e) => e.reason === "Reconciled" && e.type === "Normal"),
+      // The event is written after the status: wait for it (one read could come in between).
+      await pollUntil(
         "Normal Reconciled event",
+        60_000,
+        async () =>
+          (await eventsOf(c, NS, "objective-a")).some((e) =>
+            e.reason === "Reconciled" && e.type === "Normal"
+          ),
       );
     });
 
@@ -179,7 +184,9 @@ Deno.test("the fixture examples produce exactly the expected objects and status 
       },
     );
 
-    await t.step("the outcome metrics moved", () => {
+    await t.step("the outcome metrics moved", async () => {
+      // Counters move after the writes they count: read them once the controller has settled.
+      await waitSettled("the controller", () => op.activity());
       const m = op.metrics;
       assert.ok(
         m.bindingOutcomes.get({ condition: "Ready", reason: "Reconciled", mode: "PerObjective" }) >=

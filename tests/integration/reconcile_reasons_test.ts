@@ -20,6 +20,7 @@ import { parse, stringify } from "yaml";
 import { DEFAULT_CRDS } from "../../hack/upstream.ts";
 import { kleymCrdText, startControlPlane } from "../harness/controlplane.ts";
 import { testEnv } from "../harness/env.ts";
+import { waitSettled } from "../harness/settle.ts";
 import { isRecord } from "../../reconcile/json.ts";
 import { checkSelectorSafety, renderBinding } from "../../reconcile/render.ts";
 import { isStateError } from "../../reconcile/errors.ts";
@@ -189,6 +190,8 @@ Deno.test("reasons reachable through admission: each reported with the offending
         objects: (n) => [binding(n, longName, { poolRef: { name: "good" }, mode: "PoolOnly" })],
       },
     ]);
+    // Counters move after the status write: read them once the controller has settled.
+    await waitSettled("the controller", () => op.activity());
     assert.ok(
       op.metrics.bindingOutcomes.get({
         condition: "InvalidRef",
