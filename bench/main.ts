@@ -181,7 +181,7 @@ async function initialPass(op: Operator, keys: number, deadlineMs: number): Prom
     q = queueState(await op.metrics());
     return q.reconciles >= keys && q.depth === 0;
   }, 200).catch((e) => {
-    throw new Error(`${e.message} (${JSON.stringify(q)})`);
+    throw new Error(`${e instanceof Error ? e.message : e} (${JSON.stringify(q)})`);
   });
   return Date.now() - start;
 }
