@@ -67,10 +67,11 @@ export async function serviceAccountKubeconfig(
 
 // ---- the operator as a child process --------------------------------------------------------
 
+/** One JSON log line (a line that is not JSON becomes `{time: "", level: "raw", msg: line}`). */
 export interface LogRecord {
-  time?: string;
-  level?: string;
-  msg?: string;
+  time: string;
+  level: string;
+  msg: string;
   [k: string]: unknown;
 }
 

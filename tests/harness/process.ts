@@ -3,6 +3,8 @@
  * interrupted run can be swept up by the next one, and stopped TERM-then-KILL.
  */
 
+import { pollUntil as poll } from "./poll.ts";
+
 export interface ManagedProcess {
   readonly name: string;
   readonly pid: number;
@@ -137,4 +139,17 @@ export function freePort(): number {
   const port = (l.addr as Deno.NetAddr).port;
   l.close();
   return port;
+}
+
+/**
+ * @deprecated The signature before issue 12; use `pollUntil` from `./poll.ts` with `{ exited }`.
+ * Kept as a thin wrapper so callers written against it still work.
+ */
+export async function pollUntil(
+  what: string,
+  deadlineMs: number,
+  check: () => Promise<boolean>,
+  exited?: Promise<unknown>,
+): Promise<void> {
+  await poll(what, deadlineMs, check, { exited });
 }

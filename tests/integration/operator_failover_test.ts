@@ -109,7 +109,7 @@ Deno.test("two replicas: exactly one writes; after kill -9 of the leader the sta
     leader.kill("SIGKILL");
     assert.equal(await leader.exited, 137);
     const took = await standby.waitForLog((l) => l.msg === "became leader", 60_000, "takeover");
-    const ledAt = Date.parse(String(took.time));
+    const ledAt = Date.parse(took.time);
     console.log(`kill -9 -> standby leads after ${ledAt - killedAt} ms (lease 3 s, retry 500 ms)`);
     assert.ok(ledAt >= renewedAt + 3_000, `led ${ledAt - renewedAt} ms after the last renewal`);
 

@@ -12,6 +12,7 @@ export {
   waitReady,
 } from "../harness/operator.ts";
 import { type OperatorProcess, spawnOperator } from "../harness/operator.ts";
+export type { LogRecord as LogLine } from "../harness/operator.ts";
 
 /** The operator process as the long runs need it: info level, bounded logs, RSS readable. */
 export type Operator = OperatorProcess;
