@@ -31,7 +31,12 @@ import {
   poolV1Manifest,
 } from "../harness/manifests.ts";
 import { pollUntil } from "../harness/poll.ts";
-import { type Activity, type TrackedTransport, trackTransport } from "../harness/settle.ts";
+import {
+  type Activity,
+  activityFromMetrics,
+  type TrackedTransport,
+  trackTransport,
+} from "../harness/settle.ts";
 export { pollUntil };
 
 export const TRUST_DOMAIN = "kleym.sonda.red";
@@ -133,9 +138,9 @@ export async function startController(
     logs,
     writes,
     transport,
+    // The gauges as /metrics exports them; writes from the controller's own request hook.
     activity: () => ({
-      depth: metrics.workqueueDepth.get({}),
-      inFlight: metrics.workqueueInFlight.get({}),
+      ...activityFromMetrics(metrics.expose()),
       pending: transport.writesInFlight(),
       writes: writes(),
     }),
