@@ -322,7 +322,7 @@ export async function startKleym(name: string, args: string[] = []): Promise<Kle
   };
   try {
     const health = await operator.healthAddress();
-    await pollUntil(`${name} ready`, 60_000, async () => {
+    await pollUntil(`${name} ready`, 120_000, async () => {
       if (operator.exitCode !== undefined) throw new Error(`${name} exited ${operator.exitCode}`);
       const r = await fetch(`http://${health}/readyz`);
       await r.body?.cancel();

@@ -158,7 +158,7 @@ export async function startControlPlane(opts: ControlPlaneOptions = {}): Promise
     for (const p of processes.reverse()) await p.stop().catch(() => {});
   };
   try {
-    await pollUntil("etcd", 30_000, async () => {
+    await pollUntil("etcd", 120_000, async () => {
       const r = await fetch(`${etcdUrl}/health`);
       const body = await r.text();
       return r.ok && body.includes("true");
@@ -197,7 +197,7 @@ export async function startControlPlane(opts: ControlPlaneOptions = {}): Promise
         logFile: `${dir}/kube-apiserver.log`,
         pidFile,
       });
-      await pollUntil("kube-apiserver", 90_000, async () => {
+      await pollUntil("kube-apiserver", 180_000, async () => {
         const r = await fetch(`${server}/readyz`, { client });
         await r.body?.cancel();
         return r.ok;

@@ -185,7 +185,7 @@ export function spawnOperator(opts: OperatorSpawnOptions): OperatorProcess {
     throw new Error(`${error instanceof Error ? error.message : error}\n${history()}`);
   };
   const waitValue = (get: () => string | undefined, what: string) =>
-    pollUntil(`${opts.name}: ${what}`, 60_000, get, { intervalMs: 25, exited }).catch(withHistory);
+    pollUntil(`${opts.name}: ${what}`, 120_000, get, { intervalMs: 25, exited }).catch(withHistory);
 
   const handle: OperatorProcess = {
     name: opts.name,

@@ -330,7 +330,7 @@ export async function startSpire(host: SpireHost, opts: SpireOptions): Promise<S
       pidFile,
     });
     processes.push(server);
-    await pollUntil("spire-server", 60_000, async () => {
+    await pollUntil("spire-server", 120_000, async () => {
       await spireServer(["healthcheck"]);
       return true;
     }, { exited: server.status }).catch(async (e) => {
@@ -362,7 +362,7 @@ export async function startSpire(host: SpireHost, opts: SpireOptions): Promise<S
       pidFile,
     });
     processes.push(cm);
-    await pollUntil("spire-controller-manager", 60_000, async () => {
+    await pollUntil("spire-controller-manager", 120_000, async () => {
       const r = await fetch(`http://127.0.0.1:${healthPort}/readyz`);
       await r.body?.cancel();
       return r.ok;
