@@ -172,7 +172,8 @@ Deno.test("/readyz answers 503 until the caches have synced, then 200", async ()
       `--serviceaccount=kleym-system:${sa}`,
     ]);
     await pollUntil("ready after the grant", 60_000, async () => (await readyz(op)) === 200);
-    assert.ok(op.logs.some((l) => l.msg === "caches synced"));
+    // The line is read from a pipe: it may arrive after the 200.
+    await op.waitForLog((l) => l.msg === "caches synced", 60_000, "caches synced");
     await env.kubectl(["delete", "clusterrolebinding", sa]);
   } finally {
     await op.stop();
