@@ -37,7 +37,7 @@ import {
   objectiveManifest,
   poolV1Manifest,
 } from "../tests/harness/manifests.ts";
-import { delay, pollUntil } from "../tests/harness/poll.ts";
+import { delay, paced, pollUntil } from "../tests/harness/poll.ts";
 import { activityFromMetrics, waitSettled } from "../tests/harness/settle.ts";
 import type { Obj } from "../tests/resilience/model.ts";
 import {
@@ -556,9 +556,7 @@ async function churn(admin: Clients, op: Operator): Promise<Record<string, unkno
   const revs = new Array(CHURN_POOLS).fill(0);
   const start = Date.now();
   let changes = 0;
-  for (let i = 0; Date.now() - start < CHURN_SECONDS * 1000; i++) {
-    const due = start + (i * 1000) / CHURN_RATE;
-    if (due > Date.now()) await new Promise((r) => setTimeout(r, due - Date.now()));
+  await paced(start, CHURN_RATE, start + CHURN_SECONDS * 1000, async (i) => {
     const p = Math.floor(random() * CHURN_POOLS);
     const rev = ++revs[p];
     const at = Date.now();
@@ -572,7 +570,7 @@ async function churn(admin: Clients, op: Operator): Promise<Record<string, unkno
     if (i % (CHURN_RATE * 10) === 0) {
       progress(`churn: ${changes} changes, ${pending.length} pending`);
     }
-  }
+  });
   const drainStart = Date.now();
   await pollUntil("churn: every change landed", 600_000, () => pending.length === 0);
   const drainSeconds = (Date.now() - drainStart) / 1000;

@@ -73,3 +73,25 @@ export function delay(ms: number, signal?: AbortSignal): Promise<void> {
     signal?.addEventListener("abort", onAbort, { once: true });
   });
 }
+
+/**
+ * A load generator's clock (the resilience churn, bench): calls `op(i)` at `from + i / perSecond`
+ * seconds of wall-clock time until `until`; each call is awaited, so a slow call delays the next
+ * instead of piling up. Resolves with the number of calls. Not a wait for a condition.
+ */
+export async function paced(
+  from: number,
+  perSecond: number,
+  until: number,
+  op: (i: number) => Promise<void>,
+  signal?: AbortSignal,
+): Promise<number> {
+  let i = 0;
+  for (; !signal?.aborted; i++) {
+    const wait = from + (i * 1000) / perSecond - Date.now();
+    if (wait > 0) await delay(wait, signal);
+    if (Date.now() >= until) break;
+    await op(i);
+  }
+  return i;
+}

@@ -35,7 +35,7 @@ import {
   poolV1alpha2Manifest,
   poolV1Manifest,
 } from "../harness/manifests.ts";
-import { pollUntil } from "../harness/poll.ts";
+import { paced, pollUntil } from "../harness/poll.ts";
 import { hostileSet } from "./hostile.ts";
 import {
   bindingProblems,
@@ -636,64 +636,57 @@ export async function runResilience(o: ResilienceOptions): Promise<ResilienceRep
         }
       }
     })();
-    const churnLoop = (async () => {
-      for (let i = 0; Date.now() < churnEnd; i++) {
-        await sleepUntil(churnStart + (i * 1000) / o.opsPerSecond);
-        if (Date.now() >= churnEnd) break;
-        await churnOp(cl, o, random, namespaces, st);
-      }
-    })();
+    const churnLoop = paced(
+      churnStart,
+      o.opsPerSecond,
+      churnEnd,
+      () => churnOp(cl, o, random, namespaces, st),
+    );
     const foreignRandom = rng(o.seed ^ 0xf0e1);
-    const foreignLoop = (async () => {
-      for (let i = 0; Date.now() < churnEnd; i++) {
-        await sleepUntil(churnStart + (i * 1000) / o.foreignPerSecond);
-        try {
-          const list = await cl.csids.list({ labelSelector: "kleym.sonda.red/managed-by=kleym" });
-          if (list.items.length === 0) continue;
-          const target = pick(foreignRandom, list.items);
-          const name = target.metadata.name ?? "";
-          const r = foreignRandom();
-          if (r < 0.3) {
-            await cl.csids.delete(name);
-            report.faults.foreignDeletes++;
-            continue;
-          }
-          const patch = r < 0.45
-            ? { spec: { spiffeIDTemplate: "spiffe://evil.example/stolen" } }
-            : r < 0.6
-            ? {
-              spec: {
-                dnsNameTemplates: ["evil.example"],
-                podSelector: { matchLabels: { app: "evil" } },
-              },
-            }
-            : r < 0.75
-            ? { metadata: { labels: { "foreign.example/touched": "yes" } } }
-            : r < 0.9
-            ? { metadata: { annotations: { "kleym.sonda.red/binding-uid": "someone-else" } } }
-            : { spec: { fallback: true, hint: "foreign" } };
-          await cl.csids.patch(name, "merge", patch);
-          report.faults.foreignEdits++;
-        } catch { /* raced with a delete, or the API server is restarting */ }
-      }
-    })();
-    const pokeRandom = rng(o.seed ^ 0x90c3);
-    const pokeLoop = (async () => {
-      for (let i = 0; Date.now() < churnEnd; i++) {
-        await sleepUntil(churnStart + (i * 1000) / o.pokesPerSecond);
-        try {
-          const n = pick(pokeRandom, namespaces);
-          const b = `b${Math.floor(pokeRandom() * o.bindingsPerNamespace)}`;
-          await cl.bindings.patch(b, "merge", {
-            metadata: {
-              annotations: { "churn.example/poke": String(i) },
-              labels: { "churn.example/poke": String(i % 7) },
+    const foreignLoop = paced(churnStart, o.foreignPerSecond, churnEnd, async () => {
+      try {
+        const list = await cl.csids.list({ labelSelector: "kleym.sonda.red/managed-by=kleym" });
+        if (list.items.length === 0) return;
+        const target = pick(foreignRandom, list.items);
+        const name = target.metadata.name ?? "";
+        const r = foreignRandom();
+        if (r < 0.3) {
+          await cl.csids.delete(name);
+          report.faults.foreignDeletes++;
+          return;
+        }
+        const patch = r < 0.45
+          ? { spec: { spiffeIDTemplate: "spiffe://evil.example/stolen" } }
+          : r < 0.6
+          ? {
+            spec: {
+              dnsNameTemplates: ["evil.example"],
+              podSelector: { matchLabels: { app: "evil" } },
             },
-          }, { namespace: n });
-          report.faults.pokes++;
-        } catch { /* not there, or the API server is restarting */ }
-      }
-    })();
+          }
+          : r < 0.75
+          ? { metadata: { labels: { "foreign.example/touched": "yes" } } }
+          : r < 0.9
+          ? { metadata: { annotations: { "kleym.sonda.red/binding-uid": "someone-else" } } }
+          : { spec: { fallback: true, hint: "foreign" } };
+        await cl.csids.patch(name, "merge", patch);
+        report.faults.foreignEdits++;
+      } catch { /* raced with a delete, or the API server is restarting */ }
+    });
+    const pokeRandom = rng(o.seed ^ 0x90c3);
+    const pokeLoop = paced(churnStart, o.pokesPerSecond, churnEnd, async (i) => {
+      try {
+        const n = pick(pokeRandom, namespaces);
+        const b = `b${Math.floor(pokeRandom() * o.bindingsPerNamespace)}`;
+        await cl.bindings.patch(b, "merge", {
+          metadata: {
+            annotations: { "churn.example/poke": String(i) },
+            labels: { "churn.example/poke": String(i % 7) },
+          },
+        }, { namespace: n });
+        report.faults.pokes++;
+      } catch { /* not there, or the API server is restarting */ }
+    });
     await Promise.all([churnLoop, foreignLoop, pokeLoop, faultLoop]);
     report.churn = {
       ops: st.ops,
