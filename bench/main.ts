@@ -37,6 +37,7 @@ import {
   objectiveManifest,
   poolV1Manifest,
 } from "../tests/harness/manifests.ts";
+import { sample } from "../tests/harness/metrics.ts";
 import { delay, paced, pollUntil } from "../tests/harness/poll.ts";
 import { activityFromMetrics, waitSettled } from "../tests/harness/settle.ts";
 import type { Obj } from "../tests/resilience/model.ts";
@@ -168,9 +169,10 @@ function isReady(b: Obj): boolean {
 
 /** `kleym_workqueue_depth` and `kleym_reconcile_duration_seconds_count`. */
 function queueState(text: string): { depth: number; reconciles: number } {
-  const depth = Number(/^kleym_workqueue_depth (\S+)$/m.exec(text)?.[1] ?? NaN);
-  const reconciles = Number(/^kleym_reconcile_duration_seconds_count (\S+)$/m.exec(text)?.[1] ?? 0);
-  return { depth, reconciles };
+  return {
+    depth: sample(text, "kleym_workqueue_depth") ?? NaN,
+    reconciles: sample(text, "kleym_reconcile_duration_seconds_count") ?? 0,
+  };
 }
 
 /** Waits until the operator reconciled at least `keys` keys and its queue is empty. */

@@ -19,6 +19,7 @@
  */
 import { describeRequest, type Verb } from "../../apis/hooks.ts";
 import type { KubeRequest, Transport } from "../../apis/transport.ts";
+import { apiRequests, sample } from "./metrics.ts";
 import { delay, pollUntil } from "./poll.ts";
 
 export interface Activity {
@@ -69,28 +70,13 @@ export function isWrite(verb: Verb): boolean {
   return WRITE_VERBS.has(verb);
 }
 
-/** One sample of a Prometheus text exposition, by its full series text (`name{labels}`). */
-export function parseExposition(text: string): Map<string, number> {
-  const out = new Map<string, number>();
-  for (const line of text.split("\n")) {
-    if (line === "" || line.startsWith("#")) continue;
-    const at = line.lastIndexOf(" ");
-    out.set(line.slice(0, at), Number(line.slice(at + 1)));
-  }
-  return out;
-}
-
 /** `Activity` of an operator process from its `/metrics` text. */
 export function activityFromMetrics(text: string): Activity {
-  const samples = parseExposition(text);
   let writes = 0;
-  for (const [series, v] of samples) {
-    const verb = /^kleym_api_requests_total\{verb="([a-z]+)"/.exec(series)?.[1];
-    if (verb !== undefined && isWrite(verb as Verb)) writes += v;
-  }
+  for (const r of apiRequests(text)) if (isWrite(r.verb as Verb)) writes += r.count;
   return {
-    depth: samples.get("kleym_workqueue_depth") ?? NaN,
-    inFlight: samples.get("kleym_workqueue_in_flight") ?? NaN,
+    depth: sample(text, "kleym_workqueue_depth") ?? NaN,
+    inFlight: sample(text, "kleym_workqueue_in_flight") ?? NaN,
     writes,
   };
 }

@@ -58,37 +58,7 @@ export function startOperator(opts: StartOptions): OperatorProcess {
   return spawnOperator({ ...opts, logLevel: "debug", logs: "all" });
 }
 
-/** One sample value from a text exposition, or undefined when the series is absent. */
-export function sample(
-  text: string,
-  name: string,
-  labels: Record<string, string> = {},
-): number | undefined {
-  for (const line of text.split("\n")) {
-    if (!line.startsWith(name)) continue;
-    const m = /^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})? (\S+)$/.exec(line);
-    if (!m || m[1] !== name) continue;
-    const got: Record<string, string> = {};
-    for (const p of (m[2] ?? "").matchAll(/([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"/g)) {
-      got[p[1]] = p[2];
-    }
-    if (Object.entries(labels).every(([k, v]) => got[k] === v)) return Number(m[3]);
-  }
-  return undefined;
-}
-
-/** Every `kleym_api_requests_total` series: verb, resource, code, count. */
-export function apiRequests(
-  text: string,
-): { verb: string; resource: string; code: string; count: number }[] {
-  const out = [];
-  for (const line of text.split("\n")) {
-    const m = /^kleym_api_requests_total\{verb="([^"]*)",resource="([^"]*)",code="([^"]*)"\} (\S+)$/
-      .exec(line);
-    if (m) out.push({ verb: m[1], resource: m[2], code: m[3], count: Number(m[4]) });
-  }
-  return out;
-}
+export { apiRequests, sample } from "../harness/metrics.ts";
 
 /** The example manifest with its namespace replaced (examples are written for `default`). */
 export function exampleIn(file: string, namespace: string): string {

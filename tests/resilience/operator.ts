@@ -27,17 +27,7 @@ export function startOperator(kubeconfig: string, extra: string[] = []): Operato
   });
 }
 
-/** `kleym_api_requests_total` series summed by verb (and the raw series). */
-export function requestsByVerb(text: string): Record<string, number> {
-  const out: Record<string, number> = {};
-  for (const line of text.split("\n")) {
-    const m = /^kleym_api_requests_total\{([^}]*)\} (\S+)$/.exec(line);
-    if (!m) continue;
-    const verb = /verb="([^"]*)"/.exec(m[1])?.[1] ?? "?";
-    out[verb] = (out[verb] ?? 0) + Number(m[2]);
-  }
-  return out;
-}
+export { requestsByVerb, WRITE_VERBS, writesOf } from "../harness/metrics.ts";
 
 /** Series-by-series difference of two `requestsByVerb` results. */
 export function diffCounts(
@@ -51,10 +41,6 @@ export function diffCounts(
   }
   return out;
 }
-
-export const WRITE_VERBS = ["create", "update", "patch", "delete", "deletecollection"];
-export const writesOf = (byVerb: Record<string, number>) =>
-  WRITE_VERBS.reduce((n, v) => n + (byVerb[v] ?? 0), 0);
 
 /** Seeded PRNG (mulberry32). */
 export function rng(seed: number): () => number {
