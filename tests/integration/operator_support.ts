@@ -45,7 +45,7 @@ export function serviceAccountKubeconfig(env: TestEnv, dir: string): Promise<str
 
 /**
  * What a production scraper has: a ServiceAccount `scraper` in `ns` bound to the
- * `kleym-metrics-reader` ClusterRole and its token, plus a serving certificate for 127.0.0.1 in
+ * `kleym-metrics-reader` ClusterRole and its token, plus a loopback serving certificate in
  * `${dir}/metrics-certs` (tls.crt, tls.key) that it trusts.
  */
 export async function metricsScraper(
@@ -55,7 +55,10 @@ export async function metricsScraper(
 ): Promise<{ certDir: string; caPem: string; token: string }> {
   const certDir = `${dir}/metrics-certs`;
   await Deno.mkdir(certDir, { recursive: true });
-  const pair = await selfSignedCertificate({ commonName: "kleym-test", hosts: ["127.0.0.1"] });
+  const pair = await selfSignedCertificate({
+    commonName: "kleym-test",
+    hosts: ["localhost", "127.0.0.1", "::1"],
+  });
   await Deno.writeTextFile(`${certDir}/tls.crt`, pair.cert);
   await Deno.writeTextFile(`${certDir}/tls.key`, pair.key);
   await env.kubectl(["create", "serviceaccount", "scraper", "-n", ns]);
@@ -103,6 +106,8 @@ export interface StartOptions {
    * operator's counters; tests/integration/metrics_secure_test.ts covers the secure endpoint).
    */
   secureMetrics?: { certDir: string; caPem: string; token: string };
+  /** Bind metrics and probes to ":0" (every interface, IPv4 and IPv6) instead of 127.0.0.1:0. */
+  everyInterface?: boolean;
 }
 
 export function startOperator(opts: StartOptions): OperatorProcess {
@@ -114,8 +119,8 @@ export function startOperator(opts: StartOptions): OperatorProcess {
       `${REPO_ROOT}/main.ts`,
       `--trust-domain=${TRUST_DOMAIN}`,
       `--kubeconfig=${opts.kubeconfig}`,
-      "--metrics-bind-address=127.0.0.1:0",
-      "--health-probe-bind-address=127.0.0.1:0",
+      `--metrics-bind-address=${opts.everyInterface ? "" : "127.0.0.1"}:0`,
+      `--health-probe-bind-address=${opts.everyInterface ? "" : "127.0.0.1"}:0`,
       "--log-level=debug",
       ...(opts.secureMetrics
         ? [`--metrics-cert-dir=${opts.secureMetrics.certDir}`]

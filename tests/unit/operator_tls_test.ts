@@ -11,6 +11,7 @@ import { parseBindAddress } from "../../operator/config.ts";
 import { type EndpointOptions, serveEndpoints } from "../../operator/http.ts";
 import { integer, ipBytes, oid, selfSignedCertificate } from "../../operator/x509.ts";
 import { pollUntil } from "../harness/poll.ts";
+import { getTrusting, servedCertificate as servedCert } from "../harness/tls.ts";
 
 const quiet = new Logger({ level: "error", sink: () => {} });
 const hex = (b: Uint8Array) => Array.from(b, (x) => x.toString(16).padStart(2, "0")).join("");
@@ -32,23 +33,8 @@ async function openssl(args: string[], stdin?: string): Promise<{ ok: boolean; o
   return { ok: o.success, out: dec.decode(o.stdout) + dec.decode(o.stderr) };
 }
 
-/** The leaf certificate a TLS server at `hostPort` presents, as PEM (openssl s_client). */
-async function servedCert(hostPort: string): Promise<string> {
-  const r = await openssl(["s_client", "-connect", hostPort, "-servername", "localhost"], "");
-  const m = /-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----\n/.exec(r.out);
-  assert.ok(m, `no certificate from ${hostPort}: ${r.out}`);
-  return m[0];
-}
-
 async function getWith(url: string, caPem: string): Promise<number> {
-  const client = Deno.createHttpClient({ caCerts: [caPem] });
-  try {
-    const r = await fetch(url, { client });
-    await r.body?.cancel();
-    return r.status;
-  } finally {
-    client.close();
-  }
+  return (await getTrusting(url, caPem)).status;
 }
 
 const base = (o: Partial<EndpointOptions>): EndpointOptions => ({
