@@ -2,8 +2,8 @@
  * Issue 13, acceptance 3 and 4, on a private control plane that starts without kleym's CRD (so
  * removing it cannot disturb other tests): `kubectl apply --server-side` of crds.yaml then
  * deploy.yaml on a fresh cluster; the pod template under Pod Security `restricted`; deleting the
- * CRD while the operator runs finalizes every binding; re-applying the manifests (the upgrade
- * path) and then the documented uninstall (`make undeploy`: bindings, operator, CRD) leaves no
+ * CRD while the operator runs finalizes every binding; re-applying the manifests (`make deploy`, the
+ * upgrade path) and then the documented uninstall (`make undeploy`: bindings, operator, CRD) leaves no
  * binding, no managed ClusterSPIFFEID, no kleym CRD and nothing stuck.
  *
  * There is no kubelet or controller manager here, so the operator runs as a process (exactly its
@@ -50,6 +50,17 @@ Deno.test("install, CRD deletion under a running operator, upgrade and the docum
     await k(["apply", "-f", "-"], { stdin: exampleIn("pool-only.yaml", ns) });
     await bindingsReady(ns, ["objective-a", "pool-a"]);
     assert.equal((await items(["get", "clusterspiffeids", "-l", MANAGED])).length, 2);
+  };
+  /** A documented make target against this control plane; resolves with its output. */
+  const make = async (target: string, ...vars: string[]) => {
+    const out = await new Deno.Command("make", {
+      args: ["-s", target, `KUBECTL=${KUBECTL} --kubeconfig=${cp.kubeconfigPath}`, ...vars],
+      cwd: REPO_ROOT,
+      stdout: "piped",
+      stderr: "piped",
+    }).output();
+    const log = new TextDecoder().decode(out.stdout) + new TextDecoder().decode(out.stderr);
+    return { ok: out.success, log };
   };
   let op: ReturnType<typeof startOperator> | undefined;
   const runOperator = async (name: string) => {
@@ -118,25 +129,35 @@ Deno.test("install, CRD deletion under a running operator, upgrade and the docum
       await op!.stop();
     });
 
-    await t.step("upgrade: re-applying crds.yaml and deploy.yaml is accepted", async () => {
-      await k(["apply", "--server-side", "-f", `${REPO_ROOT}/crds.yaml`]);
-      await k(["wait", "--for=condition=Established", "--timeout=60s", CRD]);
-      await k(["apply", "--server-side", "-f", `${REPO_ROOT}/deploy.yaml`]);
+    await t.step("upgrade: make deploy re-applies crds.yaml, then deploy.yaml", async () => {
+      const r = await make("deploy");
+      assert.ok(r.ok, r.log);
       await runOperator("install-2");
       await withBindings("app-2");
     });
 
     await t.step(
+      "make undeploy without a running operator stops before removing anything else",
+      async () => {
+        await op!.stop();
+        const r = await make("undeploy", "UNDEPLOY_TIMEOUT=2s");
+        assert.equal(r.ok, false, r.log);
+        assert.match(r.log, /bindings are still finalizing: is the operator running\?/);
+        assert.equal(await crdExists(), true);
+        assert.notEqual(
+          await k(["get", "deployment", "kleym-operator", "-n", "kleym-system", "-o", "name"]),
+          "",
+        );
+        // The operator comes back and finishes what was started.
+        await runOperator("install-3");
+      },
+    );
+
+    await t.step(
       "make undeploy: no binding, no managed ClusterSPIFFEID, no CRD, nothing stuck",
       async () => {
-        const out = await new Deno.Command("make", {
-          args: ["-s", "undeploy", `KUBECTL=${KUBECTL} --kubeconfig=${cp.kubeconfigPath}`],
-          cwd: REPO_ROOT,
-          stdout: "piped",
-          stderr: "piped",
-        }).output();
-        const log = new TextDecoder().decode(out.stdout) + new TextDecoder().decode(out.stderr);
-        assert.ok(out.success, log);
+        const { ok, log } = await make("undeploy");
+        assert.ok(ok, log);
         // The documented order, as the target printed it.
         assert.deepEqual(log.split("\n").filter((l) => l.startsWith("undeploy: ")), [
           "undeploy: deleting every InferenceIdentityBinding (the operator finalizes each one)",

@@ -9,6 +9,7 @@ import { Logger } from "../../observe/log.ts";
 import { checkPair, readPair } from "../../operator/certs.ts";
 import { parseBindAddress } from "../../operator/config.ts";
 import { type EndpointOptions, serveEndpoints } from "../../operator/http.ts";
+import { listenAll, type ServerFactory } from "../../operator/listen.ts";
 import { integer, ipBytes, oid, selfSignedCertificate } from "../../operator/x509.ts";
 import { pollUntil } from "../harness/poll.ts";
 import { getTrusting, servedCertificate as servedCert } from "../harness/tls.ts";
@@ -211,4 +212,60 @@ Deno.test("listeners: ':port' answers on 127.0.0.1 and [::1]; an explicit host b
       }
     });
   }
+});
+
+Deno.test("':port' without a dual-stack socket: IPv4 fallback, an extra IPv4 listener, or one clear error", async (t) => {
+  const free = () => {
+    const l = Deno.listen({ hostname: "0.0.0.0", port: 0 });
+    const port = (l.addr as Deno.NetAddr).port;
+    l.close();
+    return port;
+  };
+  /** A factory that records the hosts it was asked for; "::" behaves as `v6` says. */
+  const fake = (v6: "no-ipv6" | "in-use" | "v6only") => {
+    const hosts: string[] = [];
+    const factory: ServerFactory = (hostname, port) => {
+      hosts.push(hostname);
+      if (hostname === "::" && v6 === "no-ipv6") {
+        return Promise.reject(Object.assign(new Error("Address family not supported"), {
+          code: "EAFNOSUPPORT",
+        }));
+      }
+      if (hostname === "::" && v6 === "in-use") {
+        return Promise.reject(new Deno.errors.AddrInUse("Address already in use"));
+      }
+      // "v6only": nothing really binds, so the IPv4 probe finds the port free.
+      const p = port === 0 ? free() : port;
+      return Promise.resolve({
+        bound: `${hostname}:${p}`,
+        port: p,
+        close: () => Promise.resolve(),
+      });
+    };
+    return { hosts, factory };
+  };
+  const addr = parseBindAddress(":0", "--metrics-bind-address")!;
+  await t.step("no IPv6 on the host: IPv4 only", async () => {
+    const f = fake("no-ipv6");
+    const ls = await listenAll(addr, "metrics", f.factory);
+    assert.deepEqual(f.hosts, ["::", "0.0.0.0"]);
+    assert.equal(ls.length, 1);
+  });
+  await t.step(
+    "'::' is IPv6-only (bindv6only=1): a second listener on 0.0.0.0, same port",
+    async () => {
+      const f = fake("v6only");
+      const ls = await listenAll(addr, "metrics", f.factory);
+      assert.deepEqual(f.hosts, ["::", "0.0.0.0"]);
+      assert.equal(ls[0].port, ls[1].port);
+    },
+  );
+  await t.step("the port is taken: one line naming the address, no IPv4 retry", async () => {
+    const f = fake("in-use");
+    await assert.rejects(
+      listenAll(parseBindAddress(":8443", "x")!, "metrics", f.factory),
+      /^BindError: cannot listen on :8443 for metrics: Address already in use$/,
+    );
+    assert.deepEqual(f.hosts, ["::"]);
+  });
 });
