@@ -117,6 +117,33 @@ Deno.test("install, CRD deletion under a running operator, upgrade and the docum
           k(["create", "--dry-run=server", "-f", "-"], { stdin: pod(loose) }),
           /violates PodSecurity "restricted:latest"/,
         );
+        // The Deployment itself (PodSecurity only warns for workload objects; the namespace's
+        // warn=restricted label makes it say so): no warning for ours, one for the loose one.
+        const warnings = async (spec: unknown) => {
+          const manifest = structuredClone(dep);
+          manifest.spec.template.spec = spec;
+          const child = new Deno.Command(KUBECTL, {
+            args: [
+              `--kubeconfig=${cp.kubeconfigPath}`,
+              "apply",
+              "--server-side",
+              "--dry-run=server",
+              "-f",
+              "-",
+            ],
+            stdin: "piped",
+            stdout: "null",
+            stderr: "piped",
+          }).spawn();
+          const w = child.stdin.getWriter();
+          await w.write(new TextEncoder().encode(stringify(manifest)));
+          await w.close();
+          const out = await child.output();
+          assert.ok(out.success, new TextDecoder().decode(out.stderr));
+          return new TextDecoder().decode(out.stderr);
+        };
+        assert.doesNotMatch(await warnings(dep.spec.template.spec), /PodSecurity/);
+        assert.match(await warnings(loose), /would violate PodSecurity "restricted:latest"/);
       },
     );
 
