@@ -62,6 +62,7 @@ deploy:
 # Uninstall in the order that leaves nothing stuck and no identity registered: every binding
 # (the running operator removes its ClusterSPIFFEIDs and finalizers), then the operator, then the
 # CRD. Fails, changing nothing further, if bindings are still there after UNDEPLOY_TIMEOUT.
+# Every object in deploy.yaml but the CRD carries app.kubernetes.io/name=kleym (deploy_test.ts).
 undeploy:
 	@if $(KUBECTL) get $(CRD) >/dev/null 2>&1; then \
 	  echo "undeploy: deleting every InferenceIdentityBinding (the operator finalizes each one)"; \
@@ -70,8 +71,8 @@ undeploy:
 	    echo "undeploy: bindings are still finalizing: is the operator running? (kubectl get iib -A)" >&2; \
 	    exit 1; }; \
 	fi
-	@echo "undeploy: deleting the operator (deploy.yaml)"
-	$(KUBECTL) delete -f deploy.yaml --ignore-not-found --wait=false
+	@echo "undeploy: deleting the operator (deploy.yaml but the CRD)"
+	$(KUBECTL) delete -f deploy.yaml -l app.kubernetes.io/name=kleym --ignore-not-found --wait=false
 	@if $(KUBECTL) get deployment/kleym-operator -n kleym-system >/dev/null 2>&1; then \
 	  $(KUBECTL) wait --for=delete deployment/kleym-operator -n kleym-system --timeout=$(UNDEPLOY_TIMEOUT); \
 	fi

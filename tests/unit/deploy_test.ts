@@ -32,11 +32,18 @@ function one(kind: string, name?: string): Doc {
   return found[0];
 }
 
-Deno.test("crds.yaml holds exactly kleym's CRD; deploy.yaml holds none", () => {
+Deno.test("crds.yaml holds exactly kleym's CRD, and deploy.yaml the same one", () => {
   const source = docs(`${ROOT}config/crd/bases/kleym.sonda.red_inferenceidentitybindings.yaml`);
   assert.deepEqual(docs(`${ROOT}crds.yaml`), source);
-  // Deleting the operator must never delete the CRD (and every binding with it) first.
-  assert.deepEqual(all.filter((d) => d.kind === "CustomResourceDefinition"), []);
+  // SPEC section 9: `kubectl apply -f deploy.yaml` alone installs everything.
+  assert.deepEqual(all.filter((d) => d.kind === "CustomResourceDefinition"), source);
+});
+
+Deno.test("make undeploy's operator step (label app.kubernetes.io/name=kleym) spares only the CRD", () => {
+  for (const d of all) {
+    const labelled = d.metadata.labels?.["app.kubernetes.io/name"] === "kleym";
+    assert.equal(labelled, d.kind !== "CustomResourceDefinition", `${d.kind} ${d.metadata.name}`);
+  }
 });
 
 Deno.test("everything namespaced lives in kleym-system, created first, Pod Security restricted", () => {
