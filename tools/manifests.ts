@@ -2,8 +2,8 @@
  * `make manifests`: renders the install manifests from the kustomize tree in `config/`
  * (docs/operations.md):
  *
- *   deploy.yaml = kubectl kustomize config/default   (namespace, RBAC, Deployment, PDB, Service)
- *   crds.yaml   = kubectl kustomize config/crd       (kleym's CRD, applied first, deleted last)
+ *   deploy.yaml = kubectl kustomize config/default   (CRD, namespace, RBAC, Deployment, PDB, Service)
+ *   crds.yaml   = kubectl kustomize config/crd       (the CRD alone)
  *
  * The image tag comes from the one version source, `VERSION` in apis/version.ts: it is written
  * into config/manager/kustomization.yaml (`newTag`) before rendering. The kubectl is the project's

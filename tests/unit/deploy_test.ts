@@ -1,6 +1,6 @@
 /**
  * deploy.yaml and crds.yaml (rendered from config/ by `make manifests`; that they are current is
- * tests/integration/manifests_test.ts): the CRD only in crds.yaml, the Deployment locked down, the
+ * tests/integration/manifests_test.ts): one CRD in both, the Deployment locked down, the
  * operator's arguments ones it accepts, least-privilege RBAC plus the metrics and user roles, and
  * one version everywhere.
  */
