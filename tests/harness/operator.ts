@@ -88,6 +88,14 @@ export interface OperatorSpawnOptions {
    * the benchmarks must not grow without limit). Default "all".
    */
   logs?: "all" | "bounded";
+  /**
+   * Serve /metrics as in production (HTTPS from `certDir`, delegated authn/authz) and scrape it
+   * with `token`, trusting `caPem`. Default: `--metrics-secure=false` (tests read their own
+   * operator's counters; tests/integration/metrics_secure_test.ts covers the secure endpoint).
+   */
+  secureMetrics?: { certDir: string; caPem: string; token: string };
+  /** Bind metrics and probes to ":0" (every interface, IPv4 and IPv6) instead of 127.0.0.1:0. */
+  everyInterface?: boolean;
 }
 
 /** One operator process (`main.ts` from source, exactly its Deno permissions). */
@@ -129,9 +137,12 @@ export function spawnOperator(opts: OperatorSpawnOptions): OperatorProcess {
       `${REPO_ROOT}/main.ts`,
       `--trust-domain=${TRUST_DOMAIN}`,
       `--kubeconfig=${opts.kubeconfig}`,
-      "--metrics-bind-address=127.0.0.1:0",
-      "--health-probe-bind-address=127.0.0.1:0",
+      `--metrics-bind-address=${opts.everyInterface ? "" : "127.0.0.1"}:0`,
+      `--health-probe-bind-address=${opts.everyInterface ? "" : "127.0.0.1"}:0`,
       `--log-level=${opts.logLevel ?? "debug"}`,
+      ...(opts.secureMetrics
+        ? [`--metrics-cert-dir=${opts.secureMetrics.certDir}`]
+        : ["--metrics-secure=false"]),
       ...(opts.args ?? []),
     ],
     cwd: REPO_ROOT,
@@ -206,11 +217,24 @@ export function spawnOperator(opts: OperatorSpawnOptions): OperatorProcess {
     },
     metricsAddress: () => waitValue(() => metricsAddr, "metrics address"),
     healthAddress: () => waitValue(() => healthAddr, "health address"),
-    metricsUrl: async () => `http://${await handle.metricsAddress()}`,
+    metricsUrl: async () =>
+      `${opts.secureMetrics ? "https" : "http"}://${await handle.metricsAddress()}`,
     healthUrl: async () => `http://${await handle.healthAddress()}`,
     async metrics() {
-      const res = await fetch(`${await handle.metricsUrl()}/metrics`);
-      return await res.text();
+      const secure = opts.secureMetrics;
+      if (!secure) return await (await fetch(`${await handle.metricsUrl()}/metrics`)).text();
+      const client = Deno.createHttpClient({ caCerts: [secure.caPem] });
+      try {
+        const res = await fetch(`${await handle.metricsUrl()}/metrics`, {
+          client,
+          headers: { Authorization: `Bearer ${secure.token}` },
+        });
+        const text = await res.text();
+        if (!res.ok) throw new Error(`GET /metrics: ${res.status} ${text.trim()}`);
+        return text;
+      } finally {
+        client.close();
+      }
     },
     memory() {
       const text = Deno.readTextFileSync(`/proc/${child.pid}/status`);

@@ -70,10 +70,19 @@ export function isWrite(verb: Verb): boolean {
   return WRITE_VERBS.has(verb);
 }
 
+/**
+ * Reviews a secure /metrics endpoint creates to authenticate and authorise each scrape: requests
+ * the scrape itself causes, not writes of the operator's state.
+ */
+const SCRAPE_REVIEWS =
+  /^(tokenreviews\.authentication|subjectaccessreviews\.authorization)\.k8s\.io$/;
+
 /** `Activity` of an operator process from its `/metrics` text. */
 export function activityFromMetrics(text: string): Activity {
   let writes = 0;
-  for (const r of apiRequests(text)) if (isWrite(r.verb as Verb)) writes += r.count;
+  for (const r of apiRequests(text)) {
+    if (isWrite(r.verb as Verb) && !SCRAPE_REVIEWS.test(r.resource)) writes += r.count;
+  }
   return {
     depth: sample(text, "kleym_workqueue_depth") ?? NaN,
     inFlight: sample(text, "kleym_workqueue_in_flight") ?? NaN,

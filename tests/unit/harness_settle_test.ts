@@ -21,6 +21,9 @@ Deno.test("activityFromMetrics reads both queue gauges and sums only write reque
     'kleym_api_requests_total{verb="patch",resource="inferenceidentitybindings.kleym.sonda.red",code="200"} 3',
     'kleym_api_requests_total{verb="list",resource="clusterspiffeids.spire.spiffe.io",code="200"} 9',
     'kleym_api_requests_total{verb="watch",resource="clusterspiffeids.spire.spiffe.io",code="200"} 2',
+    // a secure scrape's own reviews are not writes of the operator's state
+    'kleym_api_requests_total{verb="create",resource="tokenreviews.authentication.k8s.io",code="201"} 5',
+    'kleym_api_requests_total{verb="create",resource="subjectaccessreviews.authorization.k8s.io",code="201"} 5',
     "",
   ].join("\n");
   deepEqual(activityFromMetrics(text), { depth: 2, inFlight: 1, writes: 7 });
