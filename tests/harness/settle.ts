@@ -19,7 +19,7 @@
  */
 import { describeRequest, type Verb } from "../../apis/hooks.ts";
 import type { KubeRequest, Transport } from "../../apis/transport.ts";
-import { apiRequests, sample } from "./metrics.ts";
+import { apiRequests, sample, WRITE_VERBS } from "./metrics.ts";
 import { delay, pollUntil } from "./poll.ts";
 
 export interface Activity {
@@ -58,16 +58,8 @@ export async function waitSettled(
   }, { intervalMs: opts.intervalMs ?? 200, signal: opts.signal });
 }
 
-const WRITE_VERBS: ReadonlySet<Verb> = new Set([
-  "create",
-  "update",
-  "patch",
-  "delete",
-  "deletecollection",
-]);
-
 export function isWrite(verb: Verb): boolean {
-  return WRITE_VERBS.has(verb);
+  return WRITE_VERBS.includes(verb);
 }
 
 /**
