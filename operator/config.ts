@@ -44,6 +44,8 @@ export interface OperatorConfig {
   leaderElection: LeaderElectionConfig;
   logLevel: LogLevel;
   concurrency: number;
+  /** `--startup-timeout`: how long start-up waits for a usable API server before exit 1. */
+  startupTimeoutMs: number;
 }
 
 export type ParseResult =
@@ -64,6 +66,7 @@ export type Env = (name: string) => string | undefined;
 export const DEFAULT_LEASE_NAMESPACE = "kleym-system";
 export const DEFAULT_CONCURRENCY = 4;
 export const MAX_CONCURRENCY = 256;
+export const DEFAULT_STARTUP_TIMEOUT_MS = 60_000;
 
 type FlagKind = "string" | "bool";
 
@@ -151,6 +154,13 @@ export const FLAGS: readonly FlagSpec[] = [
     value: "n",
     help:
       `bindings reconciled at the same time, 1-${MAX_CONCURRENCY} (default ${DEFAULT_CONCURRENCY})`,
+  },
+  {
+    name: "startup-timeout",
+    kind: "string",
+    value: "duration",
+    help:
+      "how long start-up waits for a reachable API server that accepts the credentials before it exits 1 (default 60s)",
   },
   { name: "help", kind: "bool", help: "print this help and exit" },
   { name: "version", kind: "bool", help: "print the version and exit" },
@@ -356,6 +366,7 @@ function build(raw: RawFlags, env: Env, defaults: ParseDefaults): OperatorConfig
     concurrency = Number(conc);
   }
 
+  const startupTimeoutMs = durationFlag(raw, env, "startup-timeout", DEFAULT_STARTUP_TIMEOUT_MS);
   const leaseDurationMs = durationFlag(raw, env, "leader-elect-lease-duration", 15_000);
   const renewDeadlineMs = durationFlag(raw, env, "leader-elect-renew-deadline", 10_000);
   const retryPeriodMs = durationFlag(raw, env, "leader-elect-retry-period", 2_000);
@@ -406,6 +417,7 @@ function build(raw: RawFlags, env: Env, defaults: ParseDefaults): OperatorConfig
     },
     logLevel,
     concurrency,
+    startupTimeoutMs,
   };
 }
 

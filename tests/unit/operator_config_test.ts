@@ -41,6 +41,7 @@ Deno.test("defaults apply when only the trust domain is given", () => {
     },
     logLevel: "info",
     concurrency: 4,
+    startupTimeoutMs: 60_000,
   });
 });
 
@@ -58,6 +59,7 @@ Deno.test("every flag is accepted in both --flag=value and --flag value form", (
     ["leader-elect-retry-period", "500ms"],
     ["log-level", "debug"],
     ["concurrency", "9"],
+    ["startup-timeout", "1m30s"],
   ];
   const joined = values.map(([k, v]) => `--${k}=${v}`);
   const split = values.flatMap(([k, v]) => [`--${k}`, v]);
@@ -77,6 +79,7 @@ Deno.test("every flag is accepted in both --flag=value and --flag value form", (
     },
     logLevel: "debug",
     concurrency: 9,
+    startupTimeoutMs: 90_000,
   };
   assert.deepEqual(config([...joined, "--leader-elect"]), expected);
   assert.deepEqual(config([...split, "--leader-elect=true"]), expected);
@@ -204,6 +207,10 @@ Deno.test("bad flags and values each give one precise line", () => {
       message: '--leader-elect-lease-duration="15": expected a duration such as 15s, 500ms or 1m',
     },
     {
+      args: [td, "--startup-timeout=60"],
+      message: '--startup-timeout="60": expected a duration such as 15s, 500ms or 1m',
+    },
+    {
       args: [td, "--leader-elect-retry-period=0s"],
       message: "--leader-elect-retry-period=0s: must be greater than zero",
     },
@@ -257,6 +264,7 @@ Deno.test("--help wins over everything else and lists every flag", () => {
       "leader-elect-retry-period",
       "log-level",
       "concurrency",
+      "startup-timeout",
       "help",
       "version",
     ]
