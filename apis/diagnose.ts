@@ -53,9 +53,11 @@ function noAnswer(cause: unknown): { key: string; what: string; advice: string }
     : String(cause);
   const short = text.replace(/\s+/g, " ").trim();
   if (/certificate|UnknownIssuer|tls|handshake|x509/i.test(text)) {
+    // rustls says e.g. "invalid peer certificate: UnknownIssuer" inside a long fetch error.
+    const peer = /invalid peer certificate: [\w]+/.exec(text)?.[0];
     return {
       key: "tls",
-      what: `failed TLS verification (${short})`,
+      what: `failed TLS verification (${peer ?? short})`,
       advice:
         "the kubeconfig's certificate-authority does not match the server's certificate; update certificate-authority-data for this cluster",
     };

@@ -22,11 +22,17 @@
  * The controller comes in through the small `OperatorController` interface so this module does
  * not depend on the reconciler's internals.
  */
-import type { Connection, ConnectionOptions, TransportOptions } from "../apis/connect.ts";
+import {
+  buildTransport,
+  type Connection,
+  type ConnectionOptions,
+  type TransportOptions,
+} from "../apis/connect.ts";
+import type { ConnectionConfig } from "../apis/transport.ts";
 import { describeAccessFailure } from "../apis/diagnose.ts";
 import { ConfigError, ConnectionError } from "../apis/errors.ts";
 import type { RequestInfo } from "../apis/hooks.ts";
-import { ResourceClient, type RestClient } from "../apis/rest.ts";
+import { ResourceClient, RestClient } from "../apis/rest.ts";
 import { type Clock, delay, realClock } from "../apis/clock.ts";
 import { errorText, type Logger } from "../observe/log.ts";
 import type { Metrics } from "../observe/metrics.ts";
@@ -90,31 +96,29 @@ const PROBE_MAX_DELAY_MS = 5_000;
 const PROBE_TIMEOUT_MS = 10_000;
 
 /**
- * Waits until the API server answers `GET /api` with 200. "ready", or "stopped" when `signal`
+ * Waits until the API server answers `GET /api` with 200. `rest` must not retry by itself (one
+ * probe is one attempt, so the deadline and the logged state are this loop's). The deadline is
+ * checked between probes; one probe may take up to PROBE_TIMEOUT_MS. "ready", or "stopped" when `signal`
  * aborts, or "timeout" after `timeoutMs` (already logged as an error).
  */
 export async function awaitApiServer(
-  connection: Connection,
+  conn: ConnectionConfig,
+  rest: RestClient,
   logger: Logger,
   timeoutMs: number,
   signal: AbortSignal,
   clock: Clock = realClock,
 ): Promise<"ready" | "stopped" | "timeout"> {
-  const { conn } = connection;
   const deadline = clock.now() + timeoutMs;
   let lastKey: string | undefined;
   let lastLine = "";
   for (let attempt = 0;; attempt++) {
     if (signal.aborted) return "stopped";
-    const remaining = deadline - clock.now();
     try {
-      await connection.rest.json({
+      await rest.json({
         method: "GET",
         path: "/api",
-        signal: AbortSignal.any([
-          signal,
-          AbortSignal.timeout(Math.max(1, Math.min(PROBE_TIMEOUT_MS, remaining))),
-        ]),
+        signal: AbortSignal.any([signal, AbortSignal.timeout(PROBE_TIMEOUT_MS)]),
       });
       if (lastKey !== undefined) logger.info(`${conn.server} answers again`);
       return "ready";
@@ -194,9 +198,15 @@ export async function runOperator(deps: OperatorDeps, signal: AbortSignal): Prom
   // Endpoints first: /healthz answers while we wait, so a liveness probe does not kill the pod
   // before the start-up timeout has logged why it cannot start.
   let reachable: Awaited<ReturnType<typeof awaitApiServer>>;
+  const probe = buildTransport(connection.conn, {
+    retry: false,
+    onRequest: (info) => countRequest(metrics, info),
+    clock: deps.clock,
+  });
   try {
     reachable = await awaitApiServer(
-      connection,
+      connection.conn,
+      new RestClient(probe.transport),
       logger,
       config.startupTimeoutMs,
       signal,
@@ -205,6 +215,8 @@ export async function runOperator(deps: OperatorDeps, signal: AbortSignal): Prom
   } catch (err) {
     logger.error("operator failed", { error: describeFatal(err) });
     reachable = "timeout";
+  } finally {
+    probe.close();
   }
   if (reachable !== "ready") {
     await endpoints.shutdown();
