@@ -34,7 +34,7 @@ Deno.test("the PerObjective example's pool and objective apply to the real CRDs 
   const objective = JSON.parse(
     await env.kubectl([
       "get",
-      "inferenceobjectives.inference.networking.k8s.io",
+      "inferenceobjectives.inference.networking.x-k8s.io",
       "objective-a",
       "-n",
       ns,
@@ -43,7 +43,8 @@ Deno.test("the PerObjective example's pool and objective apply to the real CRDs 
     ]),
   );
   assert.equal(objective.spec.poolRef.name, "pool-a");
-  // The GAIE schema defaults the poolRef group; the stand-in keeps that behaviour.
+  assert.equal(objective.apiVersion, "inference.networking.x-k8s.io/v1alpha2");
+  // The GAIE schema defaults the poolRef group to the v1 pool's.
   assert.equal(objective.spec.poolRef.group, "inference.networking.k8s.io");
 });
 
