@@ -101,9 +101,9 @@ Deno.test("the fixture examples produce exactly the expected objects and status 
     for (const name of ["objective-a", "objective-b", "pool-a"]) {
       await waitGone(c.bindings, name, NS);
     }
-    for (const objectives of [c.objectivesV1alpha2, c.objectivesV1]) {
-      await deleteIfExists(objectives, "objective-a", NS);
-      await deleteIfExists(objectives, "objective-b", NS);
+    for (const name of ["objective-a", "objective-b"]) {
+      await deleteIfExists(c.objectivesV1alpha2, name, NS);
+      await deleteIfExists(c.objectivesV1, name, NS);
     }
     await deleteIfExists(c.poolsV1, "pool-a", NS);
   };
