@@ -29,7 +29,7 @@ import {
   type TransportOptions,
 } from "../apis/connect.ts";
 import type { ConnectionConfig } from "../apis/transport.ts";
-import { describeAccessFailure } from "../apis/diagnose.ts";
+import { describeAccessFailure, serverIdentity } from "../apis/diagnose.ts";
 import { ConfigError, ConnectionError } from "../apis/errors.ts";
 import type { RequestInfo } from "../apis/hooks.ts";
 import { ResourceClient, RestClient } from "../apis/rest.ts";
@@ -120,7 +120,7 @@ export async function awaitApiServer(
         path: "/api",
         signal: AbortSignal.any([signal, AbortSignal.timeout(PROBE_TIMEOUT_MS)]),
       });
-      if (lastKey !== undefined) logger.info(`${conn.server} answers again`);
+      if (lastKey !== undefined) logger.info(`${serverIdentity(conn)} answers now`);
       return "ready";
     } catch (err) {
       if (signal.aborted) return "stopped";

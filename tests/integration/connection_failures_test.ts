@@ -15,7 +15,8 @@ import assert from "node:assert/strict";
 import { stringify } from "yaml";
 import { REPO_ROOT } from "../harness/controlplane.ts";
 import { testEnv } from "../harness/env.ts";
-import { operatorPermissions } from "../harness/operator.ts";
+import { applyDeploy, operatorPermissions } from "../harness/operator.ts";
+import { pollUntil } from "../harness/poll.ts";
 import { createPki } from "../harness/pki.ts";
 import { freePort } from "../harness/process.ts";
 
@@ -230,4 +231,60 @@ Deno.test("connection failures: one exact line, no stack, operator exit 1 after 
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
+});
+
+Deno.test("the start-up wait logs each state change once and goes on when the credentials are fixed", async () => {
+  const env = await testEnv();
+  await applyDeploy(env.kubectl);
+  const dir = await Deno.makeTempDir({ prefix: "kleym-connfix-" });
+  const tokenFile = `${dir}/token`;
+  await Deno.writeTextFile(tokenFile, "not-a-token\n");
+  const kc = `${dir}/kubeconfig`;
+  await Deno.writeTextFile(kc, kubeconfig(env.server, env.caPem, { tokenFile }));
+  const child = new Deno.Command(Deno.execPath(), {
+    args: [
+      "run",
+      "--quiet",
+      ...operatorPermissions(),
+      "main.ts",
+      "--trust-domain=example.org",
+      `--kubeconfig=${kc}`,
+      "--startup-timeout=120s",
+      "--metrics-bind-address=0",
+      "--health-probe-bind-address=0",
+    ],
+    cwd: REPO_ROOT,
+    env: { HOME: "/nonexistent", KUBECONFIG: "" },
+    stdin: "null",
+    stdout: "null",
+    stderr: "piped",
+  }).spawn();
+  let stderr = "";
+  const dec = new TextDecoder();
+  const reading = (async () => {
+    for await (const chunk of child.stderr) stderr += dec.decode(chunk, { stream: true });
+  })();
+  const who = `Kubernetes API server ${env.server} (context "lab-admin", user "alice")`;
+  try {
+    await pollUntil("the 401 line", 30_000, () => stderr.includes("answered HTTP 401"));
+    // Fixed while it waits: the next probe re-reads the token file (after the 401) and passes.
+    const token = (await env.kubectl(["create", "token", "kleym", "-n", "kleym-system"])).trim();
+    await Deno.writeTextFile(tokenFile, `${token}\n`);
+    await pollUntil("caches synced", 60_000, () => stderr.includes('"msg":"caches synced"'));
+  } finally {
+    child.kill("SIGTERM");
+    await child.status;
+    await reading;
+    await Deno.remove(dir, { recursive: true });
+  }
+  const lines = logLines(stderr);
+  assert.deepEqual(
+    lines.filter((l) => l.level === "warn" || l.msg.endsWith("answers now")).map((l) => l.msg),
+    [
+      `${who} answered HTTP 401 Unauthorized: the token in ${tokenFile} is invalid or expired; write a fresh token to that file`,
+      `${who} answers now`,
+    ],
+    "one line when the failure starts, one when it ends, none per retry",
+  );
+  assert.deepEqual(lines.filter((l) => l.level === "error"), []);
 });
