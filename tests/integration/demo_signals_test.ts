@@ -10,9 +10,14 @@
  *
  * Also checked on the way: the demo's ports are free ones, printed at start. Runs against a
  * control plane of its own (KLEYM_TESTENV_HOME), reused by the second run.
+ *
+ * The second test sends the operator process SIGINT and SIGTERM back to back (what a wrapper plus
+ * the terminal deliver): one stop request, exit 0 (operator/entry.ts FORCE_GRACE_MS).
  */
 import assert from "node:assert/strict";
 import { REPO_ROOT, runKubectl } from "../harness/controlplane.ts";
+import { testEnv } from "../harness/env.ts";
+import { operatorPermissions } from "../harness/operator.ts";
 import { pollUntil } from "../harness/poll.ts";
 
 async function demoStoppedBy(home: string, sig: Deno.Signal): Promise<void> {
@@ -86,4 +91,45 @@ Deno.test("make demo: one SIGINT or one SIGTERM to its process group is a clean 
     }).output();
     await Deno.remove(home, { recursive: true });
   }
+});
+
+Deno.test("two signals at once (terminal + wrapper) are one stop request: exit 0", async () => {
+  const env = await testEnv();
+  const child = new Deno.Command(Deno.execPath(), {
+    args: [
+      "run",
+      "--quiet",
+      ...operatorPermissions(),
+      "main.ts",
+      "--trust-domain=example.org",
+      `--kubeconfig=${env.kubeconfigPath}`,
+      "--metrics-bind-address=0",
+      "--health-probe-bind-address=0",
+    ],
+    cwd: REPO_ROOT,
+    stdin: "null",
+    stdout: "null",
+    stderr: "piped",
+  }).spawn();
+  let stderr = "";
+  const dec = new TextDecoder();
+  const reading = (async () => {
+    for await (const chunk of child.stderr) stderr += dec.decode(chunk, { stream: true });
+  })();
+  try {
+    await pollUntil("controller started", 60_000, () => stderr.includes("controller started"));
+  } finally {
+    // What `deno task` / `make demo` deliver on one Ctrl-C: the terminal's SIGINT and the
+    // wrapper's forwarded SIGTERM, back to back.
+    child.kill("SIGINT");
+    child.kill("SIGTERM");
+  }
+  const status = await child.status;
+  await reading;
+  assert.equal(status.code, 0, stderr);
+  const msgs = stderr.split("\n").filter((l) => l.startsWith("{")).map((l) =>
+    JSON.parse(l) as { level: string; msg: string }
+  );
+  assert.deepEqual(msgs.filter((m) => m.level === "error"), [], stderr);
+  assert.ok(msgs.some((m) => m.msg === "received SIGTERM again; already shutting down"), stderr);
 });
