@@ -180,7 +180,7 @@ async function main(): Promise<number> {
   const metricsPort = freePort();
   const healthPort = freePort();
   console.error(
-    `metrics: http://127.0.0.1:${metricsPort}/metrics  health: http://127.0.0.1:${healthPort}/readyz`,
+    `metrics: https://127.0.0.1:${metricsPort}/metrics (a token allowed to get /metrics)  health: http://127.0.0.1:${healthPort}/readyz`,
   );
   const args = [
     "run",

@@ -60,7 +60,10 @@ async function demoStoppedBy(home: string, sig: Deno.Signal): Promise<void> {
   assert.deepEqual(logs.filter((l) => l.level === "error"), [], "no error line");
   assert.ok(logs.some((l) => l.msg === "released the leader lease"), stderr);
   assert.ok(logs.some((l) => /^received SIG(INT|TERM); shutting down$/.test(l.msg)), stderr);
-  assert.match(stderr, /metrics: http:\/\/127\.0\.0\.1:\d+\/metrics {2}health: http:\/\/127/);
+  assert.match(
+    stderr,
+    /metrics: https:\/\/127\.0\.0\.1:\d+\/metrics .*health: http:\/\/127\.0\.0\.1:\d+\//,
+  );
   assert.match(
     stderr.trimEnd(),
     /demo: the control plane is still running \(about 300 MB\); `make cluster-down` stops it$/,
