@@ -12,13 +12,15 @@
  * control plane of its own (KLEYM_TESTENV_HOME), reused by the second run.
  *
  * The second test sends the operator process SIGINT and SIGTERM back to back (what a wrapper plus
- * the terminal deliver): one stop request, exit 0 (operator/entry.ts FORCE_GRACE_MS).
+ * the terminal deliver): one stop request, exit 0 (operator/entry.ts FORCE_GRACE_MS). The third
+ * is the issue's `deno task operator` report: one SIGINT to the task runner's process group.
  */
 import assert from "node:assert/strict";
 import { REPO_ROOT, runKubectl } from "../harness/controlplane.ts";
 import { testEnv } from "../harness/env.ts";
 import { operatorPermissions } from "../harness/operator.ts";
 import { pollUntil } from "../harness/poll.ts";
+import { freePort } from "../harness/process.ts";
 
 async function demoStoppedBy(home: string, sig: Deno.Signal): Promise<void> {
   const child = new Deno.Command("setsid", {
@@ -135,4 +137,53 @@ Deno.test("two signals at once (terminal + wrapper) are one stop request: exit 0
   );
   assert.deepEqual(msgs.filter((m) => m.level === "error"), [], stderr);
   assert.ok(msgs.some((m) => m.msg === "received SIGTERM again; already shutting down"), stderr);
+});
+
+Deno.test("deno task operator: one SIGINT to its process group (task runner + operator) is exit 0", async () => {
+  // No cluster needed: the operator is stopped while it waits for an API server nobody serves.
+  const dir = await Deno.makeTempDir({ prefix: "kleym-task-sigint-" });
+  const kubeconfig = `${dir}/kubeconfig`;
+  await Deno.writeTextFile(
+    kubeconfig,
+    JSON.stringify({
+      apiVersion: "v1",
+      kind: "Config",
+      clusters: [{ name: "c", cluster: { server: `https://127.0.0.1:${freePort()}` } }],
+      users: [{ name: "u", user: { token: "t" } }],
+      contexts: [{ name: "x", context: { cluster: "c", user: "u" } }],
+      "current-context": "x",
+    }),
+  );
+  const child = new Deno.Command("setsid", {
+    args: [
+      `${REPO_ROOT}/node_modules/.bin/deno`,
+      "task",
+      "--quiet",
+      "operator",
+      "--trust-domain=example.org",
+      `--kubeconfig=${kubeconfig}`,
+      "--metrics-bind-address=0",
+      "--health-probe-bind-address=0",
+    ],
+    cwd: REPO_ROOT,
+    stdin: "null",
+    stdout: "null",
+    stderr: "piped",
+  }).spawn();
+  let stderr = "";
+  const dec = new TextDecoder();
+  const reading = (async () => {
+    for await (const chunk of child.stderr) stderr += dec.decode(chunk, { stream: true });
+  })();
+  try {
+    await pollUntil("the operator waits", 60_000, () => stderr.includes("is unreachable"));
+  } finally {
+    Deno.kill(-child.pid, "SIGINT");
+  }
+  const status = await child.status;
+  await reading;
+  await Deno.remove(dir, { recursive: true });
+  assert.equal(status.code, 0, stderr);
+  assert.doesNotMatch(stderr, /"level":"error"/, stderr);
+  assert.match(stderr, /"msg":"received SIGINT; shutting down"/);
 });
