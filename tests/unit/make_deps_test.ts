@@ -21,3 +21,8 @@ Deno.test("deno.json denies npm:deno's lifecycle script (the reason the box is g
   const config = JSON.parse(Deno.readTextFileSync(`${ROOT}deno.json`));
   assert.deepEqual(config.allowScripts, { deny: ["npm:deno"] });
 });
+
+Deno.test("package.json denies the deno package's postinstall (npm ci prints no script warning)", () => {
+  const pkg = JSON.parse(Deno.readTextFileSync(`${ROOT}package.json`));
+  assert.deepEqual(pkg.allowScripts, { deno: false });
+});
