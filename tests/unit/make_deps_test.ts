@@ -22,7 +22,13 @@ Deno.test("deno.json denies npm:deno's lifecycle script (the reason the box is g
   assert.deepEqual(config.allowScripts, { deny: ["npm:deno"] });
 });
 
-Deno.test("package.json denies the deno package's postinstall (npm ci prints no script warning)", () => {
+Deno.test("package.json approves the deno package's postinstall: .bin/deno is the native binary", () => {
   const pkg = JSON.parse(Deno.readTextFileSync(`${ROOT}package.json`));
-  assert.deepEqual(pkg.allowScripts, { deno: false });
+  assert.deepEqual(pkg.allowScripts, { deno: true });
+  // Without the postinstall, .bin/deno is a Node.js wrapper (bin.cjs) that re-spawns deno: an
+  // extra process in every signal path (exit 130 instead of the operator's 0 on Ctrl-C).
+  const head = new TextDecoder().decode(
+    Deno.readFileSync(`${ROOT}node_modules/.bin/deno`).subarray(0, 2),
+  );
+  assert.notEqual(head, "#!", "node_modules/.bin/deno is a script, not the native binary");
 });
