@@ -4,9 +4,9 @@
  * The README's "Running against a real cluster" block (the `sh` block after the
  * `readme-commands` marker) is run verbatim, line by line through `sh -c`, in a clean-clone-like
  * environment:
- * - a directory holding exactly the repository's tracked files (`git ls-files`), plus
- *   `node_modules` linked from this checkout (what the launchers' first-run `npm ci` would create;
- *   linked so the test needs no 40 MB download);
+ * - a directory holding exactly the repository's tracked files (`git ls-files`): no
+ *   `node_modules`, so the first launcher run installs the pinned Deno with `npm ci` (from this
+ *   machine's npm cache, preferring it to the registry: npm_config_cache/prefer_offline);
  * - PATH with the built kubectl and the system directories only: no `deno` on it (asserted);
  * - HOME with `~/.kube/config` = a private control plane's admin kubeconfig whose context is the
  *   README's `prod-east`; the control plane serves kleym's, upstream GAIE's and SPIRE's CRDs;
@@ -50,7 +50,6 @@ async function cloneLike(dir: string): Promise<void> {
     await Deno.mkdir(target.slice(0, target.lastIndexOf("/")), { recursive: true });
     await Deno.copyFile(`${REPO_ROOT}/${f}`, target);
   }
-  await Deno.symlink(`${REPO_ROOT}/node_modules`, `${dir}/node_modules`);
 }
 
 interface Done {
@@ -87,10 +86,16 @@ Deno.test("README's commands work verbatim without a global deno; the operator s
           .output()).stdout,
       ),
     ) as { denoDir: string }).denoDir;
+    const npmCache = new TextDecoder().decode(
+      (await new Deno.Command("npm", { args: ["config", "get", "cache"], stdout: "piped" })
+        .output()).stdout,
+    ).trim();
     const env = {
       HOME: home,
       PATH: `${bin}:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin`,
       DENO_DIR: denoDir,
+      npm_config_cache: npmCache,
+      npm_config_prefer_offline: "true",
     };
     const command = (line: string, session = false) =>
       new Deno.Command(session ? "setsid" : "sh", {
@@ -163,8 +168,9 @@ Deno.test("README's commands work verbatim without a global deno; the operator s
       return { pid: child.pid, done };
     };
 
-    await t.step("no deno on this PATH", async () => {
+    await t.step("no deno on this PATH, none in the clone", async () => {
       assert.notEqual((await sh("command -v deno")).code, 0);
+      await assert.rejects(Deno.stat(`${clone}/node_modules`));
     });
 
     let lastHolder = "";
@@ -202,6 +208,11 @@ Deno.test("README's commands work verbatim without a global deno; the operator s
       assert.ok(logs.some((l) => l.msg === "released the leader lease"), r.stderr);
       assert.equal(await holder(), "", "Lease released");
     };
+
+    await t.step("the launcher installed the pinned Deno on first use", async () => {
+      const version = await sh("node_modules/.bin/deno --version");
+      assert.match(version.stdout, /^deno 2\.9\.6 /);
+    });
 
     await t.step("one SIGINT to the operator's process group: exit 0, Lease released", async () => {
       assert.ok(readmeOperator);
