@@ -44,6 +44,8 @@ export interface OperatorConfig {
   leaderElection: LeaderElectionConfig;
   logLevel: LogLevel;
   concurrency: number;
+  /** `--startup-timeout`: how long start-up waits for a usable API server before exit 1. */
+  startupTimeoutMs: number;
   /** HTTPS + delegated authentication/authorization on /metrics (default true). */
   metricsSecure: boolean;
   /** Serving certificate files for /metrics; undefined: a self-signed pair made at start. */
@@ -68,6 +70,7 @@ export type Env = (name: string) => string | undefined;
 export const DEFAULT_LEASE_NAMESPACE = "kleym-system";
 export const DEFAULT_CONCURRENCY = 4;
 export const MAX_CONCURRENCY = 256;
+export const DEFAULT_STARTUP_TIMEOUT_MS = 60_000;
 /** Run from source, nothing is reachable from other machines (deploy.yaml binds `:port`). */
 export const DEFAULT_METRICS_ADDRESS = "127.0.0.1:8443";
 export const DEFAULT_HEALTH_ADDRESS = "127.0.0.1:8081";
@@ -160,6 +163,13 @@ export const FLAGS: readonly FlagSpec[] = [
     value: "n",
     help:
       `bindings reconciled at the same time, 1-${MAX_CONCURRENCY} (default ${DEFAULT_CONCURRENCY})`,
+  },
+  {
+    name: "startup-timeout",
+    kind: "string",
+    value: "duration",
+    help:
+      "how long start-up waits for a reachable API server that accepts the credentials before it exits 1 (default 60s)",
   },
   {
     name: "metrics-secure",
@@ -390,6 +400,7 @@ function build(raw: RawFlags, env: Env, defaults: ParseDefaults): OperatorConfig
     concurrency = Number(conc);
   }
 
+  const startupTimeoutMs = durationFlag(raw, env, "startup-timeout", DEFAULT_STARTUP_TIMEOUT_MS);
   const leaseDurationMs = durationFlag(raw, env, "leader-elect-lease-duration", 15_000);
   const renewDeadlineMs = durationFlag(raw, env, "leader-elect-renew-deadline", 10_000);
   const retryPeriodMs = durationFlag(raw, env, "leader-elect-retry-period", 2_000);
@@ -440,6 +451,7 @@ function build(raw: RawFlags, env: Env, defaults: ParseDefaults): OperatorConfig
     },
     logLevel,
     concurrency,
+    startupTimeoutMs,
     ...metricsTls(raw),
   };
 }

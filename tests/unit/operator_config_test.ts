@@ -42,6 +42,7 @@ Deno.test("defaults apply when only the trust domain is given", () => {
     },
     logLevel: "info",
     concurrency: 4,
+    startupTimeoutMs: 60_000,
     metricsSecure: true,
     metricsCert: undefined,
   });
@@ -61,6 +62,7 @@ Deno.test("every flag is accepted in both --flag=value and --flag value form", (
     ["leader-elect-retry-period", "500ms"],
     ["log-level", "debug"],
     ["concurrency", "9"],
+    ["startup-timeout", "1m30s"],
     ["metrics-cert-dir", "/certs"],
     ["metrics-cert-name", "c.pem"],
     ["metrics-key-name", "k.pem"],
@@ -83,6 +85,7 @@ Deno.test("every flag is accepted in both --flag=value and --flag value form", (
     },
     logLevel: "debug",
     concurrency: 9,
+    startupTimeoutMs: 90_000,
     metricsSecure: true,
     metricsCert: { dir: "/certs", certName: "c.pem", keyName: "k.pem" },
   };
@@ -214,6 +217,10 @@ Deno.test("bad flags and values each give one precise line", () => {
       message: '--leader-elect-lease-duration="15": expected a duration such as 15s, 500ms or 1m',
     },
     {
+      args: [td, "--startup-timeout=60"],
+      message: '--startup-timeout="60": expected a duration such as 15s, 500ms or 1m',
+    },
+    {
       args: [td, "--leader-elect-retry-period=0s"],
       message: "--leader-elect-retry-period=0s: must be greater than zero",
     },
@@ -267,6 +274,7 @@ Deno.test("--help wins over everything else and lists every flag", () => {
       "leader-elect-retry-period",
       "log-level",
       "concurrency",
+      "startup-timeout",
       "help",
       "version",
     ]
