@@ -195,6 +195,11 @@ export class EventRecorder implements EventSink {
     return this.#queue.length;
   }
 
+  /** Nothing buffered and no write in flight. */
+  get idle(): boolean {
+    return this.#queue.length === 0 && this.#inFlight === 0;
+  }
+
   /** Similar-event keys remembered. */
   get seriesKept(): number {
     return this.#series.size;

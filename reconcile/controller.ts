@@ -54,6 +54,7 @@ import { keyOf } from "../apis/cache.ts";
 import { type Clock, delay, realClock } from "../apis/clock.ts";
 import { Discovery } from "../apis/discovery.ts";
 import { ApiError } from "../apis/errors.ts";
+import type { EventSink } from "../apis/events.ts";
 import { type HandlerResult, WorkQueue } from "../apis/queue.ts";
 import {
   type KubeObject,
@@ -76,7 +77,7 @@ import {
 } from "../generated/spire.spiffe.io/v1alpha1.ts";
 import type { Logger } from "../observe/log.ts";
 import type { Metrics } from "../observe/metrics.ts";
-import { ApplyConflictError, applyPlan, deleteClusterSPIFFEID, eventsClient } from "./apply.ts";
+import { ApplyConflictError, applyPlan, deleteClusterSPIFFEID } from "./apply.ts";
 import { type CollisionCandidate, collisionCandidate } from "./collision.ts";
 import { Reasons, StateError } from "./errors.ts";
 import { CONFIRM_RETRY_MS, ensureFinalizer, finalizeBinding } from "./finalize.ts";
@@ -112,10 +113,10 @@ export interface ControllerOptions {
   concurrency?: number;
   /** SPEC 7's retry timer for missing CRDs / discovery refresh; default 30 000 ms. */
   crdRetryMs?: number;
-  /** Injectable time for the discovery timer and event timestamps. */
+  /** Injectable time for the discovery timer. */
   clock?: Clock;
-  /** `reportingInstance` of events; default POD_NAME / HOSTNAME / "kleym". */
-  instance?: string;
+  /** Where planned events go; `record` never blocks (apis/events.ts `EventRecorder`). */
+  events: EventSink;
 }
 
 /** The resources that exist only while some CRD is installed. */
@@ -250,11 +251,10 @@ export class Controller {
   readonly #concurrency: number;
   readonly #crdRetryMs: number;
   readonly #clock: Clock;
-  readonly #instance: string;
 
   readonly #bindingsClient: ResourceClient<InferenceIdentityBinding>;
   readonly #csidClient: ResourceClient<ClusterSPIFFEID>;
-  readonly #events: ReturnType<typeof eventsClient>;
+  readonly #events: EventSink;
   readonly #bindings: Informer<InferenceIdentityBinding>;
   readonly #discovery: Discovery;
   readonly #queue: WorkQueue<string>;
@@ -300,11 +300,10 @@ export class Controller {
     this.#concurrency = Math.max(1, opts.concurrency ?? 4);
     this.#crdRetryMs = opts.crdRetryMs ?? 30_000;
     this.#clock = opts.clock ?? realClock;
-    this.#instance = opts.instance ?? defaultInstance();
 
     this.#bindingsClient = inferenceIdentityBindingsClient(opts.rest);
     this.#csidClient = clusterSPIFFEIDsClient(opts.rest);
-    this.#events = eventsClient(opts.rest);
+    this.#events = opts.events;
     this.#discovery = new Discovery(opts.rest);
     this.#queue = new WorkQueue<string>({
       clock: this.#clock,
@@ -683,8 +682,6 @@ export class Controller {
       const result = await applyPlan(plan, current, {
         ...ctx,
         events: this.#events,
-        instance: this.#instance,
-        now: () => new Date(this.#clock.now()),
         onNameTaken: (name) => this.#suspect.set(key, name),
       });
       if (result.binding !== current) this.#wroteBinding(key, current, result.binding);
@@ -927,14 +924,6 @@ export class Controller {
 }
 
 // ---- helpers -------------------------------------------------------------------------------
-
-function defaultInstance(): string {
-  try {
-    return Deno.env.get("POD_NAME") ?? Deno.env.get("HOSTNAME") ?? "kleym";
-  } catch {
-    return "kleym";
-  }
-}
 
 function bindingKeyOf(binding: KubeObject): string {
   return keyOf(binding.metadata.namespace, binding.metadata.name ?? "");
