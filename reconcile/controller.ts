@@ -80,6 +80,7 @@ import type { Metrics } from "../observe/metrics.ts";
 import { ApplyConflictError, applyPlan, deleteClusterSPIFFEID } from "./apply.ts";
 import { type CollisionCandidate, collisionCandidate } from "./collision.ts";
 import { Reasons, StateError } from "./errors.ts";
+import { cachedBinding, cachedInput, cachedManaged } from "./cached.ts";
 import { CONFIRM_RETRY_MS, ensureFinalizer, finalizeBinding } from "./finalize.ts";
 import { isRecord, jsonEqual } from "./json.ts";
 import { isNoop, planReconcile } from "./plan.ts";
@@ -134,6 +135,8 @@ interface OptionalSpec {
   readonly labelSelector?: string;
   /** The binding index a change of this resource enqueues through. */
   readonly index?: "pool" | "objective";
+  /** What the cache keeps of each object (cached.ts). */
+  readonly transform: (o: KubeObject) => KubeObject;
 }
 
 const MANAGED_SELECTOR = `${LABEL_MANAGED_BY}=${MANAGED_BY_VALUE}`;
@@ -144,30 +147,35 @@ const OPTIONAL: readonly OptionalSpec[] = [
     descriptor: gaieV1.inferencePoolResource,
     decode: gaieV1.decodeInferencePool,
     index: "pool",
+    transform: cachedInput,
   },
   {
     id: "pools.v1alpha2",
     descriptor: gaieV1alpha2.inferencePoolResource,
     decode: gaieV1alpha2.decodeInferencePool,
     index: "pool",
+    transform: cachedInput,
   },
   {
     id: "objectives.v1alpha2",
     descriptor: gaieV1alpha2.inferenceObjectiveResource,
     decode: gaieV1alpha2.decodeInferenceObjective,
     index: "objective",
+    transform: cachedInput,
   },
   {
     id: "objectives.v1",
     descriptor: gaieV1.inferenceObjectiveResource,
     decode: gaieV1.decodeInferenceObjective,
     index: "objective",
+    transform: cachedInput,
   },
   {
     id: "clusterspiffeids",
     descriptor: clusterSPIFFEIDResource,
     decode: decodeClusterSPIFFEID,
     labelSelector: MANAGED_SELECTOR,
+    transform: cachedManaged,
   },
 ];
 
@@ -314,6 +322,7 @@ export class Controller {
     });
 
     this.#bindings = new Informer(this.#bindingsClient, {
+      transform: cachedBinding,
       clock: this.#clock,
       notServedRetryMs: this.#crdRetryMs,
       onStatus: (status) => this.#informerStatus("inferenceidentitybindings", status),
@@ -465,6 +474,7 @@ export class Controller {
     const client = new ResourceClient<KubeObject>(this.#rest, spec.descriptor, spec.decode);
     const informer = new Informer<KubeObject>(client, {
       labelSelector: spec.labelSelector,
+      transform: spec.transform,
       clock: this.#clock,
       notServedRetryMs: this.#crdRetryMs,
       onStatus: (status) => {
@@ -889,7 +899,7 @@ export class Controller {
       key,
       this.#bindings.cache.get(key)?.metadata.resourceVersion,
       before.metadata.resourceVersion,
-      after,
+      cachedBinding(after), // kept like the cache keeps it (cached.ts)
     );
   }
 
@@ -918,7 +928,7 @@ export class Controller {
       name,
       this.#csidCache()?.get(name)?.metadata.resourceVersion,
       before?.metadata.resourceVersion,
-      after,
+      after === undefined ? undefined : cachedManaged(after),
     );
   }
 }
