@@ -21,7 +21,7 @@ export const TRUST_DOMAIN_MISSING =
 export interface BindAddress {
   /** As configured, for messages. */
   text: string;
-  /** "0.0.0.0" when the host part is empty. */
+  /** "" when the host part is empty: every interface, IPv4 and IPv6 (operator/listen.ts). */
   hostname: string;
   port: number;
 }
@@ -49,6 +49,12 @@ export interface OperatorConfig {
   kubeApiQps: number;
   /** `--kube-api-burst`: requests allowed at once after idling. */
   kubeApiBurst: number;
+  /** `--startup-timeout`: how long start-up waits for a usable API server before exit 1. */
+  startupTimeoutMs: number;
+  /** HTTPS + delegated authentication/authorization on /metrics (default true). */
+  metricsSecure: boolean;
+  /** Serving certificate files for /metrics; undefined: a self-signed pair made at start. */
+  metricsCert?: { dir: string; certName: string; keyName: string };
 }
 
 export type ParseResult =
@@ -78,6 +84,10 @@ export const MAX_CONCURRENCY = 256;
  */
 export const DEFAULT_KUBE_API_QPS = 200;
 export const DEFAULT_KUBE_API_BURST = 400;
+export const DEFAULT_STARTUP_TIMEOUT_MS = 60_000;
+/** Run from source, nothing is reachable from other machines (deploy.yaml binds `:port`). */
+export const DEFAULT_METRICS_ADDRESS = "127.0.0.1:8443";
+export const DEFAULT_HEALTH_ADDRESS = "127.0.0.1:8081";
 
 type FlagKind = "string" | "bool";
 
@@ -116,13 +126,15 @@ export const FLAGS: readonly FlagSpec[] = [
     name: "metrics-bind-address",
     kind: "string",
     value: "[host]:port",
-    help: 'address of the /metrics endpoint, "0" disables it (default ":8080")',
+    help:
+      `address of the /metrics endpoint; ":port" is every IPv4 and IPv6 interface, "0" disables it (default "${DEFAULT_METRICS_ADDRESS}")`,
   },
   {
     name: "health-probe-bind-address",
     kind: "string",
     value: "[host]:port",
-    help: 'address of /healthz and /readyz, "0" disables them (default ":8081")',
+    help:
+      `address of /healthz and /readyz; ":port" is every interface, "0" disables them (default "${DEFAULT_HEALTH_ADDRESS}")`,
   },
   {
     name: "leader-elect",
@@ -180,6 +192,38 @@ export const FLAGS: readonly FlagSpec[] = [
     value: "n",
     help:
       `requests allowed at once above --kube-api-qps after idling (default ${DEFAULT_KUBE_API_BURST})`,
+  },
+  {
+    name: "startup-timeout",
+    kind: "string",
+    value: "duration",
+    help:
+      "how long start-up waits for a reachable API server that accepts the credentials before it exits 1 (default 60s)",
+  },
+  {
+    name: "metrics-secure",
+    kind: "bool",
+    help:
+      "serve /metrics over HTTPS and allow only callers the API server authorizes for get /metrics (default true; false: plain HTTP, no checks)",
+  },
+  {
+    name: "metrics-cert-dir",
+    kind: "string",
+    value: "dir",
+    help:
+      "directory with the metrics serving certificate and key, re-read when they change (default: a self-signed pair made at start)",
+  },
+  {
+    name: "metrics-cert-name",
+    kind: "string",
+    value: "file",
+    help: "certificate file name in --metrics-cert-dir (default tls.crt)",
+  },
+  {
+    name: "metrics-key-name",
+    kind: "string",
+    value: "file",
+    help: "private key file name in --metrics-cert-dir (default tls.key)",
   },
   { name: "help", kind: "bool", help: "print this help and exit" },
   { name: "version", kind: "bool", help: "print the version and exit" },
@@ -297,7 +341,7 @@ export function parseBindAddress(text: string, flag: string): BindAddress | unde
   const port = Number(m[3]);
   if (port > 65535) usage(`${flag}=${JSON.stringify(text)}: port ${port} is out of range`);
   const host = m[1] ?? m[2];
-  return { text, hostname: host === "" ? "0.0.0.0" : host, port };
+  return { text, hostname: host, port };
 }
 
 const UNIT_MS: Readonly<Record<string, number>> = {
@@ -407,6 +451,7 @@ function build(raw: RawFlags, env: Env, defaults: ParseDefaults): OperatorConfig
     kubeApiBurst = Number(burst);
   }
 
+  const startupTimeoutMs = durationFlag(raw, env, "startup-timeout", DEFAULT_STARTUP_TIMEOUT_MS);
   const leaseDurationMs = durationFlag(raw, env, "leader-elect-lease-duration", 15_000);
   const renewDeadlineMs = durationFlag(raw, env, "leader-elect-renew-deadline", 10_000);
   const retryPeriodMs = durationFlag(raw, env, "leader-elect-retry-period", 2_000);
@@ -444,8 +489,8 @@ function build(raw: RawFlags, env: Env, defaults: ParseDefaults): OperatorConfig
     className,
     kubeconfig: optional("kubeconfig"),
     context: optional("context"),
-    metricsAddress: address("metrics-bind-address", ":8080"),
-    healthAddress: address("health-probe-bind-address", ":8081"),
+    metricsAddress: address("metrics-bind-address", DEFAULT_METRICS_ADDRESS),
+    healthAddress: address("health-probe-bind-address", DEFAULT_HEALTH_ADDRESS),
     leaderElection: {
       enabled: raw.get("leader-elect") === true,
       namespace: typeof leNamespace === "string"
@@ -459,6 +504,36 @@ function build(raw: RawFlags, env: Env, defaults: ParseDefaults): OperatorConfig
     concurrency,
     kubeApiQps,
     kubeApiBurst,
+    startupTimeoutMs,
+    ...metricsTls(raw),
+  };
+}
+
+/** `--metrics-secure` and the certificate flags, checked together. */
+function metricsTls(raw: RawFlags): Pick<OperatorConfig, "metricsSecure" | "metricsCert"> {
+  const secure = raw.get("metrics-secure") !== false;
+  const str = (name: string): string | undefined => {
+    const v = raw.get(name);
+    if (v === "") usage(`--${name} must not be empty`);
+    return typeof v === "string" ? v : undefined;
+  };
+  const dir = str("metrics-cert-dir");
+  const certName = str("metrics-cert-name");
+  const keyName = str("metrics-key-name");
+  for (const [flag, v] of [["metrics-cert-name", certName], ["metrics-key-name", keyName]]) {
+    if (v !== undefined && v.includes("/")) {
+      usage(`--${flag}=${JSON.stringify(v)}: a file name inside --metrics-cert-dir, not a path`);
+    }
+    if (v !== undefined && dir === undefined) usage(`--${flag} needs --metrics-cert-dir`);
+  }
+  if (dir !== undefined && !secure) {
+    usage("--metrics-cert-dir has no effect with --metrics-secure=false: drop one of them");
+  }
+  return {
+    metricsSecure: secure,
+    metricsCert: dir === undefined
+      ? undefined
+      : { dir, certName: certName ?? "tls.crt", keyName: keyName ?? "tls.key" },
   };
 }
 
