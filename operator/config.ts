@@ -43,7 +43,12 @@ export interface OperatorConfig {
   healthAddress?: BindAddress;
   leaderElection: LeaderElectionConfig;
   logLevel: LogLevel;
+  /** `--max-concurrent-reconciles`. */
   concurrency: number;
+  /** `--kube-api-qps`: sustained requests per second; 0 means no client-side limit. */
+  kubeApiQps: number;
+  /** `--kube-api-burst`: requests allowed at once after idling. */
+  kubeApiBurst: number;
   /** `--startup-timeout`: how long start-up waits for a usable API server before exit 1. */
   startupTimeoutMs: number;
   /** HTTPS + delegated authentication/authorization on /metrics (default true). */
@@ -70,6 +75,15 @@ export type Env = (name: string) => string | undefined;
 export const DEFAULT_LEASE_NAMESPACE = "kleym-system";
 export const DEFAULT_CONCURRENCY = 4;
 export const MAX_CONCURRENCY = 256;
+/**
+ * Client-side limit defaults (docs/operations.md, "Client limits"): high enough that a bulk
+ * create of 1,000 bindings is bound by the API server, not by kleym (3 writes per new binding:
+ * ~15 s of budget), low enough that a runaway loop cannot exceed 200 requests/s from one
+ * replica. In steady state kleym sends no requests at all; the API server's Priority and
+ * Fairness is the real protection (kleym's ServiceAccount lands in `workload-low`).
+ */
+export const DEFAULT_KUBE_API_QPS = 200;
+export const DEFAULT_KUBE_API_BURST = 400;
 export const DEFAULT_STARTUP_TIMEOUT_MS = 60_000;
 /** Run from source, nothing is reachable from other machines (deploy.yaml binds `:port`). */
 export const DEFAULT_METRICS_ADDRESS = "127.0.0.1:8443";
@@ -158,11 +172,26 @@ export const FLAGS: readonly FlagSpec[] = [
     help: `one of ${LOG_LEVELS.join(", ")} (default info)`,
   },
   {
-    name: "concurrency",
+    name: "max-concurrent-reconciles",
     kind: "string",
     value: "n",
     help:
       `bindings reconciled at the same time, 1-${MAX_CONCURRENCY} (default ${DEFAULT_CONCURRENCY})`,
+  },
+  {
+    name: "kube-api-qps",
+    kind: "string",
+    value: "qps",
+    help: `client-side limit on API requests per second; 0 or -1 turns it off and relies on the ` +
+      `API server's Priority and Fairness (default ${DEFAULT_KUBE_API_QPS}; events have a ` +
+      `separate budget of the same size)`,
+  },
+  {
+    name: "kube-api-burst",
+    kind: "string",
+    value: "n",
+    help:
+      `requests allowed at once above --kube-api-qps after idling (default ${DEFAULT_KUBE_API_BURST})`,
   },
   {
     name: "startup-timeout",
@@ -388,16 +417,38 @@ function build(raw: RawFlags, env: Env, defaults: ParseDefaults): OperatorConfig
   }
 
   let concurrency = DEFAULT_CONCURRENCY;
-  const conc = raw.get("concurrency");
+  const conc = raw.get("max-concurrent-reconciles");
   if (typeof conc === "string") {
     if (!/^\d+$/.test(conc) || Number(conc) < 1 || Number(conc) > MAX_CONCURRENCY) {
       usage(
-        `--concurrency=${
+        `--max-concurrent-reconciles=${
           JSON.stringify(conc)
         }: expected a whole number from 1 to ${MAX_CONCURRENCY}`,
       );
     }
     concurrency = Number(conc);
+  }
+
+  let kubeApiQps = DEFAULT_KUBE_API_QPS;
+  const qps = raw.get("kube-api-qps");
+  if (typeof qps === "string") {
+    const n = Number(qps);
+    if (qps.trim() === "" || !Number.isFinite(n) || (n < 0 && n !== -1)) {
+      usage(
+        `--kube-api-qps=${
+          JSON.stringify(qps)
+        }: expected a number of requests per second, or 0 or -1 for no client-side limit`,
+      );
+    }
+    kubeApiQps = Math.max(0, n);
+  }
+  let kubeApiBurst = DEFAULT_KUBE_API_BURST;
+  const burst = raw.get("kube-api-burst");
+  if (typeof burst === "string") {
+    if (!/^\d+$/.test(burst) || Number(burst) < 1) {
+      usage(`--kube-api-burst=${JSON.stringify(burst)}: expected a whole number of at least 1`);
+    }
+    kubeApiBurst = Number(burst);
   }
 
   const startupTimeoutMs = durationFlag(raw, env, "startup-timeout", DEFAULT_STARTUP_TIMEOUT_MS);
@@ -451,6 +502,8 @@ function build(raw: RawFlags, env: Env, defaults: ParseDefaults): OperatorConfig
     },
     logLevel,
     concurrency,
+    kubeApiQps,
+    kubeApiBurst,
     startupTimeoutMs,
     ...metricsTls(raw),
   };

@@ -19,16 +19,16 @@
  * "Re-plan" is `ApplyConflictError`; the work loop requeues the key with per-key backoff, by
  * which time the informers have delivered the newer objects.
  *
- * Events are best effort (SPEC 7 wants them, but a failed event must not re-run a reconcile whose
- * writes all succeeded, which would duplicate the writes' event later): a failure is logged.
+ * Events are handed to the event recorder (apis/events.ts) and never awaited (SPEC 7: a reconcile
+ * never waits for an event); the recorder writes, aggregates and rate-limits them on its own.
  *
  * API: `applyPlan(plan, binding, ctx): Promise<ApplyResult>`, `recordEvent(...)`,
- * `ApplyConflictError`, `eventsClient(rest)`, `EVENT_REPORTER`.
+ * `ApplyConflictError`.
  */
 
-import type { Event as KubeEvent } from "kubernetes-types/events/v1.d.ts";
 import { ApiError } from "../apis/errors.ts";
-import { type KubeObject, ResourceClient, type RestClient } from "../apis/rest.ts";
+import type { EventSink } from "../apis/events.ts";
+import type { ResourceClient } from "../apis/rest.ts";
 import type { InferenceIdentityBinding } from "../generated/kleym.sonda.red/v1alpha1.ts";
 import type { ClusterSPIFFEID } from "../generated/spire.spiffe.io/v1alpha1.ts";
 import type { Logger } from "../observe/log.ts";
@@ -44,33 +44,15 @@ export class ApplyConflictError extends Error {
   }
 }
 
-/** `events.k8s.io/v1` Event as kleym writes it. */
-export type EventObject = KubeEvent & KubeObject;
-
-export const EVENTS_RESOURCE = {
-  group: "events.k8s.io",
-  version: "v1",
-  plural: "events",
-  kind: "Event",
-  namespaced: true,
-} as const;
-
-export function eventsClient(rest: RestClient): ResourceClient<EventObject> {
-  return new ResourceClient<EventObject>(rest, { ...EVENTS_RESOURCE });
-}
-
-/** `reportingController` of every event kleym records. */
-export const EVENT_REPORTER = "kleym.sonda.red/kleym";
+export { type EventObject, eventsClient } from "../apis/events.ts";
 
 export interface ApplyContext {
   readonly bindings: ResourceClient<InferenceIdentityBinding>;
   readonly clusterSPIFFEIDs: ResourceClient<ClusterSPIFFEID>;
-  readonly events: ResourceClient<EventObject>;
-  /** `reportingInstance` of events (the operator's identity). */
-  readonly instance: string;
+  /** The event recorder: `record` returns at once (apis/events.ts). */
+  readonly events: EventSink;
   readonly logger: Logger;
   readonly signal: AbortSignal;
-  readonly now: () => Date;
   /** Told when a create met AlreadyExists, so the caller forgets "this name is free". */
   readonly onNameTaken?: (name: string) => void;
 }
@@ -106,7 +88,7 @@ export async function applyPlan(
     current = await writeStatus(binding, plan, ctx);
     writes++;
   }
-  for (const event of plan.events) await recordEvent(current, event, ctx);
+  for (const event of plan.events) recordEvent(current, event, ctx.events);
   return { writes, binding: current, written };
 }
 
@@ -207,60 +189,22 @@ async function writeStatus(
   }
 }
 
-/** Records one event on the binding (events.k8s.io/v1); failures are logged, never thrown. */
-export async function recordEvent(
+/** Hands one event about the binding to the recorder; returns at once, never throws. */
+export function recordEvent(
   binding: InferenceIdentityBinding,
   event: PlannedEvent,
-  ctx: Pick<ApplyContext, "events" | "instance" | "logger" | "signal" | "now">,
-): Promise<void> {
-  const now = ctx.now();
-  const name = binding.metadata.name ?? "";
-  const namespace = binding.metadata.namespace ?? "";
-  const object: EventObject = {
-    apiVersion: "events.k8s.io/v1",
-    kind: "Event",
-    metadata: {
-      // client-go's naming: <object>.<unix nanos in hex>; trimmed so it stays a valid name.
-      name: `${name.slice(0, 200)}.${(BigInt(now.getTime()) * 1_000_000n).toString(16)}${
-        randomHex(4)
-      }`,
-      namespace,
-    },
-    eventTime: microTime(now),
-    reportingController: EVENT_REPORTER,
-    reportingInstance: ctx.instance,
-    action: "Reconcile",
-    reason: event.reason,
-    // events.k8s.io/v1 limits note to 1 kB.
-    note: event.message.length > 1024 ? `${event.message.slice(0, 1021)}...` : event.message,
-    type: event.type,
-    regarding: {
-      apiVersion: binding.apiVersion,
-      kind: binding.kind,
-      name,
-      namespace,
+  events: EventSink,
+): void {
+  events.record(
+    {
+      apiVersion: binding.apiVersion ?? "kleym.sonda.red/v1alpha1",
+      kind: binding.kind ?? "InferenceIdentityBinding",
+      name: binding.metadata.name ?? "",
+      namespace: binding.metadata.namespace,
       uid: binding.metadata.uid,
-      resourceVersion: binding.metadata.resourceVersion,
     },
-  };
-  try {
-    await ctx.events.create(object, { signal: ctx.signal });
-  } catch (error) {
-    if (ctx.signal.aborted) return;
-    ctx.logger.warn("could not record event", {
-      binding: `${namespace}/${name}`,
-      reason: event.reason,
-      error,
-    });
-  }
-}
-
-/** metav1.MicroTime: RFC 3339 with microseconds. */
-function microTime(date: Date): string {
-  return date.toISOString().replace(/\.(\d{3})Z$/, ".$1000Z");
-}
-
-function randomHex(bytes: number): string {
-  return [...crypto.getRandomValues(new Uint8Array(bytes))]
-    .map((b) => b.toString(16).padStart(2, "0")).join("");
+    event.type,
+    event.reason,
+    event.message,
+  );
 }

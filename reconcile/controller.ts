@@ -54,6 +54,7 @@ import { keyOf } from "../apis/cache.ts";
 import { type Clock, delay, realClock } from "../apis/clock.ts";
 import { Discovery } from "../apis/discovery.ts";
 import { ApiError } from "../apis/errors.ts";
+import type { EventSink } from "../apis/events.ts";
 import { type HandlerResult, WorkQueue } from "../apis/queue.ts";
 import {
   type KubeObject,
@@ -76,9 +77,10 @@ import {
 } from "../generated/spire.spiffe.io/v1alpha1.ts";
 import type { Logger } from "../observe/log.ts";
 import type { Metrics } from "../observe/metrics.ts";
-import { ApplyConflictError, applyPlan, deleteClusterSPIFFEID, eventsClient } from "./apply.ts";
+import { ApplyConflictError, applyPlan, deleteClusterSPIFFEID } from "./apply.ts";
 import { type CollisionCandidate, collisionCandidate } from "./collision.ts";
 import { Reasons, StateError } from "./errors.ts";
+import { cachedBinding, cachedInput, cachedManaged } from "./cached.ts";
 import { CONFIRM_RETRY_MS, ensureFinalizer, finalizeBinding } from "./finalize.ts";
 import { isRecord, jsonEqual } from "./json.ts";
 import { isNoop, planReconcile } from "./plan.ts";
@@ -112,10 +114,10 @@ export interface ControllerOptions {
   concurrency?: number;
   /** SPEC 7's retry timer for missing CRDs / discovery refresh; default 30 000 ms. */
   crdRetryMs?: number;
-  /** Injectable time for the discovery timer and event timestamps. */
+  /** Injectable time for the discovery timer. */
   clock?: Clock;
-  /** `reportingInstance` of events; default POD_NAME / HOSTNAME / "kleym". */
-  instance?: string;
+  /** Where planned events go; `record` never blocks (apis/events.ts `EventRecorder`). */
+  events: EventSink;
 }
 
 /** The resources that exist only while some CRD is installed. */
@@ -133,6 +135,8 @@ interface OptionalSpec {
   readonly labelSelector?: string;
   /** The binding index a change of this resource enqueues through. */
   readonly index?: "pool" | "objective";
+  /** What the cache keeps of each object (cached.ts). */
+  readonly transform: (o: KubeObject) => KubeObject;
 }
 
 const MANAGED_SELECTOR = `${LABEL_MANAGED_BY}=${MANAGED_BY_VALUE}`;
@@ -143,30 +147,35 @@ const OPTIONAL: readonly OptionalSpec[] = [
     descriptor: gaieV1.inferencePoolResource,
     decode: gaieV1.decodeInferencePool,
     index: "pool",
+    transform: cachedInput,
   },
   {
     id: "pools.v1alpha2",
     descriptor: gaieV1alpha2.inferencePoolResource,
     decode: gaieV1alpha2.decodeInferencePool,
     index: "pool",
+    transform: cachedInput,
   },
   {
     id: "objectives.v1alpha2",
     descriptor: gaieV1alpha2.inferenceObjectiveResource,
     decode: gaieV1alpha2.decodeInferenceObjective,
     index: "objective",
+    transform: cachedInput,
   },
   {
     id: "objectives.v1",
     descriptor: gaieV1.inferenceObjectiveResource,
     decode: gaieV1.decodeInferenceObjective,
     index: "objective",
+    transform: cachedInput,
   },
   {
     id: "clusterspiffeids",
     descriptor: clusterSPIFFEIDResource,
     decode: decodeClusterSPIFFEID,
     labelSelector: MANAGED_SELECTOR,
+    transform: cachedManaged,
   },
 ];
 
@@ -250,11 +259,10 @@ export class Controller {
   readonly #concurrency: number;
   readonly #crdRetryMs: number;
   readonly #clock: Clock;
-  readonly #instance: string;
 
   readonly #bindingsClient: ResourceClient<InferenceIdentityBinding>;
   readonly #csidClient: ResourceClient<ClusterSPIFFEID>;
-  readonly #events: ReturnType<typeof eventsClient>;
+  readonly #events: EventSink;
   readonly #bindings: Informer<InferenceIdentityBinding>;
   readonly #discovery: Discovery;
   readonly #queue: WorkQueue<string>;
@@ -300,11 +308,10 @@ export class Controller {
     this.#concurrency = Math.max(1, opts.concurrency ?? 4);
     this.#crdRetryMs = opts.crdRetryMs ?? 30_000;
     this.#clock = opts.clock ?? realClock;
-    this.#instance = opts.instance ?? defaultInstance();
 
     this.#bindingsClient = inferenceIdentityBindingsClient(opts.rest);
     this.#csidClient = clusterSPIFFEIDsClient(opts.rest);
-    this.#events = eventsClient(opts.rest);
+    this.#events = opts.events;
     this.#discovery = new Discovery(opts.rest);
     this.#queue = new WorkQueue<string>({
       clock: this.#clock,
@@ -320,6 +327,7 @@ export class Controller {
     });
 
     this.#bindings = new Informer(this.#bindingsClient, {
+      transform: cachedBinding,
       clock: this.#clock,
       notServedRetryMs: this.#crdRetryMs,
       onStatus: (status) => this.#informerStatus("inferenceidentitybindings", status),
@@ -471,6 +479,7 @@ export class Controller {
     const client = new ResourceClient<KubeObject>(this.#rest, spec.descriptor, spec.decode);
     const informer = new Informer<KubeObject>(client, {
       labelSelector: spec.labelSelector,
+      transform: spec.transform,
       clock: this.#clock,
       notServedRetryMs: this.#crdRetryMs,
       onStatus: (status) => {
@@ -688,8 +697,6 @@ export class Controller {
       const result = await applyPlan(plan, current, {
         ...ctx,
         events: this.#events,
-        instance: this.#instance,
-        now: () => new Date(this.#clock.now()),
         onNameTaken: (name) => this.#suspect.set(key, name),
       });
       if (result.binding !== current) this.#wroteBinding(key, current, result.binding);
@@ -897,7 +904,7 @@ export class Controller {
       key,
       this.#bindings.cache.get(key)?.metadata.resourceVersion,
       before.metadata.resourceVersion,
-      after,
+      cachedBinding(after), // kept like the cache keeps it (cached.ts)
     );
   }
 
@@ -926,20 +933,12 @@ export class Controller {
       name,
       this.#csidCache()?.get(name)?.metadata.resourceVersion,
       before?.metadata.resourceVersion,
-      after,
+      after === undefined ? undefined : cachedManaged(after),
     );
   }
 }
 
 // ---- helpers -------------------------------------------------------------------------------
-
-function defaultInstance(): string {
-  try {
-    return Deno.env.get("POD_NAME") ?? Deno.env.get("HOSTNAME") ?? "kleym";
-  } catch {
-    return "kleym";
-  }
-}
 
 function bindingKeyOf(binding: KubeObject): string {
   return keyOf(binding.metadata.namespace, binding.metadata.name ?? "");

@@ -78,6 +78,8 @@ export function activityFromMetrics(text: string): Activity {
   return {
     depth: sample(text, "kleym_workqueue_depth") ?? NaN,
     inFlight: sample(text, "kleym_workqueue_in_flight") ?? NaN,
+    // Events recorded but not yet written by the asynchronous recorder (apis/events.ts).
+    pending: sample(text, "kleym_events_buffered") ?? 0,
     writes,
   };
 }

@@ -124,7 +124,7 @@ Deno.test("the fixture examples produce exactly the expected objects and status 
         ["kleym-default-objective-a-objective-3ace974d"],
         "exactly one managed object",
       );
-      // The event is written after the status: wait for it (one read could come in between).
+      // Events are written asynchronously (apis/events.ts): wait for it.
       await pollUntil(
         "Normal Reconciled event",
         60_000,

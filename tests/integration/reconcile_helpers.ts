@@ -8,6 +8,7 @@
  */
 import { buildTransport, connect, loadConnection } from "../../apis/connect.ts";
 import { ApiError } from "../../apis/errors.ts";
+import { apiEventWriter, EventRecorder } from "../../apis/events.ts";
 import { RequestCounter } from "../../apis/hooks.ts";
 import { type KubeObject, ResourceClient, RestClient } from "../../apis/rest.ts";
 import * as gaieV1 from "../../generated/inference.networking.k8s.io/v1.ts";
@@ -75,6 +76,8 @@ export interface RunningController {
   metrics: Metrics;
   requests: RequestCounter;
   logs: Record<string, unknown>[];
+  /** The controller's event recorder (writes through the controller's counted connection). */
+  recorder: EventRecorder;
   /** Writes (create/update/patch/delete) the controller made, by resource. */
   writes(): number;
   /** The controller's transport: write requests in flight, injected delays. */
@@ -114,6 +117,13 @@ export async function startController(
       if (verbose) console.error(line);
     },
   });
+  const recorder = new EventRecorder({
+    writer: apiEventWriter(rest),
+    reportingController: "kleym.sonda.red/kleym",
+    reportingInstance: "integration-test",
+    observer: metrics.eventObserver(),
+    onError: (error) => logger.warn("could not record event", { error }),
+  });
   const controller = new Controller({
     rest,
     trustDomain: opts.trustDomain ?? TRUST_DOMAIN,
@@ -122,9 +132,12 @@ export async function startController(
     metrics,
     concurrency: opts.concurrency,
     crdRetryMs: opts.crdRetryMs,
+    events: recorder,
   });
   const caches = new AbortController();
   const work = new AbortController();
+  const eventsLoop = new AbortController();
+  const recording = recorder.run(eventsLoop.signal);
   await controller.startCaches(caches.signal);
   const running = controller.run(work.signal);
   const writes = () =>
@@ -136,17 +149,22 @@ export async function startController(
     metrics,
     requests,
     logs,
+    recorder,
     writes,
     transport,
-    // The gauges as /metrics exports them; writes from the controller's own request hook.
+    // The gauges as /metrics exports them (queue idle, no event buffered in the recorder);
+    // writes from the controller's own request hook.
     activity: () => ({
       ...activityFromMetrics(metrics.expose()),
-      pending: transport.writesInFlight(),
+      pending: transport.writesInFlight() + (recorder.idle ? 0 : 1),
       writes: writes(),
     }),
     async stop() {
       work.abort();
       await running;
+      await recorder.flush(2_000);
+      eventsLoop.abort();
+      await recording;
       caches.abort();
       built.close();
     },

@@ -26,7 +26,7 @@ Deno.test("activityFromMetrics reads both queue gauges and sums only write reque
     'kleym_api_requests_total{verb="create",resource="subjectaccessreviews.authorization.k8s.io",code="201"} 5',
     "",
   ].join("\n");
-  deepEqual(activityFromMetrics(text), { depth: 2, inFlight: 1, writes: 7 });
+  deepEqual(activityFromMetrics(text), { depth: 2, inFlight: 1, pending: 0, writes: 7 });
   // A missing gauge can never look idle.
   equal(Number.isNaN(activityFromMetrics("").depth), true);
 });
