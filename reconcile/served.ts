@@ -183,6 +183,11 @@ export class ServedApis {
     this.#ticker.poke();
   }
 
+  /** Resync: every running informer lists again (see `Informer.relist`). */
+  relist(): void {
+    for (const running of this.#running.values()) running.informer.relist();
+  }
+
   ids(): OptionalId[] {
     return [...this.#running.keys()];
   }

@@ -266,3 +266,20 @@ Deno.test("onProgress reports every list, event, ignored event and bookmark, bef
   ac.abort();
   await done;
 });
+
+Deno.test("relist() closes the watch, lists again and reports what the watch never delivered", async () => {
+  const script = new Script();
+  script.lists.push({ items: [cm("a", "1"), cm("b", "2")], rv: "5" });
+  script.lists.push({ items: [cm("a", "1")], rv: "9" }); // b's DELETED was never delivered
+  const { informer, seen, ac, done } = setup(script);
+  await until(() => script.watches.length === 1, "first watch");
+  informer.relist();
+  await until(() => script.watches.length === 2, "watch after the relist");
+  equal(script.listRequests().length, 2);
+  equal(script.watchRequests()[1].query?.resourceVersion, "9");
+  deepEqual(seen, ["add a@1", "add b@2", "delete b@2"]);
+  equal(informer.relists, 1);
+  equal(informer.restarts, 0, "a requested relist is not a watch failure");
+  ac.abort();
+  await done;
+});
