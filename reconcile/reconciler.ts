@@ -22,8 +22,8 @@
  * backoff); other errors are thrown (the queue logs and backs off).
  *
  * Logs one `debug` line per reconcile ("reconcile": binding, outcome, writes, durationMs), no-ops
- * included; an `info` line for each reconcile that wrote. Metrics: `kleym_reconcile_duration_seconds`,
- * `kleym_identity_binding_outcomes_total` (+1 per reconcile that wrote a terminal state
+ * included; an `info` line for each reconcile that wrote. Metrics:
+ * `kleym_reconcile_duration_seconds`, `kleym_identity_binding_outcomes_total` (+1 per reconcile that wrote a terminal state
  * transition), `kleym_identity_bindings` (current outcome), `kleym_workqueue_retries_total`.
  */
 import type { Clock } from "../apis/clock.ts";
