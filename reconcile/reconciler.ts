@@ -40,7 +40,7 @@ import { applyPlan, type ApplyResult, deleteClusterSPIFFEID } from "./apply.ts";
 import { collisionCandidate } from "./collision.ts";
 import { ApplyConflictError } from "./errors.ts";
 import type { EventSink } from "./event_sink.ts";
-import { CONFIRM_RETRY_MS, finalizeBinding } from "./finalize.ts";
+import { CONFIRM_RETRY_MS, finalizeBinding, hasFinalizer } from "./finalize.ts";
 import type { CollisionPeers } from "./peers.ts";
 import { isNoop, planReconcile } from "./plan.ts";
 import { renderBinding } from "./render.ts";
@@ -228,6 +228,7 @@ export class Reconciler {
       return { next: { requeueAfterMs: CONFIRM_RETRY_MS }, enqueue };
     }
     report.outcome = "Deleting/Finalized";
+    if (hasFinalizer(binding)) report.writes++; // the finalizer's removal
     this.#opts.logger.info("binding finalized", { binding: key, deleted: result.deleted });
     this.#opts.metrics.setBindingState(key, undefined);
     return { next: undefined, enqueue };
