@@ -20,7 +20,7 @@ CRD := customresourcedefinition/inferenceidentitybindings.kleym.sonda.red
 all: check
 
 $(DENO): package.json package-lock.json
-	npm ci --no-audit --no-fund
+	npm ci --no-audit --no-fund --no-update-notifier
 	@touch $(DENO)
 
 deps: $(DENO)

@@ -1,5 +1,5 @@
 /**
- * kleym operator entry point: `deno task operator --trust-domain=example.org [flags]` from source,
+ * kleym operator entry point: `./kleym-operator --trust-domain=example.org [flags]` from source,
  * or the `deno compile`d `dist/kleym-operator` (`make build`). See `--help` and
  * docs/operations.md.
  */

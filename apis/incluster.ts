@@ -63,5 +63,6 @@ export async function inClusterConnection(opts: InClusterOptions = {}): Promise<
     namespace,
     caPem,
     credentials,
+    auth: { kind: "service-account" },
   };
 }

@@ -160,7 +160,12 @@ export function parseKubeconfig(text: string, path: string): Kubeconfig {
   try {
     doc = parseYaml(text);
   } catch (err) {
-    throw new ConfigError(`cannot parse kubeconfig ${path}: ${describeCause(err)}`, { cause: err });
+    // The YAML error's first line says what and where; the rest is a source excerpt.
+    const first = (err instanceof Error ? err.message : String(err)).split("\n")[0];
+    throw new ConfigError(
+      `kubeconfig ${path} is not valid YAML (${first}): point --kubeconfig or KUBECONFIG at a kubeconfig file`,
+      { cause: err },
+    );
   }
   const d = new Decoder(path, resolve(dirname(path)));
   const out: Kubeconfig = {
@@ -170,6 +175,11 @@ export function parseKubeconfig(text: string, path: string): Kubeconfig {
     contexts: new Map(),
   };
   if (doc === null || doc === undefined) return out;
+  if (typeof doc !== "object" || Array.isArray(doc)) {
+    throw new ConfigError(
+      `kubeconfig ${path} is not a kubeconfig (its top level is not a mapping): point --kubeconfig or KUBECONFIG at a kubeconfig file`,
+    );
+  }
   const top = d.object(doc, "(top level)");
   const cc = d.optString(top["current-context"], "current-context");
   if (cc) out.currentContext = cc;
@@ -209,6 +219,12 @@ export async function resolveKubeconfig(
   const contextName = opts.context !== undefined && opts.context !== ""
     ? opts.context
     : kc.currentContext;
+  if (kc.contexts.size === 0) {
+    // An empty file, or YAML that is not a kubeconfig: "no current-context" would mislead.
+    throw new ConfigError(
+      `${where} defines no contexts (empty, or not a kubeconfig): point --kubeconfig or KUBECONFIG at a kubeconfig with a cluster, a user and a context`,
+    );
+  }
   if (!contextName) {
     throw new ConfigError(`${where} has no current-context; choose one with --context`);
   }
@@ -259,6 +275,9 @@ export async function resolveKubeconfig(
     namespace: ctx.value.namespace || "default",
     caPem,
     insecureSkipTlsVerify: cluster.insecureSkipTlsVerify,
+    context: contextName,
+    user: ue?.name,
+    auth: { kind: "none" },
   };
   if (!ue) return conn;
 
@@ -284,10 +303,15 @@ export async function resolveKubeconfig(
   conn.impersonate = user.impersonate;
 
   let credentials: CredentialProvider | undefined;
-  if (user.token) credentials = staticCredentials({ token: user.token });
-  else if (user.tokenFile) {
+  if (certPem !== undefined) conn.auth = { kind: "client-certificate" };
+  if (user.token) {
+    credentials = staticCredentials({ token: user.token });
+    conn.auth = { kind: "token" };
+  } else if (user.tokenFile) {
     credentials = tokenFileCredentials(user.tokenFile, { clock: opts.clock, owner: userWhat });
+    conn.auth = { kind: "token-file", path: user.tokenFile };
   } else if (user.exec) {
+    conn.auth = { kind: "exec", command: user.exec.command };
     credentials = execCredentials(user.exec, {
       clock: opts.clock,
       owner: userWhat,
@@ -303,6 +327,7 @@ export async function resolveKubeconfig(
     credentials = staticCredentials({
       basic: { username: user.username ?? "", password: user.password ?? "" },
     });
+    conn.auth = { kind: "basic" };
   } else if (user.authProvider && certPem === undefined) {
     throw new ConfigError(
       `${userWhat} uses auth-provider "${user.authProvider}", which kleym does not support; use an exec plugin`,

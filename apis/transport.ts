@@ -76,7 +76,22 @@ export interface ConnectionConfig {
   insecureSkipTlsVerify?: boolean;
   credentials?: CredentialProvider;
   impersonate?: Impersonation;
+  /** For messages: the kubeconfig context and user names (absent in-cluster). */
+  context?: string;
+  user?: string;
+  /** For messages: what kind of credential is sent, so a 401 can say what to renew. */
+  auth?: AuthKind;
 }
+
+/** What a connection authenticates with (apis/diagnose.ts words its advice by it). */
+export type AuthKind =
+  | { kind: "none" }
+  | { kind: "token" }
+  | { kind: "token-file"; path: string }
+  | { kind: "exec"; command: string }
+  | { kind: "basic" }
+  | { kind: "client-certificate" }
+  | { kind: "service-account" };
 
 /** A transport that owns TLS clients; `close()` releases them. */
 export type HttpTransport = Transport & { close(): void };

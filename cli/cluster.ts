@@ -29,7 +29,14 @@ import {
 } from "./inspect.ts";
 import { decodePod } from "./matching.ts";
 import type { BindingInspectionReport, KleymStatusReport } from "./report.ts";
-import { buildStatusReport, type ListRead, OPERATOR_LABEL_SELECTOR } from "./status.ts";
+import { LEASE_DESCRIPTOR } from "../operator/leader.ts";
+import {
+  buildStatusReport,
+  type ListRead,
+  type ObjectRead,
+  OPERATOR_LABEL_SELECTOR,
+  OPERATOR_LEASE,
+} from "./status.ts";
 
 /** A read of something the CLI cannot do without was refused (exit 4). */
 export class PermissionFailure extends Error {
@@ -264,5 +271,18 @@ export async function gatherStatus(
   const deployments = await optionalList(() =>
     reader.list(DEPLOYMENTS, { labelSelector: OPERATOR_LABEL_SELECTOR })
   );
-  return buildStatusReport({ now: now(), served, bindings, deployments });
+  let lease: ObjectRead;
+  try {
+    const object = await reader.get(
+      LEASE_DESCRIPTOR,
+      OPERATOR_LEASE.name,
+      OPERATOR_LEASE.namespace,
+    );
+    lease = object === undefined ? { state: "absent" } : { state: "found", object };
+  } catch (err) {
+    const message = forbidden(err);
+    if (message === undefined) throw err;
+    lease = { state: "forbidden", message };
+  }
+  return buildStatusReport({ now: now(), served, bindings, deployments, lease });
 }

@@ -1,5 +1,5 @@
 /**
- * `kleym` CLI entry point: `deno task kleym <args>` from source, or the `deno compile`d
+ * `kleym` CLI entry point: `./kleym <args>` from source, or the `deno compile`d
  * `dist/kleym` (`make build`). Read-only; see `kleym --help` and docs/cli.md.
  */
 import { runCli } from "./run.ts";

@@ -86,9 +86,36 @@ export interface OperatorDeployment {
 
 export type OperatorState = "available" | "unavailable" | "not-found" | "unknown";
 
+/** What the operator's state was judged from, strongest evidence first. */
+export type OperatorEvidence = "lease" | "deployment" | "bindings" | "none";
+
+/** The leader Lease (`kleym-system/kleym-operator`) as read. */
+export interface OperatorLease {
+  namespace: string;
+  name: string;
+  /** spec.holderIdentity; null when released (empty) or unset. */
+  holder: string | null;
+  /** spec.renewTime as written. */
+  renewTime: string | null;
+  leaseDurationSeconds: number | null;
+  /** Seconds from renewTime to the report's generatedAt (null without renewTime). */
+  ageSeconds: number | null;
+  /** Held, and renewed within leaseDurationSeconds of generatedAt. */
+  live: boolean;
+}
+
 export interface OperatorStatus {
-  /** available: some Deployment has a ready replica; unknown: Deployments could not be listed. */
+  /**
+   * available: a live leader Lease, or (without one) a Deployment with a ready replica;
+   * unavailable: the Lease is held but stale, or Deployments without a ready replica, or bindings
+   * whose status lags their spec with neither; not-found: no Lease, no Deployment and nothing to
+   * judge from; unknown: nothing readable, or an operator without leader election whose bindings
+   * are up to date (it cannot be told from a stopped one).
+   */
   state: OperatorState;
+  evidence: OperatorEvidence;
+  /** null: no Lease (or not readable). */
+  lease: OperatorLease | null;
   deployments: OperatorDeployment[];
 }
 

@@ -9,6 +9,7 @@
  * - anything else is a bug (exit 5): `kleym: internal error: <message>`, never a stack trace.
  */
 import { connect as realConnect, type Connection } from "../apis/connect.ts";
+import { describeAccessFailure, serverIdentity } from "../apis/diagnose.ts";
 import { ApiError, ConfigError, ConnectionError, describeCause } from "../apis/errors.ts";
 import type { RequestHook } from "../apis/hooks.ts";
 import { VERSION } from "../apis/version.ts";
@@ -29,8 +30,14 @@ export interface CliDeps {
   connect?: ConnectFn;
 }
 
+/** A failure to use the API server, already worded by apis/diagnose.ts (exit 4). */
+class AccessError extends Error {
+  override readonly name = "AccessError";
+}
+
 /** A failure that is not a finding: one line, exit 4. */
 export function failureLine(err: unknown, timeoutMs: number): string | undefined {
+  if (err instanceof AccessError) return err.message;
   if (err instanceof DOMException && (err.name === "TimeoutError" || err.name === "AbortError")) {
     return `timed out after ${timeoutMs / 1000}s waiting for the Kubernetes API server (--timeout)`;
   }
@@ -58,24 +65,50 @@ async function execute(
     userAgent: `${PROGRAM}/${VERSION} (cli)`,
   });
   try {
-    const reader = new ClusterReader(conn.rest, signal);
-    if (command.command === "status") {
-      const report = await gatherStatus(reader, now);
-      const outcome: Outcome = { kind: "report", findings: report.findings, strict: false };
-      const text = command.output === "json"
-        ? `${JSON.stringify(report, null, 2)}\n`
-        : statusText(report);
-      return { text, outcome };
+    return await report(command, conn, now, signal);
+  } catch (err) {
+    // Name the server, context and user, the HTTP status and what to do (same lines as the
+    // operator's start-up wait). A 403 on a read the command needs stays a PermissionFailure.
+    if (signal.aborted) {
+      throw new AccessError(
+        `${serverIdentity(conn.conn)} did not answer within ${
+          command.timeoutMs / 1000
+        }s (--timeout): check that it is reachable and healthy`,
+      );
     }
-    const report = await gatherInspect(reader, command, now);
-    const outcome: Outcome = { kind: "report", findings: report.findings, strict: command.strict };
-    const text = command.output === "json"
-      ? `${JSON.stringify(report, null, 2)}\n`
-      : inspectionText(report, exitCode(outcome));
-    return { text, outcome };
+    const failure = describeAccessFailure(err, conn.conn);
+    if (failure !== undefined) throw new AccessError(failure.line);
+    throw err;
   } finally {
     conn.close();
   }
+}
+
+async function report(
+  command: CliCommand,
+  conn: Connection,
+  now: () => Date,
+  signal: AbortSignal,
+): Promise<{ text: string; outcome: Outcome }> {
+  const reader = new ClusterReader(conn.rest, signal);
+  if (command.command === "status") {
+    const status = await gatherStatus(reader, now);
+    const outcome: Outcome = { kind: "report", findings: status.findings, strict: false };
+    const text = command.output === "json"
+      ? `${JSON.stringify(status, null, 2)}\n`
+      : statusText(status);
+    return { text, outcome };
+  }
+  const inspection = await gatherInspect(reader, command, now);
+  const outcome: Outcome = {
+    kind: "report",
+    findings: inspection.findings,
+    strict: command.strict,
+  };
+  const text = command.output === "json"
+    ? `${JSON.stringify(inspection, null, 2)}\n`
+    : inspectionText(inspection, exitCode(outcome));
+  return { text, outcome };
 }
 
 export async function runCli(args: readonly string[], deps: CliDeps): Promise<number> {
@@ -98,7 +131,10 @@ export async function runCli(args: readonly string[], deps: CliDeps): Promise<nu
     deps.stdout(text);
     return exitCode(outcome);
   } catch (err) {
-    const line = failureLine(signal.aborted ? signal.reason : err, command.timeoutMs);
+    const line = failureLine(
+      signal.aborted && !(err instanceof AccessError) ? signal.reason : err,
+      command.timeoutMs,
+    );
     if (line !== undefined) {
       deps.stderr(`${PROGRAM}: ${line}\n`);
       return exitCode({ kind: "failure" });

@@ -73,6 +73,18 @@ export const STATUS_REPORT_SHAPE: Shape = {
         operator: {
           object: {
             state: { enum: ["available", "unavailable", "not-found", "unknown"] },
+            evidence: { enum: ["lease", "deployment", "bindings", "none"] },
+            lease: nullable({
+              object: {
+                namespace: str,
+                name: str,
+                holder: nullable(str),
+                renewTime: nullable(str),
+                leaseDurationSeconds: nullable(num),
+                ageSeconds: nullable(num),
+                live: "boolean",
+              },
+            }),
             deployments: {
               array: {
                 object: {

@@ -1,12 +1,15 @@
 /**
  * `kleym status` as a pure function over what the edge read (cli/run.ts does the reads): served
- * CRDs from discovery, the bindings, and the operator Deployments (labels
+ * CRDs from discovery, the bindings, the leader Lease and the operator Deployments (labels
  * `app.kubernetes.io/name=kleym,app.kubernetes.io/component=operator`, as deploy.yaml sets them).
+ *
+ * Operator health (the leader Lease, then Deployments, then binding freshness): operator_health.ts.
  */
 import { VERSION } from "../apis/version.ts";
 import { CONDITION_TYPES, decodeConditions } from "../reconcile/conditions.ts";
 import { isRecord } from "../reconcile/json.ts";
 import { bindingHealth, bindingHealthFindings } from "./findings.ts";
+import { type ObjectRead, operatorHealth } from "./operator_health.ts";
 import {
   aggregate,
   type BindingCounts,
@@ -15,15 +18,14 @@ import {
   type Finding,
   type KleymStatusReport,
   type OperatorDeployment,
-  type OperatorStatus,
   SCHEMA_VERSION,
   sortFindings,
   STATUS_REPORT_KIND,
   type StatusConfigValue,
 } from "./report.ts";
 
-export const OPERATOR_LABEL_SELECTOR =
-  "app.kubernetes.io/name=kleym,app.kubernetes.io/component=operator";
+export { OPERATOR_LABEL_SELECTOR, OPERATOR_LEASE } from "./operator_health.ts";
+export type { ObjectRead } from "./operator_health.ts";
 
 interface CrdSpec {
   group: string;
@@ -90,6 +92,8 @@ export interface StatusInput {
   served: ReadonlyMap<string, readonly string[]>;
   bindings: ListRead;
   deployments: ListRead;
+  /** The leader Lease; absent from older callers means not read. */
+  lease?: ObjectRead;
 }
 
 function rec(u: unknown): Record<string, unknown> {
@@ -235,52 +239,22 @@ export function buildStatusReport(input: StatusInput): KleymStatusReport {
     });
   }
 
-  // Operator Deployments.
-  let operator: OperatorStatus;
+  // Operator health (operator_health.ts); the decoded Deployments also feed the config below.
   let decoded: DecodedDeployment[] = [];
   if (input.deployments.state === "listed") {
     decoded = input.deployments.items.map(decodeDeployment).sort((a, b) =>
       cmp(`${a.namespace}/${a.name}`, `${b.namespace}/${b.name}`)
     );
-    const deployments = decoded.map(({ trustDomain: _t, className: _c, ...d }) => d);
-    const state = deployments.length === 0
-      ? "not-found"
-      : deployments.some((d) => d.readyReplicas > 0)
-      ? "available"
-      : "unavailable";
-    operator = { state, deployments };
-    if (state !== "available") {
-      findings.push({
-        id: "operator-unavailable",
-        severity: "error",
-        reason: state === "not-found" ? "DeploymentNotFound" : "NoReadyReplicas",
-        message: state === "not-found"
-          ? `no Deployment labelled ${OPERATOR_LABEL_SELECTOR} was found: the kleym operator is not installed`
-          : `the kleym operator Deployment has no ready replica (${
-            deployments.map((d) => `${d.namespace}/${d.name} ${d.readyReplicas}/${d.replicas}`)
-              .join(", ")
-          }): bindings are not reconciled`,
-        affectedRefs: deployments.map((d) => ({
-          apiVersion: "apps/v1",
-          kind: "Deployment",
-          namespace: d.namespace,
-          name: d.name,
-        })),
-      });
-    }
-  } else {
-    operator = { state: "unknown", deployments: [] };
-    if (input.deployments.state === "forbidden") {
-      findings.push({
-        id: "rbac-limited",
-        severity: "warning",
-        reason: "Forbidden",
-        message:
-          `cannot list Deployments, so the operator's health is unknown: ${input.deployments.message}`,
-        affectedRefs: [],
-      });
-    }
   }
+  const health = operatorHealth({
+    now: input.now,
+    bindings: input.bindings,
+    deploymentsRead: input.deployments,
+    deployments: decoded.map(({ trustDomain: _t, className: _c, ...d }) => d),
+    lease: input.lease,
+  });
+  const operator = health.operator;
+  findings.push(...health.findings);
 
   // Bindings.
   let counts: BindingCounts | null = null;

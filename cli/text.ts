@@ -134,15 +134,19 @@ export function statusText(report: KleymStatusReport): string {
     ["Status:", report.status],
     ["CLI version:", report.cliVersion],
   ];
-  if (op.deployments.length === 0) {
-    operatorRows.push([
-      "Operator:",
-      op.state === "unknown" ? "unknown (not readable)" : "not found",
-    ]);
-  }
+  const judged = op.evidence === "lease"
+    ? `${op.state} (leader Lease ${op.lease?.namespace}/${op.lease?.name} held by ${op.lease?.holder}, renewed ${op.lease?.ageSeconds}s ago)`
+    : op.evidence === "bindings"
+    ? `${op.state} (no leader Lease or Deployment; judged from binding status)`
+    : op.evidence === "deployment"
+    ? `${op.state} (from the Deployment; no live leader Lease)`
+    : op.state === "unknown"
+    ? "unknown (not readable)"
+    : "not found";
+  operatorRows.push(["Operator:", judged]);
   op.deployments.forEach((d, i) =>
     operatorRows.push([
-      i === 0 ? "Operator:" : "",
+      i === 0 ? "Deployment:" : "",
       `${d.namespace}/${d.name}  ${d.readyReplicas}/${d.replicas} ready  image tag ${
         d.imageTag ?? "(none)"
       }`,

@@ -16,6 +16,33 @@ mkdir -p "$bin"
 echo "build-controlplane: building etcd, kube-apiserver, kubectl (first time: 10-25 min on 2 cores)" >&2
 cd "$src"
 start=$(date +%s)
+# Progress for a cold build (one go build, 10+ minutes): a line per binary when it is written,
+# with the elapsed time, and a heartbeat every minute until all three are there. Watches only;
+# nothing here feeds the stamp.
+marker=$(mktemp)
+progress() {
+  local pending=(etcd kube-apiserver kubectl) still b ticks=0
+  while [ ${#pending[@]} -gt 0 ]; do
+    sleep 5
+    ticks=$((ticks + 1))
+    still=()
+    for b in "${pending[@]}"; do
+      if [ "$bin/$b" -nt "$marker" ]; then
+        echo "build-controlplane: $b built ($(( $(date +%s) - start ))s)" >&2
+      else
+        still+=("$b")
+      fi
+    done
+    pending=(${still[@]+"${still[@]}"})
+    if [ $((ticks % 12)) -eq 0 ] && [ ${#pending[@]} -gt 0 ]; then
+      echo "build-controlplane: still building ${pending[*]} ($(( $(date +%s) - start ))s)" >&2
+    fi
+  done
+}
+progress &
+watcher=$!
+trap 'kill "$watcher" 2>/dev/null || true; rm -f "$marker"' EXIT
 go build -trimpath -o "$bin/" ./etcd k8s.io/kubernetes/cmd/kube-apiserver k8s.io/kubernetes/cmd/kubectl
+wait "$watcher" || true
 echo "$stamp" > "$bin/.stamp"
 echo "build-controlplane: done in $(( $(date +%s) - start ))s" >&2

@@ -69,6 +69,16 @@ const SOURCES: Record<Exclude<CrdName, "inferenceobjectives.v1-stand-in">, CrdSo
   },
 };
 
+/**
+ * What a cluster with upstream GAIE v1.5.0 serves: InferencePool v1 and InferenceObjective
+ * x-k8s.io v1alpha2, nothing else (no v1 objective: that is the test stand-in). `make cluster-up`
+ * (the demo's cluster) and the examples test install exactly these.
+ */
+export const UPSTREAM_GAIE_CRDS: readonly CrdName[] = [
+  "inferencepools.v1",
+  "inferenceobjectives.v1alpha2",
+];
+
 /** The CRDs a normal test run installs (SPIRE's extra CRDs only matter for the SPIRE e2e). */
 export const DEFAULT_CRDS: readonly CrdName[] = [
   "inferencepools.v1",

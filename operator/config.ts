@@ -46,6 +46,8 @@ export interface OperatorConfig {
   concurrency: number;
   /** `--sync-period`: every binding is re-reconciled this often (ms). */
   syncPeriodMs: number;
+  /** `--startup-timeout`: how long start-up waits for a usable API server before exit 1. */
+  startupTimeoutMs: number;
   /** HTTPS + delegated authentication/authorization on /metrics (default true). */
   metricsSecure: boolean;
   /** Serving certificate files for /metrics; undefined: a self-signed pair made at start. */
@@ -72,6 +74,7 @@ export const DEFAULT_CONCURRENCY = 4;
 export const MAX_CONCURRENCY = 256;
 /** `--sync-period` default: 10 minutes. */
 export const DEFAULT_SYNC_PERIOD_MS = 600_000;
+export const DEFAULT_STARTUP_TIMEOUT_MS = 60_000;
 /** Run from source, nothing is reachable from other machines (deploy.yaml binds `:port`). */
 export const DEFAULT_METRICS_ADDRESS = "127.0.0.1:8443";
 export const DEFAULT_HEALTH_ADDRESS = "127.0.0.1:8081";
@@ -171,6 +174,13 @@ export const FLAGS: readonly FlagSpec[] = [
     value: "duration",
     help: "re-reconcile every binding this often, a safety net for missed events; " +
       "zero writes when all is in place (default 10m)",
+  },
+  {
+    name: "startup-timeout",
+    kind: "string",
+    value: "duration",
+    help:
+      "how long start-up waits for a reachable API server that accepts the credentials before it exits 1 (default 60s)",
   },
   {
     name: "metrics-secure",
@@ -406,6 +416,7 @@ function build(raw: RawFlags, env: Env, defaults: ParseDefaults): OperatorConfig
     usage(`--sync-period=${formatMs(syncPeriodMs)}: must be at least 1s`);
   }
 
+  const startupTimeoutMs = durationFlag(raw, env, "startup-timeout", DEFAULT_STARTUP_TIMEOUT_MS);
   const leaseDurationMs = durationFlag(raw, env, "leader-elect-lease-duration", 15_000);
   const renewDeadlineMs = durationFlag(raw, env, "leader-elect-renew-deadline", 10_000);
   const retryPeriodMs = durationFlag(raw, env, "leader-elect-retry-period", 2_000);
@@ -457,6 +468,7 @@ function build(raw: RawFlags, env: Env, defaults: ParseDefaults): OperatorConfig
     logLevel,
     concurrency,
     syncPeriodMs,
+    startupTimeoutMs,
     ...metricsTls(raw),
   };
 }

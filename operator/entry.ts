@@ -5,8 +5,11 @@
  * - `--help` / `--version`: stdout, exit 0.
  * - Usage error: its one line on stderr, exit 2.
  * - SIGTERM / SIGINT: graceful shutdown (see run.ts), exit 0. If it has not finished after
- *   `SHUTDOWN_TIMEOUT_MS` the process logs that and exits 1 (Kubernetes would SIGKILL it anyway);
- *   a second signal exits 1 at once.
+ *   `SHUTDOWN_TIMEOUT_MS` the process logs that and exits 1 (Kubernetes would SIGKILL it anyway).
+ * - Signals that arrive within `FORCE_GRACE_MS` of the first are the same stop request seen twice
+ *   and are ignored: a terminal's Ctrl-C reaches the whole process group, so a wrapper (`make
+ *   demo`, `deno task`, make's SIGTERM forwarding) and the terminal each deliver one. Only a
+ *   signal after the grace period means "stop now": the process exits 1 without finishing.
  * - Anything unexpected (a bug): one JSON log line, exit 1 — never a stack trace.
  */
 import { connect } from "../apis/connect.ts";
@@ -20,6 +23,9 @@ import { EXIT_FAILURE, EXIT_OK, EXIT_USAGE, type OperatorDeps, runOperator } fro
 
 /** Must stay below the pod's termination grace period (deploy.yaml: 10 s). */
 export const SHUTDOWN_TIMEOUT_MS = 9_000;
+
+/** Repeat signals this soon after the first are duplicates of it, not a request to force exit. */
+export const FORCE_GRACE_MS = 2_000;
 
 function readOptional(path: string): string | undefined {
   try {
@@ -61,11 +67,17 @@ export async function operatorMain(
 
   const shutdown = new AbortController();
   let watchdog: ReturnType<typeof setTimeout> | undefined;
+  let firstSignalAt = 0;
   const onSignal = (sig: Deno.Signal) => () => {
     if (shutdown.signal.aborted) {
+      if (performance.now() - firstSignalAt < FORCE_GRACE_MS) {
+        logger.info(`received ${sig} again; already shutting down`);
+        return;
+      }
       logger.error(`received ${sig} again; exiting without finishing the shutdown`);
       Deno.exit(EXIT_FAILURE);
     }
+    firstSignalAt = performance.now();
     logger.info(`received ${sig}; shutting down`);
     shutdown.abort(new Error(`received ${sig}`));
     watchdog = setTimeout(() => {

@@ -2,8 +2,14 @@
  * The operator process, wired from a parsed configuration (main.ts does flags, signals and exit):
  *
  *   connect (kubeconfig / in-cluster) -> REST client whose every request feeds
- *   kleym_api_requests_total -> HTTP endpoints -> controller.startCaches -> (leader election) ->
- *   controller.run(leader signal)
+ *   kleym_api_requests_total -> wait for the API server -> HTTP endpoints ->
+ *   controller.startCaches -> (leader election) -> controller.run(leader signal)
+ *
+ * The start-up wait (`awaitApiServer`) owns "is the server usable with these credentials": it
+ * GETs `/api` until that answers 200, logging one line (apis/diagnose.ts: server, context, user,
+ * HTTP status, what to do) when the failure starts and whenever its kind changes, never per
+ * retry. After `--startup-timeout` it logs the last line as an error and the process exits 1, so
+ * a crash-looping pod shows the reason in `kubectl logs --previous`.
  *
  * Shutdown (the `signal` argument aborts): the leader signal aborts, the controller stops taking
  * work and finishes in-flight reconciles, the Lease is released, the caches and the HTTP listeners
@@ -16,11 +22,18 @@
  * The controller comes in through the small `OperatorController` interface so this module does
  * not depend on the reconciler's internals.
  */
-import type { Connection, ConnectionOptions, TransportOptions } from "../apis/connect.ts";
+import {
+  buildTransport,
+  type Connection,
+  type ConnectionOptions,
+  type TransportOptions,
+} from "../apis/connect.ts";
+import type { ConnectionConfig } from "../apis/transport.ts";
+import { describeAccessFailure, serverIdentity } from "../apis/diagnose.ts";
 import { ConfigError, ConnectionError } from "../apis/errors.ts";
 import type { RequestInfo } from "../apis/hooks.ts";
-import { ResourceClient, type RestClient } from "../apis/rest.ts";
-import type { Clock } from "../apis/clock.ts";
+import { ResourceClient, RestClient } from "../apis/rest.ts";
+import { type Clock, delay, realClock } from "../apis/clock.ts";
 import { errorText, type Logger } from "../observe/log.ts";
 import type { Metrics } from "../observe/metrics.ts";
 import type { OperatorConfig } from "./config.ts";
@@ -84,6 +97,60 @@ function describeFatal(err: unknown): string {
   return errorText(err);
 }
 
+/** Longest pause between start-up probes, and the longest one probe may take. */
+const PROBE_MAX_DELAY_MS = 5_000;
+const PROBE_TIMEOUT_MS = 10_000;
+
+/**
+ * Waits until the API server answers `GET /api` with 200. `rest` must not retry by itself (one
+ * probe is one attempt, so the deadline and the logged state are this loop's). The deadline is
+ * checked between probes; one probe may take up to PROBE_TIMEOUT_MS. "ready", or "stopped" when `signal`
+ * aborts, or "timeout" after `timeoutMs` (already logged as an error).
+ */
+export async function awaitApiServer(
+  conn: ConnectionConfig,
+  rest: RestClient,
+  logger: Logger,
+  timeoutMs: number,
+  signal: AbortSignal,
+  clock: Clock = realClock,
+): Promise<"ready" | "stopped" | "timeout"> {
+  const deadline = clock.now() + timeoutMs;
+  let lastKey: string | undefined;
+  let lastLine = "";
+  for (let attempt = 0;; attempt++) {
+    if (signal.aborted) return "stopped";
+    try {
+      await rest.json({
+        method: "GET",
+        path: "/api",
+        signal: AbortSignal.any([signal, AbortSignal.timeout(PROBE_TIMEOUT_MS)]),
+      });
+      if (lastKey !== undefined) logger.info(`${serverIdentity(conn)} answers now`);
+      return "ready";
+    } catch (err) {
+      if (signal.aborted) return "stopped";
+      const failure = describeAccessFailure(err, conn);
+      if (failure === undefined) throw err;
+      lastLine = failure.line;
+      if (failure.key !== lastKey) {
+        lastKey = failure.key;
+        logger.warn(failure.line, { server: conn.server, context: conn.context, user: conn.user });
+      }
+    }
+    const left = deadline - clock.now();
+    if (left <= 0) {
+      logger.error(
+        `gave up after ${timeoutMs / 1000}s (--startup-timeout): ${lastLine}`,
+        { server: conn.server, context: conn.context, user: conn.user },
+      );
+      return "timeout";
+    }
+    const wait = Math.min(left, PROBE_MAX_DELAY_MS, 250 * 2 ** Math.min(attempt, 5));
+    if (!await delay(clock, wait, signal)) return "stopped";
+  }
+}
+
 /** Resolves when `signal` aborts (never rejects); `dispose` removes the listener. */
 function aborted(signal: AbortSignal): { promise: Promise<void>; dispose(): void } {
   let onAbort = () => {};
@@ -138,6 +205,36 @@ export async function runOperator(deps: OperatorDeps, signal: AbortSignal): Prom
     logger.error("cannot start the HTTP endpoints", { error: describeFatal(err) });
     connection.close();
     return EXIT_FAILURE;
+  }
+
+  // Endpoints first: /healthz answers while we wait, so a liveness probe does not kill the pod
+  // before the start-up timeout has logged why it cannot start.
+  let reachable: Awaited<ReturnType<typeof awaitApiServer>>;
+  const probe = buildTransport(connection.conn, {
+    retry: false,
+    onRequest: (info) => countRequest(metrics, info),
+    clock: deps.clock,
+  });
+  try {
+    reachable = await awaitApiServer(
+      connection.conn,
+      new RestClient(probe.transport),
+      logger,
+      config.startupTimeoutMs,
+      signal,
+      deps.clock,
+    );
+  } catch (err) {
+    logger.error("operator failed", { error: describeFatal(err) });
+    reachable = "timeout";
+  } finally {
+    probe.close();
+  }
+  if (reachable !== "ready") {
+    await endpoints.shutdown();
+    connection.close();
+    logger.info(reachable === "stopped" ? "stopped before the API server answered" : "stopped");
+    return reachable === "timeout" ? EXIT_FAILURE : EXIT_OK;
   }
 
   // The caches live until the work loop has finished its in-flight reconciles.

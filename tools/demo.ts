@@ -7,14 +7,22 @@
  *      kubelet here, so the Deployment's pods never start: the operator runs locally instead);
  *   3. `kubectl apply -f examples/per-objective.yaml`;
  *   4. run the operator from source with exactly its permissions (deno.json "operator" task),
- *      `--trust-domain=kleym.sonda.red`, authenticated as the deploy.yaml ServiceAccount (a
- *      TokenRequest token), so the demo also shows that RBAC is enough;
+ *      `--trust-domain=kleym.sonda.red --leader-elect`, on free loopback ports (printed),
+ *      authenticated as the deploy.yaml ServiceAccount, so the demo also shows that RBAC is
+ *      enough. The TokenRequest token sits in a `tokenFile` the demo renews at half its lifetime
+ *      (the operator re-reads token files every minute and after a 401), so a demo left running
+ *      for hours never falls into a 401 loop;
  *   5. wait until the binding is Ready, print the ClusterSPIFFEID and the binding's status as YAML;
  *   6. keep running with the operator's logs until Ctrl-C (`--once`: stop the operator, exit 0).
  *
- * The control plane stays up afterwards (`make cluster-down` stops it).
+ * Stopping: one Ctrl-C reaches the whole process group (make, this script, the operator). The
+ * operator stops gracefully on the terminal's SIGINT; this script also forwards one SIGTERM (for a
+ * signal sent to it alone), which the operator counts as the same request (operator/entry.ts). The
+ * exit code is the operator's. The control plane stays up afterwards: the last line says so and
+ * how to stop it (`make cluster-down`).
  */
 import { parse, stringify } from "yaml";
+import { freePort } from "../tests/harness/process.ts";
 
 const ROOT = new URL("../", import.meta.url).pathname.replace(/\/$/, "");
 const DENO = Deno.execPath();
@@ -23,6 +31,9 @@ const KUBECTL = `${ROOT}/.cache/testenv/bin/kubectl`;
 const HOME = Deno.env.get("KLEYM_TESTENV_HOME") ?? `${ROOT}/.cache/testenv`;
 const ADMIN_KUBECONFIG = `${HOME}/kubeconfig`;
 const SA_KUBECONFIG = `${HOME}/kubeconfig-kleym-demo`;
+const SA_TOKEN = `${HOME}/kleym-demo.token`;
+/** TokenRequest lifetime; renewed at half of it. */
+const TOKEN_SECONDS = 3600;
 const TRUST_DOMAIN = "kleym.sonda.red";
 const BINDING = { name: "objective-a", namespace: "default" };
 const READY_DEADLINE_MS = 60_000;
@@ -68,20 +79,55 @@ function operatorPermissions(): string[] {
   return task.match(/--(allow|deny)-\S+/g) ?? [];
 }
 
-/** A kubeconfig that authenticates as the kleym ServiceAccount with a fresh bound token. */
+/** A fresh bound token for the kleym ServiceAccount, replacing SA_TOKEN in one rename. */
+async function writeToken(): Promise<void> {
+  const token = (await kubectl([
+    "create",
+    "token",
+    "kleym",
+    "-n",
+    "kleym-system",
+    `--duration=${TOKEN_SECONDS}s`,
+  ])).trim();
+  const tmp = `${SA_TOKEN}.new`;
+  await Deno.writeTextFile(tmp, `${token}\n`, { mode: 0o600 });
+  await Deno.rename(tmp, SA_TOKEN);
+}
+
+/** Renews the token at half its lifetime until `signal` aborts (never rejects). */
+async function renewTokens(signal: AbortSignal): Promise<void> {
+  while (!signal.aborted) {
+    const slept = await new Promise<boolean>((resolve) => {
+      const timer = setTimeout(() => resolve(true), (TOKEN_SECONDS * 1000) / 2);
+      signal.addEventListener("abort", () => {
+        clearTimeout(timer);
+        resolve(false);
+      }, { once: true });
+    });
+    if (!slept) return;
+    try {
+      await writeToken();
+      console.error("demo: renewed the ServiceAccount token");
+    } catch (err) {
+      // The old token is still valid for half its lifetime: say so and try again next time.
+      console.error(`demo: could not renew the ServiceAccount token: ${(err as Error).message}`);
+    }
+  }
+}
+
+/** A kubeconfig that authenticates as the kleym ServiceAccount through the renewed token file. */
 async function serviceAccountKubeconfig(): Promise<string> {
   const admin = parse(await Deno.readTextFile(ADMIN_KUBECONFIG)) as {
     clusters: { cluster: Record<string, string> }[];
   };
-  const token = (await kubectl(["create", "token", "kleym", "-n", "kleym-system", "--duration=1h"]))
-    .trim();
+  await writeToken();
   await Deno.writeTextFile(
     SA_KUBECONFIG,
     stringify({
       apiVersion: "v1",
       kind: "Config",
       clusters: [{ name: "demo", cluster: admin.clusters[0].cluster }],
-      users: [{ name: "kleym", user: { token } }],
+      users: [{ name: "kleym", user: { tokenFile: SA_TOKEN } }],
       contexts: [{ name: "kleym", context: { cluster: "demo", user: "kleym" } }],
       "current-context": "kleym",
     }),
@@ -130,6 +176,12 @@ async function main(): Promise<number> {
 
   step(`operator (as system:serviceaccount:kleym-system:kleym, trust domain ${TRUST_DOMAIN})`);
   const kubeconfig = await serviceAccountKubeconfig();
+  // Free ports, so a running demo never collides with another demo or a test run.
+  const metricsPort = freePort();
+  const healthPort = freePort();
+  console.error(
+    `metrics: https://127.0.0.1:${metricsPort}/metrics (a token allowed to get /metrics)  health: http://127.0.0.1:${healthPort}/readyz`,
+  );
   const args = [
     "run",
     "--quiet",
@@ -137,8 +189,9 @@ async function main(): Promise<number> {
     "main.ts",
     `--trust-domain=${TRUST_DOMAIN}`,
     `--kubeconfig=${kubeconfig}`,
-    "--metrics-bind-address=127.0.0.1:8080",
-    "--health-probe-bind-address=127.0.0.1:8081",
+    "--leader-elect",
+    `--metrics-bind-address=127.0.0.1:${metricsPort}`,
+    `--health-probe-bind-address=127.0.0.1:${healthPort}`,
   ];
   console.error(`deno ${args.join(" ")}`);
   const operator = new Deno.Command(DENO, {
@@ -150,13 +203,21 @@ async function main(): Promise<number> {
   }).spawn();
   let exited: Deno.CommandStatus | undefined;
   const status = operator.status.then((s) => exited = s);
+  const renewal = new AbortController();
+  const renewing = renewTokens(renewal.signal);
+  let stopSent = false;
   const stopOperator = async (): Promise<number> => {
-    if (!exited) {
+    // One SIGTERM at most: the operator treats a later signal as "force exit".
+    if (!exited && !stopSent) {
+      stopSent = true;
       try {
         operator.kill("SIGTERM");
       } catch { /* already gone */ }
     }
-    return (await status).code;
+    const code = (await status).code;
+    renewal.abort();
+    await renewing;
+    return code;
   };
 
   // Ctrl-C (or SIGTERM): forward a graceful stop to the operator, leave with its exit code.
@@ -223,10 +284,14 @@ async function main(): Promise<number> {
     if (exited) fail(`the operator exited with code ${exited.code}`);
     return await stopOperator();
   } finally {
+    // Never leave the operator behind, whatever went wrong above. The listeners stay until it
+    // has exited, so a second Ctrl-C during its shutdown does not kill this script first.
+    await stopOperator();
     Deno.removeSignalListener("SIGINT", onInterrupt);
     Deno.removeSignalListener("SIGTERM", onInterrupt);
-    // Never leave the operator behind, whatever went wrong above.
-    await stopOperator();
+    console.error(
+      "\ndemo: the control plane is still running (about 300 MB); `make cluster-down` stops it",
+    );
   }
 }
 

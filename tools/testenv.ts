@@ -6,6 +6,8 @@
  *   deno run -A tools/testenv.ts run -- CMD..  start a private one, run CMD with
  *                                              KLEYM_TEST_DIR set, always tear down
  *
+ * `up` installs kleym's CRD, upstream GAIE v1.5.0's CRDs and ClusterSPIFFEID (what a real cluster
+ * serves; no test stand-in). `run` installs the test set (tests/harness/controlplane.ts).
  * `up` keeps its state in .cache/testenv/cluster and copies the admin kubeconfig to the stable
  * path .cache/testenv/kubeconfig; the built kubectl is .cache/testenv/bin/kubectl.
  */
@@ -17,6 +19,7 @@ import {
   stopDetached,
 } from "../tests/harness/controlplane.ts";
 import { isOurProcess } from "../tests/harness/process.ts";
+import { UPSTREAM_GAIE_CRDS } from "../hack/upstream.ts";
 
 // KLEYM_TESTENV_HOME moves the background cluster's state (tests use it to exercise `up` and
 // `down` without touching a developer's running cluster).
@@ -40,7 +43,11 @@ async function up(): Promise<void> {
   } catch { /* not running */ }
   await Deno.remove(CLUSTER_DIR, { recursive: true }).catch(() => {});
   await Deno.mkdir(HOME, { recursive: true });
-  const cp = await startControlPlane({ dir: CLUSTER_DIR });
+  // The demo's cluster is what users have: upstream GAIE CRDs only, no test stand-in.
+  const cp = await startControlPlane({
+    dir: CLUSTER_DIR,
+    crds: ["kleym", ...UPSTREAM_GAIE_CRDS, "clusterspiffeids"],
+  });
   await Deno.copyFile(cp.kubeconfigPath, KUBECONFIG);
   cp.detach();
   console.log(`control plane up at ${cp.server}`);

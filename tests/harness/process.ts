@@ -27,8 +27,11 @@ export interface SpawnOptions {
 export async function spawnLogged(opts: SpawnOptions): Promise<ManagedProcess> {
   // The shell redirects straight into the log file and then execs the program (same pid), so
   // the process does not depend on us to drain its output and may outlive us (`cluster-up`).
+  // Detached (a session of its own): a terminal's Ctrl-C signals its whole foreground process
+  // group, and `make demo` / `make cluster-up` promise the control plane outlives that.
   const child = new Deno.Command("sh", {
     args: ["-c", 'exec "$0" "$@" >>"$KLEYM_LOG_FILE" 2>&1', opts.cmd, ...opts.args],
+    detached: true,
     env: { ...opts.env, KLEYM_LOG_FILE: opts.logFile },
     cwd: opts.cwd,
     stdin: "null",

@@ -50,6 +50,11 @@ Deno.test("make demo ONCE=1 prints the PerObjective example's ClusterSPIFFEID an
       hint: "default/objective-a",
     });
     assert.match(stdout, /reason: Reconciled\n\s+status: "True"\n\s+type: Ready/);
+    // It leaves the control plane running, and says so (issue 14).
+    assert.match(
+      new TextDecoder().decode(out.stderr).trimEnd(),
+      /`make cluster-down` stops it$/,
+    );
   } finally {
     await new Deno.Command(Deno.execPath(), {
       args: ["run", "-A", `${REPO_ROOT}/tools/testenv.ts`, "down"],

@@ -34,7 +34,7 @@ Deno.test("the PerObjective example's pool and objective apply to the real CRDs 
   const objective = JSON.parse(
     await env.kubectl([
       "get",
-      "inferenceobjectives.inference.networking.k8s.io",
+      "inferenceobjectives.inference.networking.x-k8s.io",
       "objective-a",
       "-n",
       ns,
@@ -43,7 +43,8 @@ Deno.test("the PerObjective example's pool and objective apply to the real CRDs 
     ]),
   );
   assert.equal(objective.spec.poolRef.name, "pool-a");
-  // The GAIE schema defaults the poolRef group; the stand-in keeps that behaviour.
+  assert.equal(objective.apiVersion, "inference.networking.x-k8s.io/v1alpha2");
+  // The GAIE schema defaults the poolRef group to the v1 pool's.
   assert.equal(objective.spec.poolRef.group, "inference.networking.k8s.io");
 });
 
@@ -146,7 +147,7 @@ Deno.test("interrupting a test run leaves no etcd or kube-apiserver behind", asy
   assert.throws(() => Deno.statSync(runDir), "the run's temp dir is removed");
 });
 
-Deno.test("cluster-up lists every CRD with the built kubectl; cluster-down stops it", async () => {
+Deno.test("cluster-up serves kleym's, upstream GAIE's and SPIRE's CRDs only; cluster-down stops it", async () => {
   const home = await Deno.makeTempDir({ prefix: "kleym-testenv-home-" });
   const testenv = (verb: string) =>
     new Deno.Command(Deno.execPath(), {
@@ -169,10 +170,8 @@ Deno.test("cluster-up lists every CRD with the built kubectl; cluster-down stops
     assert.deepEqual(names, [
       "customresourcedefinition.apiextensions.k8s.io/clusterspiffeids.spire.spiffe.io",
       "customresourcedefinition.apiextensions.k8s.io/inferenceidentitybindings.kleym.sonda.red",
-      "customresourcedefinition.apiextensions.k8s.io/inferenceobjectives.inference.networking.k8s.io",
       "customresourcedefinition.apiextensions.k8s.io/inferenceobjectives.inference.networking.x-k8s.io",
       "customresourcedefinition.apiextensions.k8s.io/inferencepools.inference.networking.k8s.io",
-      "customresourcedefinition.apiextensions.k8s.io/inferencepools.inference.networking.x-k8s.io",
     ]);
     const pids = pidsIn(`${home}/cluster`);
     assert.equal(pids.length, 2);

@@ -101,8 +101,10 @@ Deno.test("the fixture examples produce exactly the expected objects and status 
     for (const name of ["objective-a", "objective-b", "pool-a"]) {
       await waitGone(c.bindings, name, NS);
     }
-    await deleteIfExists(c.objectivesV1, "objective-a", NS);
-    await deleteIfExists(c.objectivesV1, "objective-b", NS);
+    for (const name of ["objective-a", "objective-b"]) {
+      await deleteIfExists(c.objectivesV1alpha2, name, NS);
+      await deleteIfExists(c.objectivesV1, name, NS);
+    }
     await deleteIfExists(c.poolsV1, "pool-a", NS);
   };
   try {

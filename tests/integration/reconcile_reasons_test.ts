@@ -145,33 +145,6 @@ Deno.test("reasons reachable through admission: each reported with the offending
         ],
       },
       {
-        name: "bad-sa",
-        reason: "InvalidServiceAccountName",
-        condition: "RenderFailure",
-        includes: ["spec.serviceAccountName", '"Bad_SA"'],
-        objects: (n) => [
-          binding(n, "bad-sa", {
-            poolRef: { name: "good" },
-            mode: "PoolOnly",
-            serviceAccountName: "Bad_SA",
-          }),
-        ],
-      },
-      {
-        name: "bad-container",
-        reason: "InvalidContainerName",
-        condition: "RenderFailure",
-        includes: ["spec.containerName", '"Bad_Name"'],
-        objects: (n) => [
-          binding(n, "bad-container", {
-            poolRef: { name: "good" },
-            objectiveRef: { name: "o" },
-            containerName: "Bad_Name",
-            ...SA,
-          }),
-        ],
-      },
-      {
         name: longName,
         reason: "InvalidBindingName",
         condition: "RenderFailure",
@@ -281,6 +254,56 @@ Deno.test("reasons kleym's CRD forbids at admission (permissive CRD copy) and In
         includes: ["spec.containerName"],
         objects: (n) => [
           binding(n, "no-container", { poolRef: { name: "p" }, objectiveRef: { name: "o" } }),
+        ],
+      },
+      // Refused at admission since issue 14 (tests/integration/crd_admission_test.ts); stored
+      // before the rules they still get precise conditions.
+      {
+        name: "bad-sa",
+        reason: "InvalidServiceAccountName",
+        condition: "RenderFailure",
+        includes: ["spec.serviceAccountName", '"Bad_SA"'],
+        objects: (n) => [
+          binding(n, "bad-sa", {
+            poolRef: { name: "p" },
+            mode: "PoolOnly",
+            serviceAccountName: "Bad_SA",
+          }),
+        ],
+      },
+      {
+        name: "bad-container",
+        reason: "InvalidContainerName",
+        condition: "RenderFailure",
+        includes: ["spec.containerName", '"Bad_Name"'],
+        objects: (n) => [
+          binding(n, "bad-container", {
+            poolRef: { name: "p" },
+            objectiveRef: { name: "o" },
+            containerName: "Bad_Name",
+            ...SA,
+          }),
+        ],
+      },
+      {
+        name: "padded-pool-ref",
+        reason: "TargetPoolNotFound",
+        condition: "InvalidRef",
+        includes: ["spec.poolRef.name", '" p "'],
+        objects: (
+          n,
+        ) => [binding(n, "padded-pool-ref", { poolRef: { name: " p " }, mode: "PoolOnly" })],
+      },
+      {
+        name: "template-pool-ref",
+        reason: "TargetPoolNotFound",
+        condition: "InvalidRef",
+        includes: ["spec.poolRef.name", '"{{.PodMeta.Name}}"'],
+        objects: (n) => [
+          binding(n, "template-pool-ref", {
+            poolRef: { name: "{{.PodMeta.Name}}" },
+            mode: "PoolOnly",
+          }),
         ],
       },
       {

@@ -242,7 +242,7 @@ Deno.test("kubeconfig problems are one clear ConfigError naming the file or cont
       {
         name: "invalid YAML",
         make: async () => ({ kubeconfig: await write("e.yaml", "clusters: [\n") }),
-        message: `cannot parse kubeconfig ${dir}/e.yaml`,
+        message: `kubeconfig ${dir}/e.yaml is not valid YAML (`,
       },
       {
         name: "wrong field type",

@@ -305,3 +305,97 @@ Deno.test("image tags", () => {
   assert.equal(imageTag("reg/kleym:1@sha256:abc"), "1");
   assert.equal(imageTag("reg/kleym@sha256:abc"), "sha256:abc");
 });
+
+Deno.test("status: operator health from the leader Lease, then Deployments, then bindings", async (t) => {
+  const lease = (holder: string, renewedSecondsAgo: number, duration = 15) => ({
+    state: "found" as const,
+    object: {
+      metadata: { name: "kleym-operator", namespace: "kleym-system" },
+      spec: {
+        holderIdentity: holder,
+        leaseDurationSeconds: duration,
+        renewTime: new Date(NOW.getTime() - renewedSecondsAgo * 1000).toISOString(),
+      },
+    },
+  });
+  const none = { state: "listed" as const, items: [] };
+  const fresh = {
+    metadata: { name: "a", namespace: "n", generation: 2 },
+    status: {
+      trustDomain: "a.org",
+      conditions: [{ type: "Ready", status: "True", reason: "Reconciled", observedGeneration: 2 }],
+    },
+  };
+  const behind = {
+    metadata: { name: "b", namespace: "n", generation: 3 },
+    status: {
+      trustDomain: "a.org",
+      conditions: [{ type: "Ready", status: "True", reason: "Reconciled", observedGeneration: 2 }],
+    },
+  };
+  const operatorFindings = (r: ReturnType<typeof status>) =>
+    r.findings.filter((f) => f.id === "operator-unavailable").map((f) => f.reason);
+
+  await t.step("a live Lease held from source, no Deployment: available", () => {
+    const r = status({
+      lease: lease("laptop-x1y2", 3),
+      deployments: none,
+      bindings: { state: "listed", items: [fresh] },
+    });
+    assert.equal(r.components.operator.state, "available");
+    assert.equal(r.components.operator.evidence, "lease");
+    assert.equal(r.components.operator.lease?.holder, "laptop-x1y2");
+    assert.equal(r.components.operator.lease?.ageSeconds, 3);
+    assert.deepEqual(r.components.operator.deployments, []);
+    assert.deepEqual(operatorFindings(r), []);
+  });
+  await t.step("a Lease held but not renewed for longer than its duration: LeaseExpired", () => {
+    const r = status({ lease: lease("pod-a", 16), bindings: { state: "listed", items: [fresh] } });
+    assert.equal(r.components.operator.state, "unavailable");
+    assert.deepEqual(operatorFindings(r), ["LeaseExpired"]);
+    assert.match(
+      r.findings[0].message,
+      /^the leader Lease kleym-system\/kleym-operator was last renewed by pod-a 16s ago \(lease duration 15s\)/,
+    );
+  });
+  await t.step("a live Lease wins over a Deployment without ready replicas", () => {
+    const r = status({
+      lease: lease("laptop", 1),
+      deployments: { state: "listed", items: [operatorDeployment("k", [], 0)] },
+    });
+    assert.equal(r.components.operator.state, "available");
+    assert.deepEqual(operatorFindings(r), []);
+  });
+  await t.step("a released Lease falls back to the Deployment", () => {
+    const r = status({
+      lease: lease("", 100),
+      deployments: { state: "listed", items: [operatorDeployment("k", [], 0)] },
+    });
+    assert.equal(r.components.operator.evidence, "deployment");
+    assert.deepEqual(operatorFindings(r), ["NoReadyReplicas"]);
+  });
+  await t.step("no Lease, no Deployment: bindings behind their spec mean nobody reconciles", () => {
+    const r = status({
+      lease: { state: "absent" },
+      deployments: none,
+      bindings: { state: "listed", items: [fresh, behind] },
+    });
+    assert.equal(r.components.operator.evidence, "bindings");
+    assert.deepEqual(operatorFindings(r), ["BindingsNotReconciled"]);
+    assert.match(r.findings[0].message, /1 binding\(s\) .*\(n\/b\)/);
+  });
+  await t.step("no Lease, no Deployment, current bindings: unknown, no error", () => {
+    const r = status({
+      lease: { state: "absent" },
+      deployments: none,
+      bindings: { state: "listed", items: [fresh] },
+    });
+    assert.equal(r.components.operator.state, "unknown");
+    assert.deepEqual(operatorFindings(r), []);
+  });
+  await t.step("nothing at all: not-found", () => {
+    const r = status({ lease: { state: "absent" }, deployments: none });
+    assert.equal(r.components.operator.state, "not-found");
+    assert.deepEqual(operatorFindings(r), ["OperatorNotFound"]);
+  });
+});

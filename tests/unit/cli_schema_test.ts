@@ -34,7 +34,10 @@ Deno.test("the checker rejects missing, extra and mistyped fields", () => {
     generatedAt: "t",
     status: "OK",
     cliVersion: "0",
-    components: { crds: [], operator: { state: "unknown", deployments: [] } },
+    components: {
+      crds: [],
+      operator: { state: "unknown", evidence: "none", lease: null, deployments: [] },
+    },
     config: {
       trustDomain: { value: null, source: "undiscovered", mixed: false, observed: [] },
       className: { value: null, source: "undiscovered", mixed: false, observed: [] },

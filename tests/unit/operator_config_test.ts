@@ -43,6 +43,7 @@ Deno.test("defaults apply when only the trust domain is given", () => {
     logLevel: "info",
     concurrency: 4,
     syncPeriodMs: 600_000,
+    startupTimeoutMs: 60_000,
     metricsSecure: true,
     metricsCert: undefined,
   });
@@ -63,6 +64,7 @@ Deno.test("every flag is accepted in both --flag=value and --flag value form", (
     ["log-level", "debug"],
     ["concurrency", "9"],
     ["sync-period", "1m30s"],
+    ["startup-timeout", "1m30s"],
     ["metrics-cert-dir", "/certs"],
     ["metrics-cert-name", "c.pem"],
     ["metrics-key-name", "k.pem"],
@@ -86,6 +88,7 @@ Deno.test("every flag is accepted in both --flag=value and --flag value form", (
     logLevel: "debug",
     concurrency: 9,
     syncPeriodMs: 90_000,
+    startupTimeoutMs: 90_000,
     metricsSecure: true,
     metricsCert: { dir: "/certs", certName: "c.pem", keyName: "k.pem" },
   };
@@ -215,6 +218,10 @@ Deno.test("bad flags and values each give one precise line", () => {
       message: '--leader-elect-lease-duration="15": expected a duration such as 15s, 500ms or 1m',
     },
     {
+      args: [td, "--startup-timeout=60"],
+      message: '--startup-timeout="60": expected a duration such as 15s, 500ms or 1m',
+    },
+    {
       args: [td, "--leader-elect-retry-period=0s"],
       message: "--leader-elect-retry-period=0s: must be greater than zero",
     },
@@ -268,6 +275,7 @@ Deno.test("--help wins over everything else and lists every flag", () => {
       "leader-elect-retry-period",
       "log-level",
       "concurrency",
+      "startup-timeout",
       "help",
       "version",
     ]

@@ -205,6 +205,16 @@ Deno.test("the per-objective example renders its ClusterSPIFFEID and Ready statu
   assertMatchesExpected(cluster, expected("per-objective"), "per-objective");
 });
 
+Deno.test("the seed's v1-objective example renders the same ClusterSPIFFEID and status", () => {
+  const cluster = new Cluster();
+  cluster.converge(inputs("per-objective-v1-objective"));
+  assertMatchesExpected(
+    cluster,
+    expected("per-objective-v1-objective"),
+    "per-objective-v1-objective",
+  );
+});
+
 Deno.test("the pool-only example renders its ClusterSPIFFEID and Ready status exactly", () => {
   const cluster = new Cluster();
   cluster.converge(inputs("pool-only"));

@@ -1,0 +1,189 @@
+/**
+ * Issue 14, acceptance 2 (`make demo` path): `make demo` in a session of its own (as a terminal
+ * runs a foreground job), stopped by ONE signal to the whole process group, exactly as Ctrl-C
+ * (SIGINT) or `kill -TERM -<pgid>` deliver it: every process in the group gets it, and make
+ * forwards SIGTERM to its child once more. The demo stops its operator gracefully: the operator
+ * exits 0 (so make prints no `make: ***` line: make reports any non-zero exit or signal death of
+ * its recipe that way), the Lease is released, no log line is an error, and the last line says
+ * the control plane still runs and how to stop it. GNU make itself then dies by the same signal
+ * (it always re-raises SIGINT/SIGTERM after its children finish): the shell's usual 130/143.
+ *
+ * Also checked on the way: the demo's ports are free ones, printed at start. Runs against a
+ * control plane of its own (KLEYM_TESTENV_HOME), reused by the second run.
+ *
+ * The second test sends the operator process SIGINT and SIGTERM back to back (what a wrapper plus
+ * the terminal deliver): one stop request, exit 0 (operator/entry.ts FORCE_GRACE_MS). The third
+ * is the issue's `deno task operator` report: one SIGINT to the task runner's process group.
+ */
+import assert from "node:assert/strict";
+import { REPO_ROOT, runKubectl } from "../harness/controlplane.ts";
+import { testEnv } from "../harness/env.ts";
+import { operatorPermissions } from "../harness/operator.ts";
+import { pollUntil } from "../harness/poll.ts";
+import { freePort } from "../harness/process.ts";
+
+async function demoStoppedBy(home: string, sig: Deno.Signal): Promise<void> {
+  const child = new Deno.Command("setsid", {
+    args: ["make", "-s", "--no-print-directory", "demo"],
+    cwd: REPO_ROOT,
+    env: { KLEYM_TESTENV_HOME: home },
+    stdin: "null",
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  let stderr = "";
+  const dec = new TextDecoder();
+  const reading = (async () => {
+    for await (const chunk of child.stderr) stderr += dec.decode(chunk, { stream: true });
+  })();
+  const stdout = new Response(child.stdout).text();
+  let exited = false;
+  const status = child.status.finally(() => exited = true);
+  try {
+    await pollUntil("the demo follows the operator's logs", 180_000, () => {
+      if (exited) throw new Error(`make demo exited early:\n${stderr}`);
+      return stderr.includes("the operator keeps running; Ctrl-C stops it");
+    });
+  } catch (err) {
+    Deno.kill(-child.pid, "SIGKILL");
+    await status;
+    throw err;
+  }
+  Deno.kill(-child.pid, sig);
+  const s = await status;
+  await reading;
+  await stdout;
+
+  assert.equal(s.signal, sig, `make dies by the re-raised ${sig}:\n${stderr}`);
+  assert.doesNotMatch(stderr, /^make: \*\*\*/m, "the demo (make's recipe) exited 0");
+  const logs = stderr.split("\n").filter((l) => l.startsWith("{")).map((l) =>
+    JSON.parse(l) as { level: string; msg: string }
+  );
+  assert.deepEqual(logs.filter((l) => l.level === "error"), [], "no error line");
+  assert.ok(logs.some((l) => l.msg === "released the leader lease"), stderr);
+  assert.ok(logs.some((l) => /^received SIG(INT|TERM); shutting down$/.test(l.msg)), stderr);
+  assert.match(
+    stderr,
+    /metrics: https:\/\/127\.0\.0\.1:\d+\/metrics .*health: http:\/\/127\.0\.0\.1:\d+\//,
+  );
+  assert.match(
+    stderr.trimEnd(),
+    /demo: the control plane is still running \(about 300 MB\); `make cluster-down` stops it$/,
+  );
+  const holder = await runKubectl(`${home}/kubeconfig`, [
+    "get",
+    "lease",
+    "kleym-operator",
+    "-n",
+    "kleym-system",
+    "-o",
+    "jsonpath={.spec.holderIdentity}",
+  ]);
+  assert.equal(holder.trim(), "", "Lease released");
+}
+
+Deno.test("make demo: one SIGINT or one SIGTERM to its process group is a clean stop", async (t) => {
+  const home = await Deno.makeTempDir({ prefix: "kleym-demo-signals-" });
+  try {
+    await t.step("SIGINT (Ctrl-C)", () => demoStoppedBy(home, "SIGINT"));
+    await t.step("SIGTERM", () => demoStoppedBy(home, "SIGTERM"));
+  } finally {
+    await new Deno.Command(Deno.execPath(), {
+      args: ["run", "-A", `${REPO_ROOT}/tools/testenv.ts`, "down"],
+      env: { KLEYM_TESTENV_HOME: home },
+      stdout: "null",
+      stderr: "null",
+    }).output();
+    await Deno.remove(home, { recursive: true });
+  }
+});
+
+Deno.test("two signals at once (terminal + wrapper) are one stop request: exit 0", async () => {
+  const env = await testEnv();
+  const child = new Deno.Command(Deno.execPath(), {
+    args: [
+      "run",
+      "--quiet",
+      ...operatorPermissions(),
+      "main.ts",
+      "--trust-domain=example.org",
+      `--kubeconfig=${env.kubeconfigPath}`,
+      "--metrics-bind-address=0",
+      "--health-probe-bind-address=0",
+    ],
+    cwd: REPO_ROOT,
+    stdin: "null",
+    stdout: "null",
+    stderr: "piped",
+  }).spawn();
+  let stderr = "";
+  const dec = new TextDecoder();
+  const reading = (async () => {
+    for await (const chunk of child.stderr) stderr += dec.decode(chunk, { stream: true });
+  })();
+  try {
+    await pollUntil("controller started", 60_000, () => stderr.includes("controller started"));
+  } finally {
+    // What `deno task` / `make demo` deliver on one Ctrl-C: the terminal's SIGINT and the
+    // wrapper's forwarded SIGTERM, back to back.
+    child.kill("SIGINT");
+    child.kill("SIGTERM");
+  }
+  const status = await child.status;
+  await reading;
+  assert.equal(status.code, 0, stderr);
+  const msgs = stderr.split("\n").filter((l) => l.startsWith("{")).map((l) =>
+    JSON.parse(l) as { level: string; msg: string }
+  );
+  assert.deepEqual(msgs.filter((m) => m.level === "error"), [], stderr);
+  assert.ok(msgs.some((m) => m.msg === "received SIGTERM again; already shutting down"), stderr);
+});
+
+Deno.test("deno task operator: one SIGINT to its process group (task runner + operator) is exit 0", async () => {
+  // No cluster needed: the operator is stopped while it waits for an API server nobody serves.
+  const dir = await Deno.makeTempDir({ prefix: "kleym-task-sigint-" });
+  const kubeconfig = `${dir}/kubeconfig`;
+  await Deno.writeTextFile(
+    kubeconfig,
+    JSON.stringify({
+      apiVersion: "v1",
+      kind: "Config",
+      clusters: [{ name: "c", cluster: { server: `https://127.0.0.1:${freePort()}` } }],
+      users: [{ name: "u", user: { token: "t" } }],
+      contexts: [{ name: "x", context: { cluster: "c", user: "u" } }],
+      "current-context": "x",
+    }),
+  );
+  const child = new Deno.Command("setsid", {
+    args: [
+      `${REPO_ROOT}/node_modules/.bin/deno`,
+      "task",
+      "--quiet",
+      "operator",
+      "--trust-domain=example.org",
+      `--kubeconfig=${kubeconfig}`,
+      "--metrics-bind-address=0",
+      "--health-probe-bind-address=0",
+    ],
+    cwd: REPO_ROOT,
+    stdin: "null",
+    stdout: "null",
+    stderr: "piped",
+  }).spawn();
+  let stderr = "";
+  const dec = new TextDecoder();
+  const reading = (async () => {
+    for await (const chunk of child.stderr) stderr += dec.decode(chunk, { stream: true });
+  })();
+  try {
+    await pollUntil("the operator waits", 60_000, () => stderr.includes("is unreachable"));
+  } finally {
+    Deno.kill(-child.pid, "SIGINT");
+  }
+  const status = await child.status;
+  await reading;
+  await Deno.remove(dir, { recursive: true });
+  assert.equal(status.code, 0, stderr);
+  assert.doesNotMatch(stderr, /"level":"error"/, stderr);
+  assert.match(stderr, /"msg":"received SIGINT; shutting down"/);
+});
