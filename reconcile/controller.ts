@@ -26,7 +26,7 @@
  * in place makes no write (its plan is a no-op); one that is not is repaired. Cost: one LIST per
  * watched resource per period.
  *
- * API: `Controller` (`startCaches`, `hasSynced`, `run`), `ControllerOptions`.
+ * API: `Controller` (`startCaches`, `hasSynced`, `run`, `idle`), `ControllerOptions`.
  */
 import { type Clock, realClock } from "../apis/clock.ts";
 import { MutationCache } from "../apis/mutation_cache.ts";
@@ -187,6 +187,15 @@ export class Controller {
 
   hasSynced(): boolean {
     return this.#synced;
+  }
+
+  /**
+   * No reconcile is running or waiting, and every recorded event has been written. Events are
+   * written in the background, so a test that measures "no writes in steady state" waits for this
+   * before its window starts (checked in-process, the answer is exact for that instant).
+   */
+  idle(): boolean {
+    return this.#queue.depth === 0 && this.#queue.inFlight === 0 && this.#events.pending === 0;
   }
 
   /**

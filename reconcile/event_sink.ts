@@ -68,6 +68,7 @@ export class EventQueue implements EventSink {
   readonly #clock: Clock;
   readonly #capacity: number;
   #queue: EventObject[] = [];
+  #writing = 0;
   #dropped = 0;
   #wake: (() => void) | undefined;
 
@@ -77,9 +78,9 @@ export class EventQueue implements EventSink {
     this.#capacity = Math.max(1, opts.capacity ?? 1000);
   }
 
-  /** Events waiting to be written. */
+  /** Events recorded and not yet written (waiting or being written). */
   get pending(): number {
-    return this.#queue.length;
+    return this.#queue.length + this.#writing;
   }
 
   record(regarding: EventRegarding, type: EventType, reason: string, note: string): void {
@@ -132,6 +133,7 @@ export class EventQueue implements EventSink {
   }
 
   async #write(event: EventObject, signal: AbortSignal): Promise<void> {
+    this.#writing++;
     try {
       await this.#opts.events.create(event, { signal });
     } catch (error) {
@@ -141,6 +143,8 @@ export class EventQueue implements EventSink {
         reason: event.reason,
         error,
       });
+    } finally {
+      this.#writing--;
     }
   }
 

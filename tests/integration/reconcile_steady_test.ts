@@ -59,6 +59,8 @@ Deno.test("after 50 bindings converge, 10 seconds pass with zero writes and zero
       return done && (await managedOf(c, ns)).length === 40;
     });
     const convergedMs = Date.now() - start;
+    // Events are written in the background: the window starts once they all are.
+    await pollUntil("the controller is idle", 10_000, () => op.controller.idle());
 
     const eventsBefore = (await c.events.list({ namespace: ns })).items.length;
     const writesBefore = op.writes();

@@ -60,6 +60,8 @@ Deno.test("the event queue writes in the background, in order, one at a time", a
     s.queue.record(regarding, "Normal", "Reconciled", "one");
     s.queue.record(regarding, "Warning", "TargetPoolNotFound", "two");
     equal(s.written.length, 0, "record did not wait for the write");
+    await new Promise((r) => setTimeout(r, 0));
+    equal(s.queue.pending, 2, "one being written, one waiting");
     s.hold(false);
     s.release();
     while (s.written.length < 2) await new Promise((r) => setTimeout(r, 0));
