@@ -14,7 +14,8 @@
  *      update, then the status (only if `writeStatus`), then the events. If a create hits
  *      AlreadyExists, re-read and re-plan.
  *
- * The plan carries every decision the edge acts on: `addFinalizer` (SPEC 7: before any output),
+ * The plan carries every decision the edge acts on: `addFinalizer` (SPEC 7: before any output; a
+ * plan that adds it does nothing else — the edge reconciles again once it is on),
  * the writes, the events, `retry` (from the reason table, errors.ts `RETRY_CLASS`) and
  * `nameTaken` (the desired name is held by an object this binding does not own).
  *
@@ -36,7 +37,8 @@
  * - Events: only when the plan writes something. Success: Normal `Reconciled`. Failure: Warning
  *   `<reason>` when the status changes. Leaving a collision: Normal `IdentityCollisionResolved`.
  *
- * API: `planReconcile(input: PlanInput): Plan`, `isNoop(plan)`; see ownership.ts for
+ * API: `planReconcile(input: PlanInput): Plan`, `isNoop(plan)`, `writesTransition(plan)`; see
+ * ownership.ts for
  * `planDeletion` (binding deletion) and the label selector to list a binding's objects.
  */
 
@@ -128,6 +130,29 @@ export function isNoop(plan: Plan): boolean {
 }
 
 export function planReconcile(input: PlanInput): Plan {
+  const plan = planFull(input);
+  if (!plan.addFinalizer) return plan;
+  // SPEC 7: the finalizer goes on before any output, in a step of its own: the edge adds it and
+  // reconciles again, planning the rest from what it then sees (peers created in the same breath
+  // included, so a new binding does not flip Ready -> Conflict). The outcome is the one the rest
+  // of the plan leads to.
+  return {
+    ...plan,
+    writeStatus: false,
+    create: undefined,
+    update: undefined,
+    deletes: [],
+    events: [],
+  };
+}
+
+/** Does the plan change the binding's outcome or output (not just its finalizer)? */
+export function writesTransition(plan: Plan): boolean {
+  return plan.writeStatus || plan.create !== undefined || plan.update !== undefined ||
+    plan.deletes.length > 0;
+}
+
+function planFull(input: PlanInput): Plan {
   const { binding, config, now, rendered } = input;
   const { name, namespace, uid } = bindingKey(binding);
   const previous = decodeConditions(binding.status);

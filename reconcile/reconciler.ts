@@ -3,7 +3,8 @@
  *
  * - live: render once (resolution through the caches, resolve.ts), look up the holder of the
  *   desired name, compute the namespace's collision candidates (peers.ts), `planReconcile`, and
- *   apply the plan unless it is a no-op. The plan carries every decision (finalizer, writes,
+ *   apply the plan unless it is a no-op. A binding without kleym's finalizer gets only that
+ *   (SPEC 7) and is reconciled again at once (the plan stops there). The plan carries every decision (finalizer, writes,
  *   events, retry class, "name taken"); apply returns what it did as data, and every write's
  *   answer goes into the read-your-writes views (apis/mutation_cache.ts).
  * - deleting (deletionTimestamp): leave collisions at once (peers look again), then the deletion
@@ -42,7 +43,7 @@ import { ApplyConflictError } from "./errors.ts";
 import type { EventSink } from "./event_sink.ts";
 import { CONFIRM_RETRY_MS, finalizeBinding, hasFinalizer } from "./finalize.ts";
 import type { CollisionPeers } from "./peers.ts";
-import { isNoop, planReconcile } from "./plan.ts";
+import { isNoop, planReconcile, writesTransition } from "./plan.ts";
 import { renderBinding } from "./render.ts";
 import { CacheNotReadyError, type ResolveSources, resolveSpec } from "./resolve.ts";
 import type { ObservedClusterSPIFFEID, RenderConfig } from "./types.ts";
@@ -187,8 +188,15 @@ export class Reconciler {
       this.#recordWrites(binding, result, managed?.view);
       if (result.nameTaken !== undefined) this.#suspect.set(key, result.nameTaken);
       if (result.failure !== undefined) throw result.failure;
-      metrics.bindingOutcomes.inc(plan.outcome);
-      log.info("reconciled", { ...plan.outcome, writes: result.writes });
+      if (writesTransition(plan)) {
+        metrics.bindingOutcomes.inc(plan.outcome);
+        log.info("reconciled", { ...plan.outcome, writes: result.writes });
+      }
+    }
+    if (plan.addFinalizer) {
+      // The finalizer is on (SPEC 7); the rest is planned by the next reconcile, right away.
+      report.outcome = "Finalizer";
+      return { next: undefined, enqueue: [key] };
     }
     if (plan.nameTaken !== undefined) this.#suspect.set(key, plan.nameTaken);
     metrics.setBindingState(key, plan.outcome);
