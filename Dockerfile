@@ -15,7 +15,7 @@ COPY observe/ observe/
 COPY operator/ operator/
 COPY reconcile/ reconcile/
 # The permission flags come from their one definition, the "operator" task in deno.json.
-RUN PERMS="$(deno eval 'console.log(JSON.parse(Deno.readTextFileSync("deno.json")).tasks.operator.match(/--(allow|deny)-\S+/g).join(" "))')" \
+RUN PERMS="$(deno eval 'console.log(JSON.parse(Deno.readTextFileSync("deno.json")).tasks.operator.match(/--(allow-|deny-|v8-flags=)\S+/g).join(" "))')" \
   && deno compile $PERMS --frozen --output /out/kleym-operator main.ts
 
 # glibc + libgcc (what a deno compile binary links against), no shell, nonroot (65532).

@@ -3,7 +3,8 @@ SHELL := /bin/bash
 DENO := node_modules/.bin/deno
 # The operator's permissions have ONE definition: the "operator" task in deno.json
 # (docs/permissions.md). `make build` compiles with exactly those flags.
-OPERATOR_PERMS = $(shell $(DENO) eval 'console.log(JSON.parse(Deno.readTextFileSync("deno.json")).tasks.operator.match(/--(allow|deny)-\S+/g).join(" "))')
+# V8 flags (--v8-flags=..., docs/benchmarks.md "Memory") travel with the permissions.
+OPERATOR_PERMS = $(shell $(DENO) eval 'console.log(JSON.parse(Deno.readTextFileSync("deno.json")).tasks.operator.match(/--(allow-|deny-|v8-flags=)\S+/g).join(" "))')
 # The CLI's likewise: the "kleym" task in deno.json (docs/cli.md, docs/permissions.md).
 CLI_PERMS = $(shell $(DENO) eval 'console.log(JSON.parse(Deno.readTextFileSync("deno.json")).tasks.kleym.match(/--(allow|deny)-\S+/g).join(" "))')
 TESTENV := $(DENO) run -A tools/testenv.ts

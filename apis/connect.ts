@@ -8,7 +8,10 @@
  * `$HOME/.kube/config`.
  *
  * Transport stack, outermost first: retry -> request hook (sees every attempt) -> rate limit
- * (token bucket, qps 50 / burst 100 by default) -> HTTP (TLS, credentials, User-Agent).
+ * (token bucket, qps 50 / burst 100 by default; qps <= 0 turns it off) -> HTTP (TLS, credentials,
+ * User-Agent). `unthrottled` is the same stack on the same HTTP client without the rate limit,
+ * for callers with a budget of their own (the event recorder: events must not spend the
+ * reconciler's budget).
  */
 import type { Clock } from "./clock.ts";
 import { type RequestHook, withRequestHook } from "./hooks.ts";
@@ -32,6 +35,8 @@ export interface TransportOptions {
   qps?: number;
   burst?: number;
   onRequest?: RequestHook;
+  /** Told of every 429 about to be retried (apis/retry.ts). */
+  onThrottled?: RetryOptions["onThrottled"];
   /** `false` disables retries. */
   retry?: RetryOptions | false;
   clock?: Clock;
@@ -42,6 +47,8 @@ export interface Connection {
   conn: ConnectionConfig;
   transport: Transport;
   rest: RestClient;
+  /** Like `rest`, without the client-side rate limit (the caller paces itself). */
+  unthrottled: RestClient;
   /** Release TLS clients. */
   close(): void;
 }
@@ -66,18 +73,30 @@ export async function loadConnection(opts: ConnectionOptions = {}): Promise<Conn
 export function buildTransport(
   conn: ConnectionConfig,
   opts: TransportOptions = {},
-): { transport: Transport; close(): void } {
+): { transport: Transport; unthrottled: Transport; close(): void } {
   const http = httpTransport(conn, { userAgent: opts.userAgent });
-  let t: Transport = withRateLimit(http, { qps: opts.qps, burst: opts.burst, clock: opts.clock });
-  if (opts.onRequest) t = withRequestHook(t, opts.onRequest, opts.clock);
-  if (opts.retry !== false) t = withRetry(t, { clock: opts.clock, ...(opts.retry ?? {}) });
-  return { transport: t, close: () => http.close() };
+  const stack = (inner: Transport): Transport => {
+    let t = inner;
+    if (opts.onRequest) t = withRequestHook(t, opts.onRequest, opts.clock);
+    if (opts.retry !== false) {
+      t = withRetry(t, { clock: opts.clock, onThrottled: opts.onThrottled, ...(opts.retry ?? {}) });
+    }
+    return t;
+  };
+  const limited = withRateLimit(http, { qps: opts.qps, burst: opts.burst, clock: opts.clock });
+  return { transport: stack(limited), unthrottled: stack(http), close: () => http.close() };
 }
 
 export async function connect(
   opts: ConnectionOptions & TransportOptions = {},
 ): Promise<Connection> {
   const conn = await loadConnection(opts);
-  const { transport, close } = buildTransport(conn, opts);
-  return { conn, transport, rest: new RestClient(transport), close };
+  const { transport, unthrottled, close } = buildTransport(conn, opts);
+  return {
+    conn,
+    transport,
+    rest: new RestClient(transport),
+    unthrottled: new RestClient(unthrottled),
+    close,
+  };
 }

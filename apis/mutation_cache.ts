@@ -42,10 +42,12 @@ import type { Informer } from "./watch.ts";
 /** What the view needs of its informer (an `Informer<T>`; tests hand in a small stand-in). */
 export type MutationSource<T extends KubeObject> = Pick<Informer<T>, "cache" | "addHandler">;
 
-export interface MutationCacheOptions {
+export interface MutationCacheOptions<T = KubeObject> {
   clock?: Clock;
   /** How long a recorded write may stand in for the cache at most. Default 30 000 ms. */
   ttlMs?: number;
+  /** Applied to recorded objects, so they look like the cache's (the informer's transform). */
+  transform?: (object: T) => T;
 }
 
 interface Entry<T> {
@@ -64,14 +66,16 @@ export class MutationCache<T extends KubeObject> {
   readonly #informer: MutationSource<T>;
   readonly #clock: Clock;
   readonly #ttlMs: number;
+  readonly #transform: (object: T) => T;
   readonly #entries = new Map<string, Entry<T>>();
   /** The informer's progress; undefined until its first list (or after a reset). */
   #watermark: bigint | undefined;
 
-  constructor(informer: MutationSource<T>, opts: MutationCacheOptions = {}) {
+  constructor(informer: MutationSource<T>, opts: MutationCacheOptions<T> = {}) {
     this.#informer = informer;
     this.#clock = opts.clock ?? realClock;
     this.#ttlMs = opts.ttlMs ?? 30_000;
+    this.#transform = opts.transform ?? ((object) => object);
     informer.addHandler({
       onProgress: (rv, listed) => this.#progress(rv, listed),
       onReset: () => {
@@ -114,7 +118,7 @@ export class MutationCache<T extends KubeObject> {
 
   /** Record the object the API server returned for a create, update or patch. */
   recordWrite(object: T): void {
-    this.#record(objectKey(object), object.metadata.resourceVersion, object);
+    this.#record(objectKey(object), object.metadata.resourceVersion, this.#transform(object));
   }
 
   /** Record that a DELETE removed `key` at `resourceVersion` (from the DELETE's answer). */

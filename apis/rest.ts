@@ -229,12 +229,16 @@ export class ResourceClient<T extends KubeObject = KubeObject> {
   /**
    * Every page, following `continue` (page size `limit`, default 500). The result carries the
    * first page's resourceVersion (pages are one consistent snapshot). If a continue token expires
-   * (410) the whole list restarts unpaginated.
+   * (410) the whole list restarts unpaginated. `transform` runs on each page's items as it
+   * arrives, so only one page of full objects is held at a time (the informer's small cache).
    */
-  async listAll(opts: Omit<ListOptions, "continue"> = {}): Promise<ObjectList<T>> {
+  async listAll(
+    opts: Omit<ListOptions, "continue"> = {},
+    transform: (item: T) => T = (item) => item,
+  ): Promise<ObjectList<T>> {
     const limit = opts.limit ?? 500;
     const first = await this.list({ ...opts, limit });
-    const items = [...first.items];
+    const items = first.items.map((i) => transform(i));
     let cont = first.metadata.continue;
     while (cont) {
       let page: ObjectList<T>;
@@ -248,11 +252,12 @@ export class ResourceClient<T extends KubeObject = KubeObject> {
         });
       } catch (err) {
         if (err instanceof ApiError && err.isGone()) {
-          return await this.list({ ...opts, limit: undefined });
+          const whole = await this.list({ ...opts, limit: undefined });
+          return { ...whole, items: whole.items.map((i) => transform(i)) };
         }
         throw err;
       }
-      items.push(...page.items);
+      for (const i of page.items) items.push(transform(i));
       cont = page.metadata.continue;
     }
     return {

@@ -8,16 +8,31 @@
  *
  * Watch requests are never retried here: the Informer owns that loop. Delay: jittered exponential
  * backoff (base 200 ms, cap 10 s), or Retry-After when longer (capped at 60 s). After
- * `maxAttempts` the last response is returned (and becomes an `ApiError` in `rest.ts`) or the last
- * error rethrown.
+ * `maxAttempts` (429: `maxThrottledAttempts`, default 10 like client-go's Retry-After loop, since
+ * a throttling server processed nothing) the last response is returned (and becomes an
+ * `ApiError` in `rest.ts`) or the last error rethrown. `onThrottled` hears of every 429 that is
+ * about to be retried (the operator's throttling log).
  */
 import { type Clock, delay, realClock } from "./clock.ts";
 import { ConnectionError, parseRetryAfter } from "./errors.ts";
 import type { KubeRequest, Transport } from "./transport.ts";
 
+/** A 429 that is about to be retried. */
+export interface ThrottleInfo {
+  method: KubeRequest["method"];
+  path: string;
+  /** The wait before the next attempt. */
+  retryAfterMs: number;
+  /** 1 for the first retry. */
+  attempt: number;
+}
+
 export interface RetryOptions {
   /** Total attempts including the first. Default 5. */
   maxAttempts?: number;
+  /** Total attempts of a request the server keeps answering with 429. Default 10. */
+  maxThrottledAttempts?: number;
+  onThrottled?: (info: ThrottleInfo) => void;
   baseDelayMs?: number;
   maxDelayMs?: number;
   /** Upper bound on honoured Retry-After. Default 60 s. */
@@ -51,6 +66,7 @@ export function backoffMs(
 
 export function withRetry(inner: Transport, opts: RetryOptions = {}): Transport {
   const maxAttempts = Math.max(1, opts.maxAttempts ?? 5);
+  const maxThrottled = Math.max(maxAttempts, opts.maxThrottledAttempts ?? 10);
   const base = opts.baseDelayMs ?? 200;
   const cap = opts.maxDelayMs ?? 10_000;
   const maxRetryAfter = opts.maxRetryAfterMs ?? 60_000;
@@ -61,11 +77,11 @@ export function withRetry(inner: Transport, opts: RetryOptions = {}): Transport 
     if (isWatch(req)) return await inner(req);
     const idempotent = isIdempotent(req);
     for (let attempt = 0;; attempt++) {
-      const last = attempt + 1 >= maxAttempts;
       let res: Response;
       try {
         res = await inner(req);
       } catch (err) {
+        const last = attempt + 1 >= maxAttempts;
         if (last || !idempotent || !(err instanceof ConnectionError)) throw err;
         if (!await delay(clock, backoffMs(attempt, base, cap, random), req.signal)) {
           throw req.signal?.reason ?? err;
@@ -73,14 +89,28 @@ export function withRetry(inner: Transport, opts: RetryOptions = {}): Transport 
         continue;
       }
       const retryAfter = parseRetryAfter(res.headers.get("Retry-After"));
-      const retriable = res.status === 429 ||
+      const throttled = res.status === 429;
+      const retriable = throttled ||
         (res.status >= 500 && res.status !== 501 && (idempotent || retryAfter !== undefined));
+      const last = attempt + 1 >= (throttled ? maxThrottled : maxAttempts);
       if (!retriable || last) return res;
       await res.body?.cancel();
       const wait = Math.max(
         backoffMs(attempt, base, cap, random),
         Math.min(maxRetryAfter, (retryAfter ?? 0) * 1000),
       );
+      if (throttled) {
+        try {
+          opts.onThrottled?.({
+            method: req.method,
+            path: req.path,
+            retryAfterMs: wait,
+            attempt: attempt + 1,
+          });
+        } catch {
+          // an observer must not break the request
+        }
+      }
       if (!await delay(clock, wait, req.signal)) req.signal?.throwIfAborted();
     }
   };

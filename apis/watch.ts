@@ -26,6 +26,11 @@
  * retried every `notServedRetryMs` (default 30 s) — the informer never throws for this. Other
  * failures are reported through `status()` / `onStatus` / `onError` and retried with backoff.
  *
+ * Transform (`transform`, like client-go's TransformFunc): every object from a list or a watch
+ * event goes through it before it is cached or handed to handlers, so the cache can hold a
+ * smaller copy (apis/slim.ts). It must keep `metadata.name`, `namespace` and `resourceVersion`;
+ * whoever writes an object back must not base the write on fields the transform dropped.
+ *
  * Handlers (`addHandler({onAdd, onUpdate, onDelete, onProgress, onReset})`) run synchronously in
  * event order after the cache has been updated, with frozen objects. A handler registered on a
  * synced informer first gets `onAdd` for every cached object. A throwing handler is reported via
@@ -67,7 +72,7 @@ export interface InformerStatus {
   lastError?: unknown;
 }
 
-export interface InformerOptions {
+export interface InformerOptions<T = KubeObject> {
   namespace?: string;
   labelSelector?: string;
   fieldSelector?: string;
@@ -84,12 +89,15 @@ export interface InformerOptions {
   watchTimeoutSeconds?: () => number;
   onStatus?: (status: InformerStatus) => void;
   onError?: (err: unknown) => void;
+  /** Applied to every listed or watched object before the cache and handlers see it. */
+  transform?: (obj: T) => T;
 }
 
 export class Informer<T extends KubeObject> {
   readonly cache = new Cache<T>();
   readonly client: ResourceClient<T>;
-  readonly #opts: InformerOptions;
+  readonly #opts: InformerOptions<T>;
+  readonly #transform: (obj: T) => T;
   readonly #clock: Clock;
   readonly #random: () => number;
   readonly #handlers = new Set<InformerHandlers<T>>();
@@ -104,9 +112,10 @@ export class Informer<T extends KubeObject> {
   /** Resume point; undefined means "list first". */
   #resourceVersion: string | undefined;
 
-  constructor(client: ResourceClient<T>, opts: InformerOptions = {}) {
+  constructor(client: ResourceClient<T>, opts: InformerOptions<T> = {}) {
     this.client = client;
     this.#opts = opts;
+    this.#transform = opts.transform ?? ((obj) => obj);
     this.#clock = opts.clock ?? realClock;
     this.#random = opts.random ?? Math.random;
   }
@@ -252,7 +261,7 @@ export class Informer<T extends KubeObject> {
       fieldSelector: this.#opts.fieldSelector,
       limit: this.#opts.pageSize ?? 500,
       signal,
-    });
+    }, this.#transform);
     const diff = this.cache.replace(list.items);
     this.#resourceVersion = list.metadata.resourceVersion ?? "";
     this.#progress(this.#resourceVersion, true);
@@ -317,7 +326,7 @@ export class Informer<T extends KubeObject> {
       }
       case "ADDED":
       case "MODIFIED": {
-        const obj = ev.object;
+        const obj = this.#transform(ev.object);
         const key = objectKey(obj);
         const rv = obj.metadata.resourceVersion;
         if (rv !== undefined && this.cache.resourceVersionOf(key) === rv) {
@@ -334,7 +343,7 @@ export class Informer<T extends KubeObject> {
         return;
       }
       case "DELETED": {
-        const obj = ev.object;
+        const obj = this.#transform(ev.object);
         const rv = obj.metadata.resourceVersion;
         const old = this.cache.delete(objectKey(obj));
         if (rv !== undefined) this.#resourceVersion = rv;

@@ -1,7 +1,14 @@
 /**
  * `make bench`: kleym's benchmarks against a private local control plane, the operator as a
- * separate process (exactly its Deno permissions, deploy.yaml's ServiceAccount, default client
- * settings: qps 50, burst 100, concurrency 4). Not part of `make test`.
+ * separate process (exactly its Deno permissions and V8 flags, deploy.yaml's ServiceAccount, its
+ * default client settings unless a phase says otherwise). Not part of `make test`.
+ *
+ * Issue 15 phases (docs/benchmarks.md): the main control plane runs with API Priority and
+ * Fairness ON (the unthrottled run relies on it); convergence at the shipped defaults (RSS and
+ * Reconciled events counted), at qps 50 / burst 100, with the client limit off; 200 sequential
+ * single creates on the idle cluster (latency); and a second control plane with APF off and
+ * `--max-requests-inflight`/`--max-mutating-requests-inflight` small (THROTTLE_INFLIGHT /
+ * THROTTLE_MUTATING), so it answers 429 at once, converged with the client limit off.
  *
  * Phases (progress on stderr):
  *   1. convergence: N bindings (10 namespaces, half PoolOnly, half PerObjective, each with its own
@@ -57,6 +64,9 @@ const REFERENCE = Deno.env.get("REFERENCE") === "1";
 const NAMESPACES = 10;
 const CHURN_POOLS = 5;
 const CHURN_PER_POOL = 20;
+const LATENCY_CREATES = env("LATENCY_CREATES", 200);
+const THROTTLE_INFLIGHT = env("THROTTLE_INFLIGHT", 8);
+const THROTTLE_MUTATING = env("THROTTLE_MUTATING", 3);
 
 const K8S = "inference.networking.k8s.io";
 const FINALIZER = "kleym.sonda.red/inferenceidentitybinding-finalizer";
@@ -77,6 +87,7 @@ interface Clients {
   namespaces: ResourceClient<Obj>;
   pools: ResourceClient<Obj>;
   objectives: ResourceClient<Obj>;
+  events: ResourceClient<Obj>;
   close(): void;
 }
 
@@ -91,6 +102,7 @@ async function clients(kubeconfig: string, qps?: number, burst?: number): Promis
     namespaces: r(d("", "v1", "namespaces", "Namespace", false)),
     pools: r(d(K8S, "v1", "inferencepools", "InferencePool")),
     objectives: r(d(K8S, "v1", "inferenceobjectives", "InferenceObjective")),
+    events: r(d("events.k8s.io", "v1", "events", "Event")),
     close: c.close,
   };
 }
@@ -220,6 +232,232 @@ async function slowestHealthz(op: Operator, stop: AbortSignal): Promise<number> 
   return worst;
 }
 
+// ---- convergence runs (issue 15) -------------------------------------------------------------
+
+/** Sum of `kleym_api_requests_total` samples with `code`. */
+function requestsWithCode(text: string, code: string): number {
+  let n = 0;
+  for (const line of text.split("\n")) {
+    const m = /^kleym_api_requests_total\{([^}]*)\} (\S+)$/.exec(line);
+    if (m && m[1].includes(`code="${code}"`)) n += Number(m[2]);
+  }
+  return n;
+}
+
+/** Event writes (creates and series patches) the operator made. */
+function eventsWritten(text: string): number {
+  let n = 0;
+  for (const m of text.matchAll(/^kleym_events_written_total\{[^}]*\} (\S+)$/gm)) n += Number(m[1]);
+  return n;
+}
+
+function sampleOf(text: string, name: string): number {
+  return Number(new RegExp(`^${name} (\\S+)$`, "m").exec(text)?.[1] ?? NaN);
+}
+
+/** RSS from /proc and from the operator's own /metrics, read back to back. */
+async function rssNow(op: Operator): Promise<Record<string, number>> {
+  const proc = op.memory();
+  const metricsRss = sampleOf(await op.metrics(), "process_resident_memory_bytes");
+  return { procRssBytes: proc.rss, metricsRssBytes: metricsRss, procPeakRssBytes: proc.hwm };
+}
+
+/** Reconciled events about the population's bindings (distinct bindings). */
+async function reconciledEvents(c: Clients, p: Population): Promise<number> {
+  const names = new Set<string>();
+  for (const ns of p.namespaces) {
+    const list = await c.events.list({ namespace: ns });
+    for (const e of list.items) {
+      const ev = e as Obj & { reason?: string; regarding?: { name?: string } };
+      if (ev.reason === "Reconciled") names.add(`${ns}/${ev.regarding?.name}`);
+    }
+  }
+  return names.size;
+}
+
+/**
+ * One convergence run: a fresh population's inputs, an operator with `args`, N bindings created
+ * 16 at a time; returns the operator (still running) and the measures. Exactness: every binding
+ * Ready, exactly one managed ClusterSPIFFEID per binding, a Reconciled event per binding.
+ */
+async function convergeRun(
+  label: string,
+  admin: Clients,
+  saKubeconfig: string,
+  prefix: string,
+  n: number,
+  args: string[],
+  ops: Operator[],
+): Promise<{ op: Operator; out: Record<string, unknown>; keys: string[] }> {
+  const p = population(prefix, n);
+  await createAll(admin, p, label);
+  const op = startOperator(saKubeconfig, args);
+  ops.push(op);
+  await waitReady(op, Date.now(), 120_000);
+  const createdAt = new Map<string, number>();
+  const readyAt = new Map<string, number>();
+  const stop = new AbortController();
+  const informer = new Informer<Obj>(admin.bindings);
+  const onBinding = (b: Obj) => {
+    const k = `${b.metadata.namespace}/${b.metadata.name}`;
+    if (!readyAt.has(k) && isReady(b)) readyAt.set(k, Date.now());
+  };
+  informer.addHandler({ onAdd: onBinding, onUpdate: (_, b) => onBinding(b) });
+  const watching = informer.run(stop.signal);
+  await informer.waitForSync();
+  const beforeText = await op.metrics();
+  const before = requestsByVerb(beforeText);
+  const first = Date.now();
+  const ticker = setInterval(
+    () => progress(`${label}: ${createdAt.size} created, ${readyAt.size}/${n} Ready`),
+    5000,
+  );
+  await parallel(p.bindings, 16, async (b) => {
+    createdAt.set(`${b.metadata.namespace}/${b.metadata.name}`, Date.now());
+    await admin.bindings.create(b);
+  });
+  const keys = p.bindings.map((b) => `${b.metadata.namespace}/${b.metadata.name}`);
+  while (keys.some((k) => !readyAt.has(k))) {
+    if (Date.now() - first > 30 * 60_000) throw new Error(`${label}: over 30 minutes`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  clearInterval(ticker);
+  const last = Math.max(...keys.map((k) => readyAt.get(k)!));
+  const seconds = (last - first) / 1000;
+  const rss = await rssNow(op);
+  stop.abort();
+  await watching.catch(() => {});
+  // Events are asynchronous: wait (bounded) until the recorder's buffer is empty.
+  const eventsDeadline = Date.now() + 120_000;
+  while (sampleOf(await op.metrics(), "kleym_events_buffered") !== 0) {
+    if (Date.now() > eventsDeadline) break;
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  await new Promise((r) => setTimeout(r, 1000)); // the last write's answer
+  const afterText = await op.metrics();
+  const requests = diffCounts(requestsByVerb(afterText), before);
+  const events = await reconciledEvents(admin, p);
+  const managed = new Set<string>();
+  for (const ns of p.namespaces) {
+    const list = await admin.csids.list({
+      labelSelector: `kleym.sonda.red/binding-namespace=${ns}`,
+    });
+    for (const o of list.items) {
+      managed.add(`${ns}/${o.metadata.labels?.["kleym.sonda.red/binding-name"]}`);
+    }
+  }
+  const latencies = keys.map((k) => readyAt.get(k)! - createdAt.get(k)!).sort((a, b) => a - b);
+  const out = {
+    n,
+    args,
+    convergeSeconds: round(seconds),
+    latencyMs: {
+      p50: percentile(latencies, 0.5),
+      p95: percentile(latencies, 0.95),
+      p99: percentile(latencies, 0.99),
+    },
+    requestsByVerb: requests,
+    requestsPerBinding: round(Object.values(requests).reduce((a, b) => a + b, 0) / n, 3),
+    writesPerBinding: round(writesOf(requests) / n, 3),
+    throttled429: requestsWithCode(afterText, "429") - requestsWithCode(beforeText, "429"),
+    reconciledEvents: events,
+    eventsDropped: Object.fromEntries(
+      [...afterText.matchAll(/^kleym_events_dropped_total\{reason="([^"]+)"\} (\S+)$/gm)].map((
+        m,
+      ) => [m[1], Number(m[2])]),
+    ),
+    bindingsWithOneClusterSPIFFEID: keys.filter((k) => managed.has(k)).length,
+    managedClusterSPIFFEIDs: managed.size,
+    errorLines: op.errorLines.length,
+    logLevels: { ...op.levels },
+    ...rss,
+  };
+  progress(`${label}: ${JSON.stringify(out)}`);
+  return { op, out, keys };
+}
+
+/** LATENCY_CREATES single creates one after the other on an idle cluster: create -> Ready. */
+async function singleCreates(admin: Clients): Promise<Record<string, unknown>> {
+  const ns = "bench-latency";
+  await admin.namespaces.create({ apiVersion: "v1", kind: "Namespace", metadata: { name: ns } });
+  for (let i = 0; i < LATENCY_CREATES; i++) {
+    await admin.pools.create(pool(ns, `pool-${i}`, { app: `single-${i}` }));
+  }
+  const stop = new AbortController();
+  const ready = new Map<string, number>();
+  const informer = new Informer<Obj>(admin.bindings, { namespace: ns });
+  const on = (b: Obj) => {
+    if (!ready.has(b.metadata.name ?? "") && isReady(b)) {
+      ready.set(b.metadata.name ?? "", Date.now());
+    }
+  };
+  informer.addHandler({ onAdd: on, onUpdate: (_, b) => on(b) });
+  const watching = informer.run(stop.signal);
+  await informer.waitForSync();
+  await new Promise((r) => setTimeout(r, 2000)); // idle: nothing in flight
+  const latencies: number[] = [];
+  for (let i = 0; i < LATENCY_CREATES; i++) {
+    const name = `single-${i}`;
+    const t = Date.now();
+    await admin.bindings.create(
+      binding(ns, name, { poolRef: { name: `pool-${i}` }, mode: "PoolOnly" }),
+    );
+    while (!ready.has(name)) {
+      if (Date.now() - t > 60_000) throw new Error(`${name} not Ready within 60 s`);
+      await new Promise((r) => setTimeout(r, 1));
+    }
+    latencies.push(ready.get(name)! - t);
+  }
+  stop.abort();
+  await watching.catch(() => {});
+  latencies.sort((a, b) => a - b);
+  const out = {
+    creates: LATENCY_CREATES,
+    p50Ms: percentile(latencies, 0.5),
+    p99Ms: percentile(latencies, 0.99),
+    maxMs: latencies[latencies.length - 1] ?? 0,
+  };
+  progress(`single creates: ${JSON.stringify(out)}`);
+  return out;
+}
+
+/** A control plane with APF off and few in-flight requests: it answers 429 at once. */
+async function throttled(): Promise<Record<string, unknown>> {
+  const args = [
+    `--max-requests-inflight=${THROTTLE_INFLIGHT}`,
+    `--max-mutating-requests-inflight=${THROTTLE_MUTATING}`,
+  ];
+  progress(`throttled: fresh control plane (APF off, ${args.join(" ")})`);
+  const cp = await startControlPlane({ apiServerArgs: args });
+  const ops: Operator[] = [];
+  try {
+    const saKubeconfig = await deployAsServiceAccount(cp);
+    const admin = await clients(cp.kubeconfigPath, 2000, 2000);
+    const { out } = await convergeRun(
+      "throttled",
+      admin,
+      saKubeconfig,
+      "thr",
+      N,
+      ["--kube-api-qps=0"],
+      ops,
+    );
+    const op = ops[0];
+    const errors = [...op.errorLines];
+    await op.stop();
+    admin.close();
+    return {
+      apiServerArgs: args,
+      priorityAndFairness: false,
+      ...out,
+      errorSamples: errors.slice(0, 5),
+    };
+  } finally {
+    for (const op of ops) if (op.exitCode() === undefined) await op.stop();
+    await cp.stop();
+  }
+}
+
 // ---- the minimal writer ----------------------------------------------------------------------
 
 /**
@@ -316,82 +554,51 @@ async function main() {
       loadStart.join(" ")
     }`,
   );
-  let cp: ControlPlane | undefined = await startControlPlane();
+  // The runs without a client-side limit rely on the API server's Priority and Fairness.
+  let cp: ControlPlane | undefined = await startControlPlane({ priorityAndFairness: true });
   const ops: Operator[] = [];
-  const result: Record<string, unknown> = { n: N };
+  const result: Record<string, unknown> = { n: N, priorityAndFairness: true };
   try {
     result.machine = await machine(cp);
     const saKubeconfig = await deployAsServiceAccount(cp);
     const admin = await clients(cp.kubeconfigPath, 2000, 2000);
 
-    // 1. convergence
-    const main = population("bench", N);
-    await createAll(admin, main, "convergence");
-    const opA = startOperator(saKubeconfig);
-    ops.push(opA);
-    await waitReady(opA, Date.now(), 120_000);
-    const createdAt = new Map<string, number>();
-    const readyAt = new Map<string, number>();
-    const watchStop = new AbortController();
-    const bindingsInformer = new Informer<Obj>(admin.bindings);
-    const onBinding = (b: Obj) => {
-      const k = `${b.metadata.namespace}/${b.metadata.name}`;
-      if (!readyAt.has(k) && isReady(b)) readyAt.set(k, Date.now());
-    };
-    bindingsInformer.addHandler({ onAdd: onBinding, onUpdate: (_, b) => onBinding(b) });
-    const bindingsWatch = bindingsInformer.run(watchStop.signal);
-    await bindingsInformer.waitForSync();
-    const before = requestsByVerb(await opA.metrics());
-    const first = Date.now();
-    const ticker = setInterval(
-      () => progress(`convergence: ${createdAt.size} created, ${readyAt.size}/${N} Ready`),
-      5000,
+    // 1. convergence at the shipped defaults
+    const { op: opA, out: defaults } = await convergeRun(
+      "convergence (defaults)",
+      admin,
+      saKubeconfig,
+      "bench",
+      N,
+      [],
+      ops,
     );
-    await parallel(main.bindings, 16, async (b) => {
-      const k = `${b.metadata.namespace}/${b.metadata.name}`;
-      createdAt.set(k, Date.now());
-      await admin.bindings.create(b);
-    });
-    const mainKeys = main.bindings.map((b) => `${b.metadata.namespace}/${b.metadata.name}`);
-    while (mainKeys.some((k) => !readyAt.has(k))) {
-      if (Date.now() - first > 30 * 60_000) throw new Error("convergence took over 30 minutes");
-      await new Promise((r) => setTimeout(r, 100));
-    }
-    clearInterval(ticker);
-    const last = Math.max(...mainKeys.map((k) => readyAt.get(k)!));
-    const convergeSeconds = (last - first) / 1000;
-    // Let in-flight event writes land before reading the counters.
-    await new Promise((r) => setTimeout(r, 2000));
-    const requests = diffCounts(requestsByVerb(await opA.metrics()), before);
-    const latencies = mainKeys.map((k) => readyAt.get(k)! - createdAt.get(k)!).sort((a, b) =>
-      a - b
-    );
+    const convergeSeconds = Number(defaults.convergeSeconds);
     Object.assign(result, {
-      convergeSeconds: round(convergeSeconds),
-      latencyMs: {
-        p50: percentile(latencies, 0.5),
-        p95: percentile(latencies, 0.95),
-        p99: percentile(latencies, 0.99),
-      },
-      requestsByVerb: requests,
-      requestsPerBinding: round(Object.values(requests).reduce((a, b) => a + b, 0) / N, 3),
-      writesPerBinding: round(writesOf(requests) / N, 3),
+      convergeSeconds,
+      latencyMs: defaults.latencyMs,
+      requestsByVerb: defaults.requestsByVerb,
+      requestsPerBinding: defaults.requestsPerBinding,
+      writesPerBinding: defaults.writesPerBinding,
+      defaults,
     });
-    progress(
-      `convergence: ${N} Ready in ${convergeSeconds.toFixed(1)} s; requests ${
-        JSON.stringify(requests)
-      }`,
-    );
 
     // 2. steady state
-    const steadyBefore = requestsByVerb(await opA.metrics());
+    const steadyBeforeText = await opA.metrics();
+    const steadyBefore = requestsByVerb(steadyBeforeText);
+    const eventsBefore = eventsWritten(steadyBeforeText);
     progress(`steady state: ${STEADY_SECONDS} s without changes`);
     await new Promise((r) => setTimeout(r, STEADY_SECONDS * 1000));
-    const steady = diffCounts(requestsByVerb(await opA.metrics()), steadyBefore);
+    const steadyText = await opA.metrics();
+    const steady = diffCounts(requestsByVerb(steadyText), steadyBefore);
+    result.steadyStateEvents = eventsWritten(steadyText) - eventsBefore;
     result.steadyStateSeconds = STEADY_SECONDS;
     result.steadyStateWrites = writesOf(steady);
     result.steadyStateRequestsByVerb = steady;
     progress(`steady state: ${writesOf(steady)} writes (${JSON.stringify(steady)})`);
+
+    // 2b. single creates on the idle cluster
+    result.singleCreates = await singleCreates(admin);
 
     // 3. churn on shared pools
     result.churn = await churn(admin, opA);
@@ -401,7 +608,7 @@ async function main() {
     await opA.stop();
 
     // 4. start-up with N present
-    const present = N + CHURN_POOLS * CHURN_PER_POOL;
+    const present = N + CHURN_POOLS * CHURN_PER_POOL + LATENCY_CREATES;
     const spawnB = Date.now();
     const opB = startOperator(saKubeconfig);
     ops.push(opB);
@@ -425,8 +632,23 @@ async function main() {
       } s, initial pass ${(passMs / 1000).toFixed(1)} s, ${writesOf(bReq)} writes`,
     );
     await opB.stop();
-    watchStop.abort();
-    await bindingsWatch.catch(() => {});
+
+    // 4b. convergence at qps 50 / burst 100, then with the client limit off (APF on)
+    const q50 = await convergeRun("convergence (qps 50)", admin, saKubeconfig, "q50", N, [
+      "--kube-api-qps=50",
+      "--kube-api-burst=100",
+    ], ops);
+    await q50.op.stop();
+    result.qps50 = {
+      ...q50.out,
+      threeWriteLimitSeconds: round((3 * N - 100) / 50),
+      ratioToThreeWriteLimit: round(Number(q50.out.convergeSeconds) / ((3 * N - 100) / 50)),
+    };
+    const off = await convergeRun("convergence (no client limit)", admin, saKubeconfig, "off", N, [
+      "--kube-api-qps=0",
+    ], ops);
+    await off.op.stop();
+    result.noClientLimit = off.out;
 
     // 5. the raw limit (operator stopped)
     const raw = population("raw", N);
@@ -440,7 +662,8 @@ async function main() {
     Object.assign(result, {
       rawLimitSeconds: round(rawLimitSeconds),
       rawWritesPerBinding: 3,
-      ratioToRaw: round(convergeSeconds / rawLimitSeconds),
+      // the raw writer runs at qps 50 / burst 100: compare the operator at the same limits
+      ratioToRaw: round(Number(q50.out.convergeSeconds) / rawLimitSeconds),
     });
     progress(
       `raw limit: ${N} x 3 writes in ${rawLimitSeconds.toFixed(1)} s; operator/raw = ${
@@ -450,6 +673,9 @@ async function main() {
     admin.close();
     await cp.stop();
     cp = undefined;
+
+    // 5b. the 429 run on its own control plane
+    result.throttled = await throttled();
 
     // 6. large
     if (LARGE) result.large = await large();
@@ -479,9 +705,10 @@ async function main() {
     CHURN_SECONDS,
     CHURN_RATE,
     SEED,
-    qps: 50,
-    burst: 100,
-    concurrency: 4,
+    LATENCY_CREATES,
+    THROTTLE_INFLIGHT,
+    THROTTLE_MUTATING,
+    defaults: "operator defaults (--kube-api-qps 200, --kube-api-burst 400, 4 reconciles)",
   };
   const md = markdown(result);
   console.log(md);
@@ -661,7 +888,9 @@ async function large(): Promise<Record<string, unknown>> {
     healthStop.abort();
     const req = requestsByVerb(await op.metrics());
     const mem = op.memory();
+    const rss = await rssNow(op);
     const out = {
+      ...rss,
       n: N_LARGE,
       startupSeconds: round(startupMs / 1000),
       cachesSyncedSeconds: round(((op.syncedAt() ?? NaN) - spawn) / 1000),
@@ -688,6 +917,11 @@ function markdown(r: Record<string, unknown>): string {
   const clat = c?.latencyMs as { p50: number; p95: number; p99: number; max: number } | undefined;
   const mib = (b: unknown) => `${(Number(b) / 1024 / 1024).toFixed(1)} MiB`;
   const load = r.load as { start: number[]; end: number[] };
+  const sc = r.singleCreates as Record<string, number> | undefined;
+  const dflt = r.defaults as Record<string, number> | undefined;
+  const q = r.qps50 as Record<string, unknown> | undefined;
+  const o = r.noClientLimit as Record<string, unknown> | undefined;
+  const t = r.throttled as Record<string, unknown> | undefined;
   const rows: [string, string][] = [
     [
       "machine",
@@ -706,14 +940,52 @@ function markdown(r: Record<string, unknown>): string {
     ],
     ["API requests during convergence", JSON.stringify(r.requestsByVerb)],
     ["requests / writes per binding", `${r.requestsPerBinding} / ${r.writesPerBinding}`],
-    [`writes in ${r.steadyStateSeconds} s of steady state`, String(r.steadyStateWrites)],
+    [
+      `writes / event writes in ${r.steadyStateSeconds} s of steady state`,
+      `${r.steadyStateWrites} / ${r.steadyStateEvents}`,
+    ],
     ["operator peak RSS (N + churn)", mib(r.peakRssBytes)],
     [
       "start-up with N present: spawn -> 'caches synced' log / -> /readyz 200",
       `${r.startupCachesSyncedSeconds} s / ${r.startupSeconds} s (initial pass ${r.startupInitialPassSeconds} s after, ${r.startupWrites} writes, slowest /healthz ${r.startupSlowestHealthzMs} ms)`,
     ],
+    [
+      "single creates on an idle cluster: create -> Ready p50 / p99 / max",
+      sc ? `${sc.p50Ms} / ${sc.p99Ms} / ${sc.maxMs} ms (${sc.creates} sequential)` : "?",
+    ],
+    [
+      "operator RSS after converging N (defaults): /proc VmRSS / /metrics / /proc peak (VmHWM)",
+      dflt
+        ? `${mib(dflt.procRssBytes)} / ${mib(dflt.metricsRssBytes)} / ${mib(dflt.procPeakRssBytes)}`
+        : "?",
+    ],
+    ["Reconciled events after converging N (defaults)", dflt ? String(dflt.reconciledEvents) : "?"],
+    [
+      "qps 50 / burst 100: converge / 3-write limit (3N-100)/50 / ratio",
+      q
+        ? `${q.convergeSeconds} s / ${q.threeWriteLimitSeconds} s / ${q.ratioToThreeWriteLimit} (${q.reconciledEvents} Reconciled events, requests ${
+          JSON.stringify(q.requestsByVerb)
+        })`
+        : "?",
+    ],
+    [
+      "no client limit (APF on): converge",
+      o
+        ? `${o.convergeSeconds} s (${o.reconciledEvents} Reconciled events, ${o.throttled429} x 429)`
+        : "?",
+    ],
+    [
+      "429 run (APF off, small max in-flight, no client limit)",
+      t
+        ? `${
+          (t.apiServerArgs as string[]).join(" ")
+        }: converged ${t.convergeSeconds} s, ${t.bindingsWithOneClusterSPIFFEID}/${t.n} bindings with their ClusterSPIFFEID (${t.managedClusterSPIFFEIDs} managed), ${t.throttled429} x 429 retried, ${t.reconciledEvents} Reconciled events, ${t.errorLines} error lines, log levels ${
+          JSON.stringify(t.logLevels)
+        }`
+        : "?",
+    ],
     ["raw limit (3 writes/binding, qps 50 burst 100)", `${r.rawLimitSeconds} s`],
-    ["operator / raw", String(r.ratioToRaw)],
+    ["operator at qps 50 / raw", String(r.ratioToRaw)],
     [
       "churn",
       c
@@ -735,7 +1007,7 @@ function markdown(r: Record<string, unknown>): string {
       l
         ? `${l.n} bindings: 'caches synced' log ${l.cachesSyncedSeconds} s, /readyz ${l.startupSeconds} s, initial pass ${l.initialPassSeconds} s after, ${l.writesAfterStartup} writes, slowest /healthz ${l.slowestHealthzMs} ms, peak RSS ${
           mib(l.peakRssBytes)
-        }`
+        } (RSS /proc ${mib(l.procRssBytes)} vs /metrics ${mib(l.metricsRssBytes)})`
         : "skipped (LARGE=0)",
     ],
   ];

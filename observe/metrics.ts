@@ -10,6 +10,10 @@
  *   metrics.setBindingState("ns/name", { condition, reason, mode }); // keeps the gauge exact
  */
 
+import process from "node:process";
+import type { DropReason, EventRecorderObserver } from "../apis/events.ts";
+import { VERSION } from "../apis/version.ts";
+
 /** The content type of the text format this module writes. */
 export const EXPOSITION_CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8";
 
@@ -247,6 +251,26 @@ export class Histogram<L extends string = never> extends Family<L, HistogramStat
   }
 }
 
+/** A single unlabelled sample whose value is read at scrape time (process metrics). */
+export class Sampled implements Collectable {
+  readonly name: string;
+  readonly help: string;
+  readonly type: "counter" | "gauge";
+  readonly #read: () => number;
+
+  constructor(name: string, help: string, type: "counter" | "gauge", read: () => number) {
+    if (!NAME_RE.test(name)) throw new TypeError(`invalid metric name ${JSON.stringify(name)}`);
+    this.name = name;
+    this.help = help;
+    this.type = type;
+    this.#read = read;
+  }
+
+  samples(): string[] {
+    return [`${this.name} ${formatValue(this.#read())}`];
+  }
+}
+
 export class Registry {
   readonly #metrics = new Map<string, Collectable>();
 
@@ -324,16 +348,112 @@ export class Metrics {
       [],
     ),
   );
+  // ---- event recorder (apis/events.ts) ----
+  readonly eventsRecorded: Counter<"type"> = this.registry.register(
+    new Counter("kleym_events_recorded_total", "Events handed to the event recorder, by type.", [
+      "type",
+    ]),
+  );
+  readonly eventsAggregated: Counter = this.registry.register(
+    new Counter(
+      "kleym_events_aggregated_total",
+      "Recorded events folded into an existing Event's series instead of a new Event.",
+      [],
+    ),
+  );
+  readonly eventsWritten: Counter<"op"> = this.registry.register(
+    new Counter(
+      "kleym_events_written_total",
+      'Event writes that succeeded: "create" (a new Event) or "patch" (a series update).',
+      ["op"],
+    ),
+  );
+  readonly eventsDropped: Counter<"reason"> = this.registry.register(
+    new Counter(
+      "kleym_events_dropped_total",
+      "Events not written: buffer_full, spam (per-object filter), write_failed, shutdown.",
+      ["reason"],
+    ),
+  );
+  readonly eventsBuffered: Gauge = this.registry.register(
+    new Gauge("kleym_events_buffered", "Event writes waiting in the recorder's buffer.", []),
+  );
+  // ---- process (read at scrape time) ----
+  readonly buildInfo: Gauge<"version"> = this.registry.register(
+    new Gauge("kleym_build_info", "Always 1; the version label is kleym's release.", ["version"]),
+  );
+  readonly processRss: Sampled = this.registry.register(
+    new Sampled(
+      "process_resident_memory_bytes",
+      "Resident memory size in bytes.",
+      "gauge",
+      () => Deno.memoryUsage().rss,
+    ),
+  );
+  readonly processCpu: Sampled = this.registry.register(
+    new Sampled(
+      "process_cpu_seconds_total",
+      "Total user and system CPU time spent in seconds.",
+      "counter",
+      () => {
+        const u = process.cpuUsage();
+        return (u.user + u.system) / 1e6;
+      },
+    ),
+  );
+  readonly processStart: Sampled = this.registry.register(
+    new Sampled(
+      "process_start_time_seconds",
+      "Start time of the process since the Unix epoch in seconds.",
+      "gauge",
+      () => Math.floor(performance.timeOrigin) / 1000,
+    ),
+  );
+  readonly heapUsed: Sampled = this.registry.register(
+    new Sampled(
+      "deno_heap_used_bytes",
+      "V8 heap in use (live objects and garbage not yet collected), in bytes.",
+      "gauge",
+      () => Deno.memoryUsage().heapUsed,
+    ),
+  );
+  readonly heapTotal: Sampled = this.registry.register(
+    new Sampled(
+      "deno_heap_total_bytes",
+      "V8 heap reserved, in bytes.",
+      "gauge",
+      () => Deno.memoryUsage().heapTotal,
+    ),
+  );
 
   readonly #bindingStates = new Map<string, BindingOutcome>();
 
   constructor() {
     // Unlabelled series exist from the start: a scrape before the first change sees 0, not nothing.
     for (
-      const m of [this.reconcileDuration, this.workqueueDepth, this.workqueueRetries, this.leader]
+      const m of [
+        this.reconcileDuration,
+        this.workqueueDepth,
+        this.workqueueRetries,
+        this.leader,
+        this.eventsAggregated,
+        this.eventsBuffered,
+      ]
     ) {
       m.init({});
     }
+    this.buildInfo.set({ version: VERSION }, 1);
+  }
+
+  /** The event recorder's counters, fed into the metrics above. */
+  eventObserver(): EventRecorderObserver {
+    return {
+      recorded: (type) => this.eventsRecorded.inc({ type }),
+      aggregated: () => this.eventsAggregated.inc({}),
+      written: (op) => this.eventsWritten.inc({ op }),
+      dropped: (reason: DropReason) => this.eventsDropped.inc({ reason }),
+      buffered: (n) => this.eventsBuffered.set({}, n),
+    };
   }
 
   /**

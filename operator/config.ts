@@ -43,9 +43,14 @@ export interface OperatorConfig {
   healthAddress?: BindAddress;
   leaderElection: LeaderElectionConfig;
   logLevel: LogLevel;
+  /** `--max-concurrent-reconciles`. */
   concurrency: number;
   /** `--sync-period`: every binding is re-reconciled this often (ms). */
   syncPeriodMs: number;
+  /** `--kube-api-qps`: sustained requests per second; 0 means no client-side limit. */
+  kubeApiQps: number;
+  /** `--kube-api-burst`: requests allowed at once after idling. */
+  kubeApiBurst: number;
   /** `--startup-timeout`: how long start-up waits for a usable API server before exit 1. */
   startupTimeoutMs: number;
   /** HTTPS + delegated authentication/authorization on /metrics (default true). */
@@ -74,6 +79,15 @@ export const DEFAULT_CONCURRENCY = 4;
 export const MAX_CONCURRENCY = 256;
 /** `--sync-period` default: 10 minutes. */
 export const DEFAULT_SYNC_PERIOD_MS = 600_000;
+/**
+ * Client-side limit defaults (docs/operations.md, "Client limits"): high enough that a bulk
+ * create of 1,000 bindings is bound by the API server, not by kleym (3 writes per new binding:
+ * ~15 s of budget), low enough that a runaway loop cannot exceed 200 requests/s from one
+ * replica. In steady state kleym sends no requests at all; the API server's Priority and
+ * Fairness is the real protection (kleym's ServiceAccount lands in `workload-low`).
+ */
+export const DEFAULT_KUBE_API_QPS = 200;
+export const DEFAULT_KUBE_API_BURST = 400;
 export const DEFAULT_STARTUP_TIMEOUT_MS = 60_000;
 /** Run from source, nothing is reachable from other machines (deploy.yaml binds `:port`). */
 export const DEFAULT_METRICS_ADDRESS = "127.0.0.1:8443";
@@ -162,7 +176,7 @@ export const FLAGS: readonly FlagSpec[] = [
     help: `one of ${LOG_LEVELS.join(", ")} (default info)`,
   },
   {
-    name: "concurrency",
+    name: "max-concurrent-reconciles",
     kind: "string",
     value: "n",
     help:
@@ -174,6 +188,21 @@ export const FLAGS: readonly FlagSpec[] = [
     value: "duration",
     help: "re-reconcile every binding this often, a safety net for missed events; " +
       "zero writes when all is in place (default 10m)",
+  },
+  {
+    name: "kube-api-qps",
+    kind: "string",
+    value: "qps",
+    help: `client-side limit on API requests per second; 0 or -1 turns it off and relies on the ` +
+      `API server's Priority and Fairness (default ${DEFAULT_KUBE_API_QPS}; events have a ` +
+      `separate budget of the same size)`,
+  },
+  {
+    name: "kube-api-burst",
+    kind: "string",
+    value: "n",
+    help:
+      `requests allowed at once above --kube-api-qps after idling (default ${DEFAULT_KUBE_API_BURST})`,
   },
   {
     name: "startup-timeout",
@@ -399,11 +428,11 @@ function build(raw: RawFlags, env: Env, defaults: ParseDefaults): OperatorConfig
   }
 
   let concurrency = DEFAULT_CONCURRENCY;
-  const conc = raw.get("concurrency");
+  const conc = raw.get("max-concurrent-reconciles");
   if (typeof conc === "string") {
     if (!/^\d+$/.test(conc) || Number(conc) < 1 || Number(conc) > MAX_CONCURRENCY) {
       usage(
-        `--concurrency=${
+        `--max-concurrent-reconciles=${
           JSON.stringify(conc)
         }: expected a whole number from 1 to ${MAX_CONCURRENCY}`,
       );
@@ -414,6 +443,28 @@ function build(raw: RawFlags, env: Env, defaults: ParseDefaults): OperatorConfig
   const syncPeriodMs = durationFlag(raw, env, "sync-period", DEFAULT_SYNC_PERIOD_MS);
   if (syncPeriodMs < 1000) {
     usage(`--sync-period=${formatMs(syncPeriodMs)}: must be at least 1s`);
+  }
+
+  let kubeApiQps = DEFAULT_KUBE_API_QPS;
+  const qps = raw.get("kube-api-qps");
+  if (typeof qps === "string") {
+    const n = Number(qps);
+    if (qps.trim() === "" || !Number.isFinite(n) || (n < 0 && n !== -1)) {
+      usage(
+        `--kube-api-qps=${
+          JSON.stringify(qps)
+        }: expected a number of requests per second, or 0 or -1 for no client-side limit`,
+      );
+    }
+    kubeApiQps = Math.max(0, n);
+  }
+  let kubeApiBurst = DEFAULT_KUBE_API_BURST;
+  const burst = raw.get("kube-api-burst");
+  if (typeof burst === "string") {
+    if (!/^\d+$/.test(burst) || Number(burst) < 1) {
+      usage(`--kube-api-burst=${JSON.stringify(burst)}: expected a whole number of at least 1`);
+    }
+    kubeApiBurst = Number(burst);
   }
 
   const startupTimeoutMs = durationFlag(raw, env, "startup-timeout", DEFAULT_STARTUP_TIMEOUT_MS);
@@ -468,6 +519,8 @@ function build(raw: RawFlags, env: Env, defaults: ParseDefaults): OperatorConfig
     logLevel,
     concurrency,
     syncPeriodMs,
+    kubeApiQps,
+    kubeApiBurst,
     startupTimeoutMs,
     ...metricsTls(raw),
   };

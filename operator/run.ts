@@ -11,9 +11,19 @@
  * retry. After `--startup-timeout` it logs the last line as an error and the process exits 1, so
  * a crash-looping pod shows the reason in `kubectl logs --previous`.
  *
+ * Events: one `EventRecorder` (apis/events.ts) per process, handed to the controller as its
+ * event sink. It writes through the connection's `unthrottled` client with a budget of its own
+ * (the same qps/burst as `--kube-api-qps`/`--kube-api-burst`, in a separate bucket), so events
+ * never spend the reconciler's budget.
+ *
+ * Throttling: every 429 the API server answers is retried after its Retry-After (apis/retry.ts);
+ * the operator logs it as one `warn` line, "API server is throttling requests; retrying after
+ * Retry-After", at most every 10 s, with the number of throttled attempts since the last line.
+ *
  * Shutdown (the `signal` argument aborts): the leader signal aborts, the controller stops taking
- * work and finishes in-flight reconciles, the Lease is released, the caches and the HTTP listeners
- * stop, TLS clients close. Exit code 0.
+ * work and finishes in-flight reconciles, the event recorder flushes (at most
+ * `EVENT_FLUSH_MS`), the Lease is released, the caches and the HTTP listeners stop, TLS clients
+ * close. Exit code 0.
  *
  * A lost Lease aborts the leader signal too, but the result is exit code 1: the process ends and
  * Kubernetes restarts the pod, which then campaigns again as a fresh standby (no state from the
@@ -31,7 +41,9 @@ import {
 import type { ConnectionConfig } from "../apis/transport.ts";
 import { describeAccessFailure, serverIdentity } from "../apis/diagnose.ts";
 import { ConfigError, ConnectionError } from "../apis/errors.ts";
+import { apiEventWriter, EventRecorder, type EventSink } from "../apis/events.ts";
 import type { RequestInfo } from "../apis/hooks.ts";
+import type { ThrottleInfo } from "../apis/retry.ts";
 import { ResourceClient, RestClient } from "../apis/rest.ts";
 import { type Clock, delay, realClock } from "../apis/clock.ts";
 import { errorText, type Logger } from "../observe/log.ts";
@@ -59,6 +71,8 @@ export interface ControllerParams {
   metrics: Metrics;
   concurrency?: number;
   syncPeriodMs?: number;
+  /** Where planned events go (the process's EventRecorder). */
+  events: EventSink;
 }
 
 export interface OperatorDeps {
@@ -72,6 +86,15 @@ export interface OperatorDeps {
   clock?: Clock;
 }
 
+/** `reportingController` of every event kleym records. */
+export const EVENT_REPORTER = "kleym.sonda.red/kleym";
+
+/** How long shutdown waits for buffered events to be written. */
+export const EVENT_FLUSH_MS = 2_000;
+
+/** Interval between two throttling log lines. */
+export const THROTTLE_LOG_INTERVAL_MS = 10_000;
+
 /** Exit codes of the operator process. */
 export const EXIT_OK = 0;
 export const EXIT_FAILURE = 1;
@@ -84,6 +107,31 @@ export function countRequest(metrics: Metrics, info: RequestInfo): void {
     resource: info.resource,
     code: info.code === 0 ? "error" : String(info.code),
   });
+}
+
+/**
+ * The documented throttling log: one warn line per `THROTTLE_LOG_INTERVAL_MS` at most, counting
+ * the 429s since the previous line (each one is retried after its Retry-After).
+ */
+export function throttleLogger(
+  logger: Logger,
+  now: () => number = Date.now,
+): (info: ThrottleInfo) => void {
+  let last = -Infinity;
+  let since = 0;
+  return (info) => {
+    since++;
+    const t = now();
+    if (t - last < THROTTLE_LOG_INTERVAL_MS) return;
+    logger.warn("API server is throttling requests; retrying after Retry-After", {
+      throttled: since,
+      method: info.method,
+      path: info.path,
+      retryAfterMs: info.retryAfterMs,
+    });
+    last = t;
+    since = 0;
+  };
 }
 
 /** Whether an error is a known, user-facing one-liner (no internal detail worth a stack). */
@@ -170,7 +218,10 @@ export async function runOperator(deps: OperatorDeps, signal: AbortSignal): Prom
     connection = await deps.connect({
       kubeconfig: config.kubeconfig,
       context: config.context,
+      qps: config.kubeApiQps,
+      burst: config.kubeApiBurst,
       onRequest: (info) => countRequest(metrics, info),
+      onThrottled: throttleLogger(logger),
       clock: deps.clock,
     });
   } catch (err) {
@@ -239,6 +290,24 @@ export async function runOperator(deps: OperatorDeps, signal: AbortSignal): Prom
 
   // The caches live until the work loop has finished its in-flight reconciles.
   const caches = new AbortController();
+  // The event loop lives until the work loop has finished and the buffer is flushed.
+  const eventsLoop = new AbortController();
+  const recorder = new EventRecorder({
+    writer: apiEventWriter(connection.unthrottled),
+    reportingController: EVENT_REPORTER,
+    reportingInstance: deps.identity,
+    qps: config.kubeApiQps,
+    burst: config.kubeApiBurst,
+    clock: deps.clock,
+    observer: metrics.eventObserver(),
+    onError: (error, event) =>
+      logger.warn("could not record event", {
+        binding: `${event.regarding.namespace}/${event.regarding.name}`,
+        reason: event.reason,
+        error,
+      }),
+  });
+  const recording = recorder.run(eventsLoop.signal);
   try {
     controller = deps.newController({
       rest: connection.rest,
@@ -248,12 +317,16 @@ export async function runOperator(deps: OperatorDeps, signal: AbortSignal): Prom
       metrics,
       concurrency: config.concurrency,
       syncPeriodMs: config.syncPeriodMs,
+      events: recorder,
     });
     return await operate(deps, controller, connection, caches, signal);
   } catch (err) {
     logger.error("operator failed", { error: describeFatal(err) });
     return EXIT_FAILURE;
   } finally {
+    await recorder.flush(EVENT_FLUSH_MS);
+    eventsLoop.abort(new Error("shutting down"));
+    await recording;
     caches.abort(new Error("shutting down"));
     metrics.leader.set({}, 0);
     await endpoints.shutdown();

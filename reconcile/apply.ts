@@ -25,25 +25,26 @@
  * "Re-plan" is `ApplyConflictError`; the work loop requeues the key with per-key backoff, by
  * which time the informers have delivered the newer objects.
  *
- * Events go to an `EventSink` (event_sink.ts) and are not awaited: best effort (SPEC 7).
+ * Events go to an `EventSink` (apis/events.ts, the process's `EventRecorder`) and are not
+ * awaited: best effort (SPEC 7).
  *
  * API: `applyPlan(plan, binding, ctx): Promise<ApplyResult>`, `deleteClusterSPIFFEID`,
  * `patchFinalizers`; `ApplyConflictError` and the events client are re-exported.
  */
 
 import { ApiError } from "../apis/errors.ts";
+import type { EventSink } from "../apis/events.ts";
 import type { ResourceClient } from "../apis/rest.ts";
 import type { InferenceIdentityBinding } from "../generated/kleym.sonda.red/v1alpha1.ts";
 import type { ClusterSPIFFEID } from "../generated/spire.spiffe.io/v1alpha1.ts";
 import type { Logger } from "../observe/log.ts";
 import { ApplyConflictError } from "./errors.ts";
-import type { EventSink } from "./event_sink.ts";
 import type { ClusterSPIFFEIDDeletion } from "./ownership.ts";
 import type { Plan } from "./plan.ts";
 import { FINALIZER } from "./types.ts";
 
 export { ApplyConflictError } from "./errors.ts";
-export { EVENT_REPORTER, type EventObject, EVENTS_RESOURCE, eventsClient } from "./event_sink.ts";
+export { type EventObject, eventsClient } from "../apis/events.ts";
 
 export interface ApplyContext {
   readonly bindings: Pick<ResourceClient<InferenceIdentityBinding>, "patch" | "updateStatus">;

@@ -11,12 +11,11 @@
  * - `watch_map.ts` — pure event filters and event -> binding-key mappers;
  * - `peers.ts` — collision candidates (memoised) and the peer fan-out (SPEC 5);
  * - `reconciler.ts` — one key: live / deleting / gone;
- * - `event_sink.ts` — events written in the background, never awaited by a reconcile;
  * - apis/mutation_cache.ts — the read-your-writes views the reconciler reads through.
  *
  * This file owns the bindings informer (always on: kleym's own CRD), the work queue and the
  * loops. Every loop is owned and joined: `run()` returns only after the queue has drained, the
- * resync timer and the event writer have stopped, and every informer (and the discovery loop)
+ * resync timer has stopped, and every informer (and the discovery loop)
  * has settled. `run` is the controller's working life: when it returns, the caches are stopped
  * too (the operator exits after it — on shutdown or a lost Lease).
  *
@@ -29,6 +28,7 @@
  * API: `Controller` (`startCaches`, `hasSynced`, `run`, `idle`), `ControllerOptions`.
  */
 import { type Clock, realClock } from "../apis/clock.ts";
+import type { EventSink } from "../apis/events.ts";
 import { MutationCache } from "../apis/mutation_cache.ts";
 import { WorkQueue } from "../apis/queue.ts";
 import type { KubeObject, RestClient } from "../apis/rest.ts";
@@ -41,7 +41,7 @@ import {
 import { clusterSPIFFEIDsClient } from "../generated/spire.spiffe.io/v1alpha1.ts";
 import type { Logger } from "../observe/log.ts";
 import type { Metrics } from "../observe/metrics.ts";
-import { EventQueue, eventsClient } from "./event_sink.ts";
+import { cachedBinding } from "./cached.ts";
 import { CollisionPeers } from "./peers.ts";
 import { Reconciler } from "./reconciler.ts";
 import { type OptionalId, ServedApis } from "./served.ts";
@@ -67,15 +67,13 @@ export interface ControllerOptions {
   crdRetryMs?: number;
   /** Every binding is re-enqueued this often (jittered ±10 %); default 600 000 ms (10 min). */
   syncPeriodMs?: number;
-  /** Injectable time for timers, the views' TTL and event timestamps. */
+  /** Injectable time for timers and the views' TTL. */
   clock?: Clock;
-  /** `reportingInstance` of events; default POD_NAME / HOSTNAME / "kleym". */
-  instance?: string;
+  /** Where planned events go; `record` never blocks (apis/events.ts `EventRecorder`). */
+  events: EventSink;
 }
 
 const DEFAULT_SYNC_PERIOD_MS = 600_000;
-/** How long shutdown waits for queued events to be written. */
-const EVENT_FLUSH_MS = 5_000;
 
 export class Controller {
   readonly #config: RenderConfig;
@@ -89,7 +87,6 @@ export class Controller {
   readonly #bindingsView: MutationCache<InferenceIdentityBinding>;
   readonly #served: ServedApis;
   readonly #peers: CollisionPeers;
-  readonly #events: EventQueue;
   readonly #reconciler: Reconciler;
   readonly #queue: WorkQueue<string>;
 
@@ -118,6 +115,7 @@ export class Controller {
 
     const bindingsClient = inferenceIdentityBindingsClient(opts.rest);
     this.#bindings = new Informer(bindingsClient, {
+      transform: cachedBinding,
       clock: this.#clock,
       notServedRetryMs: crdRetryMs,
       onStatus: (status) => this.#status("inferenceidentitybindings", status),
@@ -127,7 +125,11 @@ export class Controller {
     cache.addIndex("pool", (b) => refIndex(b, "poolRef"));
     cache.addIndex("objective", (b) => refIndex(b, "objectiveRef"));
     cache.addIndex("namespace", (b) => [b.metadata.namespace ?? ""]);
-    this.#bindingsView = new MutationCache(this.#bindings, { clock: this.#clock });
+    // Recorded writes are kept like the cache keeps objects (cached.ts).
+    this.#bindingsView = new MutationCache(this.#bindings, {
+      clock: this.#clock,
+      transform: cachedBinding,
+    });
     this.#bindings.addHandler(handlers((event) => this.#enqueue(bindingEventKeys(event))));
 
     this.#served = new ServedApis({
@@ -150,12 +152,6 @@ export class Controller {
       servedGeneration: () => this.#served.generation,
       config: this.#config,
     });
-    this.#events = new EventQueue({
-      events: eventsClient(opts.rest),
-      instance: opts.instance ?? defaultInstance(),
-      logger: this.#logger,
-      clock: this.#clock,
-    });
     this.#reconciler = new Reconciler({
       config: this.#config,
       bindings: this.#bindingsView,
@@ -167,7 +163,7 @@ export class Controller {
         bindings: bindingsClient,
         clusterSPIFFEIDs: clusterSPIFFEIDsClient(opts.rest),
       },
-      events: this.#events,
+      events: opts.events,
       logger: this.#logger,
       metrics: this.#metrics,
       clock: this.#clock,
@@ -190,17 +186,17 @@ export class Controller {
   }
 
   /**
-   * No reconcile is running or waiting, and every recorded event has been written. Events are
-   * written in the background, so a test that measures "no writes in steady state" waits for this
-   * before its window starts (checked in-process, the answer is exact for that instant).
+   * No reconcile is running or waiting (checked in-process, exact for that instant). Events are
+   * written by the process's EventRecorder: a test that measures "no writes in steady state"
+   * waits for this and for the recorder's `idle` before its window starts.
    */
   idle(): boolean {
-    return this.#queue.depth === 0 && this.#queue.inFlight === 0 && this.#events.pending === 0;
+    return this.#queue.depth === 0 && this.#queue.inFlight === 0;
   }
 
   /**
-   * The work loop until `signal` aborts; then intake stops, in-flight reconciles finish, queued
-   * events are written (up to 5 s), and the caches stop. Returns when all of that has settled.
+   * The work loop until `signal` aborts; then intake stops, in-flight reconciles finish, and the
+   * caches stop. Returns when all of that has settled. (Events: the EventRecorder's owner.)
    */
   async run(signal: AbortSignal): Promise<void> {
     if (this.#cachesReady === undefined) {
@@ -216,7 +212,7 @@ export class Controller {
         trustDomain: this.#config.trustDomain,
         syncPeriodMs: this.#syncPeriodMs,
       });
-      loops.push(this.#events.run(helpers.signal), this.#resync(helpers.signal));
+      loops.push(this.#resync(helpers.signal));
       await this.#queue.run((key) => this.#handle(key, signal), {
         concurrency: this.#concurrency,
         signal,
@@ -224,7 +220,6 @@ export class Controller {
     } finally {
       helpers.abort();
       await Promise.all(loops);
-      await this.#events.flush(EVENT_FLUSH_MS);
       this.#caches.abort(new Error("controller stopped"));
       await this.#cachesReady.catch(() => {});
       await Promise.all([this.#bindingsDone, this.#served.join()]);
@@ -316,12 +311,4 @@ function handlers<T>(on: (event: WatchEvent<T>) => void) {
     onUpdate: (old: T, object: T) => on({ type: "update", old, object }),
     onDelete: (object: T) => on({ type: "delete", object }),
   };
-}
-
-function defaultInstance(): string {
-  try {
-    return Deno.env.get("POD_NAME") ?? Deno.env.get("HOSTNAME") ?? "kleym";
-  } catch {
-    return "kleym";
-  }
 }

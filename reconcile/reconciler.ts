@@ -40,7 +40,7 @@ import type { Metrics } from "../observe/metrics.ts";
 import { applyPlan, type ApplyResult, deleteClusterSPIFFEID } from "./apply.ts";
 import { collisionCandidate } from "./collision.ts";
 import { ApplyConflictError } from "./errors.ts";
-import type { EventSink } from "./event_sink.ts";
+import type { EventSink } from "../apis/events.ts";
 import { CONFIRM_RETRY_MS, finalizeBinding, hasFinalizer } from "./finalize.ts";
 import type { CollisionPeers } from "./peers.ts";
 import { isNoop, planReconcile, writesTransition } from "./plan.ts";

@@ -55,6 +55,7 @@ import {
   type ObjectiveApiVersion,
   type PoolApiVersion,
 } from "./types.ts";
+import { cachedInput, cachedManaged } from "./cached.ts";
 import { ownerKey } from "./watch_map.ts";
 
 /** The resources that exist only while some CRD is installed. */
@@ -70,32 +71,43 @@ interface OptionalSpec {
   readonly descriptor: ResourceDescriptor;
   readonly decode: (u: unknown) => KubeObject;
   readonly labelSelector?: string;
+  /** What the cache keeps of each object (cached.ts). */
+  readonly transform: (o: KubeObject) => KubeObject;
 }
 
 export const MANAGED_SELECTOR = `${LABEL_MANAGED_BY}=${MANAGED_BY_VALUE}`;
 
 const OPTIONAL: readonly OptionalSpec[] = [
-  { id: "pools.v1", descriptor: gaieV1.inferencePoolResource, decode: gaieV1.decodeInferencePool },
+  {
+    id: "pools.v1",
+    descriptor: gaieV1.inferencePoolResource,
+    decode: gaieV1.decodeInferencePool,
+    transform: cachedInput,
+  },
   {
     id: "pools.v1alpha2",
     descriptor: gaieV1alpha2.inferencePoolResource,
     decode: gaieV1alpha2.decodeInferencePool,
+    transform: cachedInput,
   },
   {
     id: "objectives.v1alpha2",
     descriptor: gaieV1alpha2.inferenceObjectiveResource,
     decode: gaieV1alpha2.decodeInferenceObjective,
+    transform: cachedInput,
   },
   {
     id: "objectives.v1",
     descriptor: gaieV1.inferenceObjectiveResource,
     decode: gaieV1.decodeInferenceObjective,
+    transform: cachedInput,
   },
   {
     id: "clusterspiffeids",
     descriptor: clusterSPIFFEIDResource,
     decode: decodeClusterSPIFFEID,
     labelSelector: MANAGED_SELECTOR,
+    transform: cachedManaged,
   },
 ];
 
@@ -293,6 +305,7 @@ export class ServedApis {
     const client = new ResourceClient<KubeObject>(this.#opts.rest, spec.descriptor, spec.decode);
     const informer = new Informer<KubeObject>(client, {
       labelSelector: spec.labelSelector,
+      transform: spec.transform,
       clock: this.#opts.clock,
       notServedRetryMs: this.#opts.crdRetryMs,
       onStatus: (status) => {
@@ -310,7 +323,7 @@ export class ServedApis {
         const owner = ownerKey(o);
         return owner === undefined ? [] : [owner];
       });
-      view = new MutationCache(informer, { clock: this.#opts.clock });
+      view = new MutationCache(informer, { clock: this.#opts.clock, transform: cachedManaged });
     }
     this.#opts.onInformer(spec.id, informer);
     this.#owned.push(

@@ -34,6 +34,13 @@ export interface ControlPlaneOptions {
   crds?: readonly InstallableCrd[];
   /** Where to keep state; default a fresh directory under .cache/testenv/runs. */
   dir?: string;
+  /**
+   * API Priority and Fairness (default off, for fast deterministic tests). Runs that rely on the
+   * server protecting itself from an unthrottled client turn it on (bench).
+   */
+  priorityAndFairness?: boolean;
+  /** Extra kube-apiserver flags, e.g. `--max-requests-inflight=10` (bench's 429 run). */
+  apiServerArgs?: readonly string[];
 }
 
 export interface ControlPlane {
@@ -189,8 +196,9 @@ export async function startControlPlane(opts: ControlPlaneOptions = {}): Promise
       "--disable-admission-plugins=ServiceAccount",
       "--allow-privileged=true",
       "--endpoint-reconciler-type=none",
-      "--enable-priority-and-fairness=false",
+      `--enable-priority-and-fairness=${opts.priorityAndFairness === true}`,
       "--v=1",
+      ...(opts.apiServerArgs ?? []),
     ];
     const kubeconfigPath = `${dir}/kubeconfig`;
     await Deno.writeTextFile(kubeconfigPath, kubeconfigYaml(server, caPem, admin));

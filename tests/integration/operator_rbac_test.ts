@@ -132,6 +132,28 @@ Deno.test("as the kleym ServiceAccount: examples converge and recover, RBAC is e
           `${ns}/objective-a`,
     );
 
+    // 2b. The same edit again: repaired again, and the identical Normal Reconciled event
+    // ("restored ...") joins the first one's series (events patch) instead of a new Event.
+    await env.kubectl([
+      "patch",
+      "clusterspiffeid",
+      owned.metadata.name,
+      "--type=merge",
+      "-p",
+      JSON.stringify({ spec: { hint: "tampered" } }),
+    ]);
+    await pollUntil("repeated event counted in its series", 20_000, async () => {
+      const events = JSON.parse(
+        await env.kubectl(["get", "events.events.k8s.io", "-n", ns, "-o", "json"]),
+      ) as {
+        items: { regarding?: { name?: string }; note?: string; series?: { count: number } }[];
+      };
+      return events.items.some((e) =>
+        e.regarding?.name === "objective-a" && e.note?.includes("restored") &&
+        (e.series?.count ?? 1) >= 2
+      );
+    });
+
     // 3. Someone deletes it: recreated.
     await env.kubectl(["delete", "clusterspiffeid", owned.metadata.name, "--wait=true"]);
     await pollUntil(

@@ -123,10 +123,14 @@ Deno.test("the fixture examples produce exactly the expected objects and status 
         ["kleym-default-objective-a-objective-3ace974d"],
         "exactly one managed object",
       );
-      const events = await eventsOf(c, NS, "objective-a");
-      assert.ok(
-        events.some((e) => e.reason === "Reconciled" && e.type === "Normal"),
+      // Events are written asynchronously (apis/events.ts): wait for it.
+      await pollUntil(
         "Normal Reconciled event",
+        10_000,
+        async () =>
+          (await eventsOf(c, NS, "objective-a")).some((e) =>
+            e.reason === "Reconciled" && e.type === "Normal"
+          ),
       );
     });
 

@@ -8,6 +8,7 @@
  */
 import { connect } from "../../apis/connect.ts";
 import { ApiError } from "../../apis/errors.ts";
+import { apiEventWriter, EventRecorder } from "../../apis/events.ts";
 import { RequestCounter } from "../../apis/hooks.ts";
 import { type KubeObject, ResourceClient, type RestClient } from "../../apis/rest.ts";
 import * as gaieV1 from "../../generated/inference.networking.k8s.io/v1.ts";
@@ -63,6 +64,8 @@ export interface RunningController {
   metrics: Metrics;
   requests: RequestCounter;
   logs: Record<string, unknown>[];
+  /** The controller's event recorder (writes through the controller's counted connection). */
+  recorder: EventRecorder;
   /** Writes (create/update/patch/delete) the controller made, by resource. */
   writes(): number;
   stop(): Promise<void>;
@@ -94,6 +97,13 @@ export async function startController(
       if (verbose) console.error(line);
     },
   });
+  const recorder = new EventRecorder({
+    writer: apiEventWriter(conn.rest),
+    reportingController: "kleym.sonda.red/kleym",
+    reportingInstance: "integration-test",
+    observer: metrics.eventObserver(),
+    onError: (error) => logger.warn("could not record event", { error }),
+  });
   const controller = new Controller({
     rest: conn.rest,
     trustDomain: opts.trustDomain ?? TRUST_DOMAIN,
@@ -102,9 +112,12 @@ export async function startController(
     metrics,
     concurrency: opts.concurrency,
     crdRetryMs: opts.crdRetryMs,
+    events: recorder,
   });
   const caches = new AbortController();
   const work = new AbortController();
+  const eventsLoop = new AbortController();
+  const recording = recorder.run(eventsLoop.signal);
   await controller.startCaches(caches.signal);
   const running = controller.run(work.signal);
   return {
@@ -112,6 +125,7 @@ export async function startController(
     metrics,
     requests,
     logs,
+    recorder,
     writes: () =>
       ["create", "update", "patch", "delete", "deletecollection"]
         .map((verb) => requests.count({ verb: verb as "create" }))
@@ -119,6 +133,9 @@ export async function startController(
     async stop() {
       work.abort();
       await running;
+      await recorder.flush(2_000);
+      eventsLoop.abort();
+      await recording;
       caches.abort();
       conn.close();
     },

@@ -147,6 +147,7 @@ Deno.test("a ClusterSPIFFEID deleted the moment it appears is re-created; status
     trustDomain: TRUST_DOMAIN,
     logger: new Logger({ level: "error", sink: () => {} }),
     metrics: new Metrics(),
+    events: { record: () => {} }, // events are not what this test is about
   });
   const caches = new AbortController();
   const work = new AbortController();
@@ -215,6 +216,7 @@ Deno.test("a DELETED event the watch never delivers is repaired by the resync; r
     trustDomain: TRUST_DOMAIN,
     logger: new Logger({ level: "error", sink: () => {} }),
     metrics: new Metrics(),
+    events: { record: () => {} },
     syncPeriodMs: SYNC_PERIOD_MS,
   });
   const caches = new AbortController();

@@ -7,6 +7,7 @@ import { deepEqual, equal, ok } from "node:assert/strict";
 import { FakeClock } from "../../apis/clock.ts";
 import { type KubeObject, ResourceClient, RestClient } from "../../apis/rest.ts";
 import type { KubeRequest, Transport } from "../../apis/transport.ts";
+import { keepFields } from "../../apis/slim.ts";
 import { Informer } from "../../apis/watch.ts";
 
 async function until(cond: () => boolean, what: string): Promise<void> {
@@ -280,6 +281,56 @@ Deno.test("relist() closes the watch, lists again and reports what the watch nev
   deepEqual(seen, ["add a@1", "add b@2", "delete b@2"]);
   equal(informer.relists, 1);
   equal(informer.restarts, 0, "a requested relist is not a watch failure");
+  ac.abort();
+  await done;
+});
+
+Deno.test("the transform shapes every listed and watched object before the cache and handlers", async () => {
+  const script = new Script();
+  const fat = (name: string, rv: string): KubeObject => ({
+    ...cm(name, rv),
+    metadata: {
+      namespace: "ns",
+      name,
+      resourceVersion: rv,
+      managedFields: [{ manager: "kubectl", operation: "Update" }],
+      labels: { big: "x".repeat(100) },
+    },
+  });
+  script.lists.push({ items: [fat("a", "1"), fat("b", "2")], rv: "5" });
+  const client = new ResourceClient<KubeObject>(new RestClient(script.transport), {
+    group: "",
+    version: "v1",
+    plural: "configmaps",
+    kind: "ConfigMap",
+    namespaced: true,
+  });
+  const transformed: string[] = [];
+  const informer = new Informer(client, {
+    clock: new FakeClock(),
+    random: () => 0.5,
+    transform: (o) => {
+      transformed.push(`${o.metadata.name}@${o.metadata.resourceVersion}`);
+      return keepFields<KubeObject>([], [])(o);
+    },
+  });
+  const handed: KubeObject[] = [];
+  informer.addHandler({
+    onAdd: (o) => handed.push(o),
+    onUpdate: (_old, o) => handed.push(o),
+    onDelete: (o) => handed.push(o),
+  });
+  const ac = new AbortController();
+  const done = informer.run(ac.signal);
+  await until(() => script.watches.length === 1, "first watch");
+  send(script.watches[0], "MODIFIED", fat("a", "6"));
+  send(script.watches[0], "DELETED", fat("b", "7"));
+  await until(() => informer.resourceVersion === "7", "events applied");
+  deepEqual(transformed, ["a@1", "b@2", "a@6", "b@7"]);
+  for (const o of [...handed, ...informer.cache.list()]) {
+    deepEqual(Object.keys(o.metadata).sort(), ["name", "namespace", "resourceVersion"]);
+  }
+  equal(handed.length, 4);
   ac.abort();
   await done;
 });

@@ -122,3 +122,50 @@ Deno.test("retry waits grow and Retry-After is honoured when longer", async () =
   equal((await r2.p).status, 200);
   equal(r2.waits[0], 7_000);
 });
+
+Deno.test("429 is retried for every verb up to maxThrottledAttempts, each retry reported", async (t) => {
+  for (const req of [get, post, apply, { ...post, method: "DELETE" as const }]) {
+    await t.step(`${req.method}${req.headers ? " (apply)" : ""}`, async () => {
+      const clock = new FakeClock();
+      const seen: { attempt: number; retryAfterMs: number; method: string }[] = [];
+      const { t: inner, calls } = scripted([429, 429, 429, 429, 429, 429, 201], {
+        "Retry-After": "2",
+      });
+      const rt = withRetry(inner, {
+        clock,
+        random: () => 0.5,
+        maxAttempts: 4,
+        onThrottled: (i) => seen.push(i),
+      });
+      let settled = false;
+      const p = rt(req);
+      p.then(() => settled = true, () => settled = true);
+      while (!settled) {
+        await until(() => settled || clock.pending > 0, "a retry wait or the result");
+        if (!settled) clock.advance((clock.nextTimerAt() ?? clock.now()) - clock.now());
+      }
+      equal((await p).status, 201, "retried beyond maxAttempts (4): the server processed nothing");
+      equal(calls.length, 7);
+      equal(seen.length, 6);
+      ok(
+        seen.every((s, i) =>
+          s.attempt === i + 1 && s.retryAfterMs >= 2_000 && s.method === req.method
+        ),
+      );
+    });
+  }
+  await t.step("gives up after maxThrottledAttempts", async () => {
+    const clock = new FakeClock();
+    const { t: inner, calls } = scripted([429]);
+    const rt = withRetry(inner, { clock, random: () => 0.5, maxThrottledAttempts: 3 });
+    let settled = false;
+    const p = rt(post);
+    p.then(() => settled = true, () => settled = true);
+    while (!settled) {
+      await until(() => settled || clock.pending > 0, "a retry wait or the result");
+      if (!settled) clock.advance((clock.nextTimerAt() ?? clock.now()) - clock.now());
+    }
+    equal((await p).status, 429);
+    equal(calls.length, 5, "never fewer attempts than maxAttempts (default 5)");
+  });
+});

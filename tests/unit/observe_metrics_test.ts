@@ -149,3 +149,47 @@ Deno.test("unlabelled kleym metrics are exported at zero before anything happens
     assert.ok(text.includes(line), line);
   }
 });
+
+Deno.test("process metrics are read at scrape time and agree with the runtime and /proc", () => {
+  const text = new Metrics().expose();
+  const value = (name: string) => {
+    const line = text.split("\n").find((l) => l.startsWith(`${name} `));
+    assert.ok(line, `${name} missing:\n${text}`);
+    return Number(line.slice(name.length + 1));
+  };
+  assert.match(text, /^# TYPE process_cpu_seconds_total counter$/m);
+  assert.match(text, /^# TYPE process_resident_memory_bytes gauge$/m);
+  assert.match(text, /^kleym_build_info\{version="[^"]+"\} 1$/m);
+  const rss = value("process_resident_memory_bytes");
+  const status = Deno.readTextFileSync("/proc/self/status");
+  const procRss = Number(/^VmRSS:\s+(\d+) kB$/m.exec(status)?.[1]) * 1024;
+  // both read the same kernel counter moments apart: within 10 %
+  assert.ok(Math.abs(rss - procRss) / procRss < 0.1, `metrics ${rss} vs /proc ${procRss}`);
+  assert.ok(value("process_cpu_seconds_total") > 0);
+  const start = value("process_start_time_seconds");
+  assert.ok(start <= Date.now() / 1000 && start > Date.now() / 1000 - 3600, `start ${start}`);
+  assert.ok(value("deno_heap_used_bytes") > 0);
+  assert.ok(value("deno_heap_total_bytes") >= value("deno_heap_used_bytes"));
+});
+
+Deno.test("the event recorder's counters land in kleym_events_*", () => {
+  const m = new Metrics();
+  const o = m.eventObserver();
+  o.recorded?.("Normal");
+  o.aggregated?.();
+  o.written?.("patch");
+  o.dropped?.("buffer_full");
+  o.buffered?.(3);
+  const text = m.expose().split("\n");
+  for (
+    const line of [
+      'kleym_events_recorded_total{type="Normal"} 1',
+      "kleym_events_aggregated_total 1",
+      'kleym_events_written_total{op="patch"} 1',
+      'kleym_events_dropped_total{reason="buffer_full"} 1',
+      "kleym_events_buffered 3",
+    ]
+  ) {
+    assert.ok(text.includes(line), line);
+  }
+});

@@ -43,6 +43,8 @@ Deno.test("defaults apply when only the trust domain is given", () => {
     logLevel: "info",
     concurrency: 4,
     syncPeriodMs: 600_000,
+    kubeApiQps: 200,
+    kubeApiBurst: 400,
     startupTimeoutMs: 60_000,
     metricsSecure: true,
     metricsCert: undefined,
@@ -62,7 +64,9 @@ Deno.test("every flag is accepted in both --flag=value and --flag value form", (
     ["leader-elect-renew-deadline", "12s"],
     ["leader-elect-retry-period", "500ms"],
     ["log-level", "debug"],
-    ["concurrency", "9"],
+    ["max-concurrent-reconciles", "9"],
+    ["kube-api-qps", "12.5"],
+    ["kube-api-burst", "30"],
     ["sync-period", "1m30s"],
     ["startup-timeout", "1m30s"],
     ["metrics-cert-dir", "/certs"],
@@ -88,6 +92,8 @@ Deno.test("every flag is accepted in both --flag=value and --flag value form", (
     logLevel: "debug",
     concurrency: 9,
     syncPeriodMs: 90_000,
+    kubeApiQps: 12.5,
+    kubeApiBurst: 30,
     startupTimeoutMs: 90_000,
     metricsSecure: true,
     metricsCert: { dir: "/certs", certName: "c.pem", keyName: "k.pem" },
@@ -198,12 +204,26 @@ Deno.test("bad flags and values each give one precise line", () => {
       message: '--log-level="verbose": expected one of debug, info, warn, error',
     },
     {
-      args: [td, "--concurrency=0"],
-      message: '--concurrency="0": expected a whole number from 1 to 256',
+      args: [td, "--max-concurrent-reconciles=0"],
+      message: '--max-concurrent-reconciles="0": expected a whole number from 1 to 256',
     },
     {
-      args: [td, "--concurrency=two"],
-      message: '--concurrency="two": expected a whole number from 1 to 256',
+      args: [td, "--max-concurrent-reconciles=two"],
+      message: '--max-concurrent-reconciles="two": expected a whole number from 1 to 256',
+    },
+    {
+      args: [td, "--kube-api-qps=fast"],
+      message:
+        '--kube-api-qps="fast": expected a number of requests per second, or 0 or -1 for no client-side limit',
+    },
+    {
+      args: [td, "--kube-api-qps=-5"],
+      message:
+        '--kube-api-qps="-5": expected a number of requests per second, or 0 or -1 for no client-side limit',
+    },
+    {
+      args: [td, "--kube-api-burst=0"],
+      message: '--kube-api-burst="0": expected a whole number of at least 1',
     },
     {
       args: [td, "--metrics-bind-address=8080"],
@@ -274,7 +294,9 @@ Deno.test("--help wins over everything else and lists every flag", () => {
       "leader-elect-renew-deadline",
       "leader-elect-retry-period",
       "log-level",
-      "concurrency",
+      "max-concurrent-reconciles",
+      "kube-api-qps",
+      "kube-api-burst",
       "startup-timeout",
       "help",
       "version",
@@ -284,6 +306,12 @@ Deno.test("--help wins over everything else and lists every flag", () => {
   }
   assert.match(text, /KLEYM_TRUST_DOMAIN/);
   assert.match(text, /KLEYM_CLUSTERSPIFFEID_CLASS_NAME/);
+});
+
+Deno.test("--kube-api-qps 0 or -1 turns the client-side limit off", () => {
+  for (const v of ["0", "-1"]) {
+    assert.equal(config(["--trust-domain=a", `--kube-api-qps=${v}`]).kubeApiQps, 0, v);
+  }
 });
 
 Deno.test("--version needs no trust domain", () => {

@@ -15,7 +15,7 @@ import type { InferenceIdentityBinding } from "../../generated/kleym.sonda.red/v
 import type { ClusterSPIFFEID } from "../../generated/spire.spiffe.io/v1alpha1.ts";
 import { Logger } from "../../observe/log.ts";
 import { Metrics } from "../../observe/metrics.ts";
-import type { EventRegarding } from "../../reconcile/event_sink.ts";
+import type { EventRegarding } from "../../apis/events.ts";
 import { CollisionPeers } from "../../reconcile/peers.ts";
 import { type ReconcileClients, Reconciler } from "../../reconcile/reconciler.ts";
 import type { ResolveSources } from "../../reconcile/resolve.ts";
