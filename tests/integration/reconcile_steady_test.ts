@@ -59,6 +59,8 @@ Deno.test("after 50 bindings converge, 10 seconds pass with zero writes and zero
       return done && (await managedOf(c, ns)).length === 40;
     });
     const convergedMs = Date.now() - start;
+    // Events are written in the background: the window starts once they all are.
+    await pollUntil("the controller is idle", 10_000, () => op.controller.idle());
 
     // Events are written asynchronously: the last reconciles' events may still be on their way.
     await pollUntil("every recorded event written", 30_000, () => op.recorder.idle);
