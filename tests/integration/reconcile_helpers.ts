@@ -156,7 +156,8 @@ export async function startController(
     // writes from the controller's own request hook.
     activity: () => ({
       ...activityFromMetrics(metrics.expose()),
-      pending: transport.writesInFlight() + (recorder.idle ? 0 : 1),
+      pending: transport.writesInFlight() + (recorder.idle ? 0 : 1) +
+        (controller.idle() ? 0 : 1),
       writes: writes(),
     }),
     async stop() {

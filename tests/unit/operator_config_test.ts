@@ -42,6 +42,7 @@ Deno.test("defaults apply when only the trust domain is given", () => {
     },
     logLevel: "info",
     concurrency: 4,
+    syncPeriodMs: 600_000,
     kubeApiQps: 200,
     kubeApiBurst: 400,
     startupTimeoutMs: 60_000,
@@ -66,6 +67,7 @@ Deno.test("every flag is accepted in both --flag=value and --flag value form", (
     ["max-concurrent-reconciles", "9"],
     ["kube-api-qps", "12.5"],
     ["kube-api-burst", "30"],
+    ["sync-period", "1m30s"],
     ["startup-timeout", "1m30s"],
     ["metrics-cert-dir", "/certs"],
     ["metrics-cert-name", "c.pem"],
@@ -89,6 +91,7 @@ Deno.test("every flag is accepted in both --flag=value and --flag value form", (
     },
     logLevel: "debug",
     concurrency: 9,
+    syncPeriodMs: 90_000,
     kubeApiQps: 12.5,
     kubeApiBurst: 30,
     startupTimeoutMs: 90_000,
@@ -350,6 +353,25 @@ Deno.test("Go-style durations", async (t) => {
       assert.equal(parseDuration(text), ms, text);
     });
   }
+});
+
+Deno.test("--sync-period takes a Go duration of at least one second", async (t) => {
+  const cases: [string, string][] = [
+    ["--sync-period=10", '--sync-period="10": expected a duration such as 15s, 500ms or 1m'],
+    ["--sync-period=0s", "--sync-period=0s: must be greater than zero"],
+    ["--sync-period=500ms", "--sync-period=500ms: must be at least 1s"],
+  ];
+  for (const [arg, message] of cases) {
+    await t.step(arg, () => {
+      assert.deepEqual(parseConfig(["--trust-domain=a", arg], () => undefined), {
+        kind: "usage",
+        message,
+      });
+    });
+  }
+  await t.step("--sync-period=2s", () => {
+    assert.equal(config(["--trust-domain=a", "--sync-period=2s"]).syncPeriodMs, 2_000);
+  });
 });
 
 Deno.test("metrics TLS flags: secure by default, cert dir with file names, conflicts refused", async (t) => {
