@@ -22,20 +22,17 @@
  * Everything random comes from one seed (printed), so a failure replays with `SEED=`.
  */
 import { parse, stringify } from "yaml";
-import { connect } from "../../apis/connect.ts";
 import { ApiError } from "../../apis/errors.ts";
-import { ResourceClient, type ResourceDescriptor, type RestClient } from "../../apis/rest.ts";
 import { Informer } from "../../apis/watch.ts";
 import { type ControlPlane, kleymCrdText, startControlPlane } from "../harness/controlplane.ts";
+import { type Clients, clients, compare, holdersOf, type Snapshot, snapshot } from "./contract.ts";
 import { hostileSet } from "./hostile.ts";
+export { holdersOf };
 import {
-  bindingProblems,
   canon,
-  csidProblems,
   expectState,
   K8S_GROUP,
   key,
-  type ModelInputs,
   type Obj,
   type ObjectiveVersion,
   type PoolVersion,
@@ -48,7 +45,6 @@ import {
   rng,
   serviceAccountKubeconfig,
   startOperator,
-  TRUST_DOMAIN,
   waitReady,
 } from "./operator.ts";
 import { startTcpProxy, type TcpProxy } from "./proxy.ts";
@@ -151,133 +147,8 @@ export interface ResilienceReport {
   };
 }
 
-// ---- clients -------------------------------------------------------------------------------
-
-const desc = (
-  group: string,
-  version: string,
-  plural: string,
-  kind: string,
-  namespaced = true,
-): ResourceDescriptor => ({ group, version, plural, kind, namespaced });
-
-interface Clients {
-  rest: RestClient;
-  bindings: ResourceClient<Obj>;
-  csids: ResourceClient<Obj>;
-  namespaces: ResourceClient<Obj>;
-  pools: Record<PoolVersion, ResourceClient<Obj>>;
-  objectives: Record<ObjectiveVersion, ResourceClient<Obj>>;
-  close(): void;
-}
-
-async function clients(kubeconfig: string): Promise<Clients> {
-  const c = await connect({ kubeconfig, env: () => undefined, qps: 1000, burst: 1000 });
-  const r = (d: ResourceDescriptor) => new ResourceClient<Obj>(c.rest, d);
-  return {
-    rest: c.rest,
-    bindings: r(
-      desc("kleym.sonda.red", "v1alpha1", "inferenceidentitybindings", "InferenceIdentityBinding"),
-    ),
-    csids: r(desc("spire.spiffe.io", "v1alpha1", "clusterspiffeids", "ClusterSPIFFEID", false)),
-    namespaces: r(desc("", "v1", "namespaces", "Namespace", false)),
-    pools: {
-      [`${K8S_GROUP}/v1`]: r(desc(K8S_GROUP, "v1", "inferencepools", "InferencePool")),
-      [`${XK8S_GROUP}/v1alpha2`]: r(
-        desc(XK8S_GROUP, "v1alpha2", "inferencepools", "InferencePool"),
-      ),
-    } as Record<PoolVersion, ResourceClient<Obj>>,
-    objectives: {
-      [`${XK8S_GROUP}/v1alpha2`]: r(
-        desc(XK8S_GROUP, "v1alpha2", "inferenceobjectives", "InferenceObjective"),
-      ),
-      [`${K8S_GROUP}/v1`]: r(desc(K8S_GROUP, "v1", "inferenceobjectives", "InferenceObjective")),
-    } as Record<ObjectiveVersion, ResourceClient<Obj>>,
-    close: c.close,
-  };
-}
-
 const FIELD_MANAGER = "resilience-churn";
 const isApi = (e: unknown, pred: (a: ApiError) => boolean) => e instanceof ApiError && pred(e);
-
-// ---- the cluster as the oracle sees it -----------------------------------------------------
-
-interface Snapshot {
-  inputs: ModelInputs;
-  csids: Obj[];
-}
-
-async function snapshot(c: Clients): Promise<Snapshot> {
-  const [bindings, csids, ...rest] = await Promise.all([
-    c.bindings.listAll(),
-    c.csids.listAll(),
-    ...Object.values(c.pools).map((p) => p.listAll()),
-    ...Object.values(c.objectives).map((o) => o.listAll()),
-  ]);
-  const poolVersions = Object.keys(c.pools) as PoolVersion[];
-  const objectiveVersions = Object.keys(c.objectives) as ObjectiveVersion[];
-  return {
-    inputs: {
-      trustDomain: TRUST_DOMAIN,
-      bindings: bindings.items,
-      pools: poolVersions.flatMap((v, i) =>
-        rest[i].items.map((object) => ({ version: v, object }))
-      ),
-      objectives: objectiveVersions.flatMap((v, i) =>
-        rest[poolVersions.length + i].items.map((object) => ({ version: v, object }))
-      ),
-    },
-    csids: csids.items,
-  };
-}
-
-const FINALIZER = "kleym.sonda.red/inferenceidentitybinding-finalizer";
-
-/** Every difference between the cluster and the model (empty when they agree). */
-export function holdersOf(csids: readonly Obj[]): Map<string, string> {
-  const out = new Map<string, string>();
-  for (const o of csids) {
-    const l = o.metadata.labels ?? {};
-    if (l["kleym.sonda.red/managed-by"] !== "kleym") continue;
-    out.set(
-      o.metadata.name ?? "",
-      key(l["kleym.sonda.red/binding-namespace"] ?? "", l["kleym.sonda.red/binding-name"] ?? ""),
-    );
-  }
-  return out;
-}
-
-function compare(s: Snapshot): string[] {
-  const expected = expectState(s.inputs, holdersOf(s.csids));
-  const problems: string[] = [];
-  for (const b of s.inputs.bindings) {
-    const k = key(b.metadata.namespace ?? "", b.metadata.name ?? "");
-    if (b.metadata.deletionTimestamp) {
-      problems.push(`${k}: still being deleted (finalizers ${canon(b.metadata.finalizers)})`);
-      continue;
-    }
-    if (!(b.metadata.finalizers ?? []).includes(FINALIZER)) problems.push(`${k}: no finalizer`);
-    problems.push(...bindingProblems(b, expected.bindings.get(k)!, TRUST_DOMAIN));
-  }
-  const managed = s.csids.filter((o) =>
-    o.metadata.labels?.["kleym.sonda.red/managed-by"] === "kleym"
-  );
-  for (const o of s.csids) {
-    if (!managed.includes(o)) problems.push(`unmanaged ClusterSPIFFEID ${o.metadata.name} exists`);
-  }
-  for (const o of managed) {
-    const e = expected.csids.get(o.metadata.name ?? "");
-    if (!e) {
-      problems.push(`orphan ClusterSPIFFEID ${o.metadata.name} (${canon(o.metadata.labels)})`);
-    } else problems.push(...csidProblems(o, e));
-  }
-  for (const name of expected.csids.keys()) {
-    if (!managed.some((o) => o.metadata.name === name)) {
-      problems.push(`missing ClusterSPIFFEID ${name}`);
-    }
-  }
-  return problems;
-}
 
 async function converge(
   c: Clients,
