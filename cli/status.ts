@@ -6,6 +6,7 @@
 import { VERSION } from "../apis/version.ts";
 import { CONDITION_TYPES, decodeConditions } from "../reconcile/conditions.ts";
 import { isRecord } from "../reconcile/json.ts";
+import { crossCheckBindings, type CrossCheckInput } from "./crosscheck.ts";
 import { bindingHealth, bindingHealthFindings } from "./findings.ts";
 import {
   aggregate,
@@ -90,6 +91,8 @@ export interface StatusInput {
   served: ReadonlyMap<string, readonly string[]>;
   bindings: ListRead;
   deployments: ListRead;
+  /** What the Ready bindings are cross-checked against (crosscheck.ts); absent: not checked. */
+  crossCheck?: CrossCheckInput;
 }
 
 function rec(u: unknown): Record<string, unknown> {
@@ -305,6 +308,7 @@ export function buildStatusReport(input: StatusInput): KleymStatusReport {
       }
       findings.push(...bindingHealthFindings(b));
     }
+    if (input.crossCheck) findings.push(...crossCheckBindings(bindings, input.crossCheck));
   }
 
   // Identity configuration: binding status first, then the Deployment's args.

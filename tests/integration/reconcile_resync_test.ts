@@ -167,6 +167,7 @@ Deno.test("60 s of steady state with a 2 s sync period: resyncs run and make zer
       sample(op.metrics.expose(), "kleym_reconcile_duration_seconds_count") ?? 0;
     const writesBefore = op.writes();
     const reconcilesBefore = reconciles();
+    assert.ok(reconcilesBefore > 0, "the reconcile count is readable from the metrics");
     const before = op.requests.snapshot();
     // Not synchronisation: the 60 s window is the property under test.
     await new Promise((r) => setTimeout(r, WINDOW_MS));
