@@ -9,9 +9,9 @@
  *   - `edit`: on every ADDED/MODIFIED, overwrites kleym's fields (the SPIFFE ID template and the
  *     pod selector) unless the object already carries the foreign values (its own write's echo).
  *
- * It acts only on events that arrive after its initial list (`start` resolves then), so objects
- * that existed before are left alone until kleym writes them again. Its watch goes straight to the
- * API server on its own connection; its writes are unconditional (a real foreign writer does not
+ * Objects in its initial list count as ADDED too, so a burst against a settled cluster starts a
+ * fight at once (kleym repairs, the writer strikes again on that event) instead of waiting for
+ * kleym's next write. Its watch goes straight to the API server on its own connection; its writes are unconditional (a real foreign writer does not
  * care about resourceVersions). `stop` stops acting at once and awaits every write in flight, so
  * the caller's convergence clock starts after the writer's last write has landed.
  */
@@ -44,7 +44,7 @@ export class FastForeignWriter<T extends KubeObject> {
   readonly #inFlight = new Set<Promise<void>>();
   /** `<binding-namespace>/<binding-name>` -> successful writes against its objects. */
   readonly #byOwner = new Map<string, number>();
-  #armed = false;
+  #armed = true;
   #run: Promise<void> | undefined;
   writes = 0;
   /** Writes that failed for another reason than "already gone" (API server restarts, ...). */
@@ -66,11 +66,10 @@ export class FastForeignWriter<T extends KubeObject> {
     });
   }
 
-  /** Starts watching; resolves once the initial list is in (events after it are acted on). */
+  /** Starts watching; resolves once the initial list is in (and acted on). */
   async start(): Promise<void> {
     this.#run = this.#informer.run(this.#abort.signal);
     await this.#informer.waitForSync(this.#abort.signal);
-    this.#armed = true;
   }
 
   /** Stops acting, ends the watch and waits for every write already sent. */

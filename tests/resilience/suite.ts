@@ -6,7 +6,9 @@
  *   1. churn: seeded random create/update/delete of bindings, pools and objectives (including
  *      colliding and invalid ones, and requests admission refuses) while faults happen —
  *      kube-apiserver restarts, every proxied connection cut, the operator kill -9'd and restarted,
- *      a foreign writer editing and deleting managed ClusterSPIFFEIDs, and a second writer poking
+ *      a foreign writer editing and deleting managed ClusterSPIFFEIDs, bursts of a fast foreign
+ *      writer (fast_writer.ts) that deletes or overwrites each managed ClusterSPIFFEID the moment
+ *      its watch event arrives, milliseconds after kleym's write, and a second writer poking
  *      binding annotations so the operator's resourceVersion-guarded writes hit 409s;
  *   2. convergence: within a deadline the cluster must equal what the independent model
  *      (model.ts) computes from the final inputs — every binding's five conditions, its status
@@ -26,6 +28,7 @@ import { ApiError } from "../../apis/errors.ts";
 import { Informer } from "../../apis/watch.ts";
 import { type ControlPlane, kleymCrdText, startControlPlane } from "../harness/controlplane.ts";
 import { type Clients, clients, compare, holdersOf, type Snapshot, snapshot } from "./contract.ts";
+import { FastForeignWriter } from "./fast_writer.ts";
 import { hostileSet } from "./hostile.ts";
 export { holdersOf };
 import {
@@ -63,6 +66,9 @@ export interface ResilienceOptions {
   operatorKills: number;
   /** Foreign edits/deletes of managed ClusterSPIFFEIDs per second. */
   foreignPerSecond: number;
+  /** Bursts of the fast foreign writer (alternately deleting and editing) and their length. */
+  fastWriterBursts: number;
+  fastWriterBurstMs: number;
   /** Concurrent annotation pokes on bindings per second (409s for the operator). */
   pokesPerSecond: number;
   /** Hostile catalogue copies (namespaces) and seeded fuzz entries per namespace. */
@@ -83,6 +89,8 @@ export const SHORT: Omit<ResilienceOptions, "seed"> = {
   connectionDrops: 3,
   operatorKills: 1,
   foreignPerSecond: 1,
+  fastWriterBursts: 2,
+  fastWriterBurstMs: 4_000,
   pokesPerSecond: 3,
   hostileCopies: 1,
   hostileFuzz: 10,
@@ -100,6 +108,8 @@ export const FULL: Omit<ResilienceOptions, "seed"> = {
   connectionDrops: 8,
   operatorKills: 3,
   foreignPerSecond: 2,
+  fastWriterBursts: 6,
+  fastWriterBurstMs: 5_000,
   pokesPerSecond: 5,
   hostileCopies: 3,
   hostileFuzz: 25,
@@ -118,6 +128,10 @@ export interface ResilienceReport {
     operatorKills: number;
     foreignEdits: number;
     foreignDeletes: number;
+    fastWriterBursts: number;
+    /** Writes of the fast foreign writer, by mode (each within ms of a kleym write). */
+    fastDeletes: number;
+    fastEdits: number;
     pokes: number;
   };
   churn: {
@@ -367,6 +381,9 @@ export async function runResilience(o: ResilienceOptions): Promise<ResilienceRep
       operatorKills: 0,
       foreignEdits: 0,
       foreignDeletes: 0,
+      fastWriterBursts: 0,
+      fastDeletes: 0,
+      fastEdits: 0,
       pokes: 0,
     },
     churn: { ops: 0, refusedByAdmission: 0, failedDuringFaults: 0, byKind: {} },
@@ -553,6 +570,30 @@ export async function runResilience(o: ResilienceOptions): Promise<ResilienceRep
         } catch { /* raced with a delete, or the API server is restarting */ }
       }
     })();
+    // The fast foreign writer: bursts at seeded times, all over before churn ends (then the
+    // model judges what kleym made of it). Straight to the API server, not through the proxy.
+    const fastRandom = rng(o.seed ^ 0xfa57);
+    const bursts = Array.from({ length: o.fastWriterBursts }, (_, i) => ({
+      at: churnStart + (0.05 + 0.9 * fastRandom()) * (o.churnSeconds * 1000 - o.fastWriterBurstMs),
+      mode: i % 2 === 0 ? "delete" as const : "edit" as const,
+    })).sort((a, b) => a.at - b.at);
+    const fastLoop = (async () => {
+      for (const burst of bursts) {
+        await sleepUntil(burst.at);
+        const writer = new FastForeignWriter(cl.csids, { mode: burst.mode });
+        await writer.start();
+        log(
+          `resilience: +${
+            ((Date.now() - churnStart) / 1000).toFixed(1)
+          }s fast foreign writer (${burst.mode}) for ${o.fastWriterBurstMs} ms`,
+        );
+        await sleepUntil(Date.now() + o.fastWriterBurstMs);
+        await writer.stop();
+        report.faults.fastWriterBursts++;
+        if (burst.mode === "delete") report.faults.fastDeletes += writer.writes;
+        else report.faults.fastEdits += writer.writes;
+      }
+    })();
     const pokeRandom = rng(o.seed ^ 0x90c3);
     const pokeLoop = (async () => {
       for (let i = 0; Date.now() < churnEnd; i++) {
@@ -570,7 +611,7 @@ export async function runResilience(o: ResilienceOptions): Promise<ResilienceRep
         } catch { /* not there, or the API server is restarting */ }
       }
     })();
-    await Promise.all([churnLoop, foreignLoop, pokeLoop, faultLoop]);
+    await Promise.all([churnLoop, foreignLoop, pokeLoop, faultLoop, fastLoop]);
     report.churn = {
       ops: st.ops,
       refusedByAdmission: st.refused,
@@ -853,6 +894,10 @@ export function reportTable(r: ResilienceReport): string {
     ["connection cuts", `${r.faults.connectionDrops} (${r.faults.connectionsCut} connections)`],
     ["operator kill -9", `${r.faults.operatorKills} (pids ${r.operator.pids.join(", ")})`],
     ["foreign edits / deletes", `${r.faults.foreignEdits} / ${r.faults.foreignDeletes}`],
+    [
+      "fast foreign writer (on the watch event)",
+      `${r.faults.fastWriterBursts} bursts: ${r.faults.fastDeletes} deletes, ${r.faults.fastEdits} edits`,
+    ],
     [
       "annotation pokes (409 source)",
       `${r.faults.pokes}; operator saw ${r.operator.conflicts409} x 409`,
