@@ -204,7 +204,23 @@ Deno.test("two operators without leader election contend for 10 s; after one is 
         await new Promise((r) => setTimeout(r, 100));
       }
     };
-    await Promise.all(Array.from({ length: 8 }, (_, i) => flipper(i)));
+    // Meanwhile new bindings keep arriving: an operator whose bindings watch lags sees the other's
+    // fresh ClusterSPIFFEID first and removes it as an orphan, milliseconds after its creation.
+    let created = 0;
+    const creator = async () => {
+      while (Date.now() < end) {
+        await c.bindings.create(
+          binding(ns, `new-${created}`, {
+            poolRef: { name: `pool-${created % 8}` },
+            mode: "PoolOnly",
+          }),
+          { namespace: ns },
+        );
+        created++;
+        await new Promise((r) => setTimeout(r, 100));
+      }
+    };
+    await Promise.all([creator(), ...Array.from({ length: 8 }, (_, i) => flipper(i))]);
     // Stopped the hard way the moment the flips end, while it may still be acting on a stale view:
     // whatever it did last is the survivor's to put right.
     a.kill("SIGKILL");
@@ -212,9 +228,9 @@ Deno.test("two operators without leader election contend for 10 s; after one is 
     // "reconciled" is logged only by a reconcile that wrote.
     const wrote = (op: OperatorProcess) => op.logs.filter((l) => l.msg === "reconciled").length;
     console.log(
-      `contention: ${changes} binding changes in 10 s; reconciles that wrote: a ${wrote(a)}, b ${
-        wrote(b)
-      }`,
+      `contention: ${changes} binding changes and ${created} new bindings in 10 s; reconciles that wrote: a ${
+        wrote(a)
+      }, b ${wrote(b)}`,
     );
     assert.ok(wrote(a) > 0 && wrote(b) > 0, "both operators wrote (they contended)");
 
