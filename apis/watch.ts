@@ -22,8 +22,8 @@
  * retried every `notServedRetryMs` (default 30 s) — the informer never throws for this. Other
  * failures are reported through `status()` / `onStatus` / `onError` and retried with backoff.
  *
- * Handlers (`addHandler({onAdd, onUpdate, onDelete})`) run synchronously in event order after the
- * cache has been updated, with frozen objects. A handler registered on a synced informer first
+ * Handlers (`addHandler({onAdd, onUpdate, onDelete, onProgress, onReset})`) run synchronously in
+ * event order after the cache has been updated, with frozen objects. A handler registered on a synced informer first
  * gets `onAdd` for every cached object. A throwing handler is reported via `onError` and does not
  * stop the loop.
  */
@@ -37,6 +37,16 @@ export interface InformerHandlers<T> {
   onAdd?(obj: T): void;
   onUpdate?(old: T, obj: T): void;
   onDelete?(obj: T): void;
+  /**
+   * The cache now reflects every change up to `resourceVersion`: called for every event the
+   * watch delivers (including ones the cache ignores, such as the delete of a key it never held),
+   * every bookmark, and every list (`listed`: the cache was replaced from a fresh LIST). Called
+   * before the event's onAdd/onUpdate/onDelete. The read-your-writes view (mutation_cache.ts)
+   * uses it as its watermark.
+   */
+  onProgress?(resourceVersion: string, listed: boolean): void;
+  /** The cache was emptied because the resource is not served. */
+  onReset?(): void;
 }
 
 export type InformerState =
@@ -214,6 +224,7 @@ export class Informer<T extends KubeObject> {
     });
     const diff = this.cache.replace(list.items);
     this.#resourceVersion = list.metadata.resourceVersion ?? "";
+    this.#progress(this.#resourceVersion, true);
     for (const o of diff.deleted) this.#emit((h) => h.onDelete?.(o));
     for (const u of diff.updated) this.#emit((h) => h.onUpdate?.(u.old, u.obj));
     for (const o of diff.added) this.#emit((h) => h.onAdd?.(o));
@@ -265,6 +276,7 @@ export class Informer<T extends KubeObject> {
     switch (ev.type) {
       case "BOOKMARK":
         this.#resourceVersion = ev.object.metadata.resourceVersion;
+        this.#progress(this.#resourceVersion, false);
         return;
       case "ERROR": {
         const st = decodeStatus(ev.object) ?? ev.object;
@@ -277,10 +289,12 @@ export class Informer<T extends KubeObject> {
         const rv = obj.metadata.resourceVersion;
         if (rv !== undefined && this.cache.resourceVersionOf(key) === rv) {
           this.#resourceVersion = rv;
+          this.#progress(rv, false);
           return;
         }
         const old = this.cache.upsert(obj);
         if (rv !== undefined) this.#resourceVersion = rv;
+        this.#progress(rv, false);
         if (this.#status.lastError !== undefined) this.#setStatus({ state: "watching" });
         if (old) this.#emit((h) => h.onUpdate?.(old, obj));
         else this.#emit((h) => h.onAdd?.(obj));
@@ -291,6 +305,7 @@ export class Informer<T extends KubeObject> {
         const rv = obj.metadata.resourceVersion;
         const old = this.cache.delete(objectKey(obj));
         if (rv !== undefined) this.#resourceVersion = rv;
+        this.#progress(rv, false);
         if (!old) return;
         deepFreeze(obj);
         this.#emit((h) => h.onDelete?.(obj));
@@ -303,8 +318,13 @@ export class Informer<T extends KubeObject> {
     this.#resourceVersion = undefined;
     const gone = this.cache.replace([]);
     this.cache.synced = false;
+    this.#emit((h) => h.onReset?.());
     for (const o of gone.deleted) this.#emit((h) => h.onDelete?.(o));
     this.#setStatus({ state: "notServed", lastError: err });
+  }
+
+  #progress(rv: string | undefined, listed: boolean): void {
+    if (rv !== undefined) this.#emit((h) => h.onProgress?.(rv, listed));
   }
 
   #emit(fn: (h: InformerHandlers<T>) => void): void {

@@ -44,6 +44,8 @@ export interface OperatorConfig {
   leaderElection: LeaderElectionConfig;
   logLevel: LogLevel;
   concurrency: number;
+  /** `--sync-period`: every binding is re-reconciled this often (ms). */
+  syncPeriodMs: number;
 }
 
 export type ParseResult =
@@ -64,6 +66,8 @@ export type Env = (name: string) => string | undefined;
 export const DEFAULT_LEASE_NAMESPACE = "kleym-system";
 export const DEFAULT_CONCURRENCY = 4;
 export const MAX_CONCURRENCY = 256;
+/** `--sync-period` default: 10 minutes. */
+export const DEFAULT_SYNC_PERIOD_MS = 600_000;
 
 type FlagKind = "string" | "bool";
 
@@ -151,6 +155,13 @@ export const FLAGS: readonly FlagSpec[] = [
     value: "n",
     help:
       `bindings reconciled at the same time, 1-${MAX_CONCURRENCY} (default ${DEFAULT_CONCURRENCY})`,
+  },
+  {
+    name: "sync-period",
+    kind: "string",
+    value: "duration",
+    help: "re-reconcile every binding this often, a safety net for missed events; " +
+      "zero writes when all is in place (default 10m)",
   },
   { name: "help", kind: "bool", help: "print this help and exit" },
   { name: "version", kind: "bool", help: "print the version and exit" },
@@ -356,6 +367,11 @@ function build(raw: RawFlags, env: Env, defaults: ParseDefaults): OperatorConfig
     concurrency = Number(conc);
   }
 
+  const syncPeriodMs = durationFlag(raw, env, "sync-period", DEFAULT_SYNC_PERIOD_MS);
+  if (syncPeriodMs < 1000) {
+    usage(`--sync-period=${formatMs(syncPeriodMs)}: must be at least 1s`);
+  }
+
   const leaseDurationMs = durationFlag(raw, env, "leader-elect-lease-duration", 15_000);
   const renewDeadlineMs = durationFlag(raw, env, "leader-elect-renew-deadline", 10_000);
   const retryPeriodMs = durationFlag(raw, env, "leader-elect-retry-period", 2_000);
@@ -406,6 +422,7 @@ function build(raw: RawFlags, env: Env, defaults: ParseDefaults): OperatorConfig
     },
     logLevel,
     concurrency,
+    syncPeriodMs,
   };
 }
 

@@ -43,6 +43,7 @@ export interface ControllerParams {
   logger: Logger;
   metrics: Metrics;
   concurrency?: number;
+  syncPeriodMs?: number;
 }
 
 export interface OperatorDeps {
@@ -138,6 +139,7 @@ export async function runOperator(deps: OperatorDeps, signal: AbortSignal): Prom
       logger,
       metrics,
       concurrency: config.concurrency,
+      syncPeriodMs: config.syncPeriodMs,
     });
     return await operate(deps, controller, connection, caches, signal);
   } catch (err) {

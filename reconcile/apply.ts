@@ -1,12 +1,17 @@
 /**
  * Carrying out a `Plan` (plan.ts) against the API server (SPEC 4-7): the only place that writes
- * ClusterSPIFFEIDs, binding status and events for a live binding.
+ * ClusterSPIFFEIDs, binding finalizers and status, and hands out events, for a live binding.
  *
- * Order: deletes (stale outputs go first, so a failing binding never leaves an identity behind
- * while it reports the failure), then the create or update, then the status (only when
- * `plan.writeStatus`), then the events. Every step stops the sequence on failure, so the status
- * never claims an object that was not written and an event never announces a write that did not
- * happen.
+ * Order: the finalizer (SPEC 7: before any output), deletes (stale outputs go first, so a failing
+ * binding never leaves an identity behind while it reports the failure), then the create or
+ * update, then the status (only when `plan.writeStatus`), then the events. A failing step stops
+ * the sequence, so the status never claims an object that was not written and an event never
+ * announces a write that did not happen.
+ *
+ * What happened comes back as data (`ApplyResult`): every write's answer (the reconciler records
+ * them in the read-your-writes views), `nameTaken` when a create met AlreadyExists, and `failure`
+ * — the error of the step that stopped the sequence (`ApplyConflictError` for a lost race). Apply
+ * never calls back into the controller.
  *
  * Never clobber (SPEC 8, "write conflicts re-read and retry"):
  * - deletes carry a `uid` precondition: a same-named object someone re-created is never hit;
@@ -15,73 +20,52 @@
  * - an update is a PUT of the observed object carrying its `resourceVersion`: 409 -> re-plan;
  * - a create that meets AlreadyExists (the name holder appeared after the plan) -> re-plan;
  * - the status is written with the binding's `resourceVersion` (PUT on the status subresource),
- *   so a status computed from an outdated spec is refused (409 -> re-plan).
+ *   so a status computed from an outdated spec is refused (409 -> re-plan);
+ * - finalizer changes are merge patches carrying `resourceVersion` (409 -> re-plan).
  * "Re-plan" is `ApplyConflictError`; the work loop requeues the key with per-key backoff, by
  * which time the informers have delivered the newer objects.
  *
- * Events are best effort (SPEC 7 wants them, but a failed event must not re-run a reconcile whose
- * writes all succeeded, which would duplicate the writes' event later): a failure is logged.
+ * Events go to an `EventSink` (event_sink.ts) and are not awaited: best effort (SPEC 7).
  *
- * API: `applyPlan(plan, binding, ctx): Promise<ApplyResult>`, `recordEvent(...)`,
- * `ApplyConflictError`, `eventsClient(rest)`, `EVENT_REPORTER`.
+ * API: `applyPlan(plan, binding, ctx): Promise<ApplyResult>`, `deleteClusterSPIFFEID`,
+ * `patchFinalizers`; `ApplyConflictError` and the events client are re-exported.
  */
 
-import type { Event as KubeEvent } from "kubernetes-types/events/v1.d.ts";
 import { ApiError } from "../apis/errors.ts";
-import { type KubeObject, ResourceClient, type RestClient } from "../apis/rest.ts";
+import type { ResourceClient } from "../apis/rest.ts";
 import type { InferenceIdentityBinding } from "../generated/kleym.sonda.red/v1alpha1.ts";
 import type { ClusterSPIFFEID } from "../generated/spire.spiffe.io/v1alpha1.ts";
 import type { Logger } from "../observe/log.ts";
+import { ApplyConflictError } from "./errors.ts";
+import type { EventSink } from "./event_sink.ts";
 import type { ClusterSPIFFEIDDeletion } from "./ownership.ts";
 import type { Plan } from "./plan.ts";
-import type { PlannedEvent } from "./types.ts";
+import { FINALIZER } from "./types.ts";
 
-/** A write lost a race (409 / AlreadyExists / failed precondition): re-read and re-plan. */
-export class ApplyConflictError extends Error {
-  override readonly name = "ApplyConflictError";
-  constructor(message: string, options?: ErrorOptions) {
-    super(message, options);
-  }
-}
-
-/** `events.k8s.io/v1` Event as kleym writes it. */
-export type EventObject = KubeEvent & KubeObject;
-
-export const EVENTS_RESOURCE = {
-  group: "events.k8s.io",
-  version: "v1",
-  plural: "events",
-  kind: "Event",
-  namespaced: true,
-} as const;
-
-export function eventsClient(rest: RestClient): ResourceClient<EventObject> {
-  return new ResourceClient<EventObject>(rest, { ...EVENTS_RESOURCE });
-}
-
-/** `reportingController` of every event kleym records. */
-export const EVENT_REPORTER = "kleym.sonda.red/kleym";
+export { ApplyConflictError } from "./errors.ts";
+export { EVENT_REPORTER, type EventObject, EVENTS_RESOURCE, eventsClient } from "./event_sink.ts";
 
 export interface ApplyContext {
-  readonly bindings: ResourceClient<InferenceIdentityBinding>;
-  readonly clusterSPIFFEIDs: ResourceClient<ClusterSPIFFEID>;
-  readonly events: ResourceClient<EventObject>;
-  /** `reportingInstance` of events (the operator's identity). */
-  readonly instance: string;
+  readonly bindings: Pick<ResourceClient<InferenceIdentityBinding>, "patch" | "updateStatus">;
+  readonly clusterSPIFFEIDs: Pick<ResourceClient<ClusterSPIFFEID>, "create" | "update" | "delete">;
+  readonly events: EventSink;
   readonly logger: Logger;
   readonly signal: AbortSignal;
-  readonly now: () => Date;
-  /** Told when a create met AlreadyExists, so the caller forgets "this name is free". */
-  readonly onNameTaken?: (name: string) => void;
 }
 
 export interface ApplyResult {
-  /** Number of API writes made (deletes, create/update, status). Events are not counted. */
+  /** Number of API writes made (finalizer, deletes, create/update, status). Events not counted. */
   readonly writes: number;
-  /** The binding after the status write (or the input when none was needed). */
+  /** The binding after the finalizer and status writes (the input when none was made). */
   readonly binding: InferenceIdentityBinding;
   /** The ClusterSPIFFEID as the API server returned it from the create or update, if any. */
   readonly written?: ClusterSPIFFEID;
+  /** Deletes that removed (or started removing) an object, with the API server's answer. */
+  readonly deleted: readonly { readonly name: string; readonly answer?: ClusterSPIFFEID }[];
+  /** The create met AlreadyExists: an object kleym does not see holds this name. */
+  readonly nameTaken?: string;
+  /** The error of the step that stopped the sequence; undefined when every step succeeded. */
+  readonly failure?: unknown;
 }
 
 export async function applyPlan(
@@ -90,43 +74,89 @@ export async function applyPlan(
   ctx: ApplyContext,
 ): Promise<ApplyResult> {
   let writes = 0;
-  for (const deletion of plan.deletes) {
-    if (await deleteClusterSPIFFEID(deletion, ctx)) writes++;
-  }
-  let written: ClusterSPIFFEID | undefined;
-  if (plan.create !== undefined) {
-    written = await createClusterSPIFFEID(plan.create, ctx);
-    writes++;
-  } else if (plan.update !== undefined) {
-    written = await updateClusterSPIFFEID(plan.update, ctx);
-    writes++;
-  }
   let current = binding;
-  if (plan.writeStatus) {
-    current = await writeStatus(binding, plan, ctx);
-    writes++;
+  let written: ClusterSPIFFEID | undefined;
+  const deleted: { name: string; answer?: ClusterSPIFFEID }[] = [];
+  let nameTaken: string | undefined;
+  const result = (failure?: unknown): ApplyResult => ({
+    writes,
+    binding: current,
+    written,
+    deleted,
+    nameTaken,
+    failure,
+  });
+  try {
+    if (plan.addFinalizer) {
+      current = await patchFinalizers(
+        current,
+        [...(current.metadata.finalizers ?? []), FINALIZER],
+        ctx,
+      );
+      writes++;
+    }
+    for (const deletion of plan.deletes) {
+      const outcome = await deleteClusterSPIFFEID(deletion, ctx);
+      if (outcome.deleted) {
+        deleted.push({ name: deletion.name, answer: outcome.answer });
+        writes++;
+      }
+    }
+    if (plan.create !== undefined) {
+      const name = plan.create.metadata.name ?? "";
+      try {
+        written = await createClusterSPIFFEID(plan.create, ctx);
+      } catch (error) {
+        if (error instanceof ApplyConflictError) nameTaken = name;
+        throw error;
+      }
+      writes++;
+    } else if (plan.update !== undefined) {
+      written = await updateClusterSPIFFEID(plan.update, ctx);
+      writes++;
+    }
+    if (plan.writeStatus) {
+      current = await writeStatus(current, plan, ctx);
+      writes++;
+    }
+  } catch (error) {
+    return result(error);
   }
-  for (const event of plan.events) await recordEvent(current, event, ctx);
-  return { writes, binding: current, written };
+  const regarding = {
+    apiVersion: current.apiVersion ?? "kleym.sonda.red/v1alpha1",
+    kind: current.kind ?? "InferenceIdentityBinding",
+    name: current.metadata.name ?? "",
+    namespace: current.metadata.namespace,
+    uid: current.metadata.uid,
+  };
+  for (const event of plan.events) {
+    ctx.events.record(regarding, event.type, event.reason, event.message);
+  }
+  return result();
 }
 
 /**
- * Deletes one ClusterSPIFFEID with a uid precondition. Returns false when it was already gone
- * (404): someone else removing it first must never block kleym (SPEC 7).
+ * Deletes one ClusterSPIFFEID with a uid precondition. `deleted: false` when it was already gone
+ * (404): someone else removing it first must never block kleym (SPEC 7). `answer`: the object
+ * the API server returned (at the deletion's resourceVersion), for the read-your-writes view.
  */
 export async function deleteClusterSPIFFEID(
   deletion: ClusterSPIFFEIDDeletion,
-  ctx: Pick<ApplyContext, "clusterSPIFFEIDs" | "signal" | "logger">,
-): Promise<boolean> {
+  ctx: {
+    readonly clusterSPIFFEIDs: Pick<ResourceClient<ClusterSPIFFEID>, "delete">;
+    readonly signal: AbortSignal;
+    readonly logger: Logger;
+  },
+): Promise<{ readonly deleted: boolean; readonly answer?: ClusterSPIFFEID }> {
   try {
-    await ctx.clusterSPIFFEIDs.delete(deletion.name, {
+    const answer = await ctx.clusterSPIFFEIDs.delete(deletion.name, {
       preconditions: deletion.uid === undefined ? undefined : { uid: deletion.uid },
       signal: ctx.signal,
     });
     ctx.logger.info("deleted ClusterSPIFFEID", { clusterSPIFFEID: deletion.name });
-    return true;
+    return { deleted: true, answer };
   } catch (error) {
-    if (error instanceof ApiError && error.isNotFound()) return false;
+    if (error instanceof ApiError && error.isNotFound()) return { deleted: false };
     if (error instanceof ApiError && error.isConflict()) {
       throw new ApplyConflictError(
         `ClusterSPIFFEID ${deletion.name} is no longer the object kleym planned to delete ` +
@@ -149,7 +179,6 @@ async function createClusterSPIFFEID(
     return created;
   } catch (error) {
     if (error instanceof ApiError && (error.isAlreadyExists() || error.isConflict())) {
-      ctx.onNameTaken?.(name);
       throw new ApplyConflictError(
         `ClusterSPIFFEID ${name} appeared before kleym could create it: ${error.message}`,
         { cause: error },
@@ -207,60 +236,31 @@ async function writeStatus(
   }
 }
 
-/** Records one event on the binding (events.k8s.io/v1); failures are logged, never thrown. */
-export async function recordEvent(
+/**
+ * Sets the binding's finalizers with a merge patch carrying its resourceVersion (a concurrent
+ * change answers 409 -> `ApplyConflictError`; other controllers' finalizers are kept as read).
+ */
+export async function patchFinalizers(
   binding: InferenceIdentityBinding,
-  event: PlannedEvent,
-  ctx: Pick<ApplyContext, "events" | "instance" | "logger" | "signal" | "now">,
-): Promise<void> {
-  const now = ctx.now();
-  const name = binding.metadata.name ?? "";
+  finalizers: string[],
+  ctx: {
+    readonly bindings: Pick<ResourceClient<InferenceIdentityBinding>, "patch">;
+    readonly signal: AbortSignal;
+  },
+): Promise<InferenceIdentityBinding> {
   const namespace = binding.metadata.namespace ?? "";
-  const object: EventObject = {
-    apiVersion: "events.k8s.io/v1",
-    kind: "Event",
-    metadata: {
-      // client-go's naming: <object>.<unix nanos in hex>; trimmed so it stays a valid name.
-      name: `${name.slice(0, 200)}.${(BigInt(now.getTime()) * 1_000_000n).toString(16)}${
-        randomHex(4)
-      }`,
-      namespace,
-    },
-    eventTime: microTime(now),
-    reportingController: EVENT_REPORTER,
-    reportingInstance: ctx.instance,
-    action: "Reconcile",
-    reason: event.reason,
-    // events.k8s.io/v1 limits note to 1 kB.
-    note: event.message.length > 1024 ? `${event.message.slice(0, 1021)}...` : event.message,
-    type: event.type,
-    regarding: {
-      apiVersion: binding.apiVersion,
-      kind: binding.kind,
-      name,
-      namespace,
-      uid: binding.metadata.uid,
-      resourceVersion: binding.metadata.resourceVersion,
-    },
-  };
+  const name = binding.metadata.name ?? "";
   try {
-    await ctx.events.create(object, { signal: ctx.signal });
+    return await ctx.bindings.patch(name, "merge", {
+      metadata: { resourceVersion: binding.metadata.resourceVersion, finalizers },
+    }, { namespace, signal: ctx.signal });
   } catch (error) {
-    if (ctx.signal.aborted) return;
-    ctx.logger.warn("could not record event", {
-      binding: `${namespace}/${name}`,
-      reason: event.reason,
-      error,
-    });
+    if (error instanceof ApiError && error.isConflict()) {
+      throw new ApplyConflictError(
+        `binding ${namespace}/${name} changed while kleym updated its finalizers: ${error.message}`,
+        { cause: error },
+      );
+    }
+    throw error;
   }
-}
-
-/** metav1.MicroTime: RFC 3339 with microseconds. */
-function microTime(date: Date): string {
-  return date.toISOString().replace(/\.(\d{3})Z$/, ".$1000Z");
-}
-
-function randomHex(bytes: number): string {
-  return [...crypto.getRandomValues(new Uint8Array(bytes))]
-    .map((b) => b.toString(16).padStart(2, "0")).join("");
 }

@@ -41,6 +41,7 @@ Deno.test("defaults apply when only the trust domain is given", () => {
     },
     logLevel: "info",
     concurrency: 4,
+    syncPeriodMs: 600_000,
   });
 });
 
@@ -58,6 +59,7 @@ Deno.test("every flag is accepted in both --flag=value and --flag value form", (
     ["leader-elect-retry-period", "500ms"],
     ["log-level", "debug"],
     ["concurrency", "9"],
+    ["sync-period", "1m30s"],
   ];
   const joined = values.map(([k, v]) => `--${k}=${v}`);
   const split = values.flatMap(([k, v]) => [`--${k}`, v]);
@@ -77,6 +79,7 @@ Deno.test("every flag is accepted in both --flag=value and --flag value form", (
     },
     logLevel: "debug",
     concurrency: 9,
+    syncPeriodMs: 90_000,
   };
   assert.deepEqual(config([...joined, "--leader-elect"]), expected);
   assert.deepEqual(config([...split, "--leader-elect=true"]), expected);
@@ -296,4 +299,23 @@ Deno.test("Go-style durations", () => {
     ["1d", undefined],
   ];
   for (const [text, ms] of cases) assert.equal(parseDuration(text), ms, text);
+});
+
+Deno.test("--sync-period takes a Go duration of at least one second", async (t) => {
+  const cases: [string, string][] = [
+    ["--sync-period=10", '--sync-period="10": expected a duration such as 15s, 500ms or 1m'],
+    ["--sync-period=0s", "--sync-period=0s: must be greater than zero"],
+    ["--sync-period=500ms", "--sync-period=500ms: must be at least 1s"],
+  ];
+  for (const [arg, message] of cases) {
+    await t.step(arg, () => {
+      assert.deepEqual(parseConfig(["--trust-domain=a", arg], () => undefined), {
+        kind: "usage",
+        message,
+      });
+    });
+  }
+  await t.step("--sync-period=2s", () => {
+    assert.equal(config(["--trust-domain=a", "--sync-period=2s"]).syncPeriodMs, 2_000);
+  });
 });

@@ -11,12 +11,13 @@ import { Reasons, StateError } from "../../reconcile/errors.ts";
 import { isRecord } from "../../reconcile/json.ts";
 import { isNoop, planReconcile } from "../../reconcile/plan.ts";
 import { renderBinding } from "../../reconcile/render.ts";
-import type {
-  BindingInput,
-  ObjectiveApiVersion,
-  ObservedClusterSPIFFEID,
-  PoolApiVersion,
-  ResolvedInputs,
+import {
+  type BindingInput,
+  FINALIZER,
+  type ObjectiveApiVersion,
+  type ObservedClusterSPIFFEID,
+  type PoolApiVersion,
+  type ResolvedInputs,
 } from "../../reconcile/types.ts";
 
 const EXAMPLES = new URL("../fixtures/examples/", import.meta.url);
@@ -106,7 +107,12 @@ class Cluster {
       const bindings = manifests.filter((m) => m.kind === "InferenceIdentityBinding");
       const inputs = bindings.map((m): [BindingInput, ResolvedInputs | StateError] => [
         {
-          metadata: { ...m.metadata, uid: `uid-${m.metadata.name}`, generation: 1 },
+          metadata: {
+            ...m.metadata,
+            uid: `uid-${m.metadata.name}`,
+            generation: 1,
+            finalizers: [FINALIZER],
+          },
           spec: m.spec,
           status: this.statuses.get(m.metadata.name),
         },
@@ -120,7 +126,7 @@ class Cluster {
         const rendered = renderBinding(binding, resolved, config);
         const plan = planReconcile({
           binding,
-          resolved,
+          rendered,
           config,
           managed: [...this.objects.values()],
           nameHolder: rendered.ok ? this.objects.get(rendered.identity.name) : undefined,

@@ -12,10 +12,11 @@ import { isNoop, type Plan, planReconcile } from "../../reconcile/plan.ts";
 import { planDeletion } from "../../reconcile/ownership.ts";
 import { renderBinding } from "../../reconcile/render.ts";
 import type { ObjectMeta } from "kubernetes-types/meta/v1.d.ts";
-import type {
-  BindingInput,
-  ObservedClusterSPIFFEID,
-  ResolvedInputs,
+import {
+  type BindingInput,
+  FINALIZER,
+  type ObservedClusterSPIFFEID,
+  type ResolvedInputs,
 } from "../../reconcile/types.ts";
 
 const config = { trustDomain: "kleym.sonda.red" };
@@ -47,7 +48,13 @@ class World {
 
   binding(name = "objective-a", spec: Record<string, unknown> = {}): BindingInput {
     return {
-      metadata: { name, namespace: "default", uid: `uid-${name}`, generation: this.generation },
+      metadata: {
+        name,
+        namespace: "default",
+        uid: `uid-${name}`,
+        generation: this.generation,
+        finalizers: [FINALIZER],
+      },
       spec: {
         poolRef: { name: "pool-a" },
         objectiveRef: { name },
@@ -84,7 +91,7 @@ class World {
     const nameHolder = rendered.ok ? this.objects.get(rendered.identity.name) : undefined;
     return planReconcile({
       binding,
-      resolved,
+      rendered,
       config,
       managed,
       nameHolder,
@@ -318,7 +325,7 @@ Deno.test("a name holder that does not carry the desired name is ignored", () =>
   const world = new World();
   const plan = planReconcile({
     binding: world.binding(),
-    resolved,
+    rendered: renderBinding(world.binding(), resolved, config),
     config,
     managed: [],
     nameHolder: { metadata: { name: "something-else" } },
@@ -359,7 +366,7 @@ Deno.test("resolution errors from the edge become the binding's status", () => {
   );
   const plan = planReconcile({
     binding: world.binding(),
-    resolved: missing,
+    rendered: renderBinding(world.binding(), missing, config),
     config,
     managed: [],
     collisionCandidates: [],
