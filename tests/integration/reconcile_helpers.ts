@@ -99,8 +99,7 @@ export async function startController(
       if (verbose) console.error(line);
     },
   });
-  // syncPeriodMs: a ControllerOptions field once issue 11's resync lands (typed loosely till then).
-  const options: ControllerOptions & { syncPeriodMs?: number } = {
+  const options: ControllerOptions = {
     rest: opts.transport ? new RestClient(opts.transport(conn.transport)) : conn.rest,
     trustDomain: opts.trustDomain ?? TRUST_DOMAIN,
     className: opts.className,
