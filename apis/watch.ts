@@ -13,6 +13,9 @@
  *      repeat; `restarts` counts these. A `410 Gone` (HTTP status or an ERROR event with code 410)
  *      drops the resume point, so step 1 runs again.
  *
+ * `relist()` (the resync safety net) closes the open watch and runs step 1 again at once, so a change
+ * the watch never delivered (a lost event) reaches the handlers as part of the list's difference.
+ *
  * Never double-applied: an ADDED/MODIFIED whose resourceVersion equals the cached copy's is
  * ignored, and so is a DELETED for a key the cache does not hold. Never lost: the resume point
  * only moves past events that have been applied.
@@ -94,6 +97,9 @@ export class Informer<T extends KubeObject> {
   #restarts = 0;
   #relists = 0;
   #running = false;
+  /** The open watch's controller, while one is open (`relist` aborts it). */
+  #attempt: AbortController | undefined;
+  #relistRequested = false;
   /** Resume point; undefined means "list first". */
   #resourceVersion: string | undefined;
 
@@ -174,11 +180,13 @@ export class Informer<T extends KubeObject> {
           }
           const progressed = await this.#watch(signal);
           if (signal.aborted) break;
+          if (this.#takeRelist()) continue;
           this.#restarts++;
           if (progressed) failures = 0;
           waitMs = backoffMs(failures++, this.#base, this.#cap, this.#random);
         } catch (err) {
           if (signal.aborted) break;
+          if (this.#takeRelist()) continue;
           if (err instanceof ApiError && err.isGone() && this.#resourceVersion !== undefined) {
             // too old: relist right away (the relist reports what we missed)
             this.#resourceVersion = undefined;
@@ -203,6 +211,28 @@ export class Informer<T extends KubeObject> {
       this.#running = false;
       this.#setStatus({ ...this.#status, state: "stopped" });
     }
+  }
+
+  /**
+   * Replace the cache from a fresh LIST soon (the resync safety net): the open watch is closed,
+   * the list's difference goes to the handlers (a delete the watch never delivered included), and
+   * the watch resumes from the list. No-op while a list is due anyway; counts as a relist.
+   */
+  relist(): void {
+    if (!this.#running || this.#resourceVersion === undefined) return;
+    if (this.#attempt === undefined) {
+      this.#resourceVersion = undefined; // in backoff: the next round lists
+      return;
+    }
+    this.#relistRequested = true;
+    this.#attempt.abort(new Error("relist requested"));
+  }
+
+  #takeRelist(): boolean {
+    if (!this.#relistRequested) return false;
+    this.#relistRequested = false;
+    this.#resourceVersion = undefined;
+    return true;
   }
 
   get #base(): number {
@@ -240,6 +270,7 @@ export class Informer<T extends KubeObject> {
   /** One watch connection; resolves when it ends cleanly, `true` if it delivered anything. */
   async #watch(signal: AbortSignal): Promise<boolean> {
     const attempt = new AbortController();
+    this.#attempt = attempt;
     const stop = () => attempt.abort(signal.reason);
     signal.addEventListener("abort", stop, { once: true });
     let progressed = false;
@@ -268,6 +299,7 @@ export class Informer<T extends KubeObject> {
       return progressed;
     } finally {
       signal.removeEventListener("abort", stop);
+      this.#attempt = undefined;
       attempt.abort();
     }
   }

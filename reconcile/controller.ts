@@ -20,9 +20,11 @@
  * has settled. `run` is the controller's working life: when it returns, the caches are stopped
  * too (the operator exits after it — on shutdown or a lost Lease).
  *
- * Resync (`syncPeriodMs`, flag `--sync-period`, default 10 min, jittered ±10 %): every binding is
- * re-enqueued each period, a safety net for anything a watch never reported. A resync of a binding
- * that is in place makes no write (its plan is a no-op); one that is not is repaired.
+ * Resync (`syncPeriodMs`, flag `--sync-period`, default 10 min, jittered ±10 %): each period every
+ * informer lists again (a change its watch never delivered — a lost event — reaches the handlers
+ * as part of the list's difference) and every binding is re-enqueued. A binding that is in place
+ * makes no write (its plan is a no-op); one that is not is repaired. Cost: one LIST per watched
+ * resource per period.
  *
  * API: `Controller` (`startCaches`, `hasSynced`, `run`), `ControllerOptions`.
  */
@@ -236,13 +238,19 @@ export class Controller {
     });
   }
 
-  /** Resync: every binding again each sync period (owned by `run`, ends with `signal`). */
+  /**
+   * Resync, each sync period (owned by `run`, ends with `signal`): every informer lists again —
+   * its difference reaches the handlers, so an event the watch never delivered still enqueues its
+   * binding — and every binding is enqueued.
+   */
   async #resync(signal: AbortSignal): Promise<void> {
     const ticker = new Ticker(this.#clock, this.#syncPeriodMs, { jitter: 0.1 });
     while (await ticker.wait(signal)) {
-      this.#logger.debug("resync: enqueueing every binding", {
+      this.#logger.debug("resync: relisting and enqueueing every binding", {
         bindings: this.#bindings.cache.size,
       });
+      this.#bindings.relist();
+      this.#served.relist();
       this.#enqueueAll();
     }
   }

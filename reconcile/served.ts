@@ -132,11 +132,13 @@ export interface ServedApisOptions {
   /** Informer status changes, for logging (`resource` is the OptionalId). */
   onStatus(resource: string, status: InformerStatus): void;
   onError(resource: string, error: unknown): void;
+  /** Which resources are served; default API discovery over `rest` (tests hand in a stand-in). */
+  discovery?: Pick<Discovery, "refresh" | "serves">;
 }
 
 export class ServedApis {
   readonly #opts: ServedApisOptions;
-  readonly #discovery: Discovery;
+  readonly #discovery: Pick<Discovery, "refresh" | "serves">;
   readonly #ticker: Ticker;
   readonly #running = new Map<OptionalId, RunningInformer>();
   /** Every informer and loop promise ever started (joined by `join`). */
@@ -146,7 +148,7 @@ export class ServedApis {
 
   constructor(opts: ServedApisOptions) {
     this.#opts = opts;
-    this.#discovery = new Discovery(opts.rest);
+    this.#discovery = opts.discovery ?? new Discovery(opts.rest);
     this.#ticker = new Ticker(opts.clock, opts.crdRetryMs);
   }
 
@@ -181,6 +183,11 @@ export class ServedApis {
   /** Re-read discovery now (an informer saw its resource gone). */
   poke(): void {
     this.#ticker.poke();
+  }
+
+  /** Resync: every running informer lists again (see `Informer.relist`). */
+  relist(): void {
+    for (const running of this.#running.values()) running.informer.relist();
   }
 
   ids(): OptionalId[] {

@@ -12,8 +12,14 @@
  * Property: once the deleter stops, every binding is Ready with its exact ClusterSPIFFEID back.
  * Before the fix the read-your-writes overlay kept the dead object and the binding stayed Ready
  * with no ClusterSPIFFEID at all.
+ *
+ * A second, small test drops one DELETED event from the controller's watch (a lost event: neither
+ * the watch nor a relist caused by the watch reports it) and shows the resync repairs it, and that
+ * resyncs of a binding in place make no write.
  */
+import { equal } from "node:assert/strict";
 import { connect } from "../../apis/connect.ts";
+import { RequestCounter } from "../../apis/hooks.ts";
 import type { Transport } from "../../apis/transport.ts";
 import { Informer } from "../../apis/watch.ts";
 import { RestClient } from "../../apis/rest.ts";
@@ -36,13 +42,18 @@ const CSID_PATH = "/apis/spire.spiffe.io/v1alpha1/clusterspiffeids";
 const BINDINGS = 3;
 /** ClusterSPIFFEIDs the deleter removes per binding before it stops. */
 const DELETES_EACH = 2;
+/** Short, so the resync test sees several periods quickly. */
+const SYNC_PERIOD_MS = 1_500;
 
 /**
  * Gate in front of the controller's transport: while `active`, each create's response waits until
- * the controller's own watch stream has carried the DELETED event of that object (by uid).
+ * the controller's own watch stream has carried the DELETED event of that object (by uid). It can
+ * also drop DELETED events from that stream (`dropDeletedOf`), so the watch never reports them.
  */
 class DeleteGate {
   active = true;
+  /** Names whose DELETED events the controller's watch never gets (a lost event). */
+  readonly dropDeletedOf = new Set<string>();
   readonly #deletedUids = new Set<string>();
   readonly #waiters = new Map<string, () => void>();
 
@@ -75,22 +86,29 @@ class DeleteGate {
 
   #tee(): TransformStream<Uint8Array, Uint8Array> {
     const decoder = new TextDecoder();
+    const encoder = new TextEncoder();
     let buffered = "";
     return new TransformStream({
       transform: (chunk, controller) => {
-        controller.enqueue(chunk);
         buffered += decoder.decode(chunk, { stream: true });
         const lines = buffered.split("\n");
         buffered = lines.pop() ?? "";
         for (const line of lines) {
           if (line.trim() === "") continue;
           const event = JSON.parse(line);
-          if (event.type !== "DELETED") continue;
           const uid = String(event.object?.metadata?.uid);
+          if (event.type === "DELETED" && this.dropDeletedOf.has(event.object?.metadata?.name)) {
+            continue; // a lost event: the controller's watch never sees it
+          }
+          controller.enqueue(encoder.encode(`${line}\n`));
+          if (event.type !== "DELETED") continue;
           this.#deletedUids.add(uid);
           this.#waiters.get(uid)?.();
           this.#waiters.delete(uid);
         }
+      },
+      flush: (controller) => {
+        if (buffered !== "") controller.enqueue(encoder.encode(buffered));
       },
     });
   }
@@ -172,6 +190,84 @@ Deno.test("a ClusterSPIFFEID deleted the moment it appears is re-created; status
     gate.open();
     stopDeleter.abort();
     await deleterDone;
+    work.abort();
+    await running;
+    caches.abort();
+    conn.close();
+    c.close();
+  }
+});
+
+Deno.test("a DELETED event the watch never delivers is repaired by the resync; resyncs in place write nothing", async () => {
+  const env = await testEnv();
+  const c = await adminClients(env.kubeconfigPath);
+  const ns = await env.newNamespace("resync");
+  const gate = new DeleteGate();
+  gate.open(); // no held creates here, only the lost event
+  const requests = new RequestCounter();
+  const conn = await connect({
+    kubeconfig: env.kubeconfigPath,
+    env: () => undefined,
+    onRequest: requests.onRequest,
+  });
+  const controller = new Controller({
+    rest: new RestClient(gate.wrap(conn.transport)),
+    trustDomain: TRUST_DOMAIN,
+    logger: new Logger({ level: "error", sink: () => {} }),
+    metrics: new Metrics(),
+    syncPeriodMs: SYNC_PERIOD_MS,
+  });
+  const caches = new AbortController();
+  const work = new AbortController();
+  let running: Promise<void> | undefined;
+  try {
+    await controller.startCaches(caches.signal);
+    running = controller.run(work.signal);
+    await apply(
+      env.kubectl,
+      poolV1(ns, "pool", { app: "m" }),
+      binding(ns, "b", { poolRef: { name: "pool" }, mode: "PoolOnly" }),
+    );
+    const ready = async () => {
+      const b = await c.bindings.get("b", { namespace: ns });
+      const objects = await managedOf(c, ns, "b");
+      return conditionOf(b, "Ready")?.status === "True" && objects.length === 1 &&
+          objects[0].metadata.deletionTimestamp === undefined
+        ? objects[0]
+        : undefined;
+    };
+    const first = await pollUntil("b Ready with its ClusterSPIFFEID", 15_000, ready);
+
+    gate.dropDeletedOf.add(first.metadata.name ?? "");
+    await c.csids.delete(first.metadata.name ?? "");
+    const repaired = await pollUntil(
+      "the lost delete repaired by a resync",
+      SYNC_PERIOD_MS * 5,
+      async () => {
+        const now = await ready();
+        return now !== undefined && now.metadata.uid !== first.metadata.uid ? now : undefined;
+      },
+    );
+    equal(repaired.metadata.name, first.metadata.name);
+
+    // In place: the next resyncs (each relists the ClusterSPIFFEIDs) make no write at all.
+    const writes = () =>
+      ["create", "update", "patch", "delete"].reduce(
+        (n, verb) => n + requests.count({ verb: verb as "create" }),
+        0,
+      );
+    const csidLists = () =>
+      requests.count({ verb: "list", resource: "clusterspiffeids.spire.spiffe.io" });
+    await pollUntil(
+      "the repair's writes settled",
+      10_000,
+      async () => (await ready()) !== undefined,
+    );
+    const writesBefore = writes();
+    const listsBefore = csidLists();
+    await pollUntil("three more resyncs", SYNC_PERIOD_MS * 8, () => csidLists() >= listsBefore + 3);
+    equal(writes() - writesBefore, 0, "a resync of a binding in place writes nothing");
+  } finally {
     work.abort();
     await running;
     caches.abort();
