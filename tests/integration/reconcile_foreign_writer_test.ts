@@ -8,8 +8,9 @@
  * status identity, every managed ClusterSPIFFEID's full spec, labels and annotation, none missing,
  * no orphan — within 5 s, and the operator must not have restarted.
  *
- * Each round's binding is new (its own pool, and objective when PerObjective), so every round is
- * a fresh create that the writer races.
+ * Each round's binding is new, in a namespace of its own (with its pool, and objective when
+ * PerObjective), so every round is a fresh create that the writer races and a failed round cannot
+ * fail the next. Rounds pass or fail one by one (`t.step`); the test wants 20/20.
  */
 import assert from "node:assert/strict";
 import { type Clients, clients, compare, snapshot } from "../resilience/contract.ts";

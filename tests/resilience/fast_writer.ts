@@ -46,9 +46,8 @@ export class FastForeignWriter<T extends KubeObject> {
   readonly #byOwner = new Map<string, number>();
   #armed = true;
   #run: Promise<void> | undefined;
-  writes = 0;
-  /** Writes that failed for another reason than "already gone" (API server restarts, ...). */
-  failures = 0;
+  #writes = 0;
+  #failures = 0;
 
   constructor(client: ResourceClient<T>, opts: FastWriterOptions) {
     this.#client = client;
@@ -80,6 +79,16 @@ export class FastForeignWriter<T extends KubeObject> {
     while (this.#inFlight.size > 0) await Promise.all([...this.#inFlight]);
   }
 
+  /** Successful writes (deletes or edits). */
+  get writes(): number {
+    return this.#writes;
+  }
+
+  /** Writes that failed for another reason than "already gone" (API server restarts, ...). */
+  get failures(): number {
+    return this.#failures;
+  }
+
   /** Successful writes against the objects of one binding (`<namespace>/<name>`). */
   actedOn(owner: string): number {
     return this.#byOwner.get(owner) ?? 0;
@@ -98,14 +107,14 @@ export class FastForeignWriter<T extends KubeObject> {
     try {
       if (this.#mode === "delete") await this.#client.delete(name);
       else await this.#client.patch(name, "merge", FOREIGN_EDIT);
-      this.writes++;
+      this.#writes++;
       const labels = object.metadata.labels ?? {};
       const owner = `${labels["kleym.sonda.red/binding-namespace"]}/${
         labels["kleym.sonda.red/binding-name"]
       }`;
       this.#byOwner.set(owner, (this.#byOwner.get(owner) ?? 0) + 1);
     } catch (error) {
-      if (!(error instanceof ApiError && error.isNotFound())) this.failures++;
+      if (!(error instanceof ApiError && error.isNotFound())) this.#failures++;
     }
   }
 }
