@@ -156,13 +156,19 @@ Deno.test("60 s of steady state with a 2 s sync period: resyncs run and make zer
     await apply(env.kubectl, ...objects);
     await contractHolds(c, ns, 60_000, "8 bindings converged");
 
-    // The window starts once the queue is idle: nothing waiting, nothing in flight.
+    // The window starts once the queue is idle (nothing waiting, nothing in flight) and the
+    // convergence's last writes have landed (events are written in the background): no write for
+    // one whole sync period, i.e. one full resync pass already wrote nothing.
     const idle = () => {
       const text = op.metrics.expose();
       return sample(text, "kleym_workqueue_depth") === 0 &&
         (sample(text, "kleym_workqueue_in_flight") ?? 0) === 0;
     };
-    await pollUntil("the work queue is idle", 30_000, idle, 20);
+    let mark = { writes: op.writes(), at: Date.now() };
+    await pollUntil("idle: queue empty and no write for one sync period", 60_000, () => {
+      if (op.writes() !== mark.writes) mark = { writes: op.writes(), at: Date.now() };
+      return Date.now() - mark.at >= SYNC_PERIOD_MS && idle();
+    }, 20);
     const reconciles = () =>
       sample(op.metrics.expose(), "kleym_reconcile_duration_seconds_count") ?? 0;
     const writesBefore = op.writes();
