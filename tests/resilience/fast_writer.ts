@@ -48,6 +48,8 @@ export class FastForeignWriter<T extends KubeObject> {
   #run: Promise<void> | undefined;
   #writes = 0;
   #failures = 0;
+  /** Per successful write: ms from its watch event's arrival to the API server's answer. */
+  readonly #reactionMs: number[] = [];
 
   constructor(client: ResourceClient<T>, opts: FastWriterOptions) {
     this.#client = client;
@@ -89,6 +91,13 @@ export class FastForeignWriter<T extends KubeObject> {
     return this.#failures;
   }
 
+  /** Median and maximum ms from a watch event's arrival to the answer of the write it caused. */
+  reaction(): { medianMs: number; maxMs: number } | undefined {
+    if (this.#reactionMs.length === 0) return undefined;
+    const sorted = [...this.#reactionMs].sort((a, b) => a - b);
+    return { medianMs: sorted[Math.floor(sorted.length / 2)], maxMs: sorted[sorted.length - 1] };
+  }
+
   /** Successful writes against the objects of one binding (`<namespace>/<name>`). */
   actedOn(owner: string): number {
     return this.#byOwner.get(owner) ?? 0;
@@ -98,16 +107,19 @@ export class FastForeignWriter<T extends KubeObject> {
     if (!this.#armed) return;
     if (this.#mode === "delete" && !added) return;
     if (this.#mode === "edit" && editedAlready(object)) return;
-    const write = this.#write(object).finally(() => this.#inFlight.delete(write));
+    const write = this.#write(object, performance.now()).finally(() =>
+      this.#inFlight.delete(write)
+    );
     this.#inFlight.add(write);
   }
 
-  async #write(object: T): Promise<void> {
+  async #write(object: T, arrived: number): Promise<void> {
     const name = object.metadata.name ?? "";
     try {
       if (this.#mode === "delete") await this.#client.delete(name);
       else await this.#client.patch(name, "merge", FOREIGN_EDIT);
       this.#writes++;
+      this.#reactionMs.push(performance.now() - arrived);
       const labels = object.metadata.labels ?? {};
       const owner = `${labels["kleym.sonda.red/binding-namespace"]}/${
         labels["kleym.sonda.red/binding-name"]
