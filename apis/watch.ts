@@ -13,8 +13,9 @@
  *      repeat; `restarts` counts these. A `410 Gone` (HTTP status or an ERROR event with code 410)
  *      drops the resume point, so step 1 runs again.
  *
- * `relist()` (the resync safety net) closes the open watch and runs step 1 again at once, so a change
- * the watch never delivered (a lost event) reaches the handlers as part of the list's difference.
+ * `relist()` (the resync safety net) closes the open watch and runs step 1 again at once, so a
+ * change the watch never delivered (a lost event) reaches the handlers as part of the list's
+ * difference.
  *
  * Never double-applied: an ADDED/MODIFIED whose resourceVersion equals the cached copy's is
  * ignored, and so is a DELETED for a key the cache does not hold. Never lost: the resume point
@@ -26,9 +27,9 @@
  * failures are reported through `status()` / `onStatus` / `onError` and retried with backoff.
  *
  * Handlers (`addHandler({onAdd, onUpdate, onDelete, onProgress, onReset})`) run synchronously in
- * event order after the cache has been updated, with frozen objects. A handler registered on a synced informer first
- * gets `onAdd` for every cached object. A throwing handler is reported via `onError` and does not
- * stop the loop.
+ * event order after the cache has been updated, with frozen objects. A handler registered on a
+ * synced informer first gets `onAdd` for every cached object. A throwing handler is reported via
+ * `onError` and does not stop the loop.
  */
 import { ApiError, decodeStatus } from "./errors.ts";
 import { Cache, deepFreeze, objectKey } from "./cache.ts";

@@ -20,11 +20,11 @@
  * has settled. `run` is the controller's working life: when it returns, the caches are stopped
  * too (the operator exits after it — on shutdown or a lost Lease).
  *
- * Resync (`syncPeriodMs`, flag `--sync-period`, default 10 min, jittered ±10 %): each period every
- * informer lists again (a change its watch never delivered — a lost event — reaches the handlers
- * as part of the list's difference) and every binding is re-enqueued. A binding that is in place
- * makes no write (its plan is a no-op); one that is not is repaired. Cost: one LIST per watched
- * resource per period.
+ * Resync (`syncPeriodMs`, flag `--sync-period`, default 10 min, jittered ±10 %): each period
+ * every informer lists again (a change its watch never delivered — a lost event — reaches the
+ * handlers as part of the list's difference) and every binding is re-enqueued. A binding that is
+ * in place makes no write (its plan is a no-op); one that is not is repaired. Cost: one LIST per
+ * watched resource per period.
  *
  * API: `Controller` (`startCaches`, `hasSynced`, `run`), `ControllerOptions`.
  */

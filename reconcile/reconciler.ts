@@ -22,8 +22,8 @@
  * backoff); other errors are thrown (the queue logs and backs off).
  *
  * Logs one `debug` line per reconcile ("reconcile": binding, outcome, writes, durationMs), no-ops
- * included; an `info` line for each reconcile that wrote. Metrics: `kleym_reconcile_duration_seconds`,
- * `kleym_identity_binding_outcomes_total` (+1 per reconcile that wrote a terminal state
+ * included; an `info` line for each reconcile that wrote. Metrics:
+ * `kleym_reconcile_duration_seconds`, `kleym_identity_binding_outcomes_total` (+1 per reconcile that wrote a terminal state
  * transition), `kleym_identity_bindings` (current outcome), `kleym_workqueue_retries_total`.
  */
 import type { Clock } from "../apis/clock.ts";
@@ -40,7 +40,7 @@ import { applyPlan, type ApplyResult, deleteClusterSPIFFEID } from "./apply.ts";
 import { collisionCandidate } from "./collision.ts";
 import { ApplyConflictError } from "./errors.ts";
 import type { EventSink } from "./event_sink.ts";
-import { CONFIRM_RETRY_MS, finalizeBinding } from "./finalize.ts";
+import { CONFIRM_RETRY_MS, finalizeBinding, hasFinalizer } from "./finalize.ts";
 import type { CollisionPeers } from "./peers.ts";
 import { isNoop, planReconcile } from "./plan.ts";
 import { renderBinding } from "./render.ts";
@@ -228,6 +228,7 @@ export class Reconciler {
       return { next: { requeueAfterMs: CONFIRM_RETRY_MS }, enqueue };
     }
     report.outcome = "Deleting/Finalized";
+    if (hasFinalizer(binding)) report.writes++; // the finalizer's removal
     this.#opts.logger.info("binding finalized", { binding: key, deleted: result.deleted });
     this.#opts.metrics.setBindingState(key, undefined);
     return { next: undefined, enqueue };

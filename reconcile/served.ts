@@ -175,7 +175,7 @@ export class ServedApis {
     await Promise.all([...this.#running.values()].map((r) => r.settled));
   }
 
-  /** Every loop and informer this object started has ended (call after aborting `start`'s signal). */
+  /** Every loop and informer this started has ended (call after aborting `start`'s signal). */
   async join(): Promise<void> {
     await Promise.all(this.#owned);
   }

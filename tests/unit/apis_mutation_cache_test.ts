@@ -141,6 +141,34 @@ Deno.test("the read-your-writes view: every ordering of write, watch, relist and
     equal(view.pending("a"), false);
   });
 
+  await t.step("DELETED delivered before kleym's delete answer: nothing recorded", () => {
+    const { source, view } = setup();
+    source.added(obj("a", "5"));
+    source.deleted("a", "6");
+    view.recordDeleteAnswer("a", obj("a", "6"));
+    equal(view.pending("a"), false);
+    equal(view.get("a"), undefined);
+  });
+
+  await t.step("kleym's update answered, then DELETED by someone else: gone", () => {
+    const { source, view } = setup();
+    source.added(obj("a", "3"));
+    view.recordWrite(obj("a", "5"));
+    source.modified(obj("a", "5"));
+    source.deleted("a", "7");
+    equal(view.get("a"), undefined);
+  });
+
+  await t.step("kleym's update answered, DELETED by someone else before the MODIFIED", () => {
+    // Not an order a watch can deliver (the MODIFIED comes first); the watermark still wins.
+    const { source, view } = setup();
+    source.added(obj("a", "3"));
+    view.recordWrite(obj("a", "5"));
+    source.deleted("a", "7");
+    equal(view.get("a"), undefined);
+    equal(view.pending("a"), false);
+  });
+
   await t.step("kleym's delete, then a foreign re-create: the new object shows", () => {
     const { source, view } = setup();
     source.added(obj("a", "5"));
@@ -204,6 +232,16 @@ Deno.test("the read-your-writes view: every ordering of write, watch, relist and
     clock.advance(1);
     equal(rvOf(view.get("a")), "3");
     equal(view.pending("a"), false);
+  });
+
+  await t.step("TTL expired, then the watch delivers the write: the cache answers", () => {
+    const { clock, source, view } = setup();
+    source.added(obj("a", "3"));
+    view.recordWrite(obj("a", "5"));
+    clock.advance(TTL);
+    source.modified(obj("a", "5"));
+    equal(rvOf(view.get("a")), "5");
+    equal(view.size, 0);
   });
 
   await t.step("TTL: an expired delete no longer hides the cached object", () => {

@@ -303,7 +303,10 @@ Deno.test("the reconciler: one key, live / deleting / gone", async (t) => {
     const result = await r.reconciler.reconcile("ns/b", r.signal);
     deepEqual(r.clients.calls, ["list", "patch binding b"]);
     equal(result.next, undefined);
-    equal(debugLines(r.logs).at(-1)?.outcome, "Deleting/Finalized");
+    deepEqual(
+      [debugLines(r.logs).at(-1)?.outcome, debugLines(r.logs).at(-1)?.writes],
+      ["Deleting/Finalized", 1],
+    );
   });
 });
 

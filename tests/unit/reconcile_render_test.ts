@@ -279,3 +279,24 @@ Deno.test("renderBinding ignores the objective for PoolOnly bindings", () => {
   assert.equal(outcome.identity.spiffeID, "spiffe://kleym.sonda.red/ns/default/pool/pool-a");
   assert.equal(outcome.identity.name, "kleym-default-pool-a-pool-ede236a0");
 });
+
+Deno.test("renderBinding with a resolver validates once and resolves only a valid binding", () => {
+  const calls: ValidBindingSpec[] = [];
+  const resolver = (spec: ValidBindingSpec) => {
+    calls.push(spec);
+    return resolved();
+  };
+  const spec = { poolRef: { name: "pool-a" }, serviceAccountName: "sa", mode: "PoolOnly" };
+  const ok = renderBinding(binding(spec, "pool-a"), resolver, config);
+  assert.ok(ok.ok);
+  assert.equal(calls.length, 1);
+  assert.deepEqual(calls[0].poolRef, { name: "pool-a" });
+  assert.equal(calls[0].mode, "PoolOnly");
+  const invalid = renderBinding(
+    binding({ ...spec, serviceAccountName: "Bad_SA" }),
+    resolver,
+    config,
+  );
+  assert.equal(invalid.ok, false);
+  assert.equal(calls.length, 1, "an invalid spec is reported without resolving its refs");
+});
