@@ -168,7 +168,7 @@ Deno.test("a client overwriting kleym's fields on every ADDED/MODIFIED: after it
   await racedRounds(t, "edit", "race-edit");
 });
 
-Deno.test("two operators without leader election contend for up to 10 s; after one is killed at its worst moment, the survivor converges to exactly the contract within 5 s", async () => {
+Deno.test("two operators without leader election contend for up to 10 s; after one is killed, the survivor converges to exactly the contract within 5 s", async () => {
   const env = await testEnv();
   const { kubeconfig } = await operatorFixture();
   const c = await clients(env.kubeconfigPath);
