@@ -1,6 +1,6 @@
 # kleym operator image: `deno compile` in a build stage, the single binary on distroless.
 #
-#   docker build -t kleym-operator:0.1.0 .
+#   make image   (docker build -t kleym-operator:$(VERSION) ., VERSION from apis/version.ts)
 #
 # The build stage needs network access (the Deno base runtime `denort` and the npm package
 # `yaml` are downloaded). See docs/operations.md.

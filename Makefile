@@ -7,8 +7,15 @@ OPERATOR_PERMS = $(shell $(DENO) eval 'console.log(JSON.parse(Deno.readTextFileS
 # The CLI's likewise: the "kleym" task in deno.json (docs/cli.md, docs/permissions.md).
 CLI_PERMS = $(shell $(DENO) eval 'console.log(JSON.parse(Deno.readTextFileSync("deno.json")).tasks.kleym.match(/--(allow|deny)-\S+/g).join(" "))')
 TESTENV := $(DENO) run -A tools/testenv.ts
+# The one version source (apis/version.ts): the operator, the CLI, the image tag, deploy.yaml.
+VERSION = $(shell sed -n 's/^export const VERSION = "\(.*\)";$$/\1/p' apis/version.ts)
+IMAGE ?= kleym-operator:$(VERSION)
+# kubectl for deploy/undeploy against your cluster (the current context of $$KUBECONFIG).
+KUBECTL ?= kubectl
+UNDEPLOY_TIMEOUT ?= 120s
+CRD := customresourcedefinition/inferenceidentitybindings.kleym.sonda.red
 
-.PHONY: all deps controlplane spire e2e-spire cluster-up cluster-down check fmt test test-unit demo build codegen clean operator-perms cli-perms bench resilience
+.PHONY: all deps controlplane spire e2e-spire cluster-up cluster-down check fmt test test-unit demo build codegen clean operator-perms cli-perms bench resilience manifests deploy undeploy image version
 
 all: check
 
@@ -34,6 +41,43 @@ cluster-down: deps
 
 codegen: deps
 	$(DENO) task codegen
+
+# deploy.yaml and crds.yaml from the kustomize tree in config/ with the project's built kubectl
+# (tools/manifests.ts; the image tag is VERSION).
+manifests: deps
+	$(DENO) run --allow-read=. --allow-write=deploy.yaml,crds.yaml,config/manager --allow-run --frozen tools/manifests.ts
+
+version:
+	@echo $(VERSION)
+
+image:
+	docker build -t $(IMAGE) .
+
+# Install: the CRD first (and established), then the operator (docs/operations.md).
+deploy:
+	$(KUBECTL) apply --server-side -f crds.yaml
+	$(KUBECTL) wait --for=condition=Established --timeout=60s $(CRD)
+	$(KUBECTL) apply --server-side -f deploy.yaml
+
+# Uninstall in the order that leaves nothing stuck and no identity registered: every binding
+# (the running operator removes its ClusterSPIFFEIDs and finalizers), then the operator, then the
+# CRD. Fails, changing nothing further, if bindings are still there after UNDEPLOY_TIMEOUT.
+# Every object in deploy.yaml but the CRD carries app.kubernetes.io/name=kleym (deploy_test.ts).
+undeploy:
+	@if $(KUBECTL) get $(CRD) >/dev/null 2>&1; then \
+	  echo "undeploy: deleting every InferenceIdentityBinding (the operator finalizes each one)"; \
+	  $(KUBECTL) delete inferenceidentitybindings.kleym.sonda.red --all --all-namespaces \
+	    --wait=true --timeout=$(UNDEPLOY_TIMEOUT) || { \
+	    echo "undeploy: bindings are still finalizing: is the operator running? (kubectl get iib -A)" >&2; \
+	    exit 1; }; \
+	fi
+	@echo "undeploy: deleting the operator (deploy.yaml but the CRD)"
+	$(KUBECTL) delete -f deploy.yaml -l app.kubernetes.io/name=kleym --ignore-not-found --wait=false
+	@if $(KUBECTL) get deployment/kleym-operator -n kleym-system >/dev/null 2>&1; then \
+	  $(KUBECTL) wait --for=delete deployment/kleym-operator -n kleym-system --timeout=$(UNDEPLOY_TIMEOUT); \
+	fi
+	@echo "undeploy: deleting the CRD (crds.yaml)"
+	$(KUBECTL) delete -f crds.yaml --ignore-not-found --wait=true --timeout=$(UNDEPLOY_TIMEOUT)
 
 fmt: deps
 	$(DENO) fmt

@@ -1,2 +1,6 @@
-/** The kleym release version; the access layer sends it as `User-Agent: kleym/<VERSION>`. */
+/**
+ * The kleym release version, its one source (issue 13): the operator's and CLI's --version, the
+ * access layer's `User-Agent: kleym/<VERSION>`, the image tag (Makefile `VERSION`, `make image`) and
+ * deploy.yaml (`make manifests` writes it into config/manager/kustomization.yaml).
+ */
 export const VERSION = "0.1.0";

@@ -21,7 +21,7 @@ export const TRUST_DOMAIN_MISSING =
 export interface BindAddress {
   /** As configured, for messages. */
   text: string;
-  /** "0.0.0.0" when the host part is empty. */
+  /** "" when the host part is empty: every interface, IPv4 and IPv6 (operator/listen.ts). */
   hostname: string;
   port: number;
 }
@@ -46,6 +46,10 @@ export interface OperatorConfig {
   concurrency: number;
   /** `--sync-period`: every binding is re-reconciled this often (ms). */
   syncPeriodMs: number;
+  /** HTTPS + delegated authentication/authorization on /metrics (default true). */
+  metricsSecure: boolean;
+  /** Serving certificate files for /metrics; undefined: a self-signed pair made at start. */
+  metricsCert?: { dir: string; certName: string; keyName: string };
 }
 
 export type ParseResult =
@@ -68,6 +72,9 @@ export const DEFAULT_CONCURRENCY = 4;
 export const MAX_CONCURRENCY = 256;
 /** `--sync-period` default: 10 minutes. */
 export const DEFAULT_SYNC_PERIOD_MS = 600_000;
+/** Run from source, nothing is reachable from other machines (deploy.yaml binds `:port`). */
+export const DEFAULT_METRICS_ADDRESS = "127.0.0.1:8443";
+export const DEFAULT_HEALTH_ADDRESS = "127.0.0.1:8081";
 
 type FlagKind = "string" | "bool";
 
@@ -106,13 +113,15 @@ export const FLAGS: readonly FlagSpec[] = [
     name: "metrics-bind-address",
     kind: "string",
     value: "[host]:port",
-    help: 'address of the /metrics endpoint, "0" disables it (default ":8080")',
+    help:
+      `address of the /metrics endpoint; ":port" is every IPv4 and IPv6 interface, "0" disables it (default "${DEFAULT_METRICS_ADDRESS}")`,
   },
   {
     name: "health-probe-bind-address",
     kind: "string",
     value: "[host]:port",
-    help: 'address of /healthz and /readyz, "0" disables them (default ":8081")',
+    help:
+      `address of /healthz and /readyz; ":port" is every interface, "0" disables them (default "${DEFAULT_HEALTH_ADDRESS}")`,
   },
   {
     name: "leader-elect",
@@ -162,6 +171,31 @@ export const FLAGS: readonly FlagSpec[] = [
     value: "duration",
     help: "re-reconcile every binding this often, a safety net for missed events; " +
       "zero writes when all is in place (default 10m)",
+  },
+  {
+    name: "metrics-secure",
+    kind: "bool",
+    help:
+      "serve /metrics over HTTPS and allow only callers the API server authorizes for get /metrics (default true; false: plain HTTP, no checks)",
+  },
+  {
+    name: "metrics-cert-dir",
+    kind: "string",
+    value: "dir",
+    help:
+      "directory with the metrics serving certificate and key, re-read when they change (default: a self-signed pair made at start)",
+  },
+  {
+    name: "metrics-cert-name",
+    kind: "string",
+    value: "file",
+    help: "certificate file name in --metrics-cert-dir (default tls.crt)",
+  },
+  {
+    name: "metrics-key-name",
+    kind: "string",
+    value: "file",
+    help: "private key file name in --metrics-cert-dir (default tls.key)",
   },
   { name: "help", kind: "bool", help: "print this help and exit" },
   { name: "version", kind: "bool", help: "print the version and exit" },
@@ -279,7 +313,7 @@ export function parseBindAddress(text: string, flag: string): BindAddress | unde
   const port = Number(m[3]);
   if (port > 65535) usage(`${flag}=${JSON.stringify(text)}: port ${port} is out of range`);
   const host = m[1] ?? m[2];
-  return { text, hostname: host === "" ? "0.0.0.0" : host, port };
+  return { text, hostname: host, port };
 }
 
 const UNIT_MS: Readonly<Record<string, number>> = {
@@ -409,8 +443,8 @@ function build(raw: RawFlags, env: Env, defaults: ParseDefaults): OperatorConfig
     className,
     kubeconfig: optional("kubeconfig"),
     context: optional("context"),
-    metricsAddress: address("metrics-bind-address", ":8080"),
-    healthAddress: address("health-probe-bind-address", ":8081"),
+    metricsAddress: address("metrics-bind-address", DEFAULT_METRICS_ADDRESS),
+    healthAddress: address("health-probe-bind-address", DEFAULT_HEALTH_ADDRESS),
     leaderElection: {
       enabled: raw.get("leader-elect") === true,
       namespace: typeof leNamespace === "string"
@@ -423,6 +457,35 @@ function build(raw: RawFlags, env: Env, defaults: ParseDefaults): OperatorConfig
     logLevel,
     concurrency,
     syncPeriodMs,
+    ...metricsTls(raw),
+  };
+}
+
+/** `--metrics-secure` and the certificate flags, checked together. */
+function metricsTls(raw: RawFlags): Pick<OperatorConfig, "metricsSecure" | "metricsCert"> {
+  const secure = raw.get("metrics-secure") !== false;
+  const str = (name: string): string | undefined => {
+    const v = raw.get(name);
+    if (v === "") usage(`--${name} must not be empty`);
+    return typeof v === "string" ? v : undefined;
+  };
+  const dir = str("metrics-cert-dir");
+  const certName = str("metrics-cert-name");
+  const keyName = str("metrics-key-name");
+  for (const [flag, v] of [["metrics-cert-name", certName], ["metrics-key-name", keyName]]) {
+    if (v !== undefined && v.includes("/")) {
+      usage(`--${flag}=${JSON.stringify(v)}: a file name inside --metrics-cert-dir, not a path`);
+    }
+    if (v !== undefined && dir === undefined) usage(`--${flag} needs --metrics-cert-dir`);
+  }
+  if (dir !== undefined && !secure) {
+    usage("--metrics-cert-dir has no effect with --metrics-secure=false: drop one of them");
+  }
+  return {
+    metricsSecure: secure,
+    metricsCert: dir === undefined
+      ? undefined
+      : { dir, certName: certName ?? "tls.crt", keyName: keyName ?? "tls.key" },
   };
 }
 

@@ -1,18 +1,47 @@
 /**
  * The operator's HTTP endpoints:
  *
- * - metrics address: `GET /metrics` (Prometheus text format 0.0.4);
+ * - metrics address: `GET /metrics` (Prometheus text format 0.0.4). Secure by default (issue 13):
+ *   HTTPS, and every request authenticated and authorized by the API server (`metricsauth.ts`;
+ *   401 / 403). The certificate comes from a directory that is watched for rotation, or is a
+ *   self-signed pair made at start (`certs.ts`). `--metrics-secure=false` serves plain HTTP
+ *   without authentication.
  * - health-probe address: `GET /healthz` (200 while the process serves requests) and `GET /readyz`
  *   (200 once the caches have synced, 503 before; standby replicas that are not leading are ready
- *   too, so a rollout does not wait for an election).
+ *   too, so a rollout does not wait for an election). Never authenticated: kubelets probe it.
  *
- * When both addresses are the same, one listener serves all three paths. A disabled address
- * (`undefined`) starts nothing. `serveEndpoints` resolves once every listener is bound (a bind
- * failure rejects with a one-line error) and returns the bound addresses and a `shutdown()`.
+ * When both addresses are the same, one listener serves all three paths (over TLS when metrics
+ * are secure). A disabled address (`undefined`) starts nothing. `serveEndpoints` resolves once
+ * every listener is bound (a bind failure rejects with a one-line error) and returns the bound
+ * addresses and a `shutdown()` that also joins the certificate watcher.
+ *
+ * Listening (`listen.ts`): an empty host (`:8443`) is every interface, IPv4 and IPv6, as in Go.
  */
 import type { BindAddress } from "./config.ts";
-import type { Logger } from "../observe/log.ts";
+import { errorText, type Logger } from "../observe/log.ts";
 import { EXPOSITION_CONTENT_TYPE } from "../observe/metrics.ts";
+import { type CertFiles, certPaths, readPair, selfSigned, watchCertificates } from "./certs.ts";
+import {
+  BindError,
+  type Handler,
+  listenAll,
+  type Listener,
+  plainServer,
+  tlsServer,
+} from "./listen.ts";
+import type { Decision } from "./metricsauth.ts";
+import type { CertificatePair } from "./x509.ts";
+
+export { BindError };
+
+export interface MetricsTlsOptions {
+  /** The certificate files (watched); undefined: a self-signed pair made at start. */
+  files?: CertFiles;
+  /** Host name for the self-signed certificate's subjectAltName (besides localhost, loopback). */
+  hostName?: string;
+  /** Fallback re-read interval of the files (default 10 s; file-system events act at once). */
+  pollMs?: number;
+}
 
 export interface EndpointOptions {
   metricsAddress?: BindAddress;
@@ -22,6 +51,10 @@ export interface EndpointOptions {
   /** True once the caches have synced. */
   ready: () => boolean;
   logger: Logger;
+  /** HTTPS for the metrics listener; undefined: plain HTTP. */
+  metricsTls?: MetricsTlsOptions;
+  /** Decides each `/metrics` request from its Authorization header; undefined: no checks. */
+  authorizeMetrics?: (authorization: string | null, path: string) => Promise<Decision>;
 }
 
 export interface Endpoints {
@@ -31,19 +64,38 @@ export interface Endpoints {
   shutdown(): Promise<void>;
 }
 
-type Route = (req: Request) => Response;
+type Route = (req: Request) => Response | Promise<Response>;
 
-function text(status: number, body: string, contentType = "text/plain; charset=utf-8"): Response {
-  return new Response(body, { status, headers: { "Content-Type": contentType } });
+function text(
+  status: number,
+  body: string,
+  contentType = "text/plain; charset=utf-8",
+  extra: Record<string, string> = {},
+): Response {
+  return new Response(body, { status, headers: { "Content-Type": contentType, ...extra } });
 }
 
 /** The routes one listener serves. Pure; exported for tests. */
 export function routes(
   serve: { metrics: boolean; health: boolean },
-  opts: Pick<EndpointOptions, "metrics" | "ready">,
+  opts: Pick<EndpointOptions, "metrics" | "ready" | "authorizeMetrics">,
 ): Map<string, Route> {
   const r = new Map<string, Route>();
-  if (serve.metrics) r.set("/metrics", () => text(200, opts.metrics(), EXPOSITION_CONTENT_TYPE));
+  if (serve.metrics) {
+    const expose = () => text(200, opts.metrics(), EXPOSITION_CONTENT_TYPE);
+    const authorize = opts.authorizeMetrics;
+    r.set(
+      "/metrics",
+      !authorize ? expose : async (req) => {
+        const d = await authorize(req.headers.get("authorization"), "/metrics");
+        if (d.status === 200) return expose();
+        const challenge: Record<string, string> = d.status === 401
+          ? { "WWW-Authenticate": 'Bearer realm="kleym-metrics"' }
+          : {};
+        return text(d.status, `${d.message}\n`, undefined, challenge);
+      },
+    );
+  }
   if (serve.health) {
     r.set("/healthz", () => text(200, "ok\n"));
     r.set("/readyz", () => opts.ready() ? text(200, "ok\n") : text(503, "caches not synced\n"));
@@ -51,85 +103,84 @@ export function routes(
   return r;
 }
 
-export function handle(table: Map<string, Route>, req: Request): Response {
+export async function handle(table: Map<string, Route>, req: Request): Promise<Response> {
   const route = table.get(new URL(req.url).pathname);
   if (!route) return text(404, "not found\n");
   if (req.method !== "GET" && req.method !== "HEAD") {
     return new Response("method not allowed\n", { status: 405, headers: { Allow: "GET, HEAD" } });
   }
-  return route(req);
-}
-
-export class BindError extends Error {
-  override readonly name = "BindError";
-}
-
-function listen(
-  addr: BindAddress,
-  what: string,
-  table: Map<string, Route>,
-  logger: Logger,
-): { bound: string; server: Deno.HttpServer<Deno.NetAddr> } {
-  let server: Deno.HttpServer<Deno.NetAddr>;
-  try {
-    server = Deno.serve({
-      hostname: addr.hostname,
-      port: addr.port,
-      onListen: () => {},
-      onError: (err) => {
-        logger.error("http handler failed", { error: String(err) });
-        return text(500, "internal error\n");
-      },
-    }, (req) => handle(table, req));
-  } catch (err) {
-    const why = err instanceof Error ? err.message.split("\n")[0] : String(err);
-    throw new BindError(`cannot listen on ${addr.text} for ${what}: ${why}`, { cause: err });
-  }
-  const a = server.addr;
-  const host = a.hostname.includes(":") ? `[${a.hostname}]` : a.hostname;
-  return { bound: `${host}:${a.port}`, server };
+  return await route(req);
 }
 
 export async function serveEndpoints(opts: EndpointOptions): Promise<Endpoints> {
-  const { metricsAddress: m, healthAddress: h } = opts;
-  const servers: Deno.HttpServer<Deno.NetAddr>[] = [];
+  const { metricsAddress: m, healthAddress: h, logger } = opts;
+  const listeners: Listener[] = [];
   const result: Omit<Endpoints, "shutdown"> = {};
+  const stopWatch = new AbortController();
+  let watcher: Promise<void> | undefined;
   const shutdown = async () => {
-    await Promise.all(servers.map((s) => s.shutdown()));
+    stopWatch.abort();
+    await watcher;
+    await Promise.all(listeners.map((l) => l.close()));
+  };
+  const tls = m ? opts.metricsTls : undefined;
+  let pair: CertificatePair | undefined;
+  if (tls) {
+    pair = tls.files ? await readPair(tls.files) : await selfSigned(tls.hostName ?? "");
+  }
+  const server = (table: Map<string, Route>, secure: boolean) => {
+    const handler: Handler = (req) => handle(table, req);
+    return secure && pair ? tlsServer(pair, handler, logger) : plainServer(handler, logger);
+  };
+  const start = async (
+    addr: BindAddress,
+    what: string,
+    serve: { metrics: boolean; health: boolean },
+  ) => {
+    const ls = await listenAll(addr, what, server(routes(serve, opts), serve.metrics && !!tls));
+    listeners.push(...ls);
+    return ls[0].bound;
   };
   try {
     if (m && h && m.hostname === h.hostname && m.port === h.port && m.port !== 0) {
-      const l = listen(
-        m,
-        "metrics and health probes",
-        routes({ metrics: true, health: true }, opts),
-        opts.logger,
-      );
-      servers.push(l.server);
-      result.metrics = result.health = l.bound;
+      result.metrics = result.health = await start(m, "metrics and health probes", {
+        metrics: true,
+        health: true,
+      });
     } else {
-      if (m) {
-        const l = listen(m, "metrics", routes({ metrics: true, health: false }, opts), opts.logger);
-        servers.push(l.server);
-        result.metrics = l.bound;
-      }
-      if (h) {
-        const l = listen(
-          h,
-          "health probes",
-          routes({ metrics: false, health: true }, opts),
-          opts.logger,
-        );
-        servers.push(l.server);
-        result.health = l.bound;
-      }
+      if (m) result.metrics = await start(m, "metrics", { metrics: true, health: false });
+      if (h) result.health = await start(h, "health probes", { metrics: false, health: true });
     }
   } catch (err) {
     // Do not leave a half-started set of listeners behind.
     await shutdown().catch(() => {});
     throw err;
   }
-  if (result.metrics) opts.logger.info("serving metrics", { address: result.metrics });
-  if (result.health) opts.logger.info("serving health probes", { address: result.health });
+  if (tls?.files && pair) {
+    watcher = watchCertificates({
+      ...tls.files,
+      initial: pair,
+      pollMs: tls.pollMs,
+      logger,
+      onChange: (p) => {
+        for (const l of listeners) {
+          try {
+            l.setCertificate?.(p);
+          } catch (err) {
+            logger.error("cannot use the new metrics certificate", { error: errorText(err) });
+          }
+        }
+      },
+    }, stopWatch.signal);
+  }
+  if (result.metrics) {
+    logger.info("serving metrics", {
+      address: result.metrics,
+      secure: !!tls,
+      authorization: opts.authorizeMetrics ? "delegated" : "none",
+      certificate: tls ? (tls.files ? certPaths(tls.files).cert : "self-signed") : undefined,
+    });
+  }
+  if (result.health) logger.info("serving health probes", { address: result.health });
   return { ...result, shutdown };
 }

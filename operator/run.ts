@@ -24,7 +24,9 @@ import type { Clock } from "../apis/clock.ts";
 import { errorText, type Logger } from "../observe/log.ts";
 import type { Metrics } from "../observe/metrics.ts";
 import type { OperatorConfig } from "./config.ts";
+import { CertificateError } from "./certs.ts";
 import { BindError, serveEndpoints } from "./http.ts";
+import { apiReviewer, DelegatedAuth } from "./metricsauth.ts";
 import { LeaderElector, LEASE_DESCRIPTOR, type LeaseObject } from "./leader.ts";
 
 /** What the operator needs of the controller (reconcile/controller.ts implements it). */
@@ -73,7 +75,10 @@ export function countRequest(metrics: Metrics, info: RequestInfo): void {
 
 /** Whether an error is a known, user-facing one-liner (no internal detail worth a stack). */
 function describeFatal(err: unknown): string {
-  if (err instanceof ConfigError || err instanceof ConnectionError || err instanceof BindError) {
+  if (
+    err instanceof ConfigError || err instanceof ConnectionError || err instanceof BindError ||
+    err instanceof CertificateError
+  ) {
     return err.message;
   }
   return errorText(err);
@@ -115,6 +120,10 @@ export async function runOperator(deps: OperatorDeps, signal: AbortSignal): Prom
 
   let controller: OperatorController | undefined;
   let endpoints: Awaited<ReturnType<typeof serveEndpoints>>;
+  // Secure metrics (issue 13): HTTPS, callers authenticated and authorized by the API server.
+  const auth = config.metricsSecure
+    ? new DelegatedAuth({ reviewer: apiReviewer(connection.rest), logger, clock: deps.clock })
+    : undefined;
   try {
     endpoints = await serveEndpoints({
       metricsAddress: config.metricsAddress,
@@ -122,6 +131,8 @@ export async function runOperator(deps: OperatorDeps, signal: AbortSignal): Prom
       metrics: () => metrics.expose(),
       ready: () => controller?.hasSynced() ?? false,
       logger,
+      metricsTls: config.metricsSecure ? { files: config.metricsCert } : undefined,
+      authorizeMetrics: auth && ((authorization, path) => auth.check(authorization, path)),
     });
   } catch (err) {
     logger.error("cannot start the HTTP endpoints", { error: describeFatal(err) });

@@ -1,7 +1,7 @@
 /**
  * `deno task codegen`: typed API modules in `generated/` from CRD schemas (SPEC section 10).
  *
- * Inputs (`codegen/sources.ts`): kleym's CRD `config/crd.yaml` and the pinned upstream CRDs from
+ * Inputs (`codegen/sources.ts`): kleym's CRD `config/crd/bases/kleym.sonda.red_inferenceidentitybindings.yaml` and the pinned upstream CRDs from
  * `hack/upstream.ts` (InferencePool v1 and v1alpha2, InferenceObjective v1alpha2 and its v1
  * stand-in, ClusterSPIFFEID), read from the Go module cache (`go mod download` fills it on a fresh
  * machine).

@@ -101,14 +101,14 @@ export async function runKubectl(
   return text;
 }
 
-/** kleym's CRD, taken from deploy.yaml (the manifest users apply). */
+/** kleym's CRD, taken from crds.yaml (the manifest users apply). */
 export async function kleymCrdText(): Promise<string> {
-  const docs = parseAllDocuments(await Deno.readTextFile(`${REPO_ROOT}/deploy.yaml`));
+  const docs = parseAllDocuments(await Deno.readTextFile(`${REPO_ROOT}/crds.yaml`));
   for (const d of docs) {
     const o = d.toJSON() as { kind?: string } | null;
     if (o?.kind === "CustomResourceDefinition") return stringify(o);
   }
-  throw new Error("deploy.yaml holds no CustomResourceDefinition");
+  throw new Error("crds.yaml holds no CustomResourceDefinition");
 }
 
 async function crdManifest(name: InstallableCrd): Promise<string> {

@@ -3,6 +3,7 @@
  * permissions (deno.json "operator" task), authenticated as deploy.yaml's ServiceAccount with a
  * TokenRequest token, logs captured line by line, metrics and probes on ephemeral loopback ports.
  */
+import { selfSignedCertificate } from "../../operator/x509.ts";
 import { REPO_ROOT } from "../harness/controlplane.ts";
 import { type TestEnv, testEnv } from "../harness/env.ts";
 import { pollUntil } from "../harness/poll.ts";
@@ -42,6 +43,36 @@ export function serviceAccountKubeconfig(env: TestEnv, dir: string): Promise<str
   );
 }
 
+/**
+ * What a production scraper has: a ServiceAccount `scraper` in `ns` bound to the
+ * `kleym-metrics-reader` ClusterRole and its token, plus a loopback serving certificate in
+ * `${dir}/metrics-certs` (tls.crt, tls.key) that it trusts.
+ */
+export async function metricsScraper(
+  env: TestEnv,
+  ns: string,
+  dir: string,
+): Promise<{ certDir: string; caPem: string; token: string }> {
+  const certDir = `${dir}/metrics-certs`;
+  await Deno.mkdir(certDir, { recursive: true });
+  const pair = await selfSignedCertificate({
+    commonName: "kleym-test",
+    hosts: ["localhost", "127.0.0.1", "::1"],
+  });
+  await Deno.writeTextFile(`${certDir}/tls.crt`, pair.cert);
+  await Deno.writeTextFile(`${certDir}/tls.key`, pair.key);
+  await env.kubectl(["create", "serviceaccount", "scraper", "-n", ns]);
+  await env.kubectl([
+    "create",
+    "clusterrolebinding",
+    `kleym-metrics-reader-${ns}`,
+    "--clusterrole=kleym-metrics-reader",
+    `--serviceaccount=${ns}:scraper`,
+  ]);
+  const token = (await env.kubectl(["create", "token", "scraper", "-n", ns])).trim();
+  return { certDir, caPem: pair.cert, token };
+}
+
 export interface LogRecord {
   time: string;
   level: string;
@@ -69,6 +100,14 @@ export interface StartOptions {
   name: string;
   kubeconfig: string;
   args?: string[];
+  /**
+   * Serve /metrics as in production (HTTPS from `certDir`, delegated authn/authz) and scrape it
+   * with `token`, trusting `caPem`. Default: `--metrics-secure=false` (tests read their own
+   * operator's counters; tests/integration/metrics_secure_test.ts covers the secure endpoint).
+   */
+  secureMetrics?: { certDir: string; caPem: string; token: string };
+  /** Bind metrics and probes to ":0" (every interface, IPv4 and IPv6) instead of 127.0.0.1:0. */
+  everyInterface?: boolean;
 }
 
 export function startOperator(opts: StartOptions): OperatorProcess {
@@ -80,9 +119,12 @@ export function startOperator(opts: StartOptions): OperatorProcess {
       `${REPO_ROOT}/main.ts`,
       `--trust-domain=${TRUST_DOMAIN}`,
       `--kubeconfig=${opts.kubeconfig}`,
-      "--metrics-bind-address=127.0.0.1:0",
-      "--health-probe-bind-address=127.0.0.1:0",
+      `--metrics-bind-address=${opts.everyInterface ? "" : "127.0.0.1"}:0`,
+      `--health-probe-bind-address=${opts.everyInterface ? "" : "127.0.0.1"}:0`,
       "--log-level=debug",
+      ...(opts.secureMetrics
+        ? [`--metrics-cert-dir=${opts.secureMetrics.certDir}`]
+        : ["--metrics-secure=false"]),
       ...(opts.args ?? []),
     ],
     cwd: REPO_ROOT,
@@ -148,8 +190,22 @@ export function startOperator(opts: StartOptions): OperatorProcess {
       return String(r.address);
     },
     async metrics() {
-      const res = await fetch(`http://${await handle.metricsAddress()}/metrics`);
-      return await res.text();
+      const secure = opts.secureMetrics;
+      if (!secure) {
+        return await (await fetch(`http://${await handle.metricsAddress()}/metrics`)).text();
+      }
+      const client = Deno.createHttpClient({ caCerts: [secure.caPem] });
+      try {
+        const res = await fetch(`https://${await handle.metricsAddress()}/metrics`, {
+          client,
+          headers: { Authorization: `Bearer ${secure.token}` },
+        });
+        const text = await res.text();
+        if (!res.ok) throw new Error(`GET /metrics: ${res.status} ${text.trim()}`);
+        return text;
+      } finally {
+        client.close();
+      }
     },
     kill(sig) {
       if (exitCode !== undefined) return;

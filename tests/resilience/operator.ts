@@ -51,6 +51,8 @@ export function startOperator(kubeconfig: string, extra: string[] = []): Operato
       `--kubeconfig=${kubeconfig}`,
       "--metrics-bind-address=127.0.0.1:0",
       "--health-probe-bind-address=127.0.0.1:0",
+      // Plain HTTP: the suite and the benchmarks read their own operator's counters.
+      "--metrics-secure=false",
       "--log-level=info",
       ...extra,
     ],

@@ -1,9 +1,12 @@
 /**
- * deploy.yaml: the CRD document is config/crd.yaml verbatim, the Deployment is locked down, and
- * the operator's arguments are ones the operator accepts.
+ * deploy.yaml and crds.yaml (rendered from config/ by `make manifests`; that they are current is
+ * tests/integration/manifests_test.ts): one CRD in both, the Deployment locked down, the
+ * operator's arguments ones it accepts, least-privilege RBAC plus the metrics and user roles, and
+ * one version everywhere.
  */
 import assert from "node:assert/strict";
-import { parseAllDocuments } from "yaml";
+import { parse, parseAllDocuments } from "yaml";
+import { VERSION } from "../../apis/version.ts";
 import { parseConfig } from "../../operator/config.ts";
 
 const ROOT = new URL("../../", import.meta.url).pathname;
@@ -29,25 +32,29 @@ function one(kind: string, name?: string): Doc {
   return found[0];
 }
 
-Deno.test("the CRD in deploy.yaml is config/crd.yaml, byte for byte", () => {
-  const deploy = Deno.readTextFileSync(`${ROOT}deploy.yaml`);
-  const crdText = Deno.readTextFileSync(`${ROOT}config/crd.yaml`);
-  // config/crd.yaml starts with its own comment lines; the document itself must appear verbatim.
-  const body = crdText.split("\n").filter((l, i, lines) =>
-    !(l.startsWith("#") && lines.slice(0, i).every((p) => p.startsWith("#")))
-  ).join("\n");
-  assert.ok(
-    deploy.includes(`---\n${body.trimEnd()}\n---\n`),
-    "CRD text differs from config/crd.yaml",
-  );
-  assert.deepEqual(one("CustomResourceDefinition"), docs(`${ROOT}config/crd.yaml`)[0]);
+Deno.test("crds.yaml holds exactly kleym's CRD, and deploy.yaml the same one", () => {
+  const source = docs(`${ROOT}config/crd/bases/kleym.sonda.red_inferenceidentitybindings.yaml`);
+  assert.deepEqual(docs(`${ROOT}crds.yaml`), source);
+  // SPEC section 9: `kubectl apply -f deploy.yaml` alone installs everything.
+  assert.deepEqual(all.filter((d) => d.kind === "CustomResourceDefinition"), source);
 });
 
-Deno.test("everything namespaced lives in kleym-system, created first", () => {
+Deno.test("make undeploy's operator step (label app.kubernetes.io/name=kleym) spares only the CRD", () => {
+  for (const d of all) {
+    const labelled = d.metadata.labels?.["app.kubernetes.io/name"] === "kleym";
+    assert.equal(labelled, d.kind !== "CustomResourceDefinition", `${d.kind} ${d.metadata.name}`);
+  }
+});
+
+Deno.test("everything namespaced lives in kleym-system, created first, Pod Security restricted", () => {
   assert.equal(all[0].kind, "Namespace");
   assert.equal(all[0].metadata.name, "kleym-system");
+  for (const mode of ["enforce", "audit", "warn"]) {
+    assert.equal(all[0].metadata.labels?.[`pod-security.kubernetes.io/${mode}`], "restricted");
+  }
   for (const d of all) {
-    if (["ServiceAccount", "Role", "RoleBinding", "Deployment", "Service"].includes(d.kind)) {
+    const namespaced = ["ServiceAccount", "Role", "RoleBinding", "Deployment", "Service"];
+    if ([...namespaced, "PodDisruptionBudget"].includes(d.kind)) {
       assert.equal(d.metadata.namespace, "kleym-system", `${d.kind} ${d.metadata.name}`);
     }
   }
@@ -89,13 +96,39 @@ Deno.test("the Deployment's arguments parse, with leader election and the placeh
   assert.equal(r.config.trustDomain, "example.org");
   assert.equal(r.config.leaderElection.enabled, true);
   assert.equal(r.config.healthAddress?.port, 8081);
-  assert.equal(r.config.metricsAddress?.port, 8080);
+  assert.equal(r.config.metricsAddress?.port, 8443);
+  // ":port": every interface, IPv4 and IPv6 (probes and scrapes work on IPv6-only clusters).
+  assert.equal(r.config.metricsAddress?.hostname, "");
+  assert.equal(r.config.healthAddress?.hostname, "");
+  assert.equal(r.config.metricsSecure, true);
 });
 
 Deno.test("the metrics Service selects the operator pods' metrics port", () => {
   const svc = one("Service");
   assert.deepEqual(svc.spec.selector, one("Deployment").spec.selector.matchLabels);
-  assert.deepEqual(svc.spec.ports.map((p: { targetPort: string }) => p.targetPort), ["metrics"]);
+  assert.deepEqual(svc.spec.ports, [{
+    name: "https",
+    port: 8443,
+    targetPort: "metrics",
+    protocol: "TCP",
+  }]);
+  const c = one("Deployment").spec.template.spec.containers[0];
+  assert.equal(c.ports.find((p: { name: string }) => p.name === "metrics").containerPort, 8443);
+});
+
+Deno.test("a PodDisruptionBudget keeps one of the two replicas through drains", () => {
+  const pdb = one("PodDisruptionBudget");
+  assert.deepEqual(pdb.spec.selector.matchLabels, one("Deployment").spec.selector.matchLabels);
+  assert.equal(pdb.spec.minAvailable, 1);
+});
+
+Deno.test("one version: apis/version.ts, the image tag, the kustomization and the Dockerfile", () => {
+  const image: string = one("Deployment").spec.template.spec.containers[0].image;
+  assert.equal(image, `kleym-operator:${VERSION}`);
+  const k = parse(Deno.readTextFileSync(`${ROOT}config/manager/kustomization.yaml`));
+  assert.deepEqual(k.images, [{ name: "kleym-operator", newTag: VERSION }]);
+  // The Makefile reads the same constant for `make image` / `make version`.
+  assert.match(Deno.readTextFileSync(`${ROOT}apis/version.ts`), /^export const VERSION = "/m);
 });
 
 Deno.test("RBAC binds the kleym ServiceAccount and grants no wildcard", () => {
@@ -109,11 +142,64 @@ Deno.test("RBAC binds the kleym ServiceAccount and grants no wildcard", () => {
   }
   for (const r of all.filter((d) => d.kind === "ClusterRole" || d.kind === "Role")) {
     for (const rule of r.rules) {
-      for (const field of ["apiGroups", "resources", "verbs"]) {
-        assert.ok(!rule[field].includes("*"), `${r.kind} ${r.metadata.name}: wildcard in ${field}`);
+      for (const field of ["apiGroups", "resources", "verbs", "nonResourceURLs"]) {
+        assert.ok(
+          !(rule[field] ?? []).includes("*"),
+          `${r.kind} ${r.metadata.name}: wildcard in ${field}`,
+        );
       }
     }
   }
+  const bound = all.filter((d) => d.kind === "ClusterRoleBinding").map((b) => b.roleRef.name);
+  assert.deepEqual(bound.sort(), ["kleym-metrics-auth", "kleym-operator"]);
+  assert.deepEqual(one("ClusterRole", "kleym-metrics-auth").rules, [
+    { apiGroups: ["authentication.k8s.io"], resources: ["tokenreviews"], verbs: ["create"] },
+    { apiGroups: ["authorization.k8s.io"], resources: ["subjectaccessreviews"], verbs: ["create"] },
+  ]);
+  assert.deepEqual(one("ClusterRole", "kleym-metrics-reader").rules, [
+    { nonResourceURLs: ["/metrics"], verbs: ["get"] },
+  ]);
   const leases = one("Role").rules.flatMap((r: { verbs: string[] }) => r.verbs).sort();
   assert.deepEqual(leases, ["create", "get", "update"]);
+});
+
+Deno.test("user roles for bindings aggregate into view/edit/admin; only admin reads status", () => {
+  const rules = (name: string) =>
+    one("ClusterRole", `kleym-inferenceidentitybinding-${name}`).rules as {
+      apiGroups: string[];
+      resources: string[];
+      verbs: string[];
+    }[];
+  const labels = (name: string) =>
+    one("ClusterRole", `kleym-inferenceidentitybinding-${name}`).metadata.labels ?? {};
+  assert.equal(labels("viewer")["rbac.authorization.k8s.io/aggregate-to-view"], "true");
+  assert.equal(labels("editor")["rbac.authorization.k8s.io/aggregate-to-edit"], "true");
+  assert.equal(labels("admin")["rbac.authorization.k8s.io/aggregate-to-admin"], "true");
+  assert.deepEqual(rules("viewer"), [{
+    apiGroups: ["kleym.sonda.red"],
+    resources: ["inferenceidentitybindings"],
+    verbs: ["get", "list", "watch"],
+  }]);
+  for (const name of ["viewer", "editor"]) {
+    assert.ok(rules(name).every((r) => r.resources.every((res) => !res.includes("/"))), name);
+  }
+  assert.ok(rules("editor")[0].verbs.includes("create"));
+  const status = rules("admin").filter((r) => r.resources.some((res) => res.endsWith("/status")));
+  assert.deepEqual(status.flatMap((r) => r.verbs), ["get"]);
+});
+
+Deno.test("optional parts: the NetworkPolicy admits only labelled namespaces to :8443", () => {
+  const [np] = docs(`${ROOT}config/network-policy/allow-metrics-traffic.yaml`);
+  assert.equal(np.kind, "NetworkPolicy");
+  assert.deepEqual(np.spec.podSelector.matchLabels, one("Deployment").spec.selector.matchLabels);
+  assert.deepEqual(np.spec.policyTypes, ["Ingress"]);
+  assert.deepEqual(np.spec.ingress, [{
+    from: [{ namespaceSelector: { matchLabels: { "kleym.sonda.red/metrics": "enabled" } } }],
+    ports: [{ port: 8443, protocol: "TCP" }],
+  }]);
+  const [sm] = docs(`${ROOT}config/prometheus/monitor.yaml`);
+  assert.equal(sm.kind, "ServiceMonitor");
+  assert.deepEqual(sm.spec.selector.matchLabels, one("Service").metadata.labels);
+  assert.equal(sm.spec.endpoints[0].port, one("Service").spec.ports[0].name);
+  assert.equal(sm.spec.endpoints[0].scheme, "https");
 });

@@ -30,8 +30,9 @@ Deno.test("defaults apply when only the trust domain is given", () => {
     className: undefined,
     kubeconfig: undefined,
     context: undefined,
-    metricsAddress: { text: ":8080", hostname: "0.0.0.0", port: 8080 },
-    healthAddress: { text: ":8081", hostname: "0.0.0.0", port: 8081 },
+    // From source only loopback listens (deploy.yaml passes ":8443" and ":8081").
+    metricsAddress: { text: "127.0.0.1:8443", hostname: "127.0.0.1", port: 8443 },
+    healthAddress: { text: "127.0.0.1:8081", hostname: "127.0.0.1", port: 8081 },
     leaderElection: {
       enabled: false,
       namespace: "kleym-system",
@@ -42,6 +43,8 @@ Deno.test("defaults apply when only the trust domain is given", () => {
     logLevel: "info",
     concurrency: 4,
     syncPeriodMs: 600_000,
+    metricsSecure: true,
+    metricsCert: undefined,
   });
 });
 
@@ -60,6 +63,9 @@ Deno.test("every flag is accepted in both --flag=value and --flag value form", (
     ["log-level", "debug"],
     ["concurrency", "9"],
     ["sync-period", "1m30s"],
+    ["metrics-cert-dir", "/certs"],
+    ["metrics-cert-name", "c.pem"],
+    ["metrics-key-name", "k.pem"],
   ];
   const joined = values.map(([k, v]) => `--${k}=${v}`);
   const split = values.flatMap(([k, v]) => [`--${k}`, v]);
@@ -80,6 +86,8 @@ Deno.test("every flag is accepted in both --flag=value and --flag value form", (
     logLevel: "debug",
     concurrency: 9,
     syncPeriodMs: 90_000,
+    metricsSecure: true,
+    metricsCert: { dir: "/certs", certName: "c.pem", keyName: "k.pem" },
   };
   assert.deepEqual(config([...joined, "--leader-elect"]), expected);
   assert.deepEqual(config([...split, "--leader-elect=true"]), expected);
@@ -277,7 +285,7 @@ Deno.test("--version needs no trust domain", () => {
 Deno.test("bind addresses: 0 disables, empty host listens everywhere, port 0 is ephemeral", () => {
   const cases: [string, ReturnType<typeof parseBindAddress>][] = [
     ["0", undefined],
-    [":8080", { text: ":8080", hostname: "0.0.0.0", port: 8080 }],
+    [":8080", { text: ":8080", hostname: "", port: 8080 }],
     ["127.0.0.1:0", { text: "127.0.0.1:0", hostname: "127.0.0.1", port: 0 }],
     ["localhost:1", { text: "localhost:1", hostname: "localhost", port: 1 }],
     ["[::]:9", { text: "[::]:9", hostname: "::", port: 9 }],
@@ -318,4 +326,35 @@ Deno.test("--sync-period takes a Go duration of at least one second", async (t) 
   await t.step("--sync-period=2s", () => {
     assert.equal(config(["--trust-domain=a", "--sync-period=2s"]).syncPeriodMs, 2_000);
   });
+});
+
+Deno.test("metrics TLS flags: secure by default, cert dir with file names, conflicts refused", async (t) => {
+  await t.step("--metrics-secure=false serves plain HTTP", () => {
+    const c = config(["--trust-domain=a", "--metrics-secure=false"]);
+    assert.equal(c.metricsSecure, false);
+    assert.equal(c.metricsCert, undefined);
+  });
+  await t.step("--metrics-cert-dir alone uses tls.crt and tls.key", () => {
+    assert.deepEqual(
+      config(["--trust-domain=a", "--metrics-cert-dir=/var/run/certs"]).metricsCert,
+      {
+        dir: "/var/run/certs",
+        certName: "tls.crt",
+        keyName: "tls.key",
+      },
+    );
+  });
+  const refused: [string[], RegExp][] = [
+    [["--metrics-cert-name=x.crt"], /^--metrics-cert-name needs --metrics-cert-dir$/],
+    [["--metrics-key-name=x.key"], /^--metrics-key-name needs --metrics-cert-dir$/],
+    [["--metrics-cert-dir=/c", "--metrics-cert-name=a/b"], /not a path/],
+    [["--metrics-cert-dir="], /^--metrics-cert-dir must not be empty$/],
+    [["--metrics-cert-dir=/c", "--metrics-secure=false"], /no effect with --metrics-secure=false/],
+    [["--metrics-secure=maybe"], /expected true or false/],
+  ];
+  for (const [args, want] of refused) {
+    await t.step(`refused: ${args.join(" ")}`, () => {
+      assert.match(usage(["--trust-domain=a", ...args]), want);
+    });
+  }
 });

@@ -13,16 +13,21 @@ Deno.test("routes: readyz follows cache sync, healthz always ok, unknown paths 4
   });
   const get = (path: string, method = "GET") =>
     handle(table, new Request(`http://x${path}`, { method }));
-  assert.equal(get("/readyz").status, 503);
+  const status = async (path: string, method = "GET") => {
+    const r = await get(path, method);
+    await r.body?.cancel();
+    return r.status;
+  };
+  assert.equal(await status("/readyz"), 503);
   synced = true;
-  assert.equal(get("/readyz").status, 200);
-  assert.equal(get("/healthz").status, 200);
-  const m = get("/metrics");
+  assert.equal(await status("/readyz"), 200);
+  assert.equal(await status("/healthz"), 200);
+  const m = await get("/metrics");
   assert.equal(m.status, 200);
   assert.equal(m.headers.get("content-type"), EXPOSITION_CONTENT_TYPE);
   assert.equal(await m.text(), "m 1\n");
-  assert.equal(get("/nope").status, 404);
-  assert.equal(get("/healthz", "POST").status, 405);
+  assert.equal(await status("/nope"), 404);
+  assert.equal(await status("/healthz", "POST"), 405);
 });
 
 Deno.test("routes: a metrics-only listener does not answer probes and vice versa", () => {

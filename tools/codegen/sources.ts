@@ -1,5 +1,5 @@
 /**
- * The CRDs the generator reads: kleym's own (`config/crd.yaml`) and the pinned upstream ones
+ * The CRDs the generator reads: kleym's own (`config/crd/bases/kleym.sonda.red_inferenceidentitybindings.yaml`) and the pinned upstream ones
  * (`hack/upstream.ts`, from the Go module cache). Each carries the label that names it in the
  * generated file's header.
  */
@@ -35,8 +35,13 @@ const UPSTREAM: readonly { name: CrdName; module: UpstreamModule; note?: string 
 /** Every CRD input; `root` is the repository root. */
 export function crdInputs(root: URL): CrdInput[] {
   const own: CrdInput = {
-    label: "config/crd.yaml",
-    load: async () => parse(await Deno.readTextFile(new URL("config/crd.yaml", root))),
+    label: "config/crd/bases/kleym.sonda.red_inferenceidentitybindings.yaml",
+    load: async () =>
+      parse(
+        await Deno.readTextFile(
+          new URL("config/crd/bases/kleym.sonda.red_inferenceidentitybindings.yaml", root),
+        ),
+      ),
   };
   return [
     own,

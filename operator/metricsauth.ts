@@ -1,0 +1,169 @@
+/**
+ * Authentication and authorization of `/metrics` delegated to the API server (issue 13), as the
+ * Go operators' secure metrics filter does:
+ *
+ * 1. the request's `Authorization: Bearer <token>` is checked with a TokenReview (no token, a
+ *    token the API server does not accept -> 401);
+ * 2. the user it names is checked with a SubjectAccessReview for `get` on the non-resource URL
+ *    (`/metrics`) -> 403 when not allowed (ClusterRole `kleym-metrics-reader` allows it).
+ *
+ * Decisions are cached per (token, path) for `ttlMs` (default 10 s) so a scraper costs at most two
+ * API requests per interval, not two per scrape; tokens are keyed by their SHA-256, never stored.
+ * Concurrent requests with the same token share one review. A review that fails (API server
+ * unreachable, 5xx) answers 503 and is not cached. The operator's ServiceAccount needs `create` on
+ * `tokenreviews` and `subjectaccessreviews` (ClusterRole `kleym-metrics-auth`).
+ */
+import { type Clock, realClock } from "../apis/clock.ts";
+import { ResourceClient, type RestClient } from "../apis/rest.ts";
+import { errorText, type Logger } from "../observe/log.ts";
+
+export interface UserInfo {
+  username: string;
+  uid?: string;
+  groups?: string[];
+  extra?: Record<string, string[]>;
+}
+
+/** The two questions asked of the API server; `RestClient`-backed in production. */
+export interface Reviewer {
+  /** The user a token belongs to, or undefined when the API server does not accept it. */
+  authenticate(token: string, signal?: AbortSignal): Promise<UserInfo | undefined>;
+  /** Whether `user` may `verb` the non-resource URL `path`. */
+  authorize(user: UserInfo, verb: string, path: string, signal?: AbortSignal): Promise<boolean>;
+}
+
+interface TokenReview {
+  apiVersion?: string;
+  kind?: string;
+  metadata: Record<string, never>;
+  spec: { token: string };
+  status?: { authenticated?: boolean; user?: UserInfo; error?: string };
+}
+
+interface SubjectAccessReview {
+  apiVersion?: string;
+  kind?: string;
+  metadata: Record<string, never>;
+  spec: {
+    user: string;
+    uid?: string;
+    groups?: string[];
+    extra?: Record<string, string[]>;
+    nonResourceAttributes: { path: string; verb: string };
+  };
+  status?: { allowed?: boolean; denied?: boolean; reason?: string };
+}
+
+export function apiReviewer(rest: RestClient): Reviewer {
+  const tokenReviews = new ResourceClient<TokenReview>(rest, {
+    group: "authentication.k8s.io",
+    version: "v1",
+    plural: "tokenreviews",
+    kind: "TokenReview",
+    namespaced: false,
+  });
+  const accessReviews = new ResourceClient<SubjectAccessReview>(rest, {
+    group: "authorization.k8s.io",
+    version: "v1",
+    plural: "subjectaccessreviews",
+    kind: "SubjectAccessReview",
+    namespaced: false,
+  });
+  return {
+    async authenticate(token, signal) {
+      const r = await tokenReviews.create({ metadata: {}, spec: { token } }, { signal });
+      return r.status?.authenticated && r.status.user?.username ? r.status.user : undefined;
+    },
+    async authorize(user, verb, path, signal) {
+      const r = await accessReviews.create({
+        metadata: {},
+        spec: {
+          user: user.username,
+          uid: user.uid,
+          groups: user.groups,
+          extra: user.extra,
+          nonResourceAttributes: { path, verb },
+        },
+      }, { signal });
+      return r.status?.allowed === true;
+    },
+  };
+}
+
+export type Decision =
+  | { status: 200; user: string }
+  | { status: 401 | 403 | 503; message: string };
+
+export interface DelegatedAuthOptions {
+  reviewer: Reviewer;
+  logger: Logger;
+  clock?: Clock;
+  ttlMs?: number;
+  /** Most cached decisions kept (oldest dropped first); default 1024. */
+  maxEntries?: number;
+}
+
+export const DEFAULT_AUTH_TTL_MS = 10_000;
+
+async function sha256(text: string): Promise<string> {
+  const d = await crypto.subtle.digest("SHA-256", new TextEncoder().encode(text));
+  return Array.from(new Uint8Array(d), (b) => b.toString(16).padStart(2, "0")).join("");
+}
+
+/** The bearer token of an `Authorization` header, or undefined. */
+export function bearerToken(header: string | null): string | undefined {
+  const m = /^Bearer +(\S+) *$/i.exec(header ?? "");
+  return m?.[1];
+}
+
+export class DelegatedAuth {
+  readonly #o: Required<Omit<DelegatedAuthOptions, "clock">> & { clock: Clock };
+  readonly #cache = new Map<string, { expires: number; decision: Promise<Decision> }>();
+
+  constructor(o: DelegatedAuthOptions) {
+    this.#o = {
+      clock: o.clock ?? realClock,
+      ttlMs: o.ttlMs ?? DEFAULT_AUTH_TTL_MS,
+      maxEntries: o.maxEntries ?? 1024,
+      reviewer: o.reviewer,
+      logger: o.logger,
+    };
+  }
+
+  /** Decides one request for `path` (GET) with the given `Authorization` header. */
+  async check(authorization: string | null, path: string, signal?: AbortSignal): Promise<Decision> {
+    const token = bearerToken(authorization);
+    if (!token) return { status: 401, message: "a bearer token is required" };
+    const key = `${await sha256(token)} ${path}`;
+    const now = this.#o.clock.now();
+    const hit = this.#cache.get(key);
+    if (hit && hit.expires > now) return await hit.decision;
+    const decision = this.#review(token, path, signal);
+    this.#cache.delete(key);
+    this.#cache.set(key, { expires: now + this.#o.ttlMs, decision });
+    while (this.#cache.size > this.#o.maxEntries) {
+      this.#cache.delete(this.#cache.keys().next().value!);
+    }
+    const d = await decision;
+    // Failed reviews are not decisions: the next request asks again.
+    if (d.status === 503 && this.#cache.get(key)?.decision === decision) this.#cache.delete(key);
+    return d;
+  }
+
+  async #review(token: string, path: string, signal?: AbortSignal): Promise<Decision> {
+    const { reviewer, logger } = this.#o;
+    try {
+      const user = await reviewer.authenticate(token, signal);
+      if (!user) return { status: 401, message: "the token was not accepted" };
+      if (!await reviewer.authorize(user, "get", path, signal)) {
+        return { status: 403, message: `${user.username} may not get ${path}` };
+      }
+      return { status: 200, user: user.username };
+    } catch (err) {
+      logger.warn("cannot review a metrics request with the API server", {
+        error: errorText(err),
+      });
+      return { status: 503, message: "cannot verify the request with the API server" };
+    }
+  }
+}
