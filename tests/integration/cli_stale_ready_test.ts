@@ -165,6 +165,9 @@ Deno.test("kleym inspect and status: a Ready binding whose ClusterSPIFFEID was d
     await deleteIfExists(c.bindings, "b", ns);
     await waitGone(c.bindings, "b", ns);
   } finally {
+    // status is cluster-wide: a ready operator Deployment left behind would hide another test's
+    // "operator unavailable".
+    await env.kubectl(["delete", "deployment", "kleym-operator", "-n", ns, "--ignore-not-found"]);
     await op.stop();
     c.close();
   }
