@@ -11,6 +11,7 @@ import { ApiError } from "../../apis/errors.ts";
 import { apiEventWriter, EventRecorder } from "../../apis/events.ts";
 import { RequestCounter } from "../../apis/hooks.ts";
 import { type KubeObject, ResourceClient, RestClient } from "../../apis/rest.ts";
+import type { Transport } from "../../apis/transport.ts";
 import * as gaieV1 from "../../generated/inference.networking.k8s.io/v1.ts";
 import * as gaieV1alpha2 from "../../generated/inference.networking.x-k8s.io/v1alpha2.ts";
 import {
@@ -24,7 +25,7 @@ import {
 import { Logger } from "../../observe/log.ts";
 import { Metrics } from "../../observe/metrics.ts";
 import { type EventObject, eventsClient } from "../../reconcile/apply.ts";
-import { Controller } from "../../reconcile/controller.ts";
+import { Controller, type ControllerOptions } from "../../reconcile/controller.ts";
 import {
   bindingManifest,
   objectiveManifest,
@@ -94,6 +95,10 @@ export interface StartOptions {
   concurrency?: number;
   /** Print the controller's log lines (debugging). */
   verbose?: boolean;
+  /** Periodic resync of every binding (SPEC 7 `--sync-period`). */
+  syncPeriodMs?: number;
+  /** Wraps the controller's transport (outermost), e.g. to lose a watch event on purpose. */
+  transport?: (inner: Transport) => Transport;
 }
 
 /** Starts a Controller in-process, waits for its caches, runs its work loop. */
@@ -105,7 +110,10 @@ export async function startController(
   const built = buildTransport(await loadConnection({ kubeconfig, env: () => undefined }), {
     onRequest: requests.onRequest,
   });
-  const transport = trackTransport(built.transport);
+  // The test's own wrapper (e.g. a lost watch event) inside, the write tracker outermost.
+  const transport = trackTransport(
+    opts.transport ? opts.transport(built.transport) : built.transport,
+  );
   const rest = new RestClient(transport.transport);
   const metrics = new Metrics();
   const logs: Record<string, unknown>[] = [];
@@ -124,7 +132,7 @@ export async function startController(
     observer: metrics.eventObserver(),
     onError: (error) => logger.warn("could not record event", { error }),
   });
-  const controller = new Controller({
+  const options: ControllerOptions = {
     rest,
     trustDomain: opts.trustDomain ?? TRUST_DOMAIN,
     className: opts.className,
@@ -133,7 +141,9 @@ export async function startController(
     concurrency: opts.concurrency,
     crdRetryMs: opts.crdRetryMs,
     events: recorder,
-  });
+    syncPeriodMs: opts.syncPeriodMs,
+  };
+  const controller = new Controller(options);
   const caches = new AbortController();
   const work = new AbortController();
   const eventsLoop = new AbortController();

@@ -6,7 +6,9 @@
  *   1. churn: seeded random create/update/delete of bindings, pools and objectives (including
  *      colliding and invalid ones, and requests admission refuses) while faults happen —
  *      kube-apiserver restarts, every proxied connection cut, the operator kill -9'd and restarted,
- *      a foreign writer editing and deleting managed ClusterSPIFFEIDs, and a second writer poking
+ *      a foreign writer editing and deleting managed ClusterSPIFFEIDs, bursts of a fast foreign
+ *      writer (fast_writer.ts) that deletes or overwrites each managed ClusterSPIFFEID the moment
+ *      its watch event arrives, milliseconds after kleym's write, and a second writer poking
  *      binding annotations so the operator's resourceVersion-guarded writes hit 409s;
  *   2. convergence: within a deadline the cluster must equal what the independent model
  *      (model.ts) computes from the final inputs — every binding's five conditions, its status
@@ -22,9 +24,7 @@
  * Everything random comes from one seed (printed), so a failure replays with `SEED=`.
  */
 import { parse, stringify } from "yaml";
-import { connect } from "../../apis/connect.ts";
 import { ApiError } from "../../apis/errors.ts";
-import { ResourceClient, type ResourceDescriptor, type RestClient } from "../../apis/rest.ts";
 import { Informer } from "../../apis/watch.ts";
 import { type ControlPlane, kleymCrdText, startControlPlane } from "../harness/controlplane.ts";
 import {
@@ -36,15 +36,15 @@ import {
   poolV1Manifest,
 } from "../harness/manifests.ts";
 import { paced, pollUntil } from "../harness/poll.ts";
+import { type Clients, clients, compare, holdersOf, type Snapshot, snapshot } from "./contract.ts";
+import { FastForeignWriter } from "./fast_writer.ts";
 import { hostileSet } from "./hostile.ts";
+export { holdersOf };
 import {
-  bindingProblems,
   canon,
-  csidProblems,
   expectState,
   K8S_GROUP,
   key,
-  type ModelInputs,
   type Obj,
   type ObjectiveVersion,
   type PoolVersion,
@@ -57,7 +57,6 @@ import {
   rng,
   serviceAccountKubeconfig,
   startOperator,
-  TRUST_DOMAIN,
   waitReady,
 } from "./operator.ts";
 import { startTcpProxy, type TcpProxy } from "./proxy.ts";
@@ -76,6 +75,9 @@ export interface ResilienceOptions {
   operatorKills: number;
   /** Foreign edits/deletes of managed ClusterSPIFFEIDs per second. */
   foreignPerSecond: number;
+  /** Bursts of the fast foreign writer (alternately deleting and editing) and their length. */
+  fastWriterBursts: number;
+  fastWriterBurstMs: number;
   /** Concurrent annotation pokes on bindings per second (409s for the operator). */
   pokesPerSecond: number;
   /** Hostile catalogue copies (namespaces) and seeded fuzz entries per namespace. */
@@ -96,6 +98,8 @@ export const SHORT: Omit<ResilienceOptions, "seed"> = {
   connectionDrops: 3,
   operatorKills: 1,
   foreignPerSecond: 1,
+  fastWriterBursts: 2,
+  fastWriterBurstMs: 4_000,
   pokesPerSecond: 3,
   hostileCopies: 1,
   hostileFuzz: 10,
@@ -113,6 +117,8 @@ export const FULL: Omit<ResilienceOptions, "seed"> = {
   connectionDrops: 8,
   operatorKills: 3,
   foreignPerSecond: 2,
+  fastWriterBursts: 6,
+  fastWriterBurstMs: 5_000,
   pokesPerSecond: 5,
   hostileCopies: 3,
   hostileFuzz: 25,
@@ -131,6 +137,10 @@ export interface ResilienceReport {
     operatorKills: number;
     foreignEdits: number;
     foreignDeletes: number;
+    fastWriterBursts: number;
+    /** Writes of the fast foreign writer, by mode (each within ms of a kleym write). */
+    fastDeletes: number;
+    fastEdits: number;
     pokes: number;
   };
   churn: {
@@ -160,133 +170,8 @@ export interface ResilienceReport {
   };
 }
 
-// ---- clients -------------------------------------------------------------------------------
-
-const desc = (
-  group: string,
-  version: string,
-  plural: string,
-  kind: string,
-  namespaced = true,
-): ResourceDescriptor => ({ group, version, plural, kind, namespaced });
-
-interface Clients {
-  rest: RestClient;
-  bindings: ResourceClient<Obj>;
-  csids: ResourceClient<Obj>;
-  namespaces: ResourceClient<Obj>;
-  pools: Record<PoolVersion, ResourceClient<Obj>>;
-  objectives: Record<ObjectiveVersion, ResourceClient<Obj>>;
-  close(): void;
-}
-
-async function clients(kubeconfig: string): Promise<Clients> {
-  const c = await connect({ kubeconfig, env: () => undefined, qps: 1000, burst: 1000 });
-  const r = (d: ResourceDescriptor) => new ResourceClient<Obj>(c.rest, d);
-  return {
-    rest: c.rest,
-    bindings: r(
-      desc("kleym.sonda.red", "v1alpha1", "inferenceidentitybindings", "InferenceIdentityBinding"),
-    ),
-    csids: r(desc("spire.spiffe.io", "v1alpha1", "clusterspiffeids", "ClusterSPIFFEID", false)),
-    namespaces: r(desc("", "v1", "namespaces", "Namespace", false)),
-    pools: {
-      [`${K8S_GROUP}/v1`]: r(desc(K8S_GROUP, "v1", "inferencepools", "InferencePool")),
-      [`${XK8S_GROUP}/v1alpha2`]: r(
-        desc(XK8S_GROUP, "v1alpha2", "inferencepools", "InferencePool"),
-      ),
-    } as Record<PoolVersion, ResourceClient<Obj>>,
-    objectives: {
-      [`${XK8S_GROUP}/v1alpha2`]: r(
-        desc(XK8S_GROUP, "v1alpha2", "inferenceobjectives", "InferenceObjective"),
-      ),
-      [`${K8S_GROUP}/v1`]: r(desc(K8S_GROUP, "v1", "inferenceobjectives", "InferenceObjective")),
-    } as Record<ObjectiveVersion, ResourceClient<Obj>>,
-    close: c.close,
-  };
-}
-
 const FIELD_MANAGER = "resilience-churn";
 const isApi = (e: unknown, pred: (a: ApiError) => boolean) => e instanceof ApiError && pred(e);
-
-// ---- the cluster as the oracle sees it -----------------------------------------------------
-
-interface Snapshot {
-  inputs: ModelInputs;
-  csids: Obj[];
-}
-
-async function snapshot(c: Clients): Promise<Snapshot> {
-  const [bindings, csids, ...rest] = await Promise.all([
-    c.bindings.listAll(),
-    c.csids.listAll(),
-    ...Object.values(c.pools).map((p) => p.listAll()),
-    ...Object.values(c.objectives).map((o) => o.listAll()),
-  ]);
-  const poolVersions = Object.keys(c.pools) as PoolVersion[];
-  const objectiveVersions = Object.keys(c.objectives) as ObjectiveVersion[];
-  return {
-    inputs: {
-      trustDomain: TRUST_DOMAIN,
-      bindings: bindings.items,
-      pools: poolVersions.flatMap((v, i) =>
-        rest[i].items.map((object) => ({ version: v, object }))
-      ),
-      objectives: objectiveVersions.flatMap((v, i) =>
-        rest[poolVersions.length + i].items.map((object) => ({ version: v, object }))
-      ),
-    },
-    csids: csids.items,
-  };
-}
-
-const FINALIZER = "kleym.sonda.red/inferenceidentitybinding-finalizer";
-
-/** Every difference between the cluster and the model (empty when they agree). */
-export function holdersOf(csids: readonly Obj[]): Map<string, string> {
-  const out = new Map<string, string>();
-  for (const o of csids) {
-    const l = o.metadata.labels ?? {};
-    if (l["kleym.sonda.red/managed-by"] !== "kleym") continue;
-    out.set(
-      o.metadata.name ?? "",
-      key(l["kleym.sonda.red/binding-namespace"] ?? "", l["kleym.sonda.red/binding-name"] ?? ""),
-    );
-  }
-  return out;
-}
-
-function compare(s: Snapshot): string[] {
-  const expected = expectState(s.inputs, holdersOf(s.csids));
-  const problems: string[] = [];
-  for (const b of s.inputs.bindings) {
-    const k = key(b.metadata.namespace ?? "", b.metadata.name ?? "");
-    if (b.metadata.deletionTimestamp) {
-      problems.push(`${k}: still being deleted (finalizers ${canon(b.metadata.finalizers)})`);
-      continue;
-    }
-    if (!(b.metadata.finalizers ?? []).includes(FINALIZER)) problems.push(`${k}: no finalizer`);
-    problems.push(...bindingProblems(b, expected.bindings.get(k)!, TRUST_DOMAIN));
-  }
-  const managed = s.csids.filter((o) =>
-    o.metadata.labels?.["kleym.sonda.red/managed-by"] === "kleym"
-  );
-  for (const o of s.csids) {
-    if (!managed.includes(o)) problems.push(`unmanaged ClusterSPIFFEID ${o.metadata.name} exists`);
-  }
-  for (const o of managed) {
-    const e = expected.csids.get(o.metadata.name ?? "");
-    if (!e) {
-      problems.push(`orphan ClusterSPIFFEID ${o.metadata.name} (${canon(o.metadata.labels)})`);
-    } else problems.push(...csidProblems(o, e));
-  }
-  for (const name of expected.csids.keys()) {
-    if (!managed.some((o) => o.metadata.name === name)) {
-      problems.push(`missing ClusterSPIFFEID ${name}`);
-    }
-  }
-  return problems;
-}
 
 async function converge(
   c: Clients,
@@ -491,6 +376,9 @@ export async function runResilience(o: ResilienceOptions): Promise<ResilienceRep
       operatorKills: 0,
       foreignEdits: 0,
       foreignDeletes: 0,
+      fastWriterBursts: 0,
+      fastDeletes: 0,
+      fastEdits: 0,
       pokes: 0,
     },
     churn: { ops: 0, refusedByAdmission: 0, failedDuringFaults: 0, byKind: {} },
@@ -687,7 +575,31 @@ export async function runResilience(o: ResilienceOptions): Promise<ResilienceRep
         report.faults.pokes++;
       } catch { /* not there, or the API server is restarting */ }
     });
-    await Promise.all([churnLoop, foreignLoop, pokeLoop, faultLoop]);
+    // The fast foreign writer: bursts at seeded times, all over before churn ends (then the
+    // model judges what kleym made of it). Straight to the API server, not through the proxy.
+    const fastRandom = rng(o.seed ^ 0xfa57);
+    const bursts = Array.from({ length: o.fastWriterBursts }, (_, i) => ({
+      at: churnStart + (0.05 + 0.9 * fastRandom()) * (o.churnSeconds * 1000 - o.fastWriterBurstMs),
+      mode: i % 2 === 0 ? "delete" as const : "edit" as const,
+    })).sort((a, b) => a.at - b.at);
+    const fastLoop = (async () => {
+      for (const burst of bursts) {
+        await sleepUntil(burst.at);
+        const writer = new FastForeignWriter(cl.csids, { mode: burst.mode });
+        await writer.start();
+        log(
+          `resilience: +${
+            ((Date.now() - churnStart) / 1000).toFixed(1)
+          }s fast foreign writer (${burst.mode}) for ${o.fastWriterBurstMs} ms`,
+        );
+        await sleepUntil(Date.now() + o.fastWriterBurstMs);
+        await writer.stop();
+        report.faults.fastWriterBursts++;
+        if (burst.mode === "delete") report.faults.fastDeletes += writer.writes;
+        else report.faults.fastEdits += writer.writes;
+      }
+    })();
+    await Promise.all([churnLoop, foreignLoop, pokeLoop, faultLoop, fastLoop]);
     report.churn = {
       ops: st.ops,
       refusedByAdmission: st.refused,
@@ -980,6 +892,10 @@ export function reportTable(r: ResilienceReport): string {
     ["connection cuts", `${r.faults.connectionDrops} (${r.faults.connectionsCut} connections)`],
     ["operator kill -9", `${r.faults.operatorKills} (pids ${r.operator.pids.join(", ")})`],
     ["foreign edits / deletes", `${r.faults.foreignEdits} / ${r.faults.foreignDeletes}`],
+    [
+      "fast foreign writer (on the watch event)",
+      `${r.faults.fastWriterBursts} bursts: ${r.faults.fastDeletes} deletes, ${r.faults.fastEdits} edits`,
+    ],
     [
       "annotation pokes (409 source)",
       `${r.faults.pokes}; operator saw ${r.operator.conflicts409} x 409`,
