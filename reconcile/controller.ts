@@ -111,6 +111,11 @@ export class Controller {
         this.#metrics.workqueueRetries.inc({});
         this.#logger.warn("reconcile failed; retrying with backoff", { binding: key, error });
       },
+      // Exact gauges at every scrape: tests start quiet windows on depth 0 + in-flight 0.
+      onActivity: ({ depth, inFlight }) => {
+        this.#metrics.workqueueDepth.set({}, depth);
+        this.#metrics.workqueueInFlight.set({}, inFlight);
+      },
     });
 
     const bindingsClient = inferenceIdentityBindingsClient(opts.rest);

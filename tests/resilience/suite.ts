@@ -27,6 +27,15 @@ import { parse, stringify } from "yaml";
 import { ApiError } from "../../apis/errors.ts";
 import { Informer } from "../../apis/watch.ts";
 import { type ControlPlane, kleymCrdText, startControlPlane } from "../harness/controlplane.ts";
+import {
+  bindingManifest,
+  GAIE_V1,
+  GAIE_V1ALPHA2,
+  objectiveManifest,
+  poolV1alpha2Manifest,
+  poolV1Manifest,
+} from "../harness/manifests.ts";
+import { paced, pollUntil } from "../harness/poll.ts";
 import { type Clients, clients, compare, holdersOf, type Snapshot, snapshot } from "./contract.ts";
 import { FastForeignWriter } from "./fast_writer.ts";
 import { hostileSet } from "./hostile.ts";
@@ -172,17 +181,23 @@ async function converge(
   const start = Date.now();
   let problems: string[] = ["not checked"];
   let last: Snapshot | undefined;
-  while (Date.now() - start < deadlineMs) {
-    alive();
+  let fatal: { error: unknown } | undefined;
+  await pollUntil("convergence", deadlineMs, async () => {
+    try {
+      alive();
+    } catch (error) {
+      fatal = { error }; // the operator died: stop at once, not at the deadline
+      return true;
+    }
     try {
       last = await snapshot(c);
       problems = compare(last);
-      if (problems.length === 0) return { problems, ms: Date.now() - start, last };
     } catch (e) {
       problems = [`snapshot failed: ${e}`];
     }
-    await new Promise((r) => setTimeout(r, 500));
-  }
+    return problems.length === 0;
+  }, 500).catch(() => {/* not converged: reported through `problems` */});
+  if (fatal) throw fatal.error;
   return { problems, ms: Date.now() - start, last };
 }
 
@@ -236,12 +251,10 @@ async function churnOp(
         spec.objectiveRef = { name: `o${k}`, ...(og ? { group: og } : {}) };
         spec.containerName = random() < 0.05 ? "Bad_Name" : pick(random, ["main", "main", "side"]);
       } else spec.mode = "PoolOnly";
-      await c.bindings.apply({
-        apiVersion: "kleym.sonda.red/v1alpha1",
-        kind: "InferenceIdentityBinding",
-        metadata: { name: bName(), namespace: n },
-        spec,
-      }, { fieldManager: FIELD_MANAGER, force: true });
+      await c.bindings.apply(bindingManifest(n, bName(), spec), {
+        fieldManager: FIELD_MANAGER,
+        force: true,
+      });
     } else if (r < 0.54) {
       kind = "binding-delete";
       await c.bindings.delete(bName(), { namespace: n });
@@ -253,26 +266,12 @@ async function churnOp(
       const bad = random() < 0.08;
       const name = poolName();
       const object: Obj = v1
-        ? {
-          apiVersion: `${K8S_GROUP}/v1`,
-          kind: "InferencePool",
-          metadata: { name, namespace: n },
-          spec: {
-            selector: { matchLabels: bad ? { "bad key": "v" } : labels },
-            targetPorts: [{ number: 8000 }],
-            endpointPickerRef: { name: `${name}-epp`, port: { number: 9002 } },
-          },
-        }
-        : {
-          apiVersion: `${XK8S_GROUP}/v1alpha2`,
-          kind: "InferencePool",
-          metadata: { name, namespace: n },
-          spec: {
-            selector: bad ? (random() < 0.5 ? {} : { "k8s:ns:other": "v" }) : labels,
-            targetPortNumber: 8000,
-            extensionRef: { name: `${name}-epp` },
-          },
-        };
+        ? poolV1Manifest(n, name, { matchLabels: bad ? { "bad key": "v" } : labels })
+        : poolV1alpha2Manifest(
+          n,
+          name,
+          bad ? (random() < 0.5 ? {} : { "k8s:ns:other": "v" }) : labels,
+        );
       await c.pools[v1 ? `${K8S_GROUP}/v1` : `${XK8S_GROUP}/v1alpha2`].apply(object, {
         fieldManager: FIELD_MANAGER,
         force: true,
@@ -294,12 +293,10 @@ async function churnOp(
         name: random() < 0.85 ? `p${k % o.poolsPerNamespace}` : poolName(),
       };
       if (g >= 0.6) poolRef.group = g < 0.85 ? K8S_GROUP : XK8S_GROUP;
-      await c.objectives[v1 ? `${K8S_GROUP}/v1` : `${XK8S_GROUP}/v1alpha2`].apply({
-        apiVersion: v1 ? `${K8S_GROUP}/v1` : `${XK8S_GROUP}/v1alpha2`,
-        kind: "InferenceObjective",
-        metadata: { name: `o${k}`, namespace: n },
-        spec: { poolRef },
-      }, { fieldManager: FIELD_MANAGER, force: true });
+      await c.objectives[v1 ? `${K8S_GROUP}/v1` : `${XK8S_GROUP}/v1alpha2`].apply(
+        objectiveManifest(v1 ? GAIE_V1 : GAIE_V1ALPHA2, n, `o${k}`, poolRef as { name: string }),
+        { fieldManager: FIELD_MANAGER, force: true },
+      );
     } else if (r < 0.95) {
       kind = "objective-delete";
       await c.objectives[random() < 0.5 ? `${K8S_GROUP}/v1` : `${XK8S_GROUP}/v1alpha2`].delete(
@@ -323,12 +320,10 @@ async function churnOp(
           serviceAccountName: "sa-a",
           mode: "PoolOnly",
         };
-      await c.bindings.apply({
-        apiVersion: "kleym.sonda.red/v1alpha1",
-        kind: "InferenceIdentityBinding",
-        metadata: { name: bName(), namespace: n },
-        spec,
-      }, { fieldManager: FIELD_MANAGER, force: true });
+      await c.bindings.apply(bindingManifest(n, bName(), spec), {
+        fieldManager: FIELD_MANAGER,
+        force: true,
+      });
       throw new Error("admission accepted a shape kleym's CRD forbids");
     }
     st.byKind[kind] = (st.byKind[kind] ?? 0) + 1;
@@ -431,9 +426,9 @@ export async function runResilience(o: ResilienceOptions): Promise<ResilienceRep
   const launch = async (kubeconfig: string) => {
     const p = startOperator(kubeconfig);
     report.operator.pids.push(p.pid);
-    p.exited.then((s) => {
+    p.exited.then((code) => {
       if (!expectingExit) {
-        unexpectedExits.push(`operator ${p.pid} exited on its own (code ${s.code})`);
+        unexpectedExits.push(`operator ${p.pid} exited on its own (code ${code})`);
       }
     });
     await waitReady(p, Date.now(), 120_000);
@@ -529,47 +524,57 @@ export async function runResilience(o: ResilienceOptions): Promise<ResilienceRep
         }
       }
     })();
-    const churnLoop = (async () => {
-      for (let i = 0; Date.now() < churnEnd; i++) {
-        await sleepUntil(churnStart + (i * 1000) / o.opsPerSecond);
-        if (Date.now() >= churnEnd) break;
-        await churnOp(cl, o, random, namespaces, st);
-      }
-    })();
+    const churnLoop = paced(
+      churnStart,
+      o.opsPerSecond,
+      churnEnd,
+      () => churnOp(cl, o, random, namespaces, st),
+    );
     const foreignRandom = rng(o.seed ^ 0xf0e1);
-    const foreignLoop = (async () => {
-      for (let i = 0; Date.now() < churnEnd; i++) {
-        await sleepUntil(churnStart + (i * 1000) / o.foreignPerSecond);
-        try {
-          const list = await cl.csids.list({ labelSelector: "kleym.sonda.red/managed-by=kleym" });
-          if (list.items.length === 0) continue;
-          const target = pick(foreignRandom, list.items);
-          const name = target.metadata.name ?? "";
-          const r = foreignRandom();
-          if (r < 0.3) {
-            await cl.csids.delete(name);
-            report.faults.foreignDeletes++;
-            continue;
+    const foreignLoop = paced(churnStart, o.foreignPerSecond, churnEnd, async () => {
+      try {
+        const list = await cl.csids.list({ labelSelector: "kleym.sonda.red/managed-by=kleym" });
+        if (list.items.length === 0) return;
+        const target = pick(foreignRandom, list.items);
+        const name = target.metadata.name ?? "";
+        const r = foreignRandom();
+        if (r < 0.3) {
+          await cl.csids.delete(name);
+          report.faults.foreignDeletes++;
+          return;
+        }
+        const patch = r < 0.45
+          ? { spec: { spiffeIDTemplate: "spiffe://evil.example/stolen" } }
+          : r < 0.6
+          ? {
+            spec: {
+              dnsNameTemplates: ["evil.example"],
+              podSelector: { matchLabels: { app: "evil" } },
+            },
           }
-          const patch = r < 0.45
-            ? { spec: { spiffeIDTemplate: "spiffe://evil.example/stolen" } }
-            : r < 0.6
-            ? {
-              spec: {
-                dnsNameTemplates: ["evil.example"],
-                podSelector: { matchLabels: { app: "evil" } },
-              },
-            }
-            : r < 0.75
-            ? { metadata: { labels: { "foreign.example/touched": "yes" } } }
-            : r < 0.9
-            ? { metadata: { annotations: { "kleym.sonda.red/binding-uid": "someone-else" } } }
-            : { spec: { fallback: true, hint: "foreign" } };
-          await cl.csids.patch(name, "merge", patch);
-          report.faults.foreignEdits++;
-        } catch { /* raced with a delete, or the API server is restarting */ }
-      }
-    })();
+          : r < 0.75
+          ? { metadata: { labels: { "foreign.example/touched": "yes" } } }
+          : r < 0.9
+          ? { metadata: { annotations: { "kleym.sonda.red/binding-uid": "someone-else" } } }
+          : { spec: { fallback: true, hint: "foreign" } };
+        await cl.csids.patch(name, "merge", patch);
+        report.faults.foreignEdits++;
+      } catch { /* raced with a delete, or the API server is restarting */ }
+    });
+    const pokeRandom = rng(o.seed ^ 0x90c3);
+    const pokeLoop = paced(churnStart, o.pokesPerSecond, churnEnd, async (i) => {
+      try {
+        const n = pick(pokeRandom, namespaces);
+        const b = `b${Math.floor(pokeRandom() * o.bindingsPerNamespace)}`;
+        await cl.bindings.patch(b, "merge", {
+          metadata: {
+            annotations: { "churn.example/poke": String(i) },
+            labels: { "churn.example/poke": String(i % 7) },
+          },
+        }, { namespace: n });
+        report.faults.pokes++;
+      } catch { /* not there, or the API server is restarting */ }
+    });
     // The fast foreign writer: bursts at seeded times, all over before churn ends (then the
     // model judges what kleym made of it). Straight to the API server, not through the proxy.
     const fastRandom = rng(o.seed ^ 0xfa57);
@@ -592,23 +597,6 @@ export async function runResilience(o: ResilienceOptions): Promise<ResilienceRep
         report.faults.fastWriterBursts++;
         if (burst.mode === "delete") report.faults.fastDeletes += writer.writes;
         else report.faults.fastEdits += writer.writes;
-      }
-    })();
-    const pokeRandom = rng(o.seed ^ 0x90c3);
-    const pokeLoop = (async () => {
-      for (let i = 0; Date.now() < churnEnd; i++) {
-        await sleepUntil(churnStart + (i * 1000) / o.pokesPerSecond);
-        try {
-          const n = pick(pokeRandom, namespaces);
-          const b = `b${Math.floor(pokeRandom() * o.bindingsPerNamespace)}`;
-          await cl.bindings.patch(b, "merge", {
-            metadata: {
-              annotations: { "churn.example/poke": String(i) },
-              labels: { "churn.example/poke": String(i % 7) },
-            },
-          }, { namespace: n });
-          report.faults.pokes++;
-        } catch { /* not there, or the API server is restarting */ }
       }
     })();
     await Promise.all([churnLoop, foreignLoop, pokeLoop, faultLoop, fastLoop]);
@@ -712,10 +700,15 @@ async function deleteAllBindings(
       if (!isApi(e, (a) => a.isNotFound())) throw e;
     }
   }
-  const end = Date.now() + deadlineMs;
   let left: string[] = [];
-  while (Date.now() < end) {
-    alive();
+  let fatal: { error: unknown } | undefined;
+  await pollUntil("every binding and managed ClusterSPIFFEID gone", deadlineMs, async () => {
+    try {
+      alive();
+    } catch (error) {
+      fatal = { error };
+      return true;
+    }
     const [bs, cs] = await Promise.all([
       c.bindings.listAll(),
       c.csids.listAll({ labelSelector: "kleym.sonda.red/managed-by=kleym" }),
@@ -728,9 +721,9 @@ async function deleteAllBindings(
       ),
       ...cs.items.map((o) => `managed ClusterSPIFFEID ${o.metadata.name} still there`),
     ];
-    if (left.length === 0) return [];
-    await new Promise((r) => setTimeout(r, 500));
-  }
+    return left.length === 0;
+  }, 500).catch(() => {/* reported through `left` */});
+  if (fatal) throw fatal.error;
   return left;
 }
 
@@ -801,30 +794,35 @@ async function hostilePhase(
     "crd/inferenceidentitybindings.kleym.sonda.red",
   ]);
   const created: typeof set.bindings = [];
-  const createStart = Date.now();
+  // The CRD update takes a moment to reach the API server's validation: a refusal of what only
+  // kleym's real CRD refuses is retried until 10 s after the first create (the deadline bounds it).
+  const retryUntil = Date.now() + 10_000;
   for (const b of set.bindings) {
-    // The CRD update takes a moment to reach the API server's validation; retry refusals briefly.
-    for (let attempt = 0;; attempt++) {
+    const k = key(b.object.metadata.namespace ?? "", b.object.metadata.name ?? "");
+    let outcome: { created: true } | { refused: ApiError } | { fatal: unknown } | undefined;
+    await pollUntil(`create ${k}`, Math.max(0, retryUntil - Date.now()), async () => {
       try {
         await c.bindings.create(b.object);
-        created.push(b);
-        break;
+        outcome = { created: true };
       } catch (e) {
-        if (!isApi(e, (a) => a.isInvalid() || a.status === 400)) throw e;
-        const k = key(b.object.metadata.namespace ?? "", b.object.metadata.name ?? "");
-        if (realRefused.has(k) && Date.now() - createStart < 10_000 && attempt < 50) {
-          await new Promise((r) => setTimeout(r, 200));
-          continue;
-        }
-        h.refusedByPermissiveCrd++;
-        const line = `binding ${b.object.metadata.name?.slice(0, 40)}: ${
-          (e as ApiError).message.slice(0, 140)
-        }`;
-        if (h.refusedExamples.length < 24 && !h.refusedExamples.includes(line)) {
-          h.refusedExamples.push(line);
-        }
-        break;
+        outcome = isApi(e, (a) => a.isInvalid() || a.status === 400)
+          ? { refused: e as ApiError }
+          : { fatal: e };
       }
+      return !("refused" in outcome) || !realRefused.has(k);
+    }, 200).catch(() => {/* still refused at the deadline: counted below */});
+    if (outcome === undefined) continue;
+    if ("fatal" in outcome) throw outcome.fatal;
+    if ("created" in outcome) {
+      created.push(b);
+      continue;
+    }
+    h.refusedByPermissiveCrd++;
+    const line = `binding ${b.object.metadata.name?.slice(0, 40)}: ${
+      outcome.refused.message.slice(0, 140)
+    }`;
+    if (h.refusedExamples.length < 24 && !h.refusedExamples.includes(line)) {
+      h.refusedExamples.push(line);
     }
   }
   h.bindings = set.bindings.length;
@@ -860,9 +858,9 @@ async function hostilePhase(
     }
   }
   alive();
-  h.pidStable = op.pid === pid && op.exitCode() === undefined;
+  h.pidStable = op.pid === pid && op.exitCode === undefined;
   if (!h.pidStable) {
-    problems.push(`operator pid changed or exited during bad input (exit ${op.exitCode()})`);
+    problems.push(`operator pid changed or exited during bad input (exit ${op.exitCode})`);
   }
   const mem = op.memory();
   h.rssAfter = mem.rss;

@@ -102,7 +102,7 @@ Deno.test("every flag is accepted in both --flag=value and --flag value form", (
   assert.deepEqual(config([...split, "--leader-elect=true"]), expected);
 });
 
-Deno.test("boolean --leader-elect forms", () => {
+Deno.test("boolean --leader-elect forms", async (t) => {
   const cases: [string[], boolean][] = [
     [[], false],
     [["--leader-elect"], true],
@@ -112,11 +112,13 @@ Deno.test("boolean --leader-elect forms", () => {
     [["--leader-elect=0"], false],
   ];
   for (const [args, enabled] of cases) {
-    assert.equal(
-      config(["--trust-domain=a", ...args]).leaderElection.enabled,
-      enabled,
-      args.join(" "),
-    );
+    await t.step(`${JSON.stringify(args)}`, () => {
+      assert.equal(
+        config(["--trust-domain=a", ...args]).leaderElection.enabled,
+        enabled,
+        args.join(" "),
+      );
+    });
   }
 });
 
@@ -318,7 +320,7 @@ Deno.test("--version needs no trust domain", () => {
   assert.deepEqual(parseConfig(["--version"], noEnv), { kind: "version" });
 });
 
-Deno.test("bind addresses: 0 disables, empty host listens everywhere, port 0 is ephemeral", () => {
+Deno.test("bind addresses: 0 disables, empty host listens everywhere, port 0 is ephemeral", async (t) => {
   const cases: [string, ReturnType<typeof parseBindAddress>][] = [
     ["0", undefined],
     [":8080", { text: ":8080", hostname: "", port: 8080 }],
@@ -326,11 +328,15 @@ Deno.test("bind addresses: 0 disables, empty host listens everywhere, port 0 is 
     ["localhost:1", { text: "localhost:1", hostname: "localhost", port: 1 }],
     ["[::]:9", { text: "[::]:9", hostname: "::", port: 9 }],
   ];
-  for (const [text, want] of cases) assert.deepEqual(parseBindAddress(text, "--x"), want, text);
+  for (const [text, want] of cases) {
+    await t.step(`${JSON.stringify(text)}`, () => {
+      assert.deepEqual(parseBindAddress(text, "--x"), want, text);
+    });
+  }
   assert.equal(config(["--trust-domain=a", "--metrics-bind-address=0"]).metricsAddress, undefined);
 });
 
-Deno.test("Go-style durations", () => {
+Deno.test("Go-style durations", async (t) => {
   const cases: [string, number | undefined][] = [
     ["15s", 15_000],
     ["500ms", 500],
@@ -342,7 +348,11 @@ Deno.test("Go-style durations", () => {
     ["-1s", undefined],
     ["1d", undefined],
   ];
-  for (const [text, ms] of cases) assert.equal(parseDuration(text), ms, text);
+  for (const [text, ms] of cases) {
+    await t.step(`${JSON.stringify(text)}`, () => {
+      assert.equal(parseDuration(text), ms, text);
+    });
+  }
 });
 
 Deno.test("--sync-period takes a Go duration of at least one second", async (t) => {

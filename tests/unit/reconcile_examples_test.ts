@@ -229,7 +229,7 @@ Deno.test("the collision example puts both bindings in Conflict and removes thei
   assertMatchesExpected(cluster, expected("collision"), "collision");
 });
 
-Deno.test("after the collision is fixed, objective-a recovers on its own", () => {
+Deno.test("after the collision is fixed, objective-a recovers on its own", async (t) => {
   const fixes: [string, (manifests: Manifest[]) => Manifest[]][] = [
     [
       "objective-b deleted",
@@ -249,16 +249,18 @@ Deno.test("after the collision is fixed, objective-a recovers on its own", () =>
     ],
   ];
   for (const [label, fix] of fixes) {
-    const cluster = new Cluster();
-    const colliding = [...inputs("per-objective"), ...inputs("collision")];
-    cluster.converge(colliding);
-    cluster.converge(fix(colliding));
-    const want = expected("per-objective");
-    assertSubset(
-      cluster.objects.get("kleym-default-objective-a-objective-3ace974d"),
-      want.clusterSPIFFEIDs[0],
-      label,
-    );
-    assertSubset(cluster.statuses.get("objective-a"), want.bindings[0].status, label);
+    await t.step(label, () => {
+      const cluster = new Cluster();
+      const colliding = [...inputs("per-objective"), ...inputs("collision")];
+      cluster.converge(colliding);
+      cluster.converge(fix(colliding));
+      const want = expected("per-objective");
+      assertSubset(
+        cluster.objects.get("kleym-default-objective-a-objective-3ace974d"),
+        want.clusterSPIFFEIDs[0],
+        label,
+      );
+      assertSubset(cluster.statuses.get("objective-a"), want.bindings[0].status, label);
+    });
   }
 });
