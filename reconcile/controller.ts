@@ -266,7 +266,16 @@ export class Controller {
 
   async #handle(key: string, signal: AbortSignal) {
     this.#metrics.workqueueDepth.set({}, this.#queue.depth);
-    const result = await this.#reconciler.reconcile(key, signal);
+    let result;
+    try {
+      result = await this.#reconciler.reconcile(key, signal);
+    } catch (error) {
+      // Shutdown cut the reconcile short: nothing failed, and the next leader looks again
+      // (a warning here would make every clean stop look like a fault).
+      if (!signal.aborted) throw error;
+      this.#logger.debug("reconcile interrupted by shutdown", { binding: key });
+      return undefined;
+    }
     this.#enqueue(result.enqueue);
     return result.next;
   }
