@@ -14,16 +14,12 @@
 import assert from "node:assert/strict";
 import { stringify } from "yaml";
 import { REPO_ROOT } from "../harness/controlplane.ts";
+import { cliPermissions } from "../harness/cli.ts";
 import { testEnv } from "../harness/env.ts";
 import { applyDeploy, operatorPermissions } from "../harness/operator.ts";
 import { pollUntil } from "../harness/poll.ts";
 import { createPki } from "../harness/pki.ts";
 import { type Collected, freePort, runCollecting, spawnCollecting } from "../harness/process.ts";
-
-function cliPermissions(): string[] {
-  const task: string = JSON.parse(Deno.readTextFileSync(`${REPO_ROOT}/deno.json`)).tasks.kleym;
-  return task.match(/--(allow|deny)-\S+/g) ?? [];
-}
 
 function run(args: string[]): Promise<Collected> {
   // No KUBECONFIG/HOME fallbacks: only the file under test.
