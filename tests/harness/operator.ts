@@ -18,6 +18,37 @@ export function operatorPermissions(): string[] {
   return task.match(/--(allow-|deny-|v8-flags=)\S+/g) ?? [];
 }
 
+/**
+ * `deno run` arguments for main.ts as `deno task operator` runs it (run with cwd REPO_ROOT):
+ * trust domain example.org, the given kubeconfig, both listeners on a free port, then `extra`.
+ */
+export function operatorMainArgs(kubeconfig: string, extra: string[] = []): string[] {
+  return [
+    "run",
+    "--quiet",
+    ...operatorPermissions(),
+    "main.ts",
+    "--trust-domain=example.org",
+    `--kubeconfig=${kubeconfig}`,
+    "--metrics-bind-address=0",
+    "--health-probe-bind-address=0",
+    ...extra,
+  ];
+}
+
+/** Who holds the operator's leader Lease (kleym-system/kleym-operator); "" when nobody. */
+export async function leaseHolder(kubectl: Kubectl): Promise<string> {
+  return (await kubectl([
+    "get",
+    "lease",
+    "kleym-operator",
+    "-n",
+    "kleym-system",
+    "-o",
+    "jsonpath={.spec.holderIdentity}",
+  ])).trim();
+}
+
 /** deploy.yaml's documents. */
 export function deployDocs(): Record<string, unknown>[] {
   return parseAllDocuments(Deno.readTextFileSync(`${REPO_ROOT}/deploy.yaml`)).map((d) =>

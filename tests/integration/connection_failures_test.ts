@@ -16,7 +16,7 @@ import { stringify } from "yaml";
 import { REPO_ROOT } from "../harness/controlplane.ts";
 import { cliPermissions } from "../harness/cli.ts";
 import { testEnv } from "../harness/env.ts";
-import { applyDeploy, operatorPermissions } from "../harness/operator.ts";
+import { applyDeploy, operatorMainArgs } from "../harness/operator.ts";
 import { pollUntil } from "../harness/poll.ts";
 import { createPki } from "../harness/pki.ts";
 import { type Collected, freePort, runCollecting, spawnCollecting } from "../harness/process.ts";
@@ -30,17 +30,7 @@ function run(args: string[]): Promise<Collected> {
 }
 
 function operator(kubeconfig: string): Promise<Collected> {
-  return run([
-    "run",
-    "--quiet",
-    ...operatorPermissions(),
-    "main.ts",
-    "--trust-domain=example.org",
-    `--kubeconfig=${kubeconfig}`,
-    "--startup-timeout=2s",
-    "--metrics-bind-address=0",
-    "--health-probe-bind-address=0",
-  ]);
+  return run(operatorMainArgs(kubeconfig, ["--startup-timeout=2s"]));
 }
 
 function cli(kubeconfig: string): Promise<Collected> {
@@ -225,17 +215,10 @@ Deno.test("the start-up wait logs each state change once and goes on when the cr
   await Deno.writeTextFile(tokenFile, "not-a-token\n");
   const kc = `${dir}/kubeconfig`;
   await Deno.writeTextFile(kc, kubeconfig(env.server, env.caPem, { tokenFile }));
-  const op = spawnCollecting(Deno.execPath(), [
-    "run",
-    "--quiet",
-    ...operatorPermissions(),
-    "main.ts",
-    "--trust-domain=example.org",
-    `--kubeconfig=${kc}`,
-    "--startup-timeout=120s",
-    "--metrics-bind-address=0",
-    "--health-probe-bind-address=0",
-  ], { cwd: REPO_ROOT, env: { HOME: "/nonexistent", KUBECONFIG: "" } });
+  const op = spawnCollecting(Deno.execPath(), operatorMainArgs(kc, ["--startup-timeout=120s"]), {
+    cwd: REPO_ROOT,
+    env: { HOME: "/nonexistent", KUBECONFIG: "" },
+  });
   const who = `Kubernetes API server ${env.server} (context "lab-admin", user "alice")`;
   try {
     await pollUntil("the 401 line", 60_000, () => op.stderr().includes("answered HTTP 401"));

@@ -18,7 +18,7 @@
 import assert from "node:assert/strict";
 import { REPO_ROOT, runKubectl } from "../harness/controlplane.ts";
 import { testEnv } from "../harness/env.ts";
-import { operatorPermissions } from "../harness/operator.ts";
+import { leaseHolder, operatorMainArgs } from "../harness/operator.ts";
 import { pollUntil } from "../harness/poll.ts";
 import { freePort, spawnCollecting } from "../harness/process.ts";
 
@@ -58,16 +58,8 @@ async function demoStoppedBy(home: string, sig: Deno.Signal): Promise<void> {
     stderr.trimEnd(),
     /demo: the control plane is still running \(about 300 MB\); `make cluster-down` stops it$/,
   );
-  const holder = await runKubectl(`${home}/kubeconfig`, [
-    "get",
-    "lease",
-    "kleym-operator",
-    "-n",
-    "kleym-system",
-    "-o",
-    "jsonpath={.spec.holderIdentity}",
-  ]);
-  assert.equal(holder.trim(), "", "Lease released");
+  const holder = await leaseHolder((args) => runKubectl(`${home}/kubeconfig`, args));
+  assert.equal(holder, "", "Lease released");
 }
 
 Deno.test("make demo: one SIGINT or one SIGTERM to its process group is a clean stop", async (t) => {
@@ -88,16 +80,9 @@ Deno.test("make demo: one SIGINT or one SIGTERM to its process group is a clean 
 
 Deno.test("two signals at once (terminal + wrapper) are one stop request: exit 0", async () => {
   const env = await testEnv();
-  const op = spawnCollecting(Deno.execPath(), [
-    "run",
-    "--quiet",
-    ...operatorPermissions(),
-    "main.ts",
-    "--trust-domain=example.org",
-    `--kubeconfig=${env.kubeconfigPath}`,
-    "--metrics-bind-address=0",
-    "--health-probe-bind-address=0",
-  ], { cwd: REPO_ROOT });
+  const op = spawnCollecting(Deno.execPath(), operatorMainArgs(env.kubeconfigPath), {
+    cwd: REPO_ROOT,
+  });
   try {
     await pollUntil("controller started", 60_000, () => op.stderr().includes("controller started"));
   } finally {

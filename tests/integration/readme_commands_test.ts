@@ -23,6 +23,7 @@ import assert from "node:assert/strict";
 import { parse, stringify } from "yaml";
 import { UPSTREAM_GAIE_CRDS } from "../../hack/upstream.ts";
 import { KUBECTL, REPO_ROOT, startControlPlane } from "../harness/controlplane.ts";
+import { leaseHolder } from "../harness/operator.ts";
 import { pollUntil } from "../harness/poll.ts";
 import { type Collected, runCollecting, spawnCollecting } from "../harness/process.ts";
 
@@ -94,16 +95,7 @@ Deno.test("README's commands work verbatim without a global deno; the operator s
     };
     const shell = { cwd: clone, env, clearEnv: true };
     const sh = (line: string): Promise<Collected> => runCollecting("sh", ["-c", line], shell);
-    const holder = async () =>
-      (await cp.kubectl([
-        "get",
-        "lease",
-        "kleym-operator",
-        "-n",
-        "kleym-system",
-        "-o",
-        "jsonpath={.spec.holderIdentity}",
-      ]).catch(() => "")).trim();
+    const holder = () => leaseHolder(cp.kubectl).catch(() => "");
     const ready = async () =>
       (await cp.kubectl([
         "get",
