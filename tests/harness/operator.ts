@@ -82,19 +82,23 @@ export async function serviceAccountKubeconfig(
     "kleym-system",
     "--duration=4h",
   ])).trim();
-  await Deno.writeTextFile(
-    path,
-    stringify({
-      apiVersion: "v1",
-      kind: "Config",
-      clusters: [{ name: "t", cluster: { server, "certificate-authority-data": btoa(caPem) } }],
-      users: [{ name: "kleym", user: { token } }],
-      contexts: [{ name: "kleym", context: { cluster: "t", user: "kleym" } }],
-      "current-context": "kleym",
-    }),
-    { mode: 0o600 },
-  );
+  await Deno.writeTextFile(path, tokenKubeconfig(server, token, caPem), { mode: 0o600 });
   return path;
+}
+
+/** A kubeconfig (YAML) for `server` with a bearer token; trusting `caPem` when given. */
+export function tokenKubeconfig(server: string, token: string, caPem?: string): string {
+  const cluster = caPem === undefined
+    ? { server }
+    : { server, "certificate-authority-data": btoa(caPem) };
+  return stringify({
+    apiVersion: "v1",
+    kind: "Config",
+    clusters: [{ name: "t", cluster }],
+    users: [{ name: "kleym", user: { token } }],
+    contexts: [{ name: "kleym", context: { cluster: "t", user: "kleym" } }],
+    "current-context": "kleym",
+  });
 }
 
 // ---- the operator as a child process --------------------------------------------------------

@@ -18,7 +18,7 @@
 import assert from "node:assert/strict";
 import { REPO_ROOT, runKubectl } from "../harness/controlplane.ts";
 import { testEnv } from "../harness/env.ts";
-import { leaseHolder, operatorMainArgs } from "../harness/operator.ts";
+import { leaseHolder, operatorMainArgs, tokenKubeconfig } from "../harness/operator.ts";
 import { pollUntil } from "../harness/poll.ts";
 import { freePort, spawnCollecting } from "../harness/process.ts";
 
@@ -112,17 +112,8 @@ Deno.test("deno task operator: one SIGINT to its process group (task runner + op
   // No cluster needed: the operator is stopped while it waits for an API server nobody serves.
   const dir = await Deno.makeTempDir({ prefix: "kleym-task-sigint-" });
   const kubeconfig = `${dir}/kubeconfig`;
-  await Deno.writeTextFile(
-    kubeconfig,
-    JSON.stringify({
-      apiVersion: "v1",
-      kind: "Config",
-      clusters: [{ name: "c", cluster: { server: `https://127.0.0.1:${freePort()}` } }],
-      users: [{ name: "u", user: { token: "t" } }],
-      contexts: [{ name: "x", context: { cluster: "c", user: "u" } }],
-      "current-context": "x",
-    }),
-  );
+  await Deno.writeTextFile(kubeconfig, tokenKubeconfig(`https://127.0.0.1:${freePort()}`, "t"));
+
   const op = spawnCollecting(`${REPO_ROOT}/node_modules/.bin/deno`, [
     "task",
     "--quiet",
