@@ -67,6 +67,40 @@ export async function applyDeploy(
   });
 }
 
+/**
+ * deploy.yaml's operator Deployment, created in `ns` for `kleym status` to find. No kubelet runs
+ * it here: it stays not ready until `setDeploymentReady` writes its status.
+ */
+export async function applyOperatorDeployment(kubectl: Kubectl, ns: string): Promise<void> {
+  const deployment = deployDocs().find((d) => d.kind === "Deployment") as
+    | { metadata: { namespace: string } }
+    | undefined;
+  if (!deployment) throw new Error("deploy.yaml has no Deployment");
+  deployment.metadata.namespace = ns;
+  await kubectl(["apply", "--server-side", "--force-conflicts", "-f", "-"], {
+    stdin: JSON.stringify(deployment),
+  });
+}
+
+/** Writes the status the Deployment controller would: `replicas` replicas, all ready. */
+export async function setDeploymentReady(
+  kubectl: Kubectl,
+  ns: string,
+  replicas: number,
+): Promise<void> {
+  await kubectl([
+    "patch",
+    "deployment",
+    "kleym-operator",
+    "-n",
+    ns,
+    "--subresource=status",
+    "--type=merge",
+    "-p",
+    JSON.stringify({ status: { replicas, readyReplicas: replicas } }),
+  ]);
+}
+
 /** Writes a kubeconfig for system:serviceaccount:kleym-system:kleym at `path`. */
 export async function serviceAccountKubeconfig(
   kubectl: Kubectl,

@@ -12,13 +12,13 @@
  * - every request the CLI made (all in-process runs, through its request hook) was a GET.
  */
 import assert from "node:assert/strict";
-import { parseAllDocuments } from "yaml";
 import type { RequestInfo } from "../../apis/hooks.ts";
 import { checkedReport, cliPermissions, type CliRun, runCliCaptured } from "../harness/cli.ts";
 import { runCollecting } from "../harness/process.ts";
 import type { BindingInspectionReport, Finding, KleymStatusReport } from "../../cli/report.ts";
 import { REPO_ROOT } from "../harness/controlplane.ts";
 import { testEnv } from "../harness/env.ts";
+import { applyOperatorDeployment, setDeploymentReady } from "../harness/operator.ts";
 import {
   adminClients,
   apply,
@@ -184,12 +184,7 @@ Deno.test("kleym CLI: inspect and status against the real controller's output", 
     });
 
     await t.step("status: operator Deployment not ready is an error; ready is OK", async () => {
-      const deployment = parseAllDocuments(Deno.readTextFileSync(`${REPO_ROOT}/deploy.yaml`))
-        .map((d) => d.toJS() as { kind: string; metadata: { namespace: string } })
-        .find((d) => d.kind === "Deployment");
-      assert.ok(deployment);
-      deployment.metadata.namespace = ns;
-      await apply(env.kubectl, deployment);
+      await applyOperatorDeployment(env.kubectl, ns);
 
       // status is cluster-wide: bindings other tests of the run left elsewhere may add findings;
       // only those are tolerated, and the aggregate and exit code must follow them.
@@ -204,17 +199,7 @@ Deno.test("kleym CLI: inspect and status against the real controller's output", 
         "operator-unavailable",
       ]);
 
-      await env.kubectl([
-        "patch",
-        "deployment",
-        "kleym-operator",
-        "-n",
-        ns,
-        "--subresource=status",
-        "--type=merge",
-        "-p",
-        JSON.stringify({ status: { replicas: 2, readyReplicas: 2 } }),
-      ]);
+      await setDeploymentReady(env.kubectl, ns, 2);
       run = await cli(["status", "-o", "json", ...kc]);
       r = checkedReport<KleymStatusReport>(run);
       assert.deepEqual(r.findings.filter((f) => !foreign(f)), [], run.stdout);

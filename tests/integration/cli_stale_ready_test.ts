@@ -7,11 +7,10 @@
  * A restarted controller repairs it, after which inspect is clean again (and cleans up).
  */
 import assert from "node:assert/strict";
-import { parseAllDocuments } from "yaml";
 import type { BindingInspectionReport, Finding, KleymStatusReport } from "../../cli/report.ts";
 import { checkedReport, runCliCaptured } from "../harness/cli.ts";
-import { REPO_ROOT } from "../harness/controlplane.ts";
 import { testEnv } from "../harness/env.ts";
+import { applyOperatorDeployment, setDeploymentReady } from "../harness/operator.ts";
 import {
   adminClients,
   apply,
@@ -50,23 +49,8 @@ Deno.test("kleym inspect and status: a Ready binding whose ClusterSPIFFEID was d
     assert.ok(csid?.metadata.name);
     const name = csid.metadata.name;
     // status needs a ready operator Deployment, or operator-unavailable alone makes it exit 2.
-    const deployment = parseAllDocuments(Deno.readTextFileSync(`${REPO_ROOT}/deploy.yaml`))
-      .map((d) => d.toJS() as { kind: string; metadata: { namespace: string } })
-      .find((d) => d.kind === "Deployment");
-    assert.ok(deployment);
-    deployment.metadata.namespace = ns;
-    await apply(env.kubectl, deployment);
-    await env.kubectl([
-      "patch",
-      "deployment",
-      "kleym-operator",
-      "-n",
-      ns,
-      "--subresource=status",
-      "--type=merge",
-      "-p",
-      JSON.stringify({ status: { replicas: 1, readyReplicas: 1 } }),
-    ]);
+    await applyOperatorDeployment(env.kubectl, ns);
+    await setDeploymentReady(env.kubectl, ns, 1);
     await op.stop();
 
     const inspect = () => cli(["inspect", "binding", "b", "-n", ns, "-o", "json", ...kc]);
