@@ -31,7 +31,11 @@ async function demoStoppedBy(home: string, sig: Deno.Signal): Promise<void> {
   try {
     await pollUntil("the demo follows the operator's logs", 180_000, () => {
       if (make.exited()) throw new Error(`make demo exited early:\n${make.stderr()}`);
-      return make.stderr().includes("the operator keeps running; Ctrl-C stops it");
+      // The demo's own line alone is not enough: on the second run the binding is still Ready
+      // from the first, so the demo may print it before this operator leads, and a stop then
+      // has no Lease to release. The operator's "became leader" line is in the same stream.
+      return make.stderr().includes("the operator keeps running; Ctrl-C stops it") &&
+        make.stderr().includes('"msg":"became leader"');
     });
   } catch (err) {
     Deno.kill(-make.child.pid, "SIGKILL");
