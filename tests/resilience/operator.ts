@@ -40,12 +40,25 @@ export interface Operator {
   stop(): Promise<number>;
 }
 
-export function startOperator(kubeconfig: string, extra: string[] = []): Operator {
+/**
+ * `v8Flags` (bench/v8flags.ts) replaces the deno.json task's `--v8-flags=` (a comma list; "" runs
+ * without V8 flags), so flag sets can be compared without editing deno.json.
+ */
+export function startOperator(
+  kubeconfig: string,
+  extra: string[] = [],
+  v8Flags?: string,
+): Operator {
+  const perms = operatorPermissions();
+  const flags = v8Flags === undefined ? perms : [
+    ...perms.filter((f) => !f.startsWith("--v8-flags=")),
+    ...(v8Flags ? [`--v8-flags=${v8Flags}`] : []),
+  ];
   const child = new Deno.Command(Deno.execPath(), {
     args: [
       "run",
       "--quiet",
-      ...operatorPermissions(),
+      ...flags,
       `${REPO_ROOT}/main.ts`,
       `--trust-domain=${TRUST_DOMAIN}`,
       `--kubeconfig=${kubeconfig}`,
