@@ -90,8 +90,10 @@ check: deps
 
 # Every test: unit, integration and SPIRE end-to-end tests against one real control plane for
 # the run (the SPIRE tests start their own SPIRE Server + Controller Manager on it).
+# LOAD=N runs the tests beside N CPU-burning processes, stopped afterwards whatever happens
+# (tools/with-load.sh; a regression guard for timing assumptions, docs/testing.md).
 test: check controlplane spire
-	$(TESTENV) run -- $(DENO) test -A --frozen tests/
+	$(if $(LOAD),tools/with-load.sh $(LOAD) )$(TESTENV) run -- $(DENO) test -A --frozen tests/
 
 e2e-spire: deps controlplane spire
 	$(TESTENV) run -- $(DENO) test -A --frozen tests/e2e_spire/

@@ -110,6 +110,11 @@ export class Cache<T extends KubeObject> {
     return out;
   }
 
+  /** The function behind index `name` (the read-your-writes view indexes its own entries). */
+  indexFunc(name: string): IndexFunc<T> | undefined {
+    return this.#indexes.get(name)?.fn;
+  }
+
   /** Index values currently present for `name`. */
   indexValues(name: string): string[] {
     const idx = this.#indexes.get(name);

@@ -12,8 +12,11 @@
  *   `addRateLimited` (thrown errors go to `onError`). When `signal` aborts (or `shutDown()` is
  *   called) intake stops (adds are ignored, delayed adds dropped, waiting keys abandoned) and
  *   `run` resolves once the in-flight handlers have finished (graceful drain).
- * - Metrics: `depth` (keys waiting), `inFlight`, `adds`, `retries`, and the latency from a key's
- *   (first) add to the start of its processing, via `onLatency(ms)` and `stats()`.
+ * - Metrics: `depth` (keys waiting), `inFlight` (handlers running), `adds`, `retries`, and the
+ *   latency from a key's (first) add to the start of its processing, via `onLatency(ms)` and
+ *   `stats()`. `onActivity({depth, inFlight})` is called synchronously whenever either changes, so
+ *   gauges set from it are exact at every scrape: "depth 0 and in-flight 0" means no key is waiting
+ *   and no handler is running (tests start quiet windows on it, docs/testing.md).
  *
  * Time comes from the injected `Clock` (`FakeClock` in tests).
  */
@@ -32,6 +35,13 @@ export interface WorkQueueOptions<K> {
   onLatency?: (ms: number) => void;
   /** Called when a handler throws (the key is retried with backoff). */
   onError?: (key: K, err: unknown) => void;
+  /** Called whenever `depth` or `inFlight` changes, with both new values. */
+  onActivity?: (activity: QueueActivity) => void;
+}
+
+export interface QueueActivity {
+  depth: number;
+  inFlight: number;
 }
 
 /** What a handler may ask for; `void` means done. */
@@ -62,6 +72,7 @@ export class WorkQueue<K = string> {
   readonly #cap: number;
   readonly #onLatency?: (ms: number) => void;
   readonly #onError?: (key: K, err: unknown) => void;
+  readonly #onActivity?: (activity: QueueActivity) => void;
 
   /** Waiting keys in FIFO order, with the time they were first added. */
   readonly #waiting = new Map<K, number>();
@@ -79,6 +90,7 @@ export class WorkQueue<K = string> {
   #latencyCount = 0;
   #latencySum = 0;
   #latencyMax = 0;
+  #reported: QueueActivity = { depth: 0, inFlight: 0 };
 
   constructor(opts: WorkQueueOptions<K> = {}) {
     this.#clock = opts.clock ?? realClock;
@@ -86,6 +98,7 @@ export class WorkQueue<K = string> {
     this.#cap = opts.maxDelayMs ?? 60_000;
     this.#onLatency = opts.onLatency;
     this.#onError = opts.onError;
+    this.#onActivity = opts.onActivity;
   }
 
   /** Keys waiting to be processed (not counting in-flight or delayed ones). */
@@ -93,6 +106,7 @@ export class WorkQueue<K = string> {
     return this.#waiting.size;
   }
 
+  /** Handlers running now (keys taken from the queue whose handler has not settled). */
   get inFlight(): number {
     return this.#processing.size;
   }
@@ -131,6 +145,7 @@ export class WorkQueue<K = string> {
       return;
     }
     this.#waiting.set(key, this.#clock.now());
+    this.#activity();
     this.#wake?.();
   }
 
@@ -185,6 +200,7 @@ export class WorkQueue<K = string> {
     this.#delayed.clear();
     this.#waiting.clear();
     this.#again.clear();
+    this.#activity();
     this.#wake?.();
   }
 
@@ -212,6 +228,7 @@ export class WorkQueue<K = string> {
           const [key, addedAt] = this.#waiting.entries().next().value as [K, number];
           this.#waiting.delete(key);
           this.#processing.add(key);
+          this.#activity();
           const latency = this.#clock.now() - addedAt;
           this.#latencyCount++;
           this.#latencySum += latency;
@@ -258,6 +275,15 @@ export class WorkQueue<K = string> {
       this.#again.delete(key);
       if (!this.#shutDown && !this.#waiting.has(key)) this.#waiting.set(key, again);
     }
+    this.#activity();
+  }
+
+  /** Reports depth/in-flight to `onActivity` when either changed since the last report. */
+  #activity(): void {
+    const now = { depth: this.#waiting.size, inFlight: this.#processing.size };
+    if (now.depth === this.#reported.depth && now.inFlight === this.#reported.inFlight) return;
+    this.#reported = now;
+    this.#safely(() => this.#onActivity?.({ ...now }));
   }
 
   #safely(fn: () => void): void {

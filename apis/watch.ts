@@ -13,6 +13,10 @@
  *      repeat; `restarts` counts these. A `410 Gone` (HTTP status or an ERROR event with code 410)
  *      drops the resume point, so step 1 runs again.
  *
+ * `relist()` (the resync safety net) closes the open watch and runs step 1 again at once, so a
+ * change the watch never delivered (a lost event) reaches the handlers as part of the list's
+ * difference.
+ *
  * Never double-applied: an ADDED/MODIFIED whose resourceVersion equals the cached copy's is
  * ignored, and so is a DELETED for a key the cache does not hold. Never lost: the resume point
  * only moves past events that have been applied.
@@ -27,10 +31,10 @@
  * smaller copy (apis/slim.ts). It must keep `metadata.name`, `namespace` and `resourceVersion`;
  * whoever writes an object back must not base the write on fields the transform dropped.
  *
- * Handlers (`addHandler({onAdd, onUpdate, onDelete})`) run synchronously in event order after the
- * cache has been updated, with frozen objects. A handler registered on a synced informer first
- * gets `onAdd` for every cached object. A throwing handler is reported via `onError` and does not
- * stop the loop.
+ * Handlers (`addHandler({onAdd, onUpdate, onDelete, onProgress, onReset})`) run synchronously in
+ * event order after the cache has been updated, with frozen objects. A handler registered on a
+ * synced informer first gets `onAdd` for every cached object. A throwing handler is reported via
+ * `onError` and does not stop the loop.
  */
 import { ApiError, decodeStatus } from "./errors.ts";
 import { Cache, deepFreeze, objectKey } from "./cache.ts";
@@ -42,6 +46,16 @@ export interface InformerHandlers<T> {
   onAdd?(obj: T): void;
   onUpdate?(old: T, obj: T): void;
   onDelete?(obj: T): void;
+  /**
+   * The cache now reflects every change up to `resourceVersion`: called for every event the
+   * watch delivers (including ones the cache ignores, such as the delete of a key it never held),
+   * every bookmark, and every list (`listed`: the cache was replaced from a fresh LIST). Called
+   * before the event's onAdd/onUpdate/onDelete. The read-your-writes view (mutation_cache.ts)
+   * uses it as its watermark.
+   */
+  onProgress?(resourceVersion: string, listed: boolean): void;
+  /** The cache was emptied because the resource is not served. */
+  onReset?(): void;
 }
 
 export type InformerState =
@@ -93,6 +107,9 @@ export class Informer<T extends KubeObject> {
   #restarts = 0;
   #relists = 0;
   #running = false;
+  /** The open watch's controller, while one is open (`relist` aborts it). */
+  #attempt: AbortController | undefined;
+  #relistRequested = false;
   /** Resume point; undefined means "list first". */
   #resourceVersion: string | undefined;
 
@@ -174,11 +191,13 @@ export class Informer<T extends KubeObject> {
           }
           const progressed = await this.#watch(signal);
           if (signal.aborted) break;
+          if (this.#takeRelist()) continue;
           this.#restarts++;
           if (progressed) failures = 0;
           waitMs = backoffMs(failures++, this.#base, this.#cap, this.#random);
         } catch (err) {
           if (signal.aborted) break;
+          if (this.#takeRelist()) continue;
           if (err instanceof ApiError && err.isGone() && this.#resourceVersion !== undefined) {
             // too old: relist right away (the relist reports what we missed)
             this.#resourceVersion = undefined;
@@ -205,6 +224,28 @@ export class Informer<T extends KubeObject> {
     }
   }
 
+  /**
+   * Replace the cache from a fresh LIST soon (the resync safety net): the open watch is closed,
+   * the list's difference goes to the handlers (a delete the watch never delivered included), and
+   * the watch resumes from the list. No-op while a list is due anyway; counts as a relist.
+   */
+  relist(): void {
+    if (!this.#running || this.#resourceVersion === undefined) return;
+    if (this.#attempt === undefined) {
+      this.#resourceVersion = undefined; // in backoff: the next round lists
+      return;
+    }
+    this.#relistRequested = true;
+    this.#attempt.abort(new Error("relist requested"));
+  }
+
+  #takeRelist(): boolean {
+    if (!this.#relistRequested) return false;
+    this.#relistRequested = false;
+    this.#resourceVersion = undefined;
+    return true;
+  }
+
   get #base(): number {
     return this.#opts.backoffBaseMs ?? 200;
   }
@@ -224,6 +265,7 @@ export class Informer<T extends KubeObject> {
     }, this.#transform);
     const diff = this.cache.replace(list.items);
     this.#resourceVersion = list.metadata.resourceVersion ?? "";
+    this.#progress(this.#resourceVersion, true);
     for (const o of diff.deleted) this.#emit((h) => h.onDelete?.(o));
     for (const u of diff.updated) this.#emit((h) => h.onUpdate?.(u.old, u.obj));
     for (const o of diff.added) this.#emit((h) => h.onAdd?.(o));
@@ -239,6 +281,7 @@ export class Informer<T extends KubeObject> {
   /** One watch connection; resolves when it ends cleanly, `true` if it delivered anything. */
   async #watch(signal: AbortSignal): Promise<boolean> {
     const attempt = new AbortController();
+    this.#attempt = attempt;
     const stop = () => attempt.abort(signal.reason);
     signal.addEventListener("abort", stop, { once: true });
     let progressed = false;
@@ -267,6 +310,7 @@ export class Informer<T extends KubeObject> {
       return progressed;
     } finally {
       signal.removeEventListener("abort", stop);
+      this.#attempt = undefined;
       attempt.abort();
     }
   }
@@ -275,6 +319,7 @@ export class Informer<T extends KubeObject> {
     switch (ev.type) {
       case "BOOKMARK":
         this.#resourceVersion = ev.object.metadata.resourceVersion;
+        this.#progress(this.#resourceVersion, false);
         return;
       case "ERROR": {
         const st = decodeStatus(ev.object) ?? ev.object;
@@ -287,10 +332,12 @@ export class Informer<T extends KubeObject> {
         const rv = obj.metadata.resourceVersion;
         if (rv !== undefined && this.cache.resourceVersionOf(key) === rv) {
           this.#resourceVersion = rv;
+          this.#progress(rv, false);
           return;
         }
         const old = this.cache.upsert(obj);
         if (rv !== undefined) this.#resourceVersion = rv;
+        this.#progress(rv, false);
         if (this.#status.lastError !== undefined) this.#setStatus({ state: "watching" });
         if (old) this.#emit((h) => h.onUpdate?.(old, obj));
         else this.#emit((h) => h.onAdd?.(obj));
@@ -301,6 +348,7 @@ export class Informer<T extends KubeObject> {
         const rv = obj.metadata.resourceVersion;
         const old = this.cache.delete(objectKey(obj));
         if (rv !== undefined) this.#resourceVersion = rv;
+        this.#progress(rv, false);
         if (!old) return;
         deepFreeze(obj);
         this.#emit((h) => h.onDelete?.(obj));
@@ -313,8 +361,13 @@ export class Informer<T extends KubeObject> {
     this.#resourceVersion = undefined;
     const gone = this.cache.replace([]);
     this.cache.synced = false;
+    this.#emit((h) => h.onReset?.());
     for (const o of gone.deleted) this.#emit((h) => h.onDelete?.(o));
     this.#setStatus({ state: "notServed", lastError: err });
+  }
+
+  #progress(rv: string | undefined, listed: boolean): void {
+    if (rv !== undefined) this.#emit((h) => h.onProgress?.(rv, listed));
   }
 
   #emit(fn: (h: InformerHandlers<T>) => void): void {

@@ -454,7 +454,7 @@ async function throttled(): Promise<Record<string, unknown>> {
       errorSamples: errors.slice(0, 5),
     };
   } finally {
-    for (const op of ops) if (op.exitCode() === undefined) await op.stop();
+    for (const op of ops) if (op.exitCode === undefined) await op.stop();
     await cp.stop();
   }
 }
@@ -687,7 +687,7 @@ async function main() {
     if (LARGE) result.large = await large();
     else result.large = null;
   } finally {
-    for (const op of ops) if (op.exitCode() === undefined) await op.stop();
+    for (const op of ops) if (op.exitCode === undefined) await op.stop();
     await cp?.stop();
   }
   const loadEnd = loadavg();

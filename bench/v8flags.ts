@@ -74,7 +74,7 @@ async function small(flags: string, i: number): Promise<Row["small"]> {
     admin.close();
     return row;
   } finally {
-    for (const op of ops) if (op.exitCode() === undefined) await op.stop();
+    for (const op of ops) if (op.exitCode === undefined) await op.stop();
     await cp.stop();
   }
 }

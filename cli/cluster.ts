@@ -28,6 +28,7 @@ import {
   type ServedApis,
 } from "./inspect.ts";
 import { decodePod } from "./matching.ts";
+import type { CrossCheckInput } from "./crosscheck.ts";
 import type { BindingInspectionReport, KleymStatusReport } from "./report.ts";
 import { LEASE_DESCRIPTOR } from "../operator/leader.ts";
 import {
@@ -284,5 +285,36 @@ export async function gatherStatus(
     if (message === undefined) throw err;
     lease = { state: "forbidden", message };
   }
-  return buildStatusReport({ now: now(), served, bindings, deployments, lease });
+  return buildStatusReport({
+    now: now(),
+    served,
+    bindings,
+    deployments,
+    lease,
+    crossCheck: bindings.state === "listed" ? await crossCheckReads(reader, d) : undefined,
+  });
+}
+
+/** Everything the Ready bindings are cross-checked against (cli/crosscheck.ts). */
+async function crossCheckReads(reader: ClusterReader, d: Discovery): Promise<CrossCheckInput> {
+  const apis = servedApis(d);
+  const input: CrossCheckInput = {
+    served: apis,
+    pools: {},
+    objectives: {},
+    clusterSPIFFEIDs: apis.clusterSPIFFEID
+      ? await optionalList(() => reader.list(clusterSPIFFEIDResource))
+      : { state: "not-served" },
+  };
+  for (const v of apis.pools) {
+    input.pools[v] = await optionalList(() =>
+      reader.list(descriptor(v, "inferencepools", "InferencePool"))
+    );
+  }
+  for (const v of apis.objectives) {
+    input.objectives[v] = await optionalList(() =>
+      reader.list(descriptor(v, "inferenceobjectives", "InferenceObjective"))
+    );
+  }
+  return input;
 }

@@ -9,7 +9,7 @@ import { decodeConditions, findCondition } from "../reconcile/conditions.ts";
 import type { StateError } from "../reconcile/errors.ts";
 import { isRecord } from "../reconcile/json.ts";
 import { BINDING_API_VERSION, BINDING_KIND } from "../reconcile/types.ts";
-import type { Finding, FindingId, ObjectRef } from "./report.ts";
+import type { ClusterState, Finding, FindingId, ObjectRef } from "./report.ts";
 
 export function bindingObjectRef(namespace: string, name: string): ObjectRef {
   return { apiVersion: BINDING_API_VERSION, kind: BINDING_KIND, namespace, name };
@@ -117,5 +117,40 @@ export function renderFinding(error: StateError, refs: ObjectRef[]): Finding {
     reason: error.reason,
     message: error.message,
     affectedRefs: refs,
+  };
+}
+
+/**
+ * SPEC 7, checked from outside: "a binding is Ready=True only while its ClusterSPIFFEID exists as
+ * rendered". `stale-ready` (error) when the binding says Ready=True but the object at the rendered
+ * name is absent or differs (`differences` names what). Nothing for any other state: not Ready is
+ * reported by `binding-unhealthy`, and an unreadable object by `rbac-limited`.
+ */
+export function staleReadyFinding(
+  binding: unknown,
+  csid: { name: string; state: ClusterState; differences: readonly string[] },
+): Finding | undefined {
+  if (bindingHealth(binding) !== "ok") return undefined;
+  if (csid.state !== "absent" && csid.state !== "differs") return undefined;
+  const { namespace, name } = bindingMeta(binding);
+  const what = csid.state === "absent"
+    ? `ClusterSPIFFEID ${csid.name} does not exist`
+    : `ClusterSPIFFEID ${csid.name} differs from the rendered one (${csid.differences.join(", ")})`;
+  return {
+    id: "stale-ready",
+    severity: "error",
+    reason: csid.state === "absent" ? "ClusterSPIFFEIDAbsent" : "ClusterSPIFFEIDDiffers",
+    message: `binding ${namespace}/${name} says Ready=True but ${what}: its identity is not ` +
+      `registered as rendered and the operator has not repaired it (is it running? a resync or ` +
+      `a restart of the operator repairs it)`,
+    affectedRefs: [
+      bindingObjectRef(namespace, name),
+      {
+        apiVersion: "spire.spiffe.io/v1alpha1",
+        kind: "ClusterSPIFFEID",
+        namespace: null,
+        name: csid.name,
+      },
+    ],
   };
 }

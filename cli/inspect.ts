@@ -34,7 +34,12 @@ import {
 } from "../reconcile/types.ts";
 import { VERSION } from "../apis/version.ts";
 import type { InspectCommand } from "./args.ts";
-import { bindingHealthFindings, bindingObjectRef, renderFinding } from "./findings.ts";
+import {
+  bindingHealthFindings,
+  bindingObjectRef,
+  renderFinding,
+  staleReadyFinding,
+} from "./findings.ts";
 import { matchPods, type PodView } from "./matching.ts";
 import {
   type BindingInspectionReport,
@@ -84,7 +89,10 @@ function nonEmpty(u: unknown): string | undefined {
   return typeof u === "string" && u !== "" ? u : undefined;
 }
 
-export function identityConfig(command: InspectCommand, binding: unknown): IdentityConfig {
+export function identityConfig(
+  command: Pick<InspectCommand, "trustDomain" | "className">,
+  binding: unknown,
+): IdentityConfig {
   const status = rec(rec(binding).status);
   const statusTd = nonEmpty(status.trustDomain);
   const trustDomain: IdentityConfig["trustDomain"] = command.trustDomain !== undefined
@@ -230,6 +238,29 @@ function reportConditions(binding: unknown): ReportCondition[] {
   }));
 }
 
+const OWNER_LABELS = [LABEL_MANAGED_BY, LABEL_BINDING_NAME, LABEL_BINDING_NAMESPACE] as const;
+
+/**
+ * What differs between a found object and the rendered one: `spec.<field>` for each spec field
+ * that is not equal, `label <key>` for each of kleym's owner labels that is not as rendered.
+ */
+export function clusterDifferences(
+  object: unknown,
+  desired: { spec: unknown; labels: Record<string, string> },
+): string[] {
+  const out: string[] = [];
+  const labels = rec(rec(rec(object).metadata).labels);
+  const spec = rec(rec(object).spec);
+  const want = rec(desired.spec);
+  for (const field of [...new Set([...Object.keys(want), ...Object.keys(spec)])].sort()) {
+    if (!jsonEqual(spec[field], want[field])) out.push(`spec.${field}`);
+  }
+  for (const k of OWNER_LABELS) {
+    if (labels[k] !== desired.labels[k]) out.push(`label ${k}`);
+  }
+  return out;
+}
+
 /** Compare the object at the rendered name with the rendered one (spec and owner labels). */
 export function clusterState(
   servedCsid: boolean,
@@ -243,14 +274,17 @@ export function clusterState(
     case "forbidden":
     case "skipped":
       return "unknown";
-    case "found": {
-      const labels = rec(rec(rec(read.object).metadata).labels);
-      const owned = [LABEL_MANAGED_BY, LABEL_BINDING_NAME, LABEL_BINDING_NAMESPACE].every((k) =>
-        labels[k] === desired.labels[k]
-      );
-      return owned && jsonEqual(rec(read.object).spec, desired.spec) ? "in-sync" : "differs";
-    }
+    case "found":
+      return clusterDifferences(read.object, desired).length === 0 ? "in-sync" : "differs";
   }
+}
+
+/** Whether `config` is the operator's own (from the binding's status), so its rendering is too. */
+export function isOperatorConfig(config: IdentityConfig, binding: unknown): boolean {
+  const operator = identityConfig({}, binding);
+  return operator.trustDomain.source === "binding-status" &&
+    operator.trustDomain.value === config.trustDomain.value &&
+    operator.className.value === config.className.value;
 }
 
 export interface InspectInput {
@@ -357,6 +391,19 @@ export function buildInspectionReport(input: InspectInput): BindingInspectionRep
         labels: object.metadata.labels ?? {},
       }),
     };
+    // SPEC 7: Ready=True only while the object exists as rendered — checked with the operator's
+    // configuration only (another --trust-domain renders another object on purpose).
+    if (isOperatorConfig(config, binding) && input.cluster.state !== "forbidden") {
+      const desired = { spec: object.spec, labels: object.metadata.labels ?? {} };
+      const stale = staleReadyFinding(binding, {
+        name: identity.name,
+        state: renderedClusterSPIFFEID.clusterState,
+        differences: input.cluster.state === "found"
+          ? clusterDifferences(input.cluster.object, desired)
+          : [],
+      });
+      if (stale !== undefined) findings.push(stale);
+    }
     const csidRef: ObjectRef = {
       apiVersion: object.apiVersion,
       kind: object.kind,

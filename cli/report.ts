@@ -28,6 +28,7 @@ export const FINDING_IDS = [
   "identity-config-undiscovered",
   "rbac-limited",
   "unsupported-selector",
+  "stale-ready",
 ] as const;
 export type FindingId = typeof FINDING_IDS[number];
 

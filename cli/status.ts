@@ -8,6 +8,7 @@
 import { VERSION } from "../apis/version.ts";
 import { CONDITION_TYPES, decodeConditions } from "../reconcile/conditions.ts";
 import { isRecord } from "../reconcile/json.ts";
+import { crossCheckBindings, type CrossCheckInput } from "./crosscheck.ts";
 import { bindingHealth, bindingHealthFindings } from "./findings.ts";
 import { type ObjectRead, operatorHealth } from "./operator_health.ts";
 import {
@@ -94,6 +95,8 @@ export interface StatusInput {
   deployments: ListRead;
   /** The leader Lease; absent from older callers means not read. */
   lease?: ObjectRead;
+  /** What the Ready bindings are cross-checked against (crosscheck.ts); absent: not checked. */
+  crossCheck?: CrossCheckInput;
 }
 
 function rec(u: unknown): Record<string, unknown> {
@@ -279,6 +282,7 @@ export function buildStatusReport(input: StatusInput): KleymStatusReport {
       }
       findings.push(...bindingHealthFindings(b));
     }
+    if (input.crossCheck) findings.push(...crossCheckBindings(bindings, input.crossCheck));
   }
 
   // Identity configuration: binding status first, then the Deployment's args.

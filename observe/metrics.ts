@@ -324,6 +324,13 @@ export class Metrics {
   readonly workqueueDepth: Gauge = this.registry.register(
     new Gauge("kleym_workqueue_depth", "Keys waiting in the work queue.", []),
   );
+  readonly workqueueInFlight: Gauge = this.registry.register(
+    new Gauge(
+      "kleym_workqueue_in_flight",
+      "Reconciles running now (keys taken from the work queue whose handler has not finished).",
+      [],
+    ),
+  );
   readonly workqueueRetries: Counter = this.registry.register(
     new Counter("kleym_workqueue_retries_total", "Keys requeued with backoff after a failure.", []),
   );
@@ -434,6 +441,7 @@ export class Metrics {
       const m of [
         this.reconcileDuration,
         this.workqueueDepth,
+        this.workqueueInFlight,
         this.workqueueRetries,
         this.leader,
         this.eventsAggregated,

@@ -45,6 +45,8 @@ export interface OperatorConfig {
   logLevel: LogLevel;
   /** `--max-concurrent-reconciles`. */
   concurrency: number;
+  /** `--sync-period`: every binding is re-reconciled this often (ms). */
+  syncPeriodMs: number;
   /** `--kube-api-qps`: sustained requests per second; 0 means no client-side limit. */
   kubeApiQps: number;
   /** `--kube-api-burst`: requests allowed at once after idling. */
@@ -75,6 +77,8 @@ export type Env = (name: string) => string | undefined;
 export const DEFAULT_LEASE_NAMESPACE = "kleym-system";
 export const DEFAULT_CONCURRENCY = 4;
 export const MAX_CONCURRENCY = 256;
+/** `--sync-period` default: 10 minutes. */
+export const DEFAULT_SYNC_PERIOD_MS = 600_000;
 /**
  * Client-side limit defaults (docs/operations.md, "Client limits"): high enough that a bulk
  * create of 1,000 bindings is bound by the API server, not by kleym (3 writes per new binding:
@@ -177,6 +181,13 @@ export const FLAGS: readonly FlagSpec[] = [
     value: "n",
     help:
       `bindings reconciled at the same time, 1-${MAX_CONCURRENCY} (default ${DEFAULT_CONCURRENCY})`,
+  },
+  {
+    name: "sync-period",
+    kind: "string",
+    value: "duration",
+    help: "re-reconcile every binding this often, a safety net for missed events; " +
+      "zero writes when all is in place (default 10m)",
   },
   {
     name: "kube-api-qps",
@@ -429,6 +440,11 @@ function build(raw: RawFlags, env: Env, defaults: ParseDefaults): OperatorConfig
     concurrency = Number(conc);
   }
 
+  const syncPeriodMs = durationFlag(raw, env, "sync-period", DEFAULT_SYNC_PERIOD_MS);
+  if (syncPeriodMs < 1000) {
+    usage(`--sync-period=${formatMs(syncPeriodMs)}: must be at least 1s`);
+  }
+
   let kubeApiQps = DEFAULT_KUBE_API_QPS;
   const qps = raw.get("kube-api-qps");
   if (typeof qps === "string") {
@@ -502,6 +518,7 @@ function build(raw: RawFlags, env: Env, defaults: ParseDefaults): OperatorConfig
     },
     logLevel,
     concurrency,
+    syncPeriodMs,
     kubeApiQps,
     kubeApiBurst,
     startupTimeoutMs,

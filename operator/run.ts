@@ -70,6 +70,7 @@ export interface ControllerParams {
   logger: Logger;
   metrics: Metrics;
   concurrency?: number;
+  syncPeriodMs?: number;
   /** Where planned events go (the process's EventRecorder). */
   events: EventSink;
 }
@@ -315,6 +316,7 @@ export async function runOperator(deps: OperatorDeps, signal: AbortSignal): Prom
       logger,
       metrics,
       concurrency: config.concurrency,
+      syncPeriodMs: config.syncPeriodMs,
       events: recorder,
     });
     return await operate(deps, controller, connection, caches, signal);

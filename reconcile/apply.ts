@@ -1,12 +1,17 @@
 /**
  * Carrying out a `Plan` (plan.ts) against the API server (SPEC 4-7): the only place that writes
- * ClusterSPIFFEIDs, binding status and events for a live binding.
+ * ClusterSPIFFEIDs, binding finalizers and status, and hands out events, for a live binding.
  *
- * Order: deletes (stale outputs go first, so a failing binding never leaves an identity behind
- * while it reports the failure), then the create or update, then the status (only when
- * `plan.writeStatus`), then the events. Every step stops the sequence on failure, so the status
- * never claims an object that was not written and an event never announces a write that did not
- * happen.
+ * Order: the finalizer (SPEC 7: before any output), deletes (stale outputs go first, so a failing
+ * binding never leaves an identity behind while it reports the failure), then the create or
+ * update, then the status (only when `plan.writeStatus`), then the events. A failing step stops
+ * the sequence, so the status never claims an object that was not written and an event never
+ * announces a write that did not happen.
+ *
+ * What happened comes back as data (`ApplyResult`): every write's answer (the reconciler records
+ * them in the read-your-writes views), `nameTaken` when a create met AlreadyExists, and `failure`
+ * — the error of the step that stopped the sequence (`ApplyConflictError` for a lost race). Apply
+ * never calls back into the controller.
  *
  * Never clobber (SPEC 8, "write conflicts re-read and retry"):
  * - deletes carry a `uid` precondition: a same-named object someone re-created is never hit;
@@ -15,15 +20,16 @@
  * - an update is a PUT of the observed object carrying its `resourceVersion`: 409 -> re-plan;
  * - a create that meets AlreadyExists (the name holder appeared after the plan) -> re-plan;
  * - the status is written with the binding's `resourceVersion` (PUT on the status subresource),
- *   so a status computed from an outdated spec is refused (409 -> re-plan).
+ *   so a status computed from an outdated spec is refused (409 -> re-plan);
+ * - finalizer changes are merge patches carrying `resourceVersion` (409 -> re-plan).
  * "Re-plan" is `ApplyConflictError`; the work loop requeues the key with per-key backoff, by
  * which time the informers have delivered the newer objects.
  *
- * Events are handed to the event recorder (apis/events.ts) and never awaited (SPEC 7: a reconcile
- * never waits for an event); the recorder writes, aggregates and rate-limits them on its own.
+ * Events go to an `EventSink` (apis/events.ts, the process's `EventRecorder`) and are not
+ * awaited: best effort (SPEC 7).
  *
- * API: `applyPlan(plan, binding, ctx): Promise<ApplyResult>`, `recordEvent(...)`,
- * `ApplyConflictError`.
+ * API: `applyPlan(plan, binding, ctx): Promise<ApplyResult>`, `deleteClusterSPIFFEID`,
+ * `patchFinalizers`; `ApplyConflictError` and the events client are re-exported.
  */
 
 import { ApiError } from "../apis/errors.ts";
@@ -32,38 +38,35 @@ import type { ResourceClient } from "../apis/rest.ts";
 import type { InferenceIdentityBinding } from "../generated/kleym.sonda.red/v1alpha1.ts";
 import type { ClusterSPIFFEID } from "../generated/spire.spiffe.io/v1alpha1.ts";
 import type { Logger } from "../observe/log.ts";
+import { ApplyConflictError } from "./errors.ts";
 import type { ClusterSPIFFEIDDeletion } from "./ownership.ts";
 import type { Plan } from "./plan.ts";
-import type { PlannedEvent } from "./types.ts";
+import { FINALIZER } from "./types.ts";
 
-/** A write lost a race (409 / AlreadyExists / failed precondition): re-read and re-plan. */
-export class ApplyConflictError extends Error {
-  override readonly name = "ApplyConflictError";
-  constructor(message: string, options?: ErrorOptions) {
-    super(message, options);
-  }
-}
-
+export { ApplyConflictError } from "./errors.ts";
 export { type EventObject, eventsClient } from "../apis/events.ts";
 
 export interface ApplyContext {
-  readonly bindings: ResourceClient<InferenceIdentityBinding>;
-  readonly clusterSPIFFEIDs: ResourceClient<ClusterSPIFFEID>;
-  /** The event recorder: `record` returns at once (apis/events.ts). */
+  readonly bindings: Pick<ResourceClient<InferenceIdentityBinding>, "patch" | "updateStatus">;
+  readonly clusterSPIFFEIDs: Pick<ResourceClient<ClusterSPIFFEID>, "create" | "update" | "delete">;
   readonly events: EventSink;
   readonly logger: Logger;
   readonly signal: AbortSignal;
-  /** Told when a create met AlreadyExists, so the caller forgets "this name is free". */
-  readonly onNameTaken?: (name: string) => void;
 }
 
 export interface ApplyResult {
-  /** Number of API writes made (deletes, create/update, status). Events are not counted. */
+  /** Number of API writes made (finalizer, deletes, create/update, status). Events not counted. */
   readonly writes: number;
-  /** The binding after the status write (or the input when none was needed). */
+  /** The binding after the finalizer and status writes (the input when none was made). */
   readonly binding: InferenceIdentityBinding;
   /** The ClusterSPIFFEID as the API server returned it from the create or update, if any. */
   readonly written?: ClusterSPIFFEID;
+  /** Deletes that removed (or started removing) an object, with the API server's answer. */
+  readonly deleted: readonly { readonly name: string; readonly answer?: ClusterSPIFFEID }[];
+  /** The create met AlreadyExists: an object kleym does not see holds this name. */
+  readonly nameTaken?: string;
+  /** The error of the step that stopped the sequence; undefined when every step succeeded. */
+  readonly failure?: unknown;
 }
 
 export async function applyPlan(
@@ -72,43 +75,89 @@ export async function applyPlan(
   ctx: ApplyContext,
 ): Promise<ApplyResult> {
   let writes = 0;
-  for (const deletion of plan.deletes) {
-    if (await deleteClusterSPIFFEID(deletion, ctx)) writes++;
-  }
-  let written: ClusterSPIFFEID | undefined;
-  if (plan.create !== undefined) {
-    written = await createClusterSPIFFEID(plan.create, ctx);
-    writes++;
-  } else if (plan.update !== undefined) {
-    written = await updateClusterSPIFFEID(plan.update, ctx);
-    writes++;
-  }
   let current = binding;
-  if (plan.writeStatus) {
-    current = await writeStatus(binding, plan, ctx);
-    writes++;
+  let written: ClusterSPIFFEID | undefined;
+  const deleted: { name: string; answer?: ClusterSPIFFEID }[] = [];
+  let nameTaken: string | undefined;
+  const result = (failure?: unknown): ApplyResult => ({
+    writes,
+    binding: current,
+    written,
+    deleted,
+    nameTaken,
+    failure,
+  });
+  try {
+    if (plan.addFinalizer) {
+      current = await patchFinalizers(
+        current,
+        [...(current.metadata.finalizers ?? []), FINALIZER],
+        ctx,
+      );
+      writes++;
+    }
+    for (const deletion of plan.deletes) {
+      const outcome = await deleteClusterSPIFFEID(deletion, ctx);
+      if (outcome.deleted) {
+        deleted.push({ name: deletion.name, answer: outcome.answer });
+        writes++;
+      }
+    }
+    if (plan.create !== undefined) {
+      const name = plan.create.metadata.name ?? "";
+      try {
+        written = await createClusterSPIFFEID(plan.create, ctx);
+      } catch (error) {
+        if (error instanceof ApplyConflictError) nameTaken = name;
+        throw error;
+      }
+      writes++;
+    } else if (plan.update !== undefined) {
+      written = await updateClusterSPIFFEID(plan.update, ctx);
+      writes++;
+    }
+    if (plan.writeStatus) {
+      current = await writeStatus(current, plan, ctx);
+      writes++;
+    }
+  } catch (error) {
+    return result(error);
   }
-  for (const event of plan.events) recordEvent(current, event, ctx.events);
-  return { writes, binding: current, written };
+  const regarding = {
+    apiVersion: current.apiVersion ?? "kleym.sonda.red/v1alpha1",
+    kind: current.kind ?? "InferenceIdentityBinding",
+    name: current.metadata.name ?? "",
+    namespace: current.metadata.namespace,
+    uid: current.metadata.uid,
+  };
+  for (const event of plan.events) {
+    ctx.events.record(regarding, event.type, event.reason, event.message);
+  }
+  return result();
 }
 
 /**
- * Deletes one ClusterSPIFFEID with a uid precondition. Returns false when it was already gone
- * (404): someone else removing it first must never block kleym (SPEC 7).
+ * Deletes one ClusterSPIFFEID with a uid precondition. `deleted: false` when it was already gone
+ * (404): someone else removing it first must never block kleym (SPEC 7). `answer`: the object
+ * the API server returned (at the deletion's resourceVersion), for the read-your-writes view.
  */
 export async function deleteClusterSPIFFEID(
   deletion: ClusterSPIFFEIDDeletion,
-  ctx: Pick<ApplyContext, "clusterSPIFFEIDs" | "signal" | "logger">,
-): Promise<boolean> {
+  ctx: {
+    readonly clusterSPIFFEIDs: Pick<ResourceClient<ClusterSPIFFEID>, "delete">;
+    readonly signal: AbortSignal;
+    readonly logger: Logger;
+  },
+): Promise<{ readonly deleted: boolean; readonly answer?: ClusterSPIFFEID }> {
   try {
-    await ctx.clusterSPIFFEIDs.delete(deletion.name, {
+    const answer = await ctx.clusterSPIFFEIDs.delete(deletion.name, {
       preconditions: deletion.uid === undefined ? undefined : { uid: deletion.uid },
       signal: ctx.signal,
     });
     ctx.logger.info("deleted ClusterSPIFFEID", { clusterSPIFFEID: deletion.name });
-    return true;
+    return { deleted: true, answer };
   } catch (error) {
-    if (error instanceof ApiError && error.isNotFound()) return false;
+    if (error instanceof ApiError && error.isNotFound()) return { deleted: false };
     if (error instanceof ApiError && error.isConflict()) {
       throw new ApplyConflictError(
         `ClusterSPIFFEID ${deletion.name} is no longer the object kleym planned to delete ` +
@@ -131,7 +180,6 @@ async function createClusterSPIFFEID(
     return created;
   } catch (error) {
     if (error instanceof ApiError && (error.isAlreadyExists() || error.isConflict())) {
-      ctx.onNameTaken?.(name);
       throw new ApplyConflictError(
         `ClusterSPIFFEID ${name} appeared before kleym could create it: ${error.message}`,
         { cause: error },
@@ -189,22 +237,31 @@ async function writeStatus(
   }
 }
 
-/** Hands one event about the binding to the recorder; returns at once, never throws. */
-export function recordEvent(
+/**
+ * Sets the binding's finalizers with a merge patch carrying its resourceVersion (a concurrent
+ * change answers 409 -> `ApplyConflictError`; other controllers' finalizers are kept as read).
+ */
+export async function patchFinalizers(
   binding: InferenceIdentityBinding,
-  event: PlannedEvent,
-  events: EventSink,
-): void {
-  events.record(
-    {
-      apiVersion: binding.apiVersion ?? "kleym.sonda.red/v1alpha1",
-      kind: binding.kind ?? "InferenceIdentityBinding",
-      name: binding.metadata.name ?? "",
-      namespace: binding.metadata.namespace,
-      uid: binding.metadata.uid,
-    },
-    event.type,
-    event.reason,
-    event.message,
-  );
+  finalizers: string[],
+  ctx: {
+    readonly bindings: Pick<ResourceClient<InferenceIdentityBinding>, "patch">;
+    readonly signal: AbortSignal;
+  },
+): Promise<InferenceIdentityBinding> {
+  const namespace = binding.metadata.namespace ?? "";
+  const name = binding.metadata.name ?? "";
+  try {
+    return await ctx.bindings.patch(name, "merge", {
+      metadata: { resourceVersion: binding.metadata.resourceVersion, finalizers },
+    }, { namespace, signal: ctx.signal });
+  } catch (error) {
+    if (error instanceof ApiError && error.isConflict()) {
+      throw new ApplyConflictError(
+        `binding ${namespace}/${name} changed while kleym updated its finalizers: ${error.message}`,
+        { cause: error },
+      );
+    }
+    throw error;
+  }
 }

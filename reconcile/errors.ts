@@ -7,6 +7,8 @@
  * - `new StateError(condition, reason, message)`: the type system only accepts a reason that
  *   belongs to the condition (`ReasonFor<C>`).
  * - `isStateError(value)`: narrow a caught value.
+ * - `RETRY_CLASS` / `retryClass(reason)`: how a failure is retried (SPEC 7), one entry per reason.
+ * - `ApplyConflictError`: a write lost a race; re-read and re-plan.
  *
  * Reasons added beyond SPEC 6 (both RenderFailure):
  * - `ClusterSPIFFEIDNameTaken`: the desired ClusterSPIFFEID name is held by an object kleym does
@@ -53,6 +55,41 @@ export const Reasons = Object.freeze(
   ),
 ) as { readonly [R in FailureReason]: R };
 
+/**
+ * How a failure is retried (SPEC 7):
+ * - `watch`: a change of something kleym watches fixes it (the binding, a pool, an objective, a
+ *   managed ClusterSPIFFEID), and that change re-enqueues the binding; no timer;
+ * - `timer`: nothing kleym watches announces the fix (a CRD appearing, a foreign object at the
+ *   desired name going away): requeue after the retry period (`crdRetryMs`, ~30 s).
+ */
+export type RetryClass = "watch" | "timer";
+
+/** The retry class of every reason; `satisfies` makes a new reason without one a type error. */
+export const RETRY_CLASS = {
+  TargetPoolNotFound: "watch",
+  TargetObjectiveNotFound: "watch",
+  InvalidPoolRef: "watch",
+  InvalidObjectiveRef: "watch",
+  InferencePoolCRDMissing: "timer",
+  InferenceObjectiveCRDMissing: "timer",
+  InvalidPoolSelector: "watch",
+  UnsafeSelector: "watch",
+  InvalidServiceAccountName: "watch",
+  MissingObjectiveRef: "watch",
+  InvalidContainerName: "watch",
+  UnexpectedContainerName: "watch",
+  InvalidSPIFFEID: "watch",
+  UnsupportedMode: "watch",
+  ClusterSPIFFEIDCRDMissing: "timer",
+  ClusterSPIFFEIDNameTaken: "timer",
+  InvalidBindingName: "watch",
+  IdentityCollision: "watch",
+} as const satisfies Record<FailureReason, RetryClass>;
+
+export function retryClass(reason: FailureReason): RetryClass {
+  return RETRY_CLASS[reason];
+}
+
 export class StateError<C extends FailureCondition = FailureCondition> extends Error {
   override readonly name = "StateError";
   readonly condition: C;
@@ -67,4 +104,15 @@ export class StateError<C extends FailureCondition = FailureCondition> extends E
 
 export function isStateError(value: unknown): value is StateError {
   return value instanceof StateError;
+}
+
+/**
+ * A write lost a race (409, AlreadyExists, a failed uid precondition): the work loop requeues
+ * the key with per-key backoff and re-plans from the (by then newer) caches.
+ */
+export class ApplyConflictError extends Error {
+  override readonly name = "ApplyConflictError";
+  constructor(message: string, options?: ErrorOptions) {
+    super(message, options);
+  }
 }

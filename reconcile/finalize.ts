@@ -21,7 +21,9 @@
  * the API server rejects the patch with 409 if the binding changed since it was read, and other
  * controllers' finalizers are kept as read.
  *
- * API: `hasFinalizer`, `ensureFinalizer`, `finalizeBinding`, `CONFIRM_RETRY_MS`.
+ * Adding the finalizer is a decision of the plan (`plan.addFinalizer`, carried out by apply.ts).
+ *
+ * API: `hasFinalizer`, `finalizeBinding`, `CONFIRM_RETRY_MS`.
  */
 
 import { ApiError } from "../apis/errors.ts";
@@ -29,7 +31,8 @@ import type { ResourceClient } from "../apis/rest.ts";
 import type { InferenceIdentityBinding } from "../generated/kleym.sonda.red/v1alpha1.ts";
 import type { ClusterSPIFFEID } from "../generated/spire.spiffe.io/v1alpha1.ts";
 import type { Logger } from "../observe/log.ts";
-import { ApplyConflictError, deleteClusterSPIFFEID } from "./apply.ts";
+import { deleteClusterSPIFFEID, patchFinalizers } from "./apply.ts";
+import { ApplyConflictError } from "./errors.ts";
 import { ownerLabelSelector } from "./ownership.ts";
 import { FINALIZER } from "./types.ts";
 import { labelValueProblem } from "./validate.ts";
@@ -38,8 +41,8 @@ import { labelValueProblem } from "./validate.ts";
 export const CONFIRM_RETRY_MS = 2_000;
 
 export interface FinalizeContext {
-  readonly bindings: ResourceClient<InferenceIdentityBinding>;
-  readonly clusterSPIFFEIDs: ResourceClient<ClusterSPIFFEID>;
+  readonly bindings: Pick<ResourceClient<InferenceIdentityBinding>, "patch">;
+  readonly clusterSPIFFEIDs: Pick<ResourceClient<ClusterSPIFFEID>, "listAll" | "delete">;
   readonly logger: Logger;
   readonly signal: AbortSignal;
 }
@@ -51,15 +54,6 @@ export type FinalizeResult =
 
 export function hasFinalizer(binding: InferenceIdentityBinding): boolean {
   return (binding.metadata.finalizers ?? []).includes(FINALIZER);
-}
-
-/** Adds kleym's finalizer if missing; returns the binding as the API server now has it. */
-export async function ensureFinalizer(
-  binding: InferenceIdentityBinding,
-  ctx: FinalizeContext,
-): Promise<InferenceIdentityBinding> {
-  if (hasFinalizer(binding)) return binding;
-  return await patchFinalizers(binding, [...(binding.metadata.finalizers ?? []), FINALIZER], ctx);
 }
 
 /** The deletion flow above. Call only for a binding with a deletionTimestamp. */
@@ -76,9 +70,11 @@ export async function finalizeBinding(
     for (const object of first) {
       if (object.metadata.deletionTimestamp || !object.metadata.name) continue;
       try {
-        if (
-          await deleteClusterSPIFFEID({ name: object.metadata.name, uid: object.metadata.uid }, ctx)
-        ) deleted++;
+        const outcome = await deleteClusterSPIFFEID(
+          { name: object.metadata.name, uid: object.metadata.uid },
+          ctx,
+        );
+        if (outcome.deleted) deleted++;
       } catch (error) {
         // A failed uid precondition: the name now holds another object; the next LIST decides.
         if (!(error instanceof ApplyConflictError)) throw error;
@@ -113,28 +109,6 @@ async function listOwned(selector: string, ctx: FinalizeContext): Promise<Cluste
       .items;
   } catch (error) {
     if (error instanceof ApiError && error.isNotFound()) return []; // API not served: none exist
-    throw error;
-  }
-}
-
-async function patchFinalizers(
-  binding: InferenceIdentityBinding,
-  finalizers: string[],
-  ctx: FinalizeContext,
-): Promise<InferenceIdentityBinding> {
-  const namespace = binding.metadata.namespace ?? "";
-  const name = binding.metadata.name ?? "";
-  try {
-    return await ctx.bindings.patch(name, "merge", {
-      metadata: { resourceVersion: binding.metadata.resourceVersion, finalizers },
-    }, { namespace, signal: ctx.signal });
-  } catch (error) {
-    if (error instanceof ApiError && error.isConflict()) {
-      throw new ApplyConflictError(
-        `binding ${namespace}/${name} changed while kleym updated its finalizers: ${error.message}`,
-        { cause: error },
-      );
-    }
     throw error;
   }
 }

@@ -3,15 +3,21 @@
  * edge resolved for it, the operator config and the relevant cluster state, decide the status to
  * report, the ClusterSPIFFEID writes and the events. The edge (apply.ts) carries the plan out.
  *
- * How the edge calls it:
+ * How the edge calls it (one pass: the spec is validated and rendered once per reconcile):
  *
- *   1. resolve the pool/objective from the caches (or build the StateError that explains why not);
- *   2. `renderBinding(binding, resolved, config)` — when ok, look up the object currently named
- *      `identity.name` (cache, or a GET: a foreign object lacks kleym's labels, so a cache of
- *      managed objects will not hold it) and pass it as `nameHolder`;
+ *   1. `renderBinding(binding, resolver, config)`, the resolver reading the caches (resolve.ts);
+ *   2. when ok, look up the object currently named `identity.name` (cache, or a GET: a foreign
+ *      object lacks kleym's labels, so a cache of managed objects will not hold it) and pass it
+ *      as `nameHolder`;
  *   3. compute `collisionCandidate(...)` for the other PerObjective bindings of the namespace;
- *   4. `planReconcile({...})` and apply: deletes, then create or update, then the status (only if
- *      `writeStatus`), then the events. If a create hits AlreadyExists, re-read and re-plan.
+ *   4. `planReconcile({...})` and apply (apply.ts): the finalizer, deletes, then create or
+ *      update, then the status (only if `writeStatus`), then the events. If a create hits
+ *      AlreadyExists, re-read and re-plan.
+ *
+ * The plan carries every decision the edge acts on: `addFinalizer` (SPEC 7: before any output; a
+ * plan that adds it does nothing else — the edge reconciles again once it is on),
+ * the writes, the events, `retry` (from the reason table, errors.ts `RETRY_CLASS`) and
+ * `nameTaken` (the desired name is held by an object this binding does not own).
  *
  * Decisions:
  * - Order of failures: spec (validate.ts), resolution, rendering (render.ts), then collisions,
@@ -25,10 +31,14 @@
  * - An owned object at the desired name stamped with another (or no) binding UID is adopted by
  *   that update; owned objects at other names are stale and deleted. Objects already being
  *   deleted are left alone (not deleted again, not updated); a watch event re-triggers the binding.
+ * - The ClusterSPIFFEID API not being served (`clusterSPIFFEIDServed: false`) turns a rendering
+ *   that succeeded into `RenderFailure/ClusterSPIFFEIDCRDMissing`: user errors in the binding are
+ *   reported first, the missing output CRD once the binding itself is right.
  * - Events: only when the plan writes something. Success: Normal `Reconciled`. Failure: Warning
  *   `<reason>` when the status changes. Leaving a collision: Normal `IdentityCollisionResolved`.
  *
- * API: `planReconcile(input: PlanInput): Plan`, `isNoop(plan)`; see ownership.ts for
+ * API: `planReconcile(input: PlanInput): Plan`, `isNoop(plan)`, `writesTransition(plan)`; see
+ * ownership.ts for
  * `planDeletion` (binding deletion) and the label selector to list a binding's objects.
  */
 
@@ -40,10 +50,16 @@ import {
   collisionPeers,
 } from "./collision.ts";
 import { decodeConditions, findCondition } from "./conditions.ts";
-import { type FailureCondition, Reasons, StateError } from "./errors.ts";
+import {
+  type FailureCondition,
+  Reasons,
+  type RetryClass,
+  retryClass,
+  StateError,
+} from "./errors.ts";
 import { isRecord, jsonEqual, show } from "./json.ts";
 import { type ClusterSPIFFEIDDeletion, isOwnedBy, ownedDeletions } from "./ownership.ts";
-import { renderBinding, type RenderedIdentity, type RenderOutcome } from "./render.ts";
+import type { RenderedIdentity, RenderOutcome } from "./render.ts";
 import { failureStatus, statusEquals, successStatus } from "./status.ts";
 import {
   ANNOTATION_BINDING_UID,
@@ -53,19 +69,21 @@ import {
   type BindingStatus,
   type ClusterSPIFFEID,
   DEFAULT_MODE,
+  FINALIZER,
   LABEL_BINDING_NAME,
   LABEL_BINDING_NAMESPACE,
   LABEL_MANAGED_BY,
   type ObservedClusterSPIFFEID,
   type PlannedEvent,
   type RenderConfig,
-  type ResolvedInputs,
 } from "./types.ts";
 
 export interface PlanInput {
   readonly binding: BindingInput;
-  /** What the edge resolved for the binding's refs, or the StateError explaining why it could not. */
-  readonly resolved: ResolvedInputs | StateError;
+  /** `renderBinding(binding, ..., config)`: the one rendering of this reconcile. */
+  readonly rendered: RenderOutcome;
+  /** Whether spire.spiffe.io/v1alpha1 ClusterSPIFFEIDs are served (default true). */
+  readonly clusterSPIFFEIDServed?: boolean;
   readonly config: RenderConfig;
   /** ClusterSPIFFEIDs listed by the binding's owner labels (`ownerLabelSelector`); extra objects are filtered out. */
   readonly managed: readonly ObservedClusterSPIFFEID[];
@@ -85,6 +103,8 @@ export interface PlanOutcome {
 }
 
 export interface Plan {
+  /** Add kleym's finalizer first (SPEC 7: before any output is written). */
+  readonly addFinalizer: boolean;
   /** The status the binding should report; write it only when `writeStatus`. */
   readonly status: BindingStatus;
   readonly writeStatus: boolean;
@@ -95,27 +115,56 @@ export interface Plan {
   readonly deletes: readonly ClusterSPIFFEIDDeletion[];
   readonly events: readonly PlannedEvent[];
   readonly outcome: PlanOutcome;
+  /** How to retry: `timer` requeues after the retry period; `watch` waits for a watched change. */
+  readonly retry: RetryClass;
+  /** The desired name, when an object this binding does not own holds it (keep looking it up). */
+  readonly nameTaken?: string;
   /** The rendering the plan was made from (desired name, SPIFFE ID, selectors). */
   readonly rendered: RenderOutcome;
 }
 
 /** True when carrying out the plan would write nothing at all (SPEC 4: steady state). */
 export function isNoop(plan: Plan): boolean {
-  return !plan.writeStatus && plan.create === undefined && plan.update === undefined &&
-    plan.deletes.length === 0 && plan.events.length === 0;
+  return !plan.addFinalizer && !plan.writeStatus && plan.create === undefined &&
+    plan.update === undefined && plan.deletes.length === 0 && plan.events.length === 0;
 }
 
 export function planReconcile(input: PlanInput): Plan {
-  const { binding, config, now } = input;
+  const plan = planFull(input);
+  if (!plan.addFinalizer) return plan;
+  // SPEC 7: the finalizer goes on before any output, in a step of its own: the edge adds it and
+  // reconciles again, planning the rest from what it then sees (peers created in the same breath
+  // included, so a new binding does not flip Ready -> Conflict). The outcome is the one the rest
+  // of the plan leads to.
+  return {
+    ...plan,
+    writeStatus: false,
+    create: undefined,
+    update: undefined,
+    deletes: [],
+    events: [],
+  };
+}
+
+/** Does the plan change the binding's outcome or output (not just its finalizer)? */
+export function writesTransition(plan: Plan): boolean {
+  return plan.writeStatus || plan.create !== undefined || plan.update !== undefined ||
+    plan.deletes.length > 0;
+}
+
+function planFull(input: PlanInput): Plan {
+  const { binding, config, now, rendered } = input;
   const { name, namespace, uid } = bindingKey(binding);
   const previous = decodeConditions(binding.status);
   const generation = binding.metadata?.generation;
-  const rendered = renderBinding(binding, input.resolved, config);
   const owned = ownedObjects(input, namespace, name);
-  if (!rendered.ok) return planFailure(input, rendered, rendered.error, owned, previous);
+  if (!rendered.ok) return planFailure(input, rendered.error, owned, previous);
+  if (input.clusterSPIFFEIDServed === false) {
+    return planFailure(input, outputCrdMissing(), owned, previous);
+  }
   const { identity } = rendered;
   const failure = failureOf(identity, input, owned);
-  if (failure !== undefined) return planFailure(input, rendered, failure, owned, previous);
+  if (failure !== undefined) return planFailure(input, failure, owned, previous);
 
   const status = successStatus(identity, config, previous, now, generation);
   const writeStatus = !statusEquals(binding.status, status);
@@ -153,6 +202,7 @@ export function planReconcile(input: PlanInput): Plan {
     });
   }
   return {
+    addFinalizer: needsFinalizer(binding),
     status,
     writeStatus,
     create,
@@ -160,18 +210,18 @@ export function planReconcile(input: PlanInput): Plan {
     deletes,
     events,
     outcome: { condition: "Ready", reason: "Reconciled", mode: identity.mode },
+    retry: "watch",
     rendered,
   };
 }
 
 function planFailure(
   input: PlanInput,
-  rendered: RenderOutcome,
   failure: StateError,
   owned: readonly ObservedClusterSPIFFEID[],
   previous: readonly BindingCondition[],
 ): Plan {
-  const { binding, config, now } = input;
+  const { binding, config, now, rendered } = input;
   const { name, namespace } = bindingKey(binding);
   const status = failureStatus(failure, config, previous, now, binding.metadata?.generation);
   const writeStatus = !statusEquals(binding.status, status);
@@ -179,14 +229,33 @@ function planFailure(
   if (writeStatus) {
     events.push({ type: "Warning", reason: failure.reason, message: failure.message });
   }
+  const nameTaken = failure.reason === Reasons.ClusterSPIFFEIDNameTaken && rendered.ok
+    ? rendered.identity.name
+    : undefined;
   return {
+    addFinalizer: needsFinalizer(binding),
     status,
     writeStatus,
     deletes: ownedDeletions(owned, namespace, name),
     events,
     outcome: { condition: failure.condition, reason: failure.reason, mode: modeLabel(binding) },
+    retry: retryClass(failure.reason),
+    nameTaken,
     rendered,
   };
+}
+
+function needsFinalizer(binding: BindingInput): boolean {
+  return !(binding.metadata?.finalizers ?? []).includes(FINALIZER);
+}
+
+function outputCrdMissing(): StateError {
+  return new StateError(
+    "RenderFailure",
+    Reasons.ClusterSPIFFEIDCRDMissing,
+    "the ClusterSPIFFEID API (spire.spiffe.io/v1alpha1) is not served by this cluster: " +
+      "install the SPIRE Controller Manager CRDs",
+  );
 }
 
 /** Objects this binding owns: the labelled list plus the name holder when it is ours too. */

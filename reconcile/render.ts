@@ -54,13 +54,24 @@ export type RenderOutcome =
   | { readonly ok: false; readonly error: StateError };
 
 /**
- * @param resolved what the edge found for the binding's refs, or the StateError it hit doing so
- *   (TargetPoolNotFound, *CRDMissing, ...). Spec errors take precedence over resolution errors,
- *   so a binding with both reports what the user must fix in the binding first.
+ * What the edge resolved for the binding's refs, or the StateError it hit doing so
+ * (TargetPoolNotFound, *CRDMissing, ...) — or a resolver that does it from the validated spec
+ * (the reconciler's way: the spec is then validated exactly once, here).
+ */
+export type ResolvedOrResolver =
+  | ResolvedInputs
+  | StateError
+  | ((spec: ValidBindingSpec) => ResolvedInputs | StateError);
+
+/**
+ * @param resolved see `ResolvedOrResolver`. Spec errors take precedence over resolution errors,
+ *   so a binding with both reports what the user must fix in the binding first; a resolver is
+ *   only called for a valid spec and name. Anything but a StateError it throws (for example
+ *   `CacheNotReadyError`) propagates.
  */
 export function renderBinding(
   binding: BindingInput,
-  resolved: ResolvedInputs | StateError,
+  resolved: ResolvedOrResolver,
   config: RenderConfig,
 ): RenderOutcome {
   try {
@@ -73,12 +84,15 @@ export function renderBinding(
 
 function render(
   binding: BindingInput,
-  resolved: ResolvedInputs | StateError,
+  resolvedOrResolver: ResolvedOrResolver,
   config: RenderConfig,
 ): RenderedIdentity {
   const { name, namespace, uid } = bindingKey(binding);
   const spec = validateBindingSpec(binding.spec);
   checkBindingName(name);
+  const resolved = typeof resolvedOrResolver === "function"
+    ? resolvedOrResolver(spec)
+    : resolvedOrResolver;
   if (isStateError(resolved)) throw resolved;
 
   const podLabels = normalisePoolSelector(resolved.pool);

@@ -26,7 +26,8 @@
  * - Spec errors are returned as-is: `renderBinding` validates the spec first and reports the
  *   same error, so resolution never hides a spec problem behind a resolution one.
  *
- * API: `resolveInputs(binding, sources): ResolvedInputs | StateError`, `CacheNotReadyError`,
+ * API: `resolveInputs(binding, sources): ResolvedInputs | StateError`, `resolveSpec(spec,
+ * namespace, sources)` (the same for a validated spec), `CacheNotReadyError`,
  * `POOL_VERSIONS`, `OBJECTIVE_VERSIONS`.
  */
 
@@ -42,6 +43,7 @@ import {
   type ResolvedInputs,
   type ResolvedObjective,
   type ResolvedPool,
+  type ValidBindingSpec,
 } from "./types.ts";
 import { validateBindingSpec } from "./validate.ts";
 
@@ -97,8 +99,18 @@ export function resolveInputs(
     if (isStateError(error)) return error;
     throw error;
   }
-  const { namespace } = bindingKey(binding);
+  return resolveSpec(spec, bindingKey(binding).namespace, sources);
+}
 
+/**
+ * Resolution of an already validated spec: what the reconciler hands to `renderBinding` as its
+ * resolver, so one reconcile validates the spec once (SPEC 3 order as above).
+ */
+export function resolveSpec(
+  spec: ValidBindingSpec,
+  namespace: string,
+  sources: ResolveSources,
+): ResolvedInputs | StateError {
   const pool = find(
     sources.pools,
     namespace,

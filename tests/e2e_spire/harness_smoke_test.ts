@@ -6,6 +6,7 @@
 import assert from "node:assert/strict";
 import { type ControlPlane, startControlPlane } from "../harness/controlplane.ts";
 import { type SpireEntry, type SpireStack, startSpire } from "../harness/spire.ts";
+import { waitForEntries } from "./support.ts";
 
 const TRUST_DOMAIN = "smoke.kleym.test";
 const NS = "smoke";
@@ -35,27 +36,6 @@ function clusterSPIFFEID(name: string, spiffeId: string, className?: string) {
       ...(className === undefined ? {} : { className }),
     },
   };
-}
-
-/** Polls `entries()` until `done` holds or the deadline passes; returns the last listing. */
-async function waitForEntries(
-  stack: SpireStack,
-  done: (entries: SpireEntry[]) => boolean,
-  deadlineMs = 60_000,
-): Promise<SpireEntry[]> {
-  const end = Date.now() + deadlineMs;
-  let last: SpireEntry[] = [];
-  while (Date.now() < end) {
-    last = await stack.entries();
-    if (done(last)) return last;
-    await new Promise((r) => setTimeout(r, 200));
-  }
-  const log = await Deno.readTextFile(stack.controllerManagerLogPath).catch(() => "");
-  throw new Error(
-    `entries did not converge within ${deadlineMs} ms; last listing: ${
-      JSON.stringify(last.map((e) => e.spiffeId))
-    }\ncontroller manager log tail:\n${log.split("\n").slice(-30).join("\n")}`,
-  );
 }
 
 const ids = (entries: SpireEntry[]) => entries.map((e) => e.spiffeId);
@@ -91,7 +71,12 @@ Deno.test("SPIRE e2e stack", async (t) => {
       async () => {
         const spiffeId = `spiffe://${TRUST_DOMAIN}/ns/${NS}/pool/plain`;
         await create(cp, clusterSPIFFEID("plain", spiffeId));
-        const entries = await waitForEntries(classless, (es) => es.length > 0);
+        const entries = await waitForEntries(
+          classless,
+          "classless entries",
+          (es) => es.length > 0,
+          ids,
+        );
         assert.equal(entries.length, 1, `exactly one entry expected, got ${ids(entries)}`);
         const [entry] = entries;
         assert.equal(entry.spiffeId, spiffeId);
@@ -134,12 +119,19 @@ Deno.test("SPIRE e2e stack", async (t) => {
         await create(cp, clusterSPIFFEID("other", other, "other"));
         await create(cp, clusterSPIFFEID("kleym", kleym, "kleym"));
 
-        const onlyKleym = await waitForEntries(classed, (es) => ids(es).includes(kleym));
+        const onlyKleym = await waitForEntries(
+          classed,
+          "kleym's entry only",
+          (es) => ids(es).includes(kleym),
+          ids,
+        );
         assert.deepEqual(ids(onlyKleym), [kleym]);
 
         const kleymAndPlain = await waitForEntries(
           classedPlusClassless,
+          "kleym's and the plain entry",
           (es) => ids(es).includes(kleym) && ids(es).includes(plain),
+          ids,
         );
         assert.deepEqual(ids(kleymAndPlain), [kleym, plain]);
 
@@ -147,7 +139,12 @@ Deno.test("SPIRE e2e stack", async (t) => {
         // "plain" (created before them) forces a pass that has them in its cache: once that
         // pass has removed plain's entry, nothing else may be left.
         await cp.kubectl(["delete", "clusterspiffeid", "plain", "--wait=true"]);
-        const none = await waitForEntries(classless, (es) => !ids(es).includes(plain));
+        const none = await waitForEntries(
+          classless,
+          "the plain entry gone",
+          (es) => !ids(es).includes(plain),
+          ids,
+        );
         assert.deepEqual(ids(none), []);
       },
     );

@@ -152,14 +152,13 @@ export async function waitForEntries(
   show: (entries: SpireEntry[]) => unknown = (es) => es.map(view),
   deadlineMs = 60_000,
 ): Promise<SpireEntry[]> {
-  const end = Date.now() + deadlineMs;
   let last: SpireEntry[] = [];
-  for (;;) {
-    last = await stack.entries();
-    if (done(last)) return last;
-    if (Date.now() > end) break;
-    await new Promise((r) => setTimeout(r, 250));
-  }
+  try {
+    return await pollUntil(what, deadlineMs, async () => {
+      last = await stack.entries();
+      return done(last) && last;
+    }, 250);
+  } catch { /* reported below with the last listing */ }
   throw new Error(
     `${what}: not reached within ${deadlineMs} ms; last entries: ${
       JSON.stringify(show(last), null, 1)
@@ -323,7 +322,7 @@ export async function startKleym(name: string, args: string[] = []): Promise<Kle
   };
   try {
     const health = await operator.healthAddress();
-    await pollUntil(`${name} ready`, 60_000, async () => {
+    await pollUntil(`${name} ready`, 120_000, async () => {
       if (operator.exitCode !== undefined) throw new Error(`${name} exited ${operator.exitCode}`);
       const r = await fetch(`http://${health}/readyz`);
       await r.body?.cancel();

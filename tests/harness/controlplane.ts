@@ -11,14 +11,8 @@
 import { parseAllDocuments, stringify } from "yaml";
 import { type CrdName, crdText, DEFAULT_CRDS } from "../../hack/upstream.ts";
 import { createPki, issueClientCert, type Pki } from "./pki.ts";
-import {
-  freePort,
-  isOurProcess,
-  type ManagedProcess,
-  pollUntil,
-  spawnLogged,
-  sweepStale,
-} from "./process.ts";
+import { pollUntil } from "./poll.ts";
+import { freePort, isOurProcess, type ManagedProcess, spawnLogged, sweepStale } from "./process.ts";
 
 export const REPO_ROOT = new URL("../../", import.meta.url).pathname.replace(/\/$/, "");
 export const CACHE_DIR = `${REPO_ROOT}/.cache/testenv`;
@@ -171,11 +165,11 @@ export async function startControlPlane(opts: ControlPlaneOptions = {}): Promise
     for (const p of processes.reverse()) await p.stop().catch(() => {});
   };
   try {
-    await pollUntil("etcd", 30_000, async () => {
+    await pollUntil("etcd", 120_000, async () => {
       const r = await fetch(`${etcdUrl}/health`);
       const body = await r.text();
       return r.ok && body.includes("true");
-    }, etcd.status);
+    }, { exited: etcd.status });
 
     const apiPort = freePort();
     const server = `https://127.0.0.1:${apiPort}`;
@@ -211,11 +205,11 @@ export async function startControlPlane(opts: ControlPlaneOptions = {}): Promise
         logFile: `${dir}/kube-apiserver.log`,
         pidFile,
       });
-      await pollUntil("kube-apiserver", 90_000, async () => {
+      await pollUntil("kube-apiserver", 180_000, async () => {
         const r = await fetch(`${server}/readyz`, { client });
         await r.body?.cancel();
         return r.ok;
-      }, p.status);
+      }, { exited: p.status });
       return p;
     };
     let api = await startApi();
@@ -308,9 +302,9 @@ export async function stopDetached(dir: string): Promise<number> {
       Deno.kill(pid, "SIGTERM");
       stopped++;
     } catch { /* gone */ }
-    const end = Date.now() + 10_000;
-    while (isOurProcess(pid) && Date.now() < end) await new Promise((r) => setTimeout(r, 100));
-    if (isOurProcess(pid)) Deno.kill(pid, "SIGKILL");
+    await pollUntil(`pid ${pid} gone`, 10_000, () => !isOurProcess(pid)).catch(() => {
+      if (isOurProcess(pid)) Deno.kill(pid, "SIGKILL");
+    });
   }
   await Deno.remove(dir, { recursive: true }).catch(() => {});
   return stopped;

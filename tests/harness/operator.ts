@@ -6,6 +6,7 @@
  */
 import { parseAllDocuments, stringify } from "yaml";
 import { REPO_ROOT } from "./controlplane.ts";
+import { pollUntil } from "./poll.ts";
 
 export const TRUST_DOMAIN = "kleym.sonda.red";
 
@@ -63,4 +64,224 @@ export async function serviceAccountKubeconfig(
     { mode: 0o600 },
   );
   return path;
+}
+
+// ---- the operator as a child process --------------------------------------------------------
+
+/** One JSON log line (a line that is not JSON becomes `{time: "", level: "raw", msg: line}`). */
+export interface LogRecord {
+  time: string;
+  level: string;
+  msg: string;
+  [k: string]: unknown;
+}
+
+export interface OperatorSpawnOptions {
+  /** POD_NAME of the process (its leader-election identity) and the prefix of echoed lines. */
+  name: string;
+  kubeconfig: string;
+  args?: string[];
+  /** `--log-level`. Default "debug". */
+  logLevel?: "debug" | "info" | "warn" | "error";
+  /**
+   * "all": every record kept in `logs` (integration and e2e tests search them); "bounded": only
+   * counts by level, the last 50 lines and the first 200 error lines (the long resilience run and
+   * the benchmarks must not grow without limit). Default "all".
+   */
+  logs?: "all" | "bounded";
+  /**
+   * Serve /metrics as in production (HTTPS from `certDir`, delegated authn/authz) and scrape it
+   * with `token`, trusting `caPem`. Default: `--metrics-secure=false` (tests read their own
+   * operator's counters; tests/integration/metrics_secure_test.ts covers the secure endpoint).
+   */
+  secureMetrics?: { certDir: string; caPem: string; token: string };
+  /** Bind metrics and probes to ":0" (every interface, IPv4 and IPv6) instead of 127.0.0.1:0. */
+  everyInterface?: boolean;
+  /**
+   * Replaces the deno.json task's `--v8-flags=` (a comma list; "" runs without V8 flags), so
+   * bench/v8flags.ts compares flag sets without editing deno.json. Default: the task's.
+   */
+  v8Flags?: string;
+}
+
+/** One operator process (`main.ts` from source, exactly its Deno permissions). */
+export interface OperatorProcess {
+  readonly name: string;
+  readonly pid: number;
+  /** Every record ("all"), or empty ("bounded"). */
+  readonly logs: LogRecord[];
+  readonly levels: Record<string, number>;
+  readonly lastLines: string[];
+  readonly errorLines: string[];
+  /** Resolves with the exit code. */
+  readonly exited: Promise<number>;
+  readonly exitCode: number | undefined;
+  /** Wall-clock ms when the first "caches synced" line was read (a measurement, for bench). */
+  syncedAt(): number | undefined;
+  /** host:port of the metrics / probe listeners, from their log lines. */
+  metricsAddress(): Promise<string>;
+  healthAddress(): Promise<string>;
+  metricsUrl(): Promise<string>;
+  healthUrl(): Promise<string>;
+  /** The first record matching `pred` ("all" mode); fails early if the process exits. */
+  waitForLog(pred: (r: LogRecord) => boolean, deadlineMs: number, what: string): Promise<LogRecord>;
+  metrics(): Promise<string>;
+  /** VmRSS and VmHWM (peak) in bytes from /proc/<pid>/status. */
+  memory(): { rss: number; hwm: number };
+  kill(sig: Deno.Signal): void;
+  /** SIGTERM, then SIGKILL after 15 s; always awaits the exit and the log reader. */
+  stop(): Promise<number>;
+}
+
+export function spawnOperator(opts: OperatorSpawnOptions): OperatorProcess {
+  const keepAll = (opts.logs ?? "all") === "all";
+  const perms = operatorPermissions();
+  const flags = opts.v8Flags === undefined ? perms : [
+    ...perms.filter((f) => !f.startsWith("--v8-flags=")),
+    ...(opts.v8Flags ? [`--v8-flags=${opts.v8Flags}`] : []),
+  ];
+  const child = new Deno.Command(Deno.execPath(), {
+    args: [
+      "run",
+      "--quiet",
+      ...flags,
+      `${REPO_ROOT}/main.ts`,
+      `--trust-domain=${TRUST_DOMAIN}`,
+      `--kubeconfig=${opts.kubeconfig}`,
+      `--metrics-bind-address=${opts.everyInterface ? "" : "127.0.0.1"}:0`,
+      `--health-probe-bind-address=${opts.everyInterface ? "" : "127.0.0.1"}:0`,
+      `--log-level=${opts.logLevel ?? "debug"}`,
+      ...(opts.secureMetrics
+        ? [`--metrics-cert-dir=${opts.secureMetrics.certDir}`]
+        : ["--metrics-secure=false"]),
+      ...(opts.args ?? []),
+    ],
+    cwd: REPO_ROOT,
+    env: { POD_NAME: opts.name, NO_COLOR: "1" },
+    stdin: "null",
+    stdout: "null",
+    stderr: "piped",
+  }).spawn();
+  const logs: LogRecord[] = [];
+  const levels: Record<string, number> = {};
+  const lastLines: string[] = [];
+  const errorLines: string[] = [];
+  let metricsAddr: string | undefined;
+  let healthAddr: string | undefined;
+  let syncedAt: number | undefined;
+  const verbose = Deno.env.get("KLEYM_TEST_VERBOSE") === "1";
+  const record = (line: string) => {
+    if (verbose) console.error(`[${opts.name}] ${line}`);
+    let rec: LogRecord;
+    try {
+      rec = JSON.parse(line);
+    } catch {
+      rec = { time: "", level: "raw", msg: line };
+    }
+    if (keepAll) logs.push(rec);
+    const level = String(rec.level ?? "raw");
+    levels[level] = (levels[level] ?? 0) + 1;
+    lastLines.push(line);
+    if (lastLines.length > 50) lastLines.shift();
+    if ((level === "error" || level === "raw") && errorLines.length < 200) errorLines.push(line);
+    if (rec.msg === "serving metrics") metricsAddr ??= String(rec.address);
+    if (rec.msg === "serving health probes") healthAddr ??= String(rec.address);
+    if (rec.msg === "caches synced") syncedAt ??= Date.now();
+  };
+  // Owned by this handle: awaited in stop(); ends when the child closes stderr.
+  const reader = (async () => {
+    let buf = "";
+    for await (const chunk of child.stderr.pipeThrough(new TextDecoderStream())) {
+      buf += chunk;
+      let nl: number;
+      while ((nl = buf.indexOf("\n")) >= 0) {
+        record(buf.slice(0, nl));
+        buf = buf.slice(nl + 1);
+      }
+    }
+  })();
+  let exitCode: number | undefined;
+  const exited = child.status.then((s) => exitCode = s.code);
+  const history = () => `last log lines of ${opts.name}:\n${lastLines.join("\n")}`;
+  const withHistory = (error: unknown): never => {
+    throw new Error(`${error instanceof Error ? error.message : error}\n${history()}`);
+  };
+  const waitValue = (get: () => string | undefined, what: string) =>
+    pollUntil(`${opts.name}: ${what}`, 120_000, get, { intervalMs: 25, exited }).catch(withHistory);
+
+  const handle: OperatorProcess = {
+    name: opts.name,
+    pid: child.pid,
+    logs,
+    levels,
+    lastLines,
+    errorLines,
+    exited,
+    get exitCode() {
+      return exitCode;
+    },
+    syncedAt: () => syncedAt,
+    waitForLog(pred, deadlineMs, what) {
+      if (!keepAll) throw new Error(`waitForLog needs logs: "all" (${opts.name})`);
+      return pollUntil(`${opts.name}: ${what}`, deadlineMs, () => logs.find(pred), { exited })
+        .catch(withHistory);
+    },
+    metricsAddress: () => waitValue(() => metricsAddr, "metrics address"),
+    healthAddress: () => waitValue(() => healthAddr, "health address"),
+    metricsUrl: async () =>
+      `${opts.secureMetrics ? "https" : "http"}://${await handle.metricsAddress()}`,
+    healthUrl: async () => `http://${await handle.healthAddress()}`,
+    async metrics() {
+      const secure = opts.secureMetrics;
+      if (!secure) return await (await fetch(`${await handle.metricsUrl()}/metrics`)).text();
+      const client = Deno.createHttpClient({ caCerts: [secure.caPem] });
+      try {
+        const res = await fetch(`${await handle.metricsUrl()}/metrics`, {
+          client,
+          headers: { Authorization: `Bearer ${secure.token}` },
+        });
+        const text = await res.text();
+        if (!res.ok) throw new Error(`GET /metrics: ${res.status} ${text.trim()}`);
+        return text;
+      } finally {
+        client.close();
+      }
+    },
+    memory() {
+      const text = Deno.readTextFileSync(`/proc/${child.pid}/status`);
+      const kb = (field: string) =>
+        Number(new RegExp(`^${field}:\\s+(\\d+) kB`, "m").exec(text)?.[1] ?? 0) * 1024;
+      return { rss: kb("VmRSS"), hwm: kb("VmHWM") };
+    },
+    kill(sig) {
+      if (exitCode !== undefined) return;
+      try {
+        child.kill(sig);
+      } catch { /* already gone */ }
+    },
+    async stop() {
+      handle.kill("SIGTERM");
+      const timer = setTimeout(() => handle.kill("SIGKILL"), 15_000);
+      const code = await exited;
+      clearTimeout(timer);
+      await reader.catch(() => {});
+      return code;
+    },
+  };
+  return handle;
+}
+
+/** Polls `/readyz` until 200; resolves with the ms since `since` (a measurement, never asserted). */
+export async function waitReady(
+  op: OperatorProcess,
+  since: number,
+  deadlineMs: number,
+): Promise<number> {
+  const url = `${await op.healthUrl()}/readyz`;
+  await pollUntil(`${op.name} ready`, deadlineMs, async () => {
+    const r = await fetch(url);
+    await r.body?.cancel();
+    return r.status === 200;
+  }, { intervalMs: 20, exited: op.exited });
+  return Date.now() - since;
 }

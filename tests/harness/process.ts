@@ -3,6 +3,8 @@
  * interrupted run can be swept up by the next one, and stopped TERM-then-KILL.
  */
 
+import { pollUntil as poll } from "./poll.ts";
+
 export interface ManagedProcess {
   readonly name: string;
   readonly pid: number;
@@ -142,20 +144,15 @@ export function freePort(): number {
   return port;
 }
 
-/** Polls `check` until it holds; fails early if `exited` settles (the process died). */
+/**
+ * @deprecated The signature before issue 12; use `pollUntil` from `./poll.ts` with `{ exited }`.
+ * Kept as a thin wrapper so callers written against it still work.
+ */
 export async function pollUntil(
   what: string,
   deadlineMs: number,
   check: () => Promise<boolean>,
   exited?: Promise<unknown>,
 ): Promise<void> {
-  const end = Date.now() + deadlineMs;
-  let dead = false;
-  exited?.then(() => dead = true);
-  while (Date.now() < end) {
-    if (dead) throw new Error(`${what}: process exited before it became ready`);
-    if (await check().catch(() => false)) return;
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  throw new Error(`${what}: not ready after ${deadlineMs} ms`);
+  await poll(what, deadlineMs, check, { exited });
 }

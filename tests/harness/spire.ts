@@ -10,7 +10,8 @@
 import { stringify } from "yaml";
 import { type CrdName, crdText } from "../../hack/upstream.ts";
 import { BIN_DIR, CACHE_DIR } from "./controlplane.ts";
-import { freePort, type ManagedProcess, pollUntil, spawnLogged, sweepStale } from "./process.ts";
+import { pollUntil } from "./poll.ts";
+import { freePort, type ManagedProcess, spawnLogged, sweepStale } from "./process.ts";
 
 export const SPIRE_SERVER = `${BIN_DIR}/spire-server`;
 export const SPIRE_CONTROLLER_MANAGER = `${BIN_DIR}/spire-controller-manager`;
@@ -329,10 +330,10 @@ export async function startSpire(host: SpireHost, opts: SpireOptions): Promise<S
       pidFile,
     });
     processes.push(server);
-    await pollUntil("spire-server", 60_000, async () => {
+    await pollUntil("spire-server", 120_000, async () => {
       await spireServer(["healthcheck"]);
       return true;
-    }, server.status).catch(async (e) => {
+    }, { exited: server.status }).catch(async (e) => {
       throw new Error(`${(e as Error).message}\n${await logTail(serverLogPath)}`);
     });
 
@@ -361,11 +362,11 @@ export async function startSpire(host: SpireHost, opts: SpireOptions): Promise<S
       pidFile,
     });
     processes.push(cm);
-    await pollUntil("spire-controller-manager", 60_000, async () => {
+    await pollUntil("spire-controller-manager", 120_000, async () => {
       const r = await fetch(`http://127.0.0.1:${healthPort}/readyz`);
       await r.body?.cancel();
       return r.ok;
-    }, cm.status).catch(async (e) => {
+    }, { exited: cm.status }).catch(async (e) => {
       throw new Error(`${(e as Error).message}\n${await logTail(controllerManagerLogPath)}`);
     });
   } catch (e) {

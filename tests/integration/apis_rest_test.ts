@@ -9,6 +9,7 @@ import { Discovery } from "../../apis/discovery.ts";
 import { ApiError } from "../../apis/errors.ts";
 import { RequestCounter } from "../../apis/hooks.ts";
 import { type KubeObject, ResourceClient } from "../../apis/rest.ts";
+import { pollUntil } from "../harness/poll.ts";
 
 interface ConfigMap extends KubeObject {
   data?: Record<string, string>;
@@ -225,14 +226,6 @@ Deno.test("the status subresource changes status only, and spec writes ignore st
   }
 });
 
-async function pollUntil(what: string, fn: () => Promise<boolean>): Promise<void> {
-  const end = Date.now() + 60_000;
-  while (!(await fn())) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 200));
-  }
-}
-
 function crdManifest(group: string): string {
   return JSON.stringify({
     apiVersion: "apiextensions.k8s.io/v1",
@@ -278,12 +271,12 @@ Deno.test("discovery lists served resources and notices a CRD that comes and goe
     const d = new Discovery(c.rest);
 
     await env.kubectl(["apply", "-f", "-"], { stdin: crdManifest(group) });
-    await pollUntil("the CRD to be discovered", async () => {
+    await pollUntil("the CRD to be discovered", 60_000, async () => {
       await d.refresh();
       return d.serves(group, "v1", "widgets");
     });
     await env.kubectl(["delete", "crd", `widgets.${group}`, "--wait=true"]);
-    await pollUntil("the CRD to disappear from discovery", async () => {
+    await pollUntil("the CRD to disappear from discovery", 60_000, async () => {
       await d.refresh();
       return !d.serves(group, "v1", "widgets");
     });

@@ -6,6 +6,7 @@
 import { deepEqual, equal, ok } from "node:assert/strict";
 import { parse, stringify } from "yaml";
 import { testEnv } from "../harness/env.ts";
+import { pollUntil } from "../harness/poll.ts";
 import { startControlPlane } from "../harness/controlplane.ts";
 import { objectKey } from "../../apis/cache.ts";
 import { connect, type Connection } from "../../apis/connect.ts";
@@ -15,6 +16,9 @@ import { Informer, type InformerState } from "../../apis/watch.ts";
 interface ConfigMap extends KubeObject {
   data?: Record<string, string>;
 }
+
+/** Failure bound of every wait (never part of what is asserted). */
+const WAIT_MS = 90_000;
 
 const configMaps = {
   group: "",
@@ -130,18 +134,6 @@ function closeQuietly(c: Deno.Conn): void {
     c.close();
   } catch {
     // already closed
-  }
-}
-
-async function pollUntil(
-  what: string,
-  fn: () => boolean | Promise<boolean>,
-  ms = 90_000,
-): Promise<void> {
-  const end = Date.now() + ms;
-  while (!(await fn())) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
   }
 }
 
@@ -274,11 +266,30 @@ Deno.test("500 ConfigMaps changed while the watch connection is cut repeatedly: 
     await pool(updates, 8, afterOp);
     await pool(deletes, 8, afterOp);
     proxy.cutAll();
+    const restartsDuringChurn = informer.restarts;
+
+    // The sentinel can reach the cache only through a watch opened after the last cut (or a
+    // relist after a 410): the informer recovered. Then cut until a restart is seen (normally the
+    // first cut ends the stream that delivered the sentinel): cuts do reach the watch, and the
+    // cache still converges below. No count of restarts is asserted (it depends on scheduling).
+    await cms.create({ metadata: { name: "sentinel", namespace: ns }, data: { v: "0" } });
+    await pollUntil(
+      "the sentinel in the cache",
+      WAIT_MS,
+      () => informer.cache.has(`${ns}/sentinel`),
+    );
+    const beforeCut = informer.restarts;
+    await pollUntil("a watch restart after cutting its connection", WAIT_MS, () => {
+      if (informer.restarts > beforeCut) return true;
+      proxy.cutAll();
+      return false;
+    });
 
     const fresh = await freshState(cms, ns);
-    equal(fresh.size, N - N / 5);
+    equal(fresh.size, N - N / 5 + 1);
     await pollUntil(
       "the informer cache to equal a fresh list",
+      WAIT_MS,
       () => sameState(cacheState(informer), fresh),
     );
 
@@ -289,8 +300,11 @@ Deno.test("500 ConfigMaps changed while the watch connection is cut repeatedly: 
     }
     // ... and never the same change twice
     equal(new Set(rec.applied).size, rec.applied.length, "no event applied twice");
-    ok(proxy.cuts >= 8, `cuts: ${proxy.cuts}`);
-    ok(informer.restarts >= 5, `restarts: ${informer.restarts}`);
+    // How many cuts met an open watch depends on scheduling: printed, not asserted.
+    console.log(
+      `  ${proxy.cuts} cuts, ${restartsDuringChurn} watch restarts during the churn, ` +
+        `${informer.restarts} in all`,
+    );
   } finally {
     ac.abort();
     await run;
@@ -357,6 +371,7 @@ Deno.test({
       const fresh = await freshState(cms, ns);
       await pollUntil(
         "the informer cache to equal a fresh list",
+        WAIT_MS,
         () => sameState(cacheState(informer), fresh),
       );
       ok(informer.relists >= 1, "resuming from a compacted resourceVersion forced a relist");
@@ -424,18 +439,19 @@ Deno.test("an informer on a CRD that does not exist yet reports notServed, then 
     const deleted: string[] = [];
     informer.addHandler({ onDelete: (o) => deleted.push(objectKey(o)) });
     run = informer.run(ac.signal);
-    await pollUntil("notServed", () => informer.status().state === "notServed");
+    await pollUntil("notServed", WAIT_MS, () => informer.status().state === "notServed");
     equal(informer.hasSynced(), false);
 
     await env.kubectl(["apply", "-f", "-"], { stdin: crd });
     await env.kubectl(["wait", "--for=condition=Established", `crd/widgets.${group}`]);
     ok(await informer.waitForSync(AbortSignal.timeout(60_000)));
     await widgets.create({ metadata: { name: "w1", namespace: ns } });
-    await pollUntil("the widget in the cache", () => informer.cache.has(`${ns}/w1`));
+    await pollUntil("the widget in the cache", WAIT_MS, () => informer.cache.has(`${ns}/w1`));
 
     await env.kubectl(["delete", "crd", `widgets.${group}`, "--wait=true"]);
     await pollUntil(
       "notServed after the CRD is gone",
+      WAIT_MS,
       () => informer.status().state === "notServed",
     );
     deepEqual(deleted, [`${ns}/w1`]);

@@ -318,7 +318,7 @@ Deno.test("kleym CLI: inspect and status against the real controller's output", 
       const userKc = ["--kubeconfig", await env.userKubeconfig(user)];
       const args = ["inspect", "binding", "objective-a", "-n", ns, "-o", "json", ...userKc];
       // RBAC changes reach the authorizer's cache shortly after the write.
-      const run = await pollUntil("the ClusterRole is in effect", 10_000, async () => {
+      const run = await pollUntil("the ClusterRole is in effect", 60_000, async () => {
         const r = await cli(args);
         return r.code !== 4 ? r : undefined;
       });
@@ -347,13 +347,13 @@ Deno.test("kleym CLI: inspect and status against the real controller's output", 
       await env.kubectl(["apply", "-f", "-"], { stdin: example("collision", ns) });
       await pollUntil(
         "objective-a in conflict",
-        20_000,
+        60_000,
         async () =>
           conditionOf(await getBinding(c, ns, "objective-a"), "Conflict")?.status === "True",
       );
       await pollUntil(
         "objective-a's ClusterSPIFFEID deleted",
-        20_000,
+        60_000,
         async () => (await managedOf(c, ns, "objective-a")).length === 0,
       );
       const run = await cli(["inspect", "binding", "objective-a", "-n", ns, "-o", "json", ...kc]);

@@ -136,7 +136,15 @@ Deno.test("two signals at once (terminal + wrapper) are one stop request: exit 0
     JSON.parse(l) as { level: string; msg: string }
   );
   assert.deepEqual(msgs.filter((m) => m.level === "error"), [], stderr);
-  assert.ok(msgs.some((m) => m.msg === "received SIGTERM again; already shutting down"), stderr);
+  // The two signals reach the listeners in either order (and the second may find the process
+  // already gone): the property is one shutdown, never a forced exit.
+  assert.equal(msgs.filter((m) => /^received SIG(INT|TERM); shutting down$/.test(m.msg)).length, 1);
+  assert.ok(
+    msgs.every((m) =>
+      !/again/.test(m.msg) || /^received SIG(INT|TERM) again; already shutting down$/.test(m.msg)
+    ),
+    stderr,
+  );
 });
 
 Deno.test("deno task operator: one SIGINT to its process group (task runner + operator) is exit 0", async () => {

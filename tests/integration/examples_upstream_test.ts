@@ -58,7 +58,7 @@ Deno.test("examples and the README's binding on upstream GAIE CRDs only: exactly
     for (const csid of want.clusterSPIFFEIDs) {
       const got = await pollUntil(
         `ClusterSPIFFEID ${csid.metadata.name}`,
-        20_000,
+        60_000,
         () => getCsid(c, csid.metadata.name),
       );
       assert.deepEqual(got.spec, csid.spec, `${name}: spec of ${csid.metadata.name}`);
@@ -143,7 +143,7 @@ Deno.test("examples and the README's binding on upstream GAIE CRDs only: exactly
 
     await t.step("... and works where a v1 InferenceObjective is served", async () => {
       await cp.installCrds(["inferenceobjectives.v1-stand-in"]);
-      await pollUntil("v1 objectives served", 20_000, async () => {
+      await pollUntil("v1 objectives served", 60_000, async () => {
         const out = await cp.kubectl(["api-resources", "--api-group=inference.networking.k8s.io"]);
         return out.includes("inferenceobjectives");
       });

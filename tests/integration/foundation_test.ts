@@ -6,6 +6,8 @@ import assert from "node:assert/strict";
 import { parse } from "yaml";
 import { testEnv } from "../harness/env.ts";
 import { REPO_ROOT } from "../harness/controlplane.ts";
+import { bindingManifest } from "../harness/manifests.ts";
+import { pollUntil } from "../harness/poll.ts";
 import { isOurProcess } from "../harness/process.ts";
 
 const EXAMPLE = `${REPO_ROOT}/tests/fixtures/examples/per-objective/input.yaml`;
@@ -80,12 +82,7 @@ for (const c of CEL_CASES) {
   Deno.test(`the API server rejects a binding that is ${c.name} with the CRD's own message`, async () => {
     const env = await testEnv();
     const ns = await env.newNamespace("cel");
-    const manifest = JSON.stringify({
-      apiVersion: "kleym.sonda.red/v1alpha1",
-      kind: "InferenceIdentityBinding",
-      metadata: { name: "bad", namespace: ns },
-      spec: c.spec,
-    });
+    const manifest = JSON.stringify(bindingManifest(ns, "bad", c.spec));
     await assert.rejects(
       env.kubectl(["create", "-f", "-"], { stdin: manifest }),
       (e: Error) => e.message.includes(c.message),
@@ -93,15 +90,6 @@ for (const c of CEL_CASES) {
     const left = await env.kubectl(["get", "inferenceidentitybindings", "-n", ns, "-o", "name"]);
     assert.equal(left.trim(), "");
   });
-}
-
-async function waitFor(what: string, check: () => Promise<boolean> | boolean, ms = 60_000) {
-  const end = Date.now() + ms;
-  while (Date.now() < end) {
-    if (await check()) return;
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  throw new Error(`timed out waiting for ${what}`);
 }
 
 function pidsIn(dir: string): number[] {
@@ -130,11 +118,11 @@ Deno.test("interrupting a test run leaves no etcd or kube-apiserver behind", asy
     }
   })();
   let runDir = "";
-  await waitFor("the run's control plane to come up", () => {
+  await pollUntil("the run's control plane to come up", 120_000, () => {
     const m = stderr.match(/state in (\S+)\)/);
     if (m) runDir = m[1];
     return runDir !== "";
-  }, 120_000);
+  });
   assert.ok(!before.has(runDir.split("/").pop()!));
   const pids = pidsIn(runDir);
   assert.equal(pids.length, 2, "etcd and kube-apiserver");

@@ -17,29 +17,29 @@ import {
   type LeaseObject,
 } from "../../operator/leader.ts";
 import { testEnv } from "../harness/env.ts";
+import { pollUntil } from "../harness/poll.ts";
 
 const TIMING = { leaseDurationMs: 3_000, renewDeadlineMs: 2_000, retryPeriodMs: 250 };
+/**
+ * For the release test: a lease so long that a takeover before it ran out can only come from the
+ * release (a standby may take an unreleased lease only after its full duration).
+ */
+const LONG = { leaseDurationMs: 30_000, renewDeadlineMs: 20_000, retryPeriodMs: 250 };
+/** Failure bound of a wait (never part of what is asserted). */
+const WAIT_MS = 60_000;
 const quiet = new Logger({ level: "error", sink: () => {} });
 
-async function pollUntil(
-  what: string,
-  deadlineMs: number,
-  check: () => boolean | Promise<boolean>,
-) {
-  const end = Date.now() + deadlineMs;
-  while (!(await check())) {
-    if (Date.now() > end) throw new Error(`${what}: not true after ${deadlineMs} ms`);
-    await new Promise((r) => setTimeout(r, 25));
-  }
-}
-
 /** A transport that can be cut off (every request then fails like a dead network). */
-function cuttable(inner: Transport): { transport: Transport; cut(): void } {
+function cuttable(inner: Transport): { transport: Transport; cut(): void; requests(): number } {
   let dead = false;
+  let requests = 0;
   return {
-    transport: (req: KubeRequest) =>
-      dead ? Promise.reject(new Error("network cut by the test")) : inner(req),
+    transport: (req: KubeRequest) => {
+      requests++;
+      return dead ? Promise.reject(new Error("network cut by the test")) : inner(req);
+    },
     cut: () => dead = true,
+    requests: () => requests,
   };
 }
 
@@ -50,6 +50,8 @@ interface Candidate {
   stop: AbortController;
   done: Promise<LeadershipEnd>;
   cut(): void;
+  /** Lease requests sent so far. */
+  requests(): number;
   close(): void;
 }
 
@@ -57,6 +59,7 @@ async function candidate(
   name: string,
   namespace: string,
   shared: { leaders: number; maxLeaders: number },
+  timing = TIMING,
 ): Promise<Candidate> {
   const env = await testEnv();
   const conn = await connect({ kubeconfig: env.kubeconfigPath, retry: false });
@@ -69,13 +72,14 @@ async function candidate(
     stop,
     done: Promise.resolve("stopped"),
     cut: net.cut,
+    requests: net.requests,
     close: conn.close,
   };
   const elector = new LeaderElector({
     leases,
     namespace,
     identity: name,
-    ...TIMING,
+    ...timing,
     logger: quiet,
   });
   c.done = elector.run(stop.signal, async (leaderSignal) => {
@@ -100,23 +104,25 @@ async function readLease(namespace: string): Promise<LeaseObject> {
   );
 }
 
-Deno.test("two candidates: exactly one leads; stopping it releases the lease and the other takes over at once", async () => {
+Deno.test("two candidates: exactly one leads; stopping it releases the lease and the other takes over before the lease would have expired", async () => {
   const env = await testEnv();
   const ns = await env.newNamespace("leader-release");
   const shared = { leaders: 0, maxLeaders: 0 };
-  const a = await candidate("a", ns, shared);
-  const b = await candidate("b", ns, shared);
+  const a = await candidate("a", ns, shared, LONG);
+  const b = await candidate("b", ns, shared, LONG);
   try {
-    await pollUntil("a leader", 10_000, () => a.leading || b.leading);
-    // Several renew periods with both campaigning: still exactly one leader.
+    await pollUntil("a leader", WAIT_MS, () => a.leading || b.leading);
     const first = a.leading ? a : b;
     const second = first === a ? b : a;
-    const until = Date.now() + 4 * TIMING.retryPeriodMs;
-    await pollUntil("four retry periods", 10_000, () => {
-      assert.equal(shared.leaders, 1);
-      return Date.now() > until;
-    });
-    assert.equal((await readLease(ns)).spec?.holderIdentity, first.name);
+    // The standby keeps campaigning: it has read the held lease several times, still one leader.
+    const seen = second.requests();
+    await pollUntil("the standby retried four times", WAIT_MS, () => second.requests() >= seen + 4);
+    assert.equal(shared.leaders, 1);
+    const held = await readLease(ns);
+    assert.equal(held.spec?.holderIdentity, first.name);
+    // The last renewal the standby can have seen is at or after this one.
+    const renewedAt = Date.parse(held.spec?.renewTime ?? "");
+    assert.ok(Number.isFinite(renewedAt), `renewTime ${held.spec?.renewTime}`);
 
     const stoppedAt = Date.now();
     first.stop.abort();
@@ -127,7 +133,15 @@ Deno.test("two candidates: exactly one leads; stopping it releases the lease and
       released.spec?.holderIdentity === "" || released.spec?.holderIdentity === second.name,
       JSON.stringify(released.spec),
     );
-    await pollUntil("standby leads", TIMING.leaseDurationMs, () => second.leading);
+    await pollUntil("standby leads", WAIT_MS, () => second.leading);
+    // Bound from the configuration: without the release the standby could not lead before the
+    // held lease ran out (renewedAt + 30 s); both clocks are this process's.
+    assert.ok(
+      (second.becameLeaderAt ?? Infinity) < renewedAt + LONG.leaseDurationMs,
+      `standby led at ${second.becameLeaderAt}, lease ran out at ${
+        renewedAt + LONG.leaseDurationMs
+      }`,
+    );
     const handover = (second.becameLeaderAt ?? 0) - stoppedAt;
     console.log(`handover after release: ${handover} ms`);
     assert.equal(shared.maxLeaders, 1);
@@ -147,23 +161,27 @@ Deno.test("a leader that goes silent loses the lease to the standby after the le
   const shared = { leaders: 0, maxLeaders: 0 };
   const a = await candidate("a", ns, shared);
   try {
-    await pollUntil("a leads", 10_000, () => a.leading);
+    await pollUntil("a leads", WAIT_MS, () => a.leading);
     const b = await candidate("b", ns, shared);
     try {
-      // Let b observe a's renewals for a while, then cut a off the network.
-      await new Promise((r) => setTimeout(r, 3 * TIMING.retryPeriodMs));
+      // Let b observe a's lease a few times, then cut a off the network.
+      await pollUntil("b campaigned three times", WAIT_MS, () => b.requests() >= 3);
       const cutAt = Date.now();
       a.cut();
+      // a's last successful renewal is this one or a later one (one may still be in flight).
+      const renewedAt = Date.parse((await readLease(ns)).spec?.renewTime ?? "");
+      assert.ok(Number.isFinite(renewedAt));
       // a gives up after the renew deadline: its work is stopped and it reports "lost".
       assert.equal(await a.done, "lost");
       const lostAfter = Date.now() - cutAt;
       assert.equal(a.leading, false);
-      await pollUntil(
-        "b leads",
-        TIMING.leaseDurationMs + 4 * TIMING.retryPeriodMs + 2_000,
-        () => b.leading,
-      );
+      await pollUntil("b leads", WAIT_MS, () => b.leading);
       const takeover = (b.becameLeaderAt ?? 0) - cutAt;
+      // Bound from the configuration: b waited the lease duration out after a's last renewal.
+      assert.ok(
+        (b.becameLeaderAt ?? 0) >= renewedAt + TIMING.leaseDurationMs,
+        `b led ${(b.becameLeaderAt ?? 0) - renewedAt} ms after a's last renewal`,
+      );
       console.log(
         `old leader stopped after ${lostAfter} ms; standby took over after ${takeover} ms`,
       );
@@ -190,7 +208,7 @@ Deno.test("a released lease has no holder and a one-second duration", async () =
   const shared = { leaders: 0, maxLeaders: 0 };
   const a = await candidate("a", ns, shared);
   try {
-    await pollUntil("a leads", 10_000, () => a.leading);
+    await pollUntil("a leads", WAIT_MS, () => a.leading);
     const held = await readLease(ns);
     assert.equal(held.spec?.holderIdentity, "a");
     assert.equal(held.spec?.leaseDurationSeconds, 3);

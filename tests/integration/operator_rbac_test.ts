@@ -22,6 +22,8 @@ import {
   testEnv,
   TRUST_DOMAIN,
 } from "./operator_support.ts";
+import { bindingManifest } from "../harness/manifests.ts";
+import { activityFromMetrics, waitSettled } from "../harness/settle.ts";
 
 interface Rule {
   apiGroups: string[];
@@ -98,7 +100,7 @@ Deno.test("as the kleym ServiceAccount: examples converge and recover, RBAC is e
     secureMetrics: scraper,
   });
   try {
-    await op.waitForLog((l) => l.msg === "became leader", 30_000, "leadership");
+    await op.waitForLog((l) => l.msg === "became leader", 60_000, "leadership");
 
     // 1. PerObjective and PoolOnly examples converge.
     await env.kubectl(["apply", "-f", "-"], { stdin: exampleIn("per-objective.yaml", ns) });
@@ -106,7 +108,7 @@ Deno.test("as the kleym ServiceAccount: examples converge and recover, RBAC is e
     for (const name of ["objective-a", poolOnlyName(ns)]) {
       await pollUntil(
         `${name} Ready`,
-        30_000,
+        60_000,
         async () => (await bindingReady(env, ns, name)).status === "True",
       );
     }
@@ -126,7 +128,7 @@ Deno.test("as the kleym ServiceAccount: examples converge and recover, RBAC is e
     ]);
     await pollUntil(
       "edit repaired",
-      20_000,
+      60_000,
       async () =>
         (await csids(ns)).find((c) => c.metadata.name === owned.metadata.name)?.spec.hint ===
           `${ns}/objective-a`,
@@ -158,13 +160,13 @@ Deno.test("as the kleym ServiceAccount: examples converge and recover, RBAC is e
     await env.kubectl(["delete", "clusterspiffeid", owned.metadata.name, "--wait=true"]);
     await pollUntil(
       "deletion repaired",
-      20_000,
+      60_000,
       async () => (await csids(ns)).some((c) => c.metadata.name === owned.metadata.name),
     );
 
     // 4. Collision: both PerObjective bindings Conflict, their output removed.
     await env.kubectl(["apply", "-f", "-"], { stdin: exampleIn("collision.yaml", ns) });
-    await pollUntil("collision reported", 20_000, async () => {
+    await pollUntil("collision reported", 60_000, async () => {
       const a = await bindingReady(env, ns, "objective-a");
       const b = await bindingReady(env, ns, "objective-b");
       return a.reason === "IdentityCollision" && b.reason === "IdentityCollision";
@@ -174,7 +176,7 @@ Deno.test("as the kleym ServiceAccount: examples converge and recover, RBAC is e
     await env.kubectl(["delete", "iib", "objective-b", "-n", ns, "--wait=true", "--timeout=30s"]);
     await pollUntil(
       "objective-a recovered",
-      20_000,
+      60_000,
       async () => (await bindingReady(env, ns, "objective-a")).status === "True",
     );
 
@@ -183,7 +185,7 @@ Deno.test("as the kleym ServiceAccount: examples converge and recover, RBAC is e
     await env.kubectl(["delete", "iib", poolOnly, "-n", ns, "--wait=true", "--timeout=30s"]);
     await pollUntil(
       "pool-only output gone",
-      20_000,
+      60_000,
       async () =>
         !(await csids(ns)).some((c) => String(c.spec.spiffeIDTemplate).includes("/pool/")),
     );
@@ -201,20 +203,24 @@ Deno.test("as the kleym ServiceAccount: examples converge and recover, RBAC is e
       }),
     });
     await env.kubectl(["apply", "-f", "-"], {
-      stdin: JSON.stringify({
-        apiVersion: "kleym.sonda.red/v1alpha1",
-        kind: "InferenceIdentityBinding",
-        metadata: { name: "taken", namespace: ns },
-        spec: { poolRef: { name: "pool-a" }, serviceAccountName: "inference-sa", mode: "PoolOnly" },
-      }),
+      stdin: JSON.stringify(
+        bindingManifest(ns, "taken", {
+          poolRef: { name: "pool-a" },
+          serviceAccountName: "inference-sa",
+          mode: "PoolOnly",
+        }),
+      ),
     });
     await pollUntil(
       "name taken reported",
-      20_000,
+      60_000,
       async () => (await bindingReady(env, ns, "taken")).reason === "ClusterSPIFFEIDNameTaken",
     );
     await env.kubectl(["delete", "clusterspiffeid", takenName]);
 
+    // Read the counters and gauges only once the operator has settled: its last writes (and
+    // other namespaces' bindings it reconciles too) are then all counted.
+    await waitSettled("the operator", async () => activityFromMetrics(await op.metrics()));
     // This scrape's TokenReview and SubjectAccessReview are counted before the exposition is
     // rendered, so they are in it.
     const metrics = await op.metrics();
@@ -266,14 +272,16 @@ Deno.test("as the kleym ServiceAccount: examples converge and recover, RBAC is e
     );
     assert.equal(sample(metrics, "kleym_leader"), 1);
 
-    // SIGTERM: exit 0 within the grace period, Lease released.
+    // SIGTERM: exit 0 within the grace period, Lease released. The operator exits 0 only if
+    // its shutdown finished within its own SHUTDOWN_TIMEOUT_MS (operator/entry.ts; else exit 1),
+    // so the bound is proven on its clock; the wall-clock time here is printed, not asserted.
+    // stop() sends SIGTERM (SIGKILL only after 15 s: then the code is 137) and also waits for
+    // the log reader, so the assertions on the last log lines below see every line.
     const t0 = Date.now();
-    op.kill("SIGTERM");
-    const code = await op.exited;
-    const took = Date.now() - t0;
-    console.log(`SIGTERM -> exit ${code} after ${took} ms`);
-    assert.equal(code, 0);
-    assert.ok(took < 10_000, `shutdown took ${took} ms`);
+    const code = await op.stop();
+    console.log(`SIGTERM -> exit ${code} after ${Date.now() - t0} ms`);
+    assert.equal(code, 0, "exit 0: shutdown finished within SHUTDOWN_TIMEOUT_MS");
+    assert.ok(!op.logs.some((l) => String(l.msg).startsWith("shutdown did not finish")));
     const lease = JSON.parse(
       await env.kubectl(["get", "lease", "kleym-operator", "-n", "kleym-system", "-o", "json"]),
     );

@@ -10,8 +10,11 @@ import { pollUntil } from "../harness/poll.ts";
 import {
   applyDeploy as applyDeployWith,
   deployDocs,
+  type LogRecord,
   operatorPermissions,
+  type OperatorProcess,
   serviceAccountKubeconfig as writeServiceAccountKubeconfig,
+  spawnOperator,
   TRUST_DOMAIN,
 } from "../harness/operator.ts";
 export { pollUntil };
@@ -73,28 +76,7 @@ export async function metricsScraper(
   return { certDir, caPem: pair.cert, token };
 }
 
-export interface LogRecord {
-  time: string;
-  level: string;
-  msg: string;
-  [k: string]: unknown;
-}
-
-export interface OperatorProcess {
-  readonly name: string;
-  readonly pid: number;
-  readonly logs: LogRecord[];
-  /** Resolves with the exit code. */
-  readonly exited: Promise<number>;
-  readonly exitCode: number | undefined;
-  metricsAddress(): Promise<string>;
-  healthAddress(): Promise<string>;
-  waitForLog(pred: (r: LogRecord) => boolean, deadlineMs: number, what: string): Promise<LogRecord>;
-  metrics(): Promise<string>;
-  kill(sig: Deno.Signal): void;
-  /** SIGTERM, then SIGKILL after 15 s; always awaits the exit and the log reader. */
-  stop(): Promise<number>;
-}
+export type { LogRecord, OperatorProcess };
 
 export interface StartOptions {
   name: string;
@@ -110,157 +92,12 @@ export interface StartOptions {
   everyInterface?: boolean;
 }
 
+/** The operator process with every log record kept, at debug level (tests/harness/operator.ts). */
 export function startOperator(opts: StartOptions): OperatorProcess {
-  const child = new Deno.Command(Deno.execPath(), {
-    args: [
-      "run",
-      "--quiet",
-      ...operatorPermissions(),
-      `${REPO_ROOT}/main.ts`,
-      `--trust-domain=${TRUST_DOMAIN}`,
-      `--kubeconfig=${opts.kubeconfig}`,
-      `--metrics-bind-address=${opts.everyInterface ? "" : "127.0.0.1"}:0`,
-      `--health-probe-bind-address=${opts.everyInterface ? "" : "127.0.0.1"}:0`,
-      "--log-level=debug",
-      ...(opts.secureMetrics
-        ? [`--metrics-cert-dir=${opts.secureMetrics.certDir}`]
-        : ["--metrics-secure=false"]),
-      ...(opts.args ?? []),
-    ],
-    cwd: REPO_ROOT,
-    env: { POD_NAME: opts.name, NO_COLOR: "1" },
-    stdin: "null",
-    stdout: "null",
-    stderr: "piped",
-  }).spawn();
-  const logs: LogRecord[] = [];
-  const verbose = Deno.env.get("KLEYM_TEST_VERBOSE") === "1";
-  // Owned by this handle: awaited in stop(); ends when the child closes stderr.
-  const reader = (async () => {
-    let buf = "";
-    for await (const chunk of child.stderr.pipeThrough(new TextDecoderStream())) {
-      buf += chunk;
-      let nl: number;
-      while ((nl = buf.indexOf("\n")) >= 0) {
-        const line = buf.slice(0, nl);
-        buf = buf.slice(nl + 1);
-        if (verbose) console.error(`[${opts.name}] ${line}`);
-        try {
-          logs.push(JSON.parse(line));
-        } catch {
-          logs.push({ time: "", level: "raw", msg: line });
-        }
-      }
-    }
-  })();
-  let exitCode: number | undefined;
-  const exited = child.status.then((s) => {
-    exitCode = s.code;
-    return s.code;
-  });
-
-  const handle: OperatorProcess = {
-    name: opts.name,
-    pid: child.pid,
-    logs,
-    exited,
-    get exitCode() {
-      return exitCode;
-    },
-    async waitForLog(pred, deadlineMs, what) {
-      return await pollUntil(`${opts.name}: ${what}`, deadlineMs, () => {
-        const hit = logs.find(pred);
-        if (hit) return hit;
-        if (exitCode !== undefined) {
-          throw new Error(
-            `${opts.name} exited (${exitCode}) while waiting for ${what}:\n${
-              logs.map((l) => JSON.stringify(l)).join("\n")
-            }`,
-          );
-        }
-        return undefined;
-      });
-    },
-    async metricsAddress() {
-      const r = await handle.waitForLog((l) => l.msg === "serving metrics", 20_000, "metrics");
-      return String(r.address);
-    },
-    async healthAddress() {
-      const r = await handle.waitForLog((l) => l.msg === "serving health probes", 20_000, "probes");
-      return String(r.address);
-    },
-    async metrics() {
-      const secure = opts.secureMetrics;
-      if (!secure) {
-        return await (await fetch(`http://${await handle.metricsAddress()}/metrics`)).text();
-      }
-      const client = Deno.createHttpClient({ caCerts: [secure.caPem] });
-      try {
-        const res = await fetch(`https://${await handle.metricsAddress()}/metrics`, {
-          client,
-          headers: { Authorization: `Bearer ${secure.token}` },
-        });
-        const text = await res.text();
-        if (!res.ok) throw new Error(`GET /metrics: ${res.status} ${text.trim()}`);
-        return text;
-      } finally {
-        client.close();
-      }
-    },
-    kill(sig) {
-      if (exitCode !== undefined) return;
-      try {
-        child.kill(sig);
-      } catch { /* already gone */ }
-    },
-    async stop() {
-      handle.kill("SIGTERM");
-      let timer: ReturnType<typeof setTimeout> | undefined;
-      const code = await Promise.race([
-        exited,
-        new Promise<"timeout">((r) => timer = setTimeout(() => r("timeout"), 15_000)),
-      ]);
-      clearTimeout(timer);
-      if (code === "timeout") handle.kill("SIGKILL");
-      const final = await exited;
-      await reader.catch(() => {});
-      return final;
-    },
-  };
-  return handle;
+  return spawnOperator({ ...opts, logLevel: "debug", logs: "all" });
 }
 
-/** One sample value from a text exposition, or undefined when the series is absent. */
-export function sample(
-  text: string,
-  name: string,
-  labels: Record<string, string> = {},
-): number | undefined {
-  for (const line of text.split("\n")) {
-    if (!line.startsWith(name)) continue;
-    const m = /^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})? (\S+)$/.exec(line);
-    if (!m || m[1] !== name) continue;
-    const got: Record<string, string> = {};
-    for (const p of (m[2] ?? "").matchAll(/([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"/g)) {
-      got[p[1]] = p[2];
-    }
-    if (Object.entries(labels).every(([k, v]) => got[k] === v)) return Number(m[3]);
-  }
-  return undefined;
-}
-
-/** Every `kleym_api_requests_total` series: verb, resource, code, count. */
-export function apiRequests(
-  text: string,
-): { verb: string; resource: string; code: string; count: number }[] {
-  const out = [];
-  for (const line of text.split("\n")) {
-    const m = /^kleym_api_requests_total\{verb="([^"]*)",resource="([^"]*)",code="([^"]*)"\} (\S+)$/
-      .exec(line);
-    if (m) out.push({ verb: m[1], resource: m[2], code: m[3], count: Number(m[4]) });
-  }
-  return out;
-}
+export { apiRequests, sample } from "../harness/metrics.ts";
 
 /** The example manifest with its namespace replaced (examples are written for `default`). */
 export function exampleIn(file: string, namespace: string): string {

@@ -24,6 +24,7 @@ import {
   waitGone,
   waitReason,
 } from "./reconcile_helpers.ts";
+import { waitSettled } from "../harness/settle.ts";
 
 const EXAMPLES = `${REPO_ROOT}/tests/fixtures/examples`;
 const NS = "default";
@@ -61,7 +62,7 @@ async function assertExpected(
   for (const csid of want.clusterSPIFFEIDs) {
     const got = await pollUntil(
       `ClusterSPIFFEID ${csid.metadata.name}`,
-      20_000,
+      60_000,
       () => getCsid(c, csid.metadata.name),
     );
     for (const [k, v] of Object.entries(csid.metadata.labels)) {
@@ -126,7 +127,7 @@ Deno.test("the fixture examples produce exactly the expected objects and status 
       // Events are written asynchronously (apis/events.ts): wait for it.
       await pollUntil(
         "Normal Reconciled event",
-        10_000,
+        60_000,
         async () =>
           (await eventsOf(c, NS, "objective-a")).some((e) =>
             e.reason === "Reconciled" && e.type === "Normal"
@@ -153,7 +154,7 @@ Deno.test("the fixture examples produce exactly the expected objects and status 
         assert.equal(b?.status?.renderedSelectors, undefined);
         await pollUntil(
           `${name} IdentityCollision warning`,
-          10_000,
+          60_000,
           async () =>
             (await eventsOf(c, NS, name)).some((e) =>
               e.reason === "IdentityCollision" && e.type === "Warning"
@@ -175,7 +176,7 @@ Deno.test("the fixture examples produce exactly the expected objects and status 
         await assertExpected(c, expected("per-objective"));
         await pollUntil(
           "IdentityCollisionResolved event",
-          10_000,
+          60_000,
           async () =>
             (await eventsOf(c, NS, "objective-a")).some((e) =>
               e.reason === "IdentityCollisionResolved" && e.type === "Normal"
@@ -185,7 +186,9 @@ Deno.test("the fixture examples produce exactly the expected objects and status 
       },
     );
 
-    await t.step("the outcome metrics moved", () => {
+    await t.step("the outcome metrics moved", async () => {
+      // Counters move after the writes they count: read them once the controller has settled.
+      await waitSettled("the controller", () => op.activity());
       const m = op.metrics;
       assert.ok(
         m.bindingOutcomes.get({ condition: "Ready", reason: "Reconciled", mode: "PerObjective" }) >=
@@ -202,13 +205,19 @@ Deno.test("the fixture examples produce exactly the expected objects and status 
         m.bindings.get({ condition: "Ready", reason: "Reconciled", mode: "PerObjective" }) >= 1,
         true,
       );
+      // The gauge is cluster-wide: it equals the colliding bindings the cluster holds now (other
+      // tests' too, whatever ran first), none of them this test's any more.
+      const colliding = (await c.bindings.list()).items.filter((b) =>
+        conditionOf(b, "Ready")?.reason === "IdentityCollision"
+      );
+      assert.ok(!colliding.some((b) => b.metadata.namespace === NS), "this test's collision ended");
       assert.equal(
         m.bindings.get({
           condition: "Conflict",
           reason: "IdentityCollision",
           mode: "PerObjective",
         }),
-        0,
+        colliding.length,
         "the gauge follows the current state",
       );
       assert.ok(m.expose().includes("kleym_identity_binding_outcomes_total{"));

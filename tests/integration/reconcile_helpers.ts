@@ -6,11 +6,12 @@
  * The controller's client and the test's client are separate connections: the controller's
  * request hook (`RequestCounter`) then counts exactly the operator's requests.
  */
-import { connect } from "../../apis/connect.ts";
+import { buildTransport, connect, loadConnection } from "../../apis/connect.ts";
 import { ApiError } from "../../apis/errors.ts";
 import { apiEventWriter, EventRecorder } from "../../apis/events.ts";
 import { RequestCounter } from "../../apis/hooks.ts";
-import { type KubeObject, ResourceClient, type RestClient } from "../../apis/rest.ts";
+import { type KubeObject, ResourceClient, RestClient } from "../../apis/rest.ts";
+import type { Transport } from "../../apis/transport.ts";
 import * as gaieV1 from "../../generated/inference.networking.k8s.io/v1.ts";
 import * as gaieV1alpha2 from "../../generated/inference.networking.x-k8s.io/v1alpha2.ts";
 import {
@@ -24,8 +25,20 @@ import {
 import { Logger } from "../../observe/log.ts";
 import { Metrics } from "../../observe/metrics.ts";
 import { type EventObject, eventsClient } from "../../reconcile/apply.ts";
-import { Controller } from "../../reconcile/controller.ts";
+import { Controller, type ControllerOptions } from "../../reconcile/controller.ts";
+import {
+  bindingManifest,
+  objectiveManifest,
+  poolV1alpha2Manifest,
+  poolV1Manifest,
+} from "../harness/manifests.ts";
 import { pollUntil } from "../harness/poll.ts";
+import {
+  type Activity,
+  activityFromMetrics,
+  type TrackedTransport,
+  trackTransport,
+} from "../harness/settle.ts";
 export { pollUntil };
 
 export const TRUST_DOMAIN = "kleym.sonda.red";
@@ -68,6 +81,10 @@ export interface RunningController {
   recorder: EventRecorder;
   /** Writes (create/update/patch/delete) the controller made, by resource. */
   writes(): number;
+  /** The controller's transport: write requests in flight, injected delays. */
+  transport: TrackedTransport;
+  /** Queue depth/in-flight (the gauges), writes in flight and made: for `waitSettled`. */
+  activity(): Activity;
   stop(): Promise<void>;
 }
 
@@ -78,6 +95,10 @@ export interface StartOptions {
   concurrency?: number;
   /** Print the controller's log lines (debugging). */
   verbose?: boolean;
+  /** Periodic resync of every binding (SPEC 7 `--sync-period`). */
+  syncPeriodMs?: number;
+  /** Wraps the controller's transport (outermost), e.g. to lose a watch event on purpose. */
+  transport?: (inner: Transport) => Transport;
 }
 
 /** Starts a Controller in-process, waits for its caches, runs its work loop. */
@@ -86,7 +107,14 @@ export async function startController(
   opts: StartOptions = {},
 ): Promise<RunningController> {
   const requests = new RequestCounter();
-  const conn = await connect({ kubeconfig, env: () => undefined, onRequest: requests.onRequest });
+  const built = buildTransport(await loadConnection({ kubeconfig, env: () => undefined }), {
+    onRequest: requests.onRequest,
+  });
+  // The test's own wrapper (e.g. a lost watch event) inside, the write tracker outermost.
+  const transport = trackTransport(
+    opts.transport ? opts.transport(built.transport) : built.transport,
+  );
+  const rest = new RestClient(transport.transport);
   const metrics = new Metrics();
   const logs: Record<string, unknown>[] = [];
   const verbose = opts.verbose ?? Deno.env.get("KLEYM_TEST_VERBOSE") === "1";
@@ -98,14 +126,14 @@ export async function startController(
     },
   });
   const recorder = new EventRecorder({
-    writer: apiEventWriter(conn.rest),
+    writer: apiEventWriter(rest),
     reportingController: "kleym.sonda.red/kleym",
     reportingInstance: "integration-test",
     observer: metrics.eventObserver(),
     onError: (error) => logger.warn("could not record event", { error }),
   });
-  const controller = new Controller({
-    rest: conn.rest,
+  const options: ControllerOptions = {
+    rest,
     trustDomain: opts.trustDomain ?? TRUST_DOMAIN,
     className: opts.className,
     logger,
@@ -113,23 +141,35 @@ export async function startController(
     concurrency: opts.concurrency,
     crdRetryMs: opts.crdRetryMs,
     events: recorder,
-  });
+    syncPeriodMs: opts.syncPeriodMs,
+  };
+  const controller = new Controller(options);
   const caches = new AbortController();
   const work = new AbortController();
   const eventsLoop = new AbortController();
   const recording = recorder.run(eventsLoop.signal);
   await controller.startCaches(caches.signal);
   const running = controller.run(work.signal);
+  const writes = () =>
+    ["create", "update", "patch", "delete", "deletecollection"]
+      .map((verb) => requests.count({ verb: verb as "create" }))
+      .reduce((a, b) => a + b, 0);
   return {
     controller,
     metrics,
     requests,
     logs,
     recorder,
-    writes: () =>
-      ["create", "update", "patch", "delete", "deletecollection"]
-        .map((verb) => requests.count({ verb: verb as "create" }))
-        .reduce((a, b) => a + b, 0),
+    writes,
+    transport,
+    // The gauges as /metrics exports them (queue idle, no event buffered in the recorder);
+    // writes from the controller's own request hook.
+    activity: () => ({
+      ...activityFromMetrics(metrics.expose()),
+      pending: transport.writesInFlight() + (recorder.idle ? 0 : 1) +
+        (controller.idle() ? 0 : 1),
+      writes: writes(),
+    }),
     async stop() {
       work.abort();
       await running;
@@ -137,7 +177,7 @@ export async function startController(
       eventsLoop.abort();
       await recording;
       caches.abort();
-      conn.close();
+      built.close();
     },
   };
 }
@@ -152,59 +192,28 @@ export interface BindingSpecInput {
   containerName?: string;
 }
 
+/** A binding with `serviceAccountName: inference-sa` unless given (tests/harness/manifests.ts). */
 export function binding(
   ns: string,
   name: string,
   spec: BindingSpecInput,
 ): InferenceIdentityBinding {
-  return {
-    apiVersion: "kleym.sonda.red/v1alpha1",
-    kind: "InferenceIdentityBinding",
-    metadata: { name, namespace: ns },
-    // deno-lint-ignore no-explicit-any -- tests write shapes the CRD types forbid on purpose
-    spec: { serviceAccountName: "inference-sa", ...spec } as any,
-  };
+  // tests write shapes the CRD types forbid on purpose: the wire shape, typed for the clients
+  return bindingManifest(ns, name, {
+    serviceAccountName: "inference-sa",
+    ...spec,
+  }) as unknown as InferenceIdentityBinding;
 }
 
 export function poolV1(ns: string, name: string, labels: Record<string, string>) {
-  return {
-    apiVersion: "inference.networking.k8s.io/v1" as const,
-    kind: "InferencePool" as const,
-    metadata: { name, namespace: ns },
-    spec: {
-      selector: { matchLabels: labels },
-      targetPorts: [{ number: 8000 }],
-      endpointPickerRef: { name: `${name}-epp`, port: { number: 9002 } },
-    },
-  };
+  return poolV1Manifest(ns, name, { matchLabels: labels });
 }
 
 export function poolV1alpha2(ns: string, name: string, selector: Record<string, string>) {
-  return {
-    apiVersion: "inference.networking.x-k8s.io/v1alpha2" as const,
-    kind: "InferencePool" as const,
-    metadata: { name, namespace: ns },
-    spec: {
-      selector,
-      targetPortNumber: 8000,
-      extensionRef: { name: `${name}-epp` },
-    },
-  };
+  return poolV1alpha2Manifest(ns, name, selector);
 }
 
-export function objective(
-  apiVersion: "inference.networking.k8s.io/v1" | "inference.networking.x-k8s.io/v1alpha2",
-  ns: string,
-  name: string,
-  poolRef: { name: string; group?: string },
-) {
-  return {
-    apiVersion,
-    kind: "InferenceObjective" as const,
-    metadata: { name, namespace: ns },
-    spec: { poolRef },
-  };
-}
+export const objective = objectiveManifest;
 
 /**
  * kubectl apply of typed objects (server-side, field manager "kubectl": re-applying an object
@@ -254,7 +263,7 @@ export async function waitReason(
   ns: string,
   name: string,
   reason: string,
-  deadlineMs = 20_000,
+  deadlineMs = 60_000,
 ): Promise<InferenceIdentityBinding> {
   let last: InferenceIdentityBinding | undefined;
   try {
@@ -319,7 +328,7 @@ export async function waitGone<T extends KubeObject>(
   client: ResourceClient<T>,
   name: string,
   namespace?: string,
-  deadlineMs = 20_000,
+  deadlineMs = 60_000,
 ): Promise<void> {
   await pollUntil(`${client.desc.kind} ${namespace ?? ""}/${name} gone`, deadlineMs, async () => {
     try {

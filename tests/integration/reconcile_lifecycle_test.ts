@@ -87,7 +87,7 @@ Deno.test("reconcile lifecycle against a real API server", async (t) => {
       assert.deepEqual(await managedOf(c, ns, "b"), []);
       await pollUntil(
         "Warning InvalidObjectiveRef event",
-        10_000,
+        60_000,
         async () =>
           (await eventsOf(c, ns, "b")).some((e) =>
             e.type === "Warning" && e.reason === "InvalidObjectiveRef"
@@ -130,14 +130,14 @@ Deno.test("reconcile lifecycle against a real API server", async (t) => {
         await waitReason(c, ns, "b", "Reconciled");
         const [before] = await managedOf(c, ns, "b");
         await apply(k, poolV1(ns, "p", { app: "two" }));
-        const after = await pollUntil("ClusterSPIFFEID follows the pool", 20_000, async () => {
+        const after = await pollUntil("ClusterSPIFFEID follows the pool", 60_000, async () => {
           const [o] = await managedOf(c, ns, "b");
           return o?.spec.podSelector?.matchLabels?.app === "two" ? o : undefined;
         });
         assert.equal(after.metadata.name, before.metadata.name);
         assert.equal(after.metadata.uid, before.metadata.uid, "updated in place, not re-created");
         assert.ok(after.spec.workloadSelectorTemplates?.includes("k8s:pod-label:app:two"));
-        const b = await pollUntil("status follows", 10_000, async () => {
+        const b = await pollUntil("status follows", 60_000, async () => {
           const got = await getBinding(c, ns, "b");
           return got?.status?.renderedSelectors?.[0].selectors.includes("k8s:pod-label:app:two")
             ? got
@@ -164,7 +164,7 @@ Deno.test("reconcile lifecycle against a real API server", async (t) => {
       );
       const replaced = await pollUntil(
         "pool object replaces objective object",
-        20_000,
+        60_000,
         async () => {
           const objects = await managedOf(c, ns, "b");
           return objects.length === 1 && objects[0].metadata.name !== old.metadata.name
@@ -175,7 +175,7 @@ Deno.test("reconcile lifecycle against a real API server", async (t) => {
       assert.match(replaced.metadata.name ?? "", /-pool-[0-9a-f]{8}$/);
       assert.equal(replaced.spec.spiffeIDTemplate, `spiffe://${TRUST_DOMAIN}/ns/${ns}/pool/p`);
       assert.equal(await getCsid(c, old.metadata.name ?? ""), undefined, "old object deleted");
-      const b = await pollUntil("status names the pool identity", 10_000, async () => {
+      const b = await pollUntil("status names the pool identity", 60_000, async () => {
         const got = await getBinding(c, ns, "b");
         return got?.status?.computedSpiffeIDs?.[0].mode === "PoolOnly" ? got : undefined;
       });
@@ -212,7 +212,7 @@ Deno.test("reconcile lifecycle against a real API server", async (t) => {
         assert.equal(b.status?.computedSpiffeIDs, undefined);
         await pollUntil(
           "output removed",
-          10_000,
+          60_000,
           async () => (await managedOf(c, ns, "b")).length === 0,
         );
         await apply(k, o);
@@ -248,7 +248,7 @@ Deno.test("reconcile lifecycle against a real API server", async (t) => {
           const peers = three.filter((m) => m !== n);
           await pollUntil(
             `${n} names ${peers.join(", ")}`,
-            20_000,
+            60_000,
             async () =>
               conditionOf(await getBinding(c, ns, n), "Conflict")?.message === message(peers),
           );
@@ -260,7 +260,7 @@ Deno.test("reconcile lifecycle against a real API server", async (t) => {
         for (const [n, peer] of [["x", "y"], ["y", "x"]]) {
           await pollUntil(
             `${n} names only ${peer}`,
-            20_000,
+            60_000,
             async () =>
               conditionOf(await getBinding(c, ns, n), "Conflict")?.message === message([peer]),
           );
@@ -280,13 +280,13 @@ Deno.test("reconcile lifecycle against a real API server", async (t) => {
           assert.equal(conditionOf(b, "Conflict")?.status, "False");
           await pollUntil(
             `${n} ClusterSPIFFEID back`,
-            10_000,
+            60_000,
             async () => (await managedOf(c, ns, n)).length === 1,
           );
         }
         await pollUntil(
           "IdentityCollisionResolved on x",
-          10_000,
+          60_000,
           async () =>
             (await eventsOf(c, ns, "x")).some((e) => e.reason === "IdentityCollisionResolved"),
         );
@@ -324,13 +324,13 @@ Deno.test("reconcile lifecycle against a real API server", async (t) => {
         await c.bindings.delete("b", { namespace: ns });
         await pollUntil(
           "child being deleted",
-          10_000,
+          60_000,
           async () => (await getCsid(c, name))?.metadata.deletionTimestamp !== undefined,
         );
         // The binding re-checks (on the child's events and every ~2 s) and keeps waiting.
         await pollUntil(
           "the binding waits through a confirmation retry",
-          10_000,
+          60_000,
           () =>
             op.logs.filter((l) =>
               l.binding === `${ns}/b` && String(l.msg).startsWith("waiting for managed")
@@ -358,7 +358,7 @@ Deno.test("reconcile lifecycle against a real API server", async (t) => {
         c.csids.delete(object.metadata.name ?? ""),
         c.bindings.delete("b", { namespace: ns }),
       ]);
-      await waitGone(c.bindings, "b", ns, 10_000);
+      await waitGone(c.bindings, "b", ns, 60_000);
       assert.deepEqual(await managedOf(c, ns, "b"), []);
     });
 
@@ -381,16 +381,19 @@ Deno.test("reconcile lifecycle against a real API server", async (t) => {
       assert.equal(conditionOf(b, "RenderFailure")?.status, "True");
       assert.match(conditionOf(b, "RenderFailure")?.message ?? "", new RegExp(name));
       assert.match(conditionOf(b, "RenderFailure")?.message ?? "", /not managed by kleym/);
-      // A few retry periods (2 s) pass: the foreign object stays exactly as it was.
+      // Two more retries look the name up again: the foreign object stays exactly as it was.
+      const gets = () =>
+        op.requests.count({ verb: "get", resource: "clusterspiffeids.spire.spiffe.io" });
+      const getsAtReport = gets();
       await pollUntil(
         "two retries of the name-taken binding",
-        15_000,
-        () => op.requests.count({ verb: "get", resource: "clusterspiffeids.spire.spiffe.io" }) >= 2,
+        60_000,
+        () => gets() >= getsAtReport + 2,
       );
       const still = await getCsid(c, name);
       assert.equal(still?.metadata.resourceVersion, foreign.metadata.resourceVersion);
       assert.deepEqual(still?.metadata.labels, { owner: "someone-else" });
-      // Once the foreign object goes, the binding takes the name within the retry period.
+      // Once the foreign object goes, the binding takes the name on its own (next retry).
       await c.csids.delete(name);
       await waitReason(c, ns, "b", "Reconciled");
       assert.equal(
@@ -411,7 +414,7 @@ Deno.test("reconcile lifecycle against a real API server", async (t) => {
         await waitReason(c, ns, "b", "Reconciled");
         await pollUntil(
           "binding settled",
-          10_000,
+          60_000,
           async () => (await managedOf(c, ns, "b")).length === 1,
         );
         const bindingBefore = await getBinding(c, ns, "b");
@@ -421,7 +424,7 @@ Deno.test("reconcile lifecycle against a real API server", async (t) => {
           metadata: { labels: { "team.example.com/owner": "platform" } },
           spec: { hint: "tampered", podSelector: { matchLabels: { app: "evil" } }, admin: true },
         });
-        const repaired = await pollUntil("edit repaired", 10_000, async () => {
+        const repaired = await pollUntil("edit repaired", 60_000, async () => {
           const o = await getCsid(c, name);
           return o?.spec.hint === `${ns}/b` ? o : undefined;
         });
@@ -434,7 +437,7 @@ Deno.test("reconcile lifecycle against a real API server", async (t) => {
         );
 
         await c.csids.delete(name);
-        const recreated = await pollUntil("delete repaired", 10_000, async () => {
+        const recreated = await pollUntil("delete repaired", 60_000, async () => {
           const o = await getCsid(c, name);
           return o !== undefined && o.metadata.uid !== object.metadata.uid ? o : undefined;
         });

@@ -20,6 +20,7 @@ import { parse, stringify } from "yaml";
 import { DEFAULT_CRDS } from "../../hack/upstream.ts";
 import { kleymCrdText, startControlPlane } from "../harness/controlplane.ts";
 import { testEnv } from "../harness/env.ts";
+import { waitSettled } from "../harness/settle.ts";
 import { isRecord } from "../../reconcile/json.ts";
 import { checkSelectorSafety, renderBinding } from "../../reconcile/render.ts";
 import { isStateError } from "../../reconcile/errors.ts";
@@ -49,7 +50,9 @@ interface Case {
   name: string;
 }
 
+/** Applies every case's objects at once, then checks each case in its own step. */
 async function expectReasons(
+  t: Deno.TestContext,
   c: Awaited<ReturnType<typeof adminClients>>,
   kubectl: (args: string[], opts?: { stdin?: string }) => Promise<string>,
   ns: string,
@@ -57,35 +60,43 @@ async function expectReasons(
 ): Promise<void> {
   await apply(kubectl, ...cases.flatMap((x) => x.objects(ns)));
   for (const x of cases) {
-    const b = await waitReason(c, ns, x.name, x.reason);
-    const failing = conditionOf(b, x.condition);
-    assert.equal(failing?.status, "True", `${x.reason}: ${x.condition} is True`);
-    assert.equal(failing?.reason, x.reason);
-    for (const part of x.includes) {
-      assert.ok(failing?.message.includes(part), `${x.reason}: ${failing?.message} lacks ${part}`);
-    }
-    assert.equal(b.status?.computedSpiffeIDs, undefined);
-    // (A name over 63 characters cannot even be a label selector value: it never had output.)
-    if (x.name.length <= 63) assert.deepEqual(await managedOf(c, ns, x.name), []);
-    await pollUntil(
-      `Warning ${x.reason} event`,
-      10_000,
-      async () =>
-        (await eventsOf(c, ns, x.name)).some((e) => e.type === "Warning" && e.reason === x.reason),
-    );
+    await t.step(`${x.reason} (${x.name.slice(0, 40)})`, () => expectCase(c, ns, x));
   }
+}
+
+async function expectCase(
+  c: Awaited<ReturnType<typeof adminClients>>,
+  ns: string,
+  x: Case,
+): Promise<void> {
+  const b = await waitReason(c, ns, x.name, x.reason);
+  const failing = conditionOf(b, x.condition);
+  assert.equal(failing?.status, "True", `${x.reason}: ${x.condition} is True`);
+  assert.equal(failing?.reason, x.reason);
+  for (const part of x.includes) {
+    assert.ok(failing?.message.includes(part), `${x.reason}: ${failing?.message} lacks ${part}`);
+  }
+  assert.equal(b.status?.computedSpiffeIDs, undefined);
+  // (A name over 63 characters cannot even be a label selector value: it never had output.)
+  if (x.name.length <= 63) assert.deepEqual(await managedOf(c, ns, x.name), []);
+  await pollUntil(
+    `Warning ${x.reason} event`,
+    60_000,
+    async () =>
+      (await eventsOf(c, ns, x.name)).some((e) => e.type === "Warning" && e.reason === x.reason),
+  );
 }
 
 const SA = { serviceAccountName: "inference-sa" };
 
-Deno.test("reasons reachable through admission: each reported with the offending field and value", async () => {
+Deno.test("reasons reachable through admission: each reported with the offending field and value", async (t) => {
   const env = await testEnv();
   const c = await adminClients(env.kubeconfigPath);
   const op = await startController(env.kubeconfigPath);
   try {
     const ns = await env.newNamespace("reasons");
     const longName = `b${"x".repeat(69)}`;
-    await expectReasons(c, env.kubectl, ns, [
+    await expectReasons(t, c, env.kubectl, ns, [
       {
         name: "no-pool",
         reason: "TargetPoolNotFound",
@@ -152,6 +163,8 @@ Deno.test("reasons reachable through admission: each reported with the offending
         objects: (n) => [binding(n, longName, { poolRef: { name: "good" }, mode: "PoolOnly" })],
       },
     ]);
+    // Counters move after the status write: read them once the controller has settled.
+    await waitSettled("the controller", () => op.activity());
     assert.ok(
       op.metrics.bindingOutcomes.get({
         condition: "InvalidRef",
@@ -171,7 +184,7 @@ Deno.test("reasons reachable through admission: each reported with the offending
     await c.bindings.delete("bad-key", { namespace: ns });
     await pollUntil(
       "gauge follows the deletion",
-      10_000,
+      60_000,
       () => op.metrics.bindings.get(selectorGauge) === before - 1,
     );
   } finally {
@@ -196,7 +209,7 @@ async function permissiveKleymCrd(): Promise<string> {
   return stringify(crd);
 }
 
-Deno.test("reasons kleym's CRD forbids at admission (permissive CRD copy) and InvalidSPIFFEID", async () => {
+Deno.test("reasons kleym's CRD forbids at admission (permissive CRD copy) and InvalidSPIFFEID", async (t) => {
   const cp = await startControlPlane({ crds: DEFAULT_CRDS });
   await cp.kubectl(["apply", "--server-side", "-f", "-"], { stdin: await permissiveKleymCrd() });
   await cp.kubectl([
@@ -210,7 +223,7 @@ Deno.test("reasons kleym's CRD forbids at admission (permissive CRD copy) and In
   await cp.kubectl(["create", "namespace", ns]);
   let op = await startController(cp.kubeconfigPath);
   try {
-    await expectReasons(c, cp.kubectl, ns, [
+    await expectReasons(t, c, cp.kubectl, ns, [
       {
         name: "odd-mode",
         reason: "UnsupportedMode",

@@ -14,10 +14,17 @@ import {
   isDnsSubdomain,
   isLabelKey,
   isLabelValue,
-  K8S_GROUP,
   type Obj,
   XK8S_GROUP,
 } from "./model.ts";
+import {
+  bindingManifest,
+  GAIE_V1,
+  GAIE_V1ALPHA2,
+  objectiveManifest,
+  poolV1alpha2Manifest,
+  poolV1Manifest,
+} from "../harness/manifests.ts";
 
 export interface HostilePool {
   version: "v1" | "v1alpha2";
@@ -40,38 +47,13 @@ export interface HostileSet {
   bindings: HostileBinding[];
 }
 
-const BIND = "kleym.sonda.red/v1alpha1";
-
-function poolV1alpha2(ns: string, name: string, selector: unknown): Obj {
-  return {
-    apiVersion: `${XK8S_GROUP}/v1alpha2`,
-    kind: "InferencePool",
-    metadata: { name, namespace: ns },
-    spec: { selector, targetPortNumber: 8000, extensionRef: { name: `${name}-epp` } },
-  };
-}
-
-function poolV1(ns: string, name: string, selector: unknown): Obj {
-  return {
-    apiVersion: `${K8S_GROUP}/v1`,
-    kind: "InferencePool",
-    metadata: { name, namespace: ns },
-    spec: {
-      selector,
-      targetPorts: [{ number: 8000 }],
-      endpointPickerRef: { name: `${name}-epp`, port: { number: 9002 } },
-    },
-  };
-}
-
-function binding(ns: string, name: string, spec: Record<string, unknown>): Obj {
-  return {
-    apiVersion: BIND,
-    kind: "InferenceIdentityBinding",
-    metadata: { name, namespace: ns },
-    spec,
-  };
-}
+// The shared builders (tests/harness/manifests.ts): specs exactly as given, hostile ones too.
+const poolV1alpha2 = (ns: string, name: string, selector: unknown): Obj =>
+  poolV1alpha2Manifest(ns, name, selector);
+const poolV1 = (ns: string, name: string, selector: unknown): Obj =>
+  poolV1Manifest(ns, name, selector);
+const binding = (ns: string, name: string, spec: Record<string, unknown>): Obj =>
+  bindingManifest(ns, name, spec);
 
 /** Random strings over an alphabet that mixes valid characters with hostile ones. */
 function fuzz(random: () => number, maxLen: number): string {
@@ -119,12 +101,12 @@ function forNamespace(ns: string, random: () => number, fuzzCount: number, set: 
   const objective = (name: string, version: "v1" | "v1alpha2", poolRef: Record<string, unknown>) =>
     set.objectives.push({
       version,
-      object: {
-        apiVersion: version === "v1" ? `${K8S_GROUP}/v1` : `${XK8S_GROUP}/v1alpha2`,
-        kind: "InferenceObjective",
-        metadata: { name, namespace: ns },
-        spec: { poolRef },
-      },
+      object: objectiveManifest(
+        version === "v1" ? GAIE_V1 : GAIE_V1ALPHA2,
+        ns,
+        name,
+        poolRef as { name: string },
+      ),
     });
   for (let i = 0; i < 12; i++) objective(`o${i}`, "v1", { name: "good" });
   objective("elsewhere", "v1", { name: "not-this-pool" });

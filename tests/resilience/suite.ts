@@ -6,7 +6,9 @@
  *   1. churn: seeded random create/update/delete of bindings, pools and objectives (including
  *      colliding and invalid ones, and requests admission refuses) while faults happen —
  *      kube-apiserver restarts, every proxied connection cut, the operator kill -9'd and restarted,
- *      a foreign writer editing and deleting managed ClusterSPIFFEIDs, and a second writer poking
+ *      a foreign writer editing and deleting managed ClusterSPIFFEIDs, bursts of a fast foreign
+ *      writer (fast_writer.ts) that deletes or overwrites each managed ClusterSPIFFEID the moment
+ *      its watch event arrives, milliseconds after kleym's write, and a second writer poking
  *      binding annotations so the operator's resourceVersion-guarded writes hit 409s;
  *   2. convergence: within a deadline the cluster must equal what the independent model
  *      (model.ts) computes from the final inputs — every binding's five conditions, its status
@@ -22,20 +24,27 @@
  * Everything random comes from one seed (printed), so a failure replays with `SEED=`.
  */
 import { parse, stringify } from "yaml";
-import { connect } from "../../apis/connect.ts";
 import { ApiError } from "../../apis/errors.ts";
-import { ResourceClient, type ResourceDescriptor, type RestClient } from "../../apis/rest.ts";
 import { Informer } from "../../apis/watch.ts";
 import { type ControlPlane, kleymCrdText, startControlPlane } from "../harness/controlplane.ts";
-import { hostileSet } from "./hostile.ts";
 import {
-  bindingProblems,
+  bindingManifest,
+  GAIE_V1,
+  GAIE_V1ALPHA2,
+  objectiveManifest,
+  poolV1alpha2Manifest,
+  poolV1Manifest,
+} from "../harness/manifests.ts";
+import { paced, pollUntil } from "../harness/poll.ts";
+import { type Clients, clients, compare, holdersOf, type Snapshot, snapshot } from "./contract.ts";
+import { FastForeignWriter } from "./fast_writer.ts";
+import { hostileSet } from "./hostile.ts";
+export { holdersOf };
+import {
   canon,
-  csidProblems,
   expectState,
   K8S_GROUP,
   key,
-  type ModelInputs,
   type Obj,
   type ObjectiveVersion,
   type PoolVersion,
@@ -48,7 +57,6 @@ import {
   rng,
   serviceAccountKubeconfig,
   startOperator,
-  TRUST_DOMAIN,
   waitReady,
 } from "./operator.ts";
 import { startTcpProxy, type TcpProxy } from "./proxy.ts";
@@ -67,6 +75,9 @@ export interface ResilienceOptions {
   operatorKills: number;
   /** Foreign edits/deletes of managed ClusterSPIFFEIDs per second. */
   foreignPerSecond: number;
+  /** Bursts of the fast foreign writer (alternately deleting and editing) and their length. */
+  fastWriterBursts: number;
+  fastWriterBurstMs: number;
   /** Concurrent annotation pokes on bindings per second (409s for the operator). */
   pokesPerSecond: number;
   /** Hostile catalogue copies (namespaces) and seeded fuzz entries per namespace. */
@@ -87,6 +98,8 @@ export const SHORT: Omit<ResilienceOptions, "seed"> = {
   connectionDrops: 3,
   operatorKills: 1,
   foreignPerSecond: 1,
+  fastWriterBursts: 2,
+  fastWriterBurstMs: 4_000,
   pokesPerSecond: 3,
   hostileCopies: 1,
   hostileFuzz: 10,
@@ -104,6 +117,8 @@ export const FULL: Omit<ResilienceOptions, "seed"> = {
   connectionDrops: 8,
   operatorKills: 3,
   foreignPerSecond: 2,
+  fastWriterBursts: 6,
+  fastWriterBurstMs: 5_000,
   pokesPerSecond: 5,
   hostileCopies: 3,
   hostileFuzz: 25,
@@ -122,6 +137,10 @@ export interface ResilienceReport {
     operatorKills: number;
     foreignEdits: number;
     foreignDeletes: number;
+    fastWriterBursts: number;
+    /** Writes of the fast foreign writer, by mode (each within ms of a kleym write). */
+    fastDeletes: number;
+    fastEdits: number;
     pokes: number;
   };
   churn: {
@@ -151,133 +170,8 @@ export interface ResilienceReport {
   };
 }
 
-// ---- clients -------------------------------------------------------------------------------
-
-const desc = (
-  group: string,
-  version: string,
-  plural: string,
-  kind: string,
-  namespaced = true,
-): ResourceDescriptor => ({ group, version, plural, kind, namespaced });
-
-interface Clients {
-  rest: RestClient;
-  bindings: ResourceClient<Obj>;
-  csids: ResourceClient<Obj>;
-  namespaces: ResourceClient<Obj>;
-  pools: Record<PoolVersion, ResourceClient<Obj>>;
-  objectives: Record<ObjectiveVersion, ResourceClient<Obj>>;
-  close(): void;
-}
-
-async function clients(kubeconfig: string): Promise<Clients> {
-  const c = await connect({ kubeconfig, env: () => undefined, qps: 1000, burst: 1000 });
-  const r = (d: ResourceDescriptor) => new ResourceClient<Obj>(c.rest, d);
-  return {
-    rest: c.rest,
-    bindings: r(
-      desc("kleym.sonda.red", "v1alpha1", "inferenceidentitybindings", "InferenceIdentityBinding"),
-    ),
-    csids: r(desc("spire.spiffe.io", "v1alpha1", "clusterspiffeids", "ClusterSPIFFEID", false)),
-    namespaces: r(desc("", "v1", "namespaces", "Namespace", false)),
-    pools: {
-      [`${K8S_GROUP}/v1`]: r(desc(K8S_GROUP, "v1", "inferencepools", "InferencePool")),
-      [`${XK8S_GROUP}/v1alpha2`]: r(
-        desc(XK8S_GROUP, "v1alpha2", "inferencepools", "InferencePool"),
-      ),
-    } as Record<PoolVersion, ResourceClient<Obj>>,
-    objectives: {
-      [`${XK8S_GROUP}/v1alpha2`]: r(
-        desc(XK8S_GROUP, "v1alpha2", "inferenceobjectives", "InferenceObjective"),
-      ),
-      [`${K8S_GROUP}/v1`]: r(desc(K8S_GROUP, "v1", "inferenceobjectives", "InferenceObjective")),
-    } as Record<ObjectiveVersion, ResourceClient<Obj>>,
-    close: c.close,
-  };
-}
-
 const FIELD_MANAGER = "resilience-churn";
 const isApi = (e: unknown, pred: (a: ApiError) => boolean) => e instanceof ApiError && pred(e);
-
-// ---- the cluster as the oracle sees it -----------------------------------------------------
-
-interface Snapshot {
-  inputs: ModelInputs;
-  csids: Obj[];
-}
-
-async function snapshot(c: Clients): Promise<Snapshot> {
-  const [bindings, csids, ...rest] = await Promise.all([
-    c.bindings.listAll(),
-    c.csids.listAll(),
-    ...Object.values(c.pools).map((p) => p.listAll()),
-    ...Object.values(c.objectives).map((o) => o.listAll()),
-  ]);
-  const poolVersions = Object.keys(c.pools) as PoolVersion[];
-  const objectiveVersions = Object.keys(c.objectives) as ObjectiveVersion[];
-  return {
-    inputs: {
-      trustDomain: TRUST_DOMAIN,
-      bindings: bindings.items,
-      pools: poolVersions.flatMap((v, i) =>
-        rest[i].items.map((object) => ({ version: v, object }))
-      ),
-      objectives: objectiveVersions.flatMap((v, i) =>
-        rest[poolVersions.length + i].items.map((object) => ({ version: v, object }))
-      ),
-    },
-    csids: csids.items,
-  };
-}
-
-const FINALIZER = "kleym.sonda.red/inferenceidentitybinding-finalizer";
-
-/** Every difference between the cluster and the model (empty when they agree). */
-export function holdersOf(csids: readonly Obj[]): Map<string, string> {
-  const out = new Map<string, string>();
-  for (const o of csids) {
-    const l = o.metadata.labels ?? {};
-    if (l["kleym.sonda.red/managed-by"] !== "kleym") continue;
-    out.set(
-      o.metadata.name ?? "",
-      key(l["kleym.sonda.red/binding-namespace"] ?? "", l["kleym.sonda.red/binding-name"] ?? ""),
-    );
-  }
-  return out;
-}
-
-function compare(s: Snapshot): string[] {
-  const expected = expectState(s.inputs, holdersOf(s.csids));
-  const problems: string[] = [];
-  for (const b of s.inputs.bindings) {
-    const k = key(b.metadata.namespace ?? "", b.metadata.name ?? "");
-    if (b.metadata.deletionTimestamp) {
-      problems.push(`${k}: still being deleted (finalizers ${canon(b.metadata.finalizers)})`);
-      continue;
-    }
-    if (!(b.metadata.finalizers ?? []).includes(FINALIZER)) problems.push(`${k}: no finalizer`);
-    problems.push(...bindingProblems(b, expected.bindings.get(k)!, TRUST_DOMAIN));
-  }
-  const managed = s.csids.filter((o) =>
-    o.metadata.labels?.["kleym.sonda.red/managed-by"] === "kleym"
-  );
-  for (const o of s.csids) {
-    if (!managed.includes(o)) problems.push(`unmanaged ClusterSPIFFEID ${o.metadata.name} exists`);
-  }
-  for (const o of managed) {
-    const e = expected.csids.get(o.metadata.name ?? "");
-    if (!e) {
-      problems.push(`orphan ClusterSPIFFEID ${o.metadata.name} (${canon(o.metadata.labels)})`);
-    } else problems.push(...csidProblems(o, e));
-  }
-  for (const name of expected.csids.keys()) {
-    if (!managed.some((o) => o.metadata.name === name)) {
-      problems.push(`missing ClusterSPIFFEID ${name}`);
-    }
-  }
-  return problems;
-}
 
 async function converge(
   c: Clients,
@@ -287,17 +181,23 @@ async function converge(
   const start = Date.now();
   let problems: string[] = ["not checked"];
   let last: Snapshot | undefined;
-  while (Date.now() - start < deadlineMs) {
-    alive();
+  let fatal: { error: unknown } | undefined;
+  await pollUntil("convergence", deadlineMs, async () => {
+    try {
+      alive();
+    } catch (error) {
+      fatal = { error }; // the operator died: stop at once, not at the deadline
+      return true;
+    }
     try {
       last = await snapshot(c);
       problems = compare(last);
-      if (problems.length === 0) return { problems, ms: Date.now() - start, last };
     } catch (e) {
       problems = [`snapshot failed: ${e}`];
     }
-    await new Promise((r) => setTimeout(r, 500));
-  }
+    return problems.length === 0;
+  }, 500).catch(() => {/* not converged: reported through `problems` */});
+  if (fatal) throw fatal.error;
   return { problems, ms: Date.now() - start, last };
 }
 
@@ -351,12 +251,10 @@ async function churnOp(
         spec.objectiveRef = { name: `o${k}`, ...(og ? { group: og } : {}) };
         spec.containerName = random() < 0.05 ? "Bad_Name" : pick(random, ["main", "main", "side"]);
       } else spec.mode = "PoolOnly";
-      await c.bindings.apply({
-        apiVersion: "kleym.sonda.red/v1alpha1",
-        kind: "InferenceIdentityBinding",
-        metadata: { name: bName(), namespace: n },
-        spec,
-      }, { fieldManager: FIELD_MANAGER, force: true });
+      await c.bindings.apply(bindingManifest(n, bName(), spec), {
+        fieldManager: FIELD_MANAGER,
+        force: true,
+      });
     } else if (r < 0.54) {
       kind = "binding-delete";
       await c.bindings.delete(bName(), { namespace: n });
@@ -368,26 +266,12 @@ async function churnOp(
       const bad = random() < 0.08;
       const name = poolName();
       const object: Obj = v1
-        ? {
-          apiVersion: `${K8S_GROUP}/v1`,
-          kind: "InferencePool",
-          metadata: { name, namespace: n },
-          spec: {
-            selector: { matchLabels: bad ? { "bad key": "v" } : labels },
-            targetPorts: [{ number: 8000 }],
-            endpointPickerRef: { name: `${name}-epp`, port: { number: 9002 } },
-          },
-        }
-        : {
-          apiVersion: `${XK8S_GROUP}/v1alpha2`,
-          kind: "InferencePool",
-          metadata: { name, namespace: n },
-          spec: {
-            selector: bad ? (random() < 0.5 ? {} : { "k8s:ns:other": "v" }) : labels,
-            targetPortNumber: 8000,
-            extensionRef: { name: `${name}-epp` },
-          },
-        };
+        ? poolV1Manifest(n, name, { matchLabels: bad ? { "bad key": "v" } : labels })
+        : poolV1alpha2Manifest(
+          n,
+          name,
+          bad ? (random() < 0.5 ? {} : { "k8s:ns:other": "v" }) : labels,
+        );
       await c.pools[v1 ? `${K8S_GROUP}/v1` : `${XK8S_GROUP}/v1alpha2`].apply(object, {
         fieldManager: FIELD_MANAGER,
         force: true,
@@ -409,12 +293,10 @@ async function churnOp(
         name: random() < 0.85 ? `p${k % o.poolsPerNamespace}` : poolName(),
       };
       if (g >= 0.6) poolRef.group = g < 0.85 ? K8S_GROUP : XK8S_GROUP;
-      await c.objectives[v1 ? `${K8S_GROUP}/v1` : `${XK8S_GROUP}/v1alpha2`].apply({
-        apiVersion: v1 ? `${K8S_GROUP}/v1` : `${XK8S_GROUP}/v1alpha2`,
-        kind: "InferenceObjective",
-        metadata: { name: `o${k}`, namespace: n },
-        spec: { poolRef },
-      }, { fieldManager: FIELD_MANAGER, force: true });
+      await c.objectives[v1 ? `${K8S_GROUP}/v1` : `${XK8S_GROUP}/v1alpha2`].apply(
+        objectiveManifest(v1 ? GAIE_V1 : GAIE_V1ALPHA2, n, `o${k}`, poolRef as { name: string }),
+        { fieldManager: FIELD_MANAGER, force: true },
+      );
     } else if (r < 0.95) {
       kind = "objective-delete";
       await c.objectives[random() < 0.5 ? `${K8S_GROUP}/v1` : `${XK8S_GROUP}/v1alpha2`].delete(
@@ -438,12 +320,10 @@ async function churnOp(
           serviceAccountName: "sa-a",
           mode: "PoolOnly",
         };
-      await c.bindings.apply({
-        apiVersion: "kleym.sonda.red/v1alpha1",
-        kind: "InferenceIdentityBinding",
-        metadata: { name: bName(), namespace: n },
-        spec,
-      }, { fieldManager: FIELD_MANAGER, force: true });
+      await c.bindings.apply(bindingManifest(n, bName(), spec), {
+        fieldManager: FIELD_MANAGER,
+        force: true,
+      });
       throw new Error("admission accepted a shape kleym's CRD forbids");
     }
     st.byKind[kind] = (st.byKind[kind] ?? 0) + 1;
@@ -496,6 +376,9 @@ export async function runResilience(o: ResilienceOptions): Promise<ResilienceRep
       operatorKills: 0,
       foreignEdits: 0,
       foreignDeletes: 0,
+      fastWriterBursts: 0,
+      fastDeletes: 0,
+      fastEdits: 0,
       pokes: 0,
     },
     churn: { ops: 0, refusedByAdmission: 0, failedDuringFaults: 0, byKind: {} },
@@ -543,9 +426,9 @@ export async function runResilience(o: ResilienceOptions): Promise<ResilienceRep
   const launch = async (kubeconfig: string) => {
     const p = startOperator(kubeconfig);
     report.operator.pids.push(p.pid);
-    p.exited.then((s) => {
+    p.exited.then((code) => {
       if (!expectingExit) {
-        unexpectedExits.push(`operator ${p.pid} exited on its own (code ${s.code})`);
+        unexpectedExits.push(`operator ${p.pid} exited on its own (code ${code})`);
       }
     });
     await waitReady(p, Date.now(), 120_000);
@@ -641,65 +524,82 @@ export async function runResilience(o: ResilienceOptions): Promise<ResilienceRep
         }
       }
     })();
-    const churnLoop = (async () => {
-      for (let i = 0; Date.now() < churnEnd; i++) {
-        await sleepUntil(churnStart + (i * 1000) / o.opsPerSecond);
-        if (Date.now() >= churnEnd) break;
-        await churnOp(cl, o, random, namespaces, st);
-      }
-    })();
+    const churnLoop = paced(
+      churnStart,
+      o.opsPerSecond,
+      churnEnd,
+      () => churnOp(cl, o, random, namespaces, st),
+    );
     const foreignRandom = rng(o.seed ^ 0xf0e1);
-    const foreignLoop = (async () => {
-      for (let i = 0; Date.now() < churnEnd; i++) {
-        await sleepUntil(churnStart + (i * 1000) / o.foreignPerSecond);
-        try {
-          const list = await cl.csids.list({ labelSelector: "kleym.sonda.red/managed-by=kleym" });
-          if (list.items.length === 0) continue;
-          const target = pick(foreignRandom, list.items);
-          const name = target.metadata.name ?? "";
-          const r = foreignRandom();
-          if (r < 0.3) {
-            await cl.csids.delete(name);
-            report.faults.foreignDeletes++;
-            continue;
-          }
-          const patch = r < 0.45
-            ? { spec: { spiffeIDTemplate: "spiffe://evil.example/stolen" } }
-            : r < 0.6
-            ? {
-              spec: {
-                dnsNameTemplates: ["evil.example"],
-                podSelector: { matchLabels: { app: "evil" } },
-              },
-            }
-            : r < 0.75
-            ? { metadata: { labels: { "foreign.example/touched": "yes" } } }
-            : r < 0.9
-            ? { metadata: { annotations: { "kleym.sonda.red/binding-uid": "someone-else" } } }
-            : { spec: { fallback: true, hint: "foreign" } };
-          await cl.csids.patch(name, "merge", patch);
-          report.faults.foreignEdits++;
-        } catch { /* raced with a delete, or the API server is restarting */ }
-      }
-    })();
-    const pokeRandom = rng(o.seed ^ 0x90c3);
-    const pokeLoop = (async () => {
-      for (let i = 0; Date.now() < churnEnd; i++) {
-        await sleepUntil(churnStart + (i * 1000) / o.pokesPerSecond);
-        try {
-          const n = pick(pokeRandom, namespaces);
-          const b = `b${Math.floor(pokeRandom() * o.bindingsPerNamespace)}`;
-          await cl.bindings.patch(b, "merge", {
-            metadata: {
-              annotations: { "churn.example/poke": String(i) },
-              labels: { "churn.example/poke": String(i % 7) },
+    const foreignLoop = paced(churnStart, o.foreignPerSecond, churnEnd, async () => {
+      try {
+        const list = await cl.csids.list({ labelSelector: "kleym.sonda.red/managed-by=kleym" });
+        if (list.items.length === 0) return;
+        const target = pick(foreignRandom, list.items);
+        const name = target.metadata.name ?? "";
+        const r = foreignRandom();
+        if (r < 0.3) {
+          await cl.csids.delete(name);
+          report.faults.foreignDeletes++;
+          return;
+        }
+        const patch = r < 0.45
+          ? { spec: { spiffeIDTemplate: "spiffe://evil.example/stolen" } }
+          : r < 0.6
+          ? {
+            spec: {
+              dnsNameTemplates: ["evil.example"],
+              podSelector: { matchLabels: { app: "evil" } },
             },
-          }, { namespace: n });
-          report.faults.pokes++;
-        } catch { /* not there, or the API server is restarting */ }
+          }
+          : r < 0.75
+          ? { metadata: { labels: { "foreign.example/touched": "yes" } } }
+          : r < 0.9
+          ? { metadata: { annotations: { "kleym.sonda.red/binding-uid": "someone-else" } } }
+          : { spec: { fallback: true, hint: "foreign" } };
+        await cl.csids.patch(name, "merge", patch);
+        report.faults.foreignEdits++;
+      } catch { /* raced with a delete, or the API server is restarting */ }
+    });
+    const pokeRandom = rng(o.seed ^ 0x90c3);
+    const pokeLoop = paced(churnStart, o.pokesPerSecond, churnEnd, async (i) => {
+      try {
+        const n = pick(pokeRandom, namespaces);
+        const b = `b${Math.floor(pokeRandom() * o.bindingsPerNamespace)}`;
+        await cl.bindings.patch(b, "merge", {
+          metadata: {
+            annotations: { "churn.example/poke": String(i) },
+            labels: { "churn.example/poke": String(i % 7) },
+          },
+        }, { namespace: n });
+        report.faults.pokes++;
+      } catch { /* not there, or the API server is restarting */ }
+    });
+    // The fast foreign writer: bursts at seeded times, all over before churn ends (then the
+    // model judges what kleym made of it). Straight to the API server, not through the proxy.
+    const fastRandom = rng(o.seed ^ 0xfa57);
+    const bursts = Array.from({ length: o.fastWriterBursts }, (_, i) => ({
+      at: churnStart + (0.05 + 0.9 * fastRandom()) * (o.churnSeconds * 1000 - o.fastWriterBurstMs),
+      mode: i % 2 === 0 ? "delete" as const : "edit" as const,
+    })).sort((a, b) => a.at - b.at);
+    const fastLoop = (async () => {
+      for (const burst of bursts) {
+        await sleepUntil(burst.at);
+        const writer = new FastForeignWriter(cl.csids, { mode: burst.mode });
+        await writer.start();
+        log(
+          `resilience: +${
+            ((Date.now() - churnStart) / 1000).toFixed(1)
+          }s fast foreign writer (${burst.mode}) for ${o.fastWriterBurstMs} ms`,
+        );
+        await sleepUntil(Date.now() + o.fastWriterBurstMs);
+        await writer.stop();
+        report.faults.fastWriterBursts++;
+        if (burst.mode === "delete") report.faults.fastDeletes += writer.writes;
+        else report.faults.fastEdits += writer.writes;
       }
     })();
-    await Promise.all([churnLoop, foreignLoop, pokeLoop, faultLoop]);
+    await Promise.all([churnLoop, foreignLoop, pokeLoop, faultLoop, fastLoop]);
     report.churn = {
       ops: st.ops,
       refusedByAdmission: st.refused,
@@ -800,10 +700,15 @@ async function deleteAllBindings(
       if (!isApi(e, (a) => a.isNotFound())) throw e;
     }
   }
-  const end = Date.now() + deadlineMs;
   let left: string[] = [];
-  while (Date.now() < end) {
-    alive();
+  let fatal: { error: unknown } | undefined;
+  await pollUntil("every binding and managed ClusterSPIFFEID gone", deadlineMs, async () => {
+    try {
+      alive();
+    } catch (error) {
+      fatal = { error };
+      return true;
+    }
     const [bs, cs] = await Promise.all([
       c.bindings.listAll(),
       c.csids.listAll({ labelSelector: "kleym.sonda.red/managed-by=kleym" }),
@@ -816,9 +721,9 @@ async function deleteAllBindings(
       ),
       ...cs.items.map((o) => `managed ClusterSPIFFEID ${o.metadata.name} still there`),
     ];
-    if (left.length === 0) return [];
-    await new Promise((r) => setTimeout(r, 500));
-  }
+    return left.length === 0;
+  }, 500).catch(() => {/* reported through `left` */});
+  if (fatal) throw fatal.error;
   return left;
 }
 
@@ -889,30 +794,35 @@ async function hostilePhase(
     "crd/inferenceidentitybindings.kleym.sonda.red",
   ]);
   const created: typeof set.bindings = [];
-  const createStart = Date.now();
+  // The CRD update takes a moment to reach the API server's validation: a refusal of what only
+  // kleym's real CRD refuses is retried until 10 s after the first create (the deadline bounds it).
+  const retryUntil = Date.now() + 10_000;
   for (const b of set.bindings) {
-    // The CRD update takes a moment to reach the API server's validation; retry refusals briefly.
-    for (let attempt = 0;; attempt++) {
+    const k = key(b.object.metadata.namespace ?? "", b.object.metadata.name ?? "");
+    let outcome: { created: true } | { refused: ApiError } | { fatal: unknown } | undefined;
+    await pollUntil(`create ${k}`, Math.max(0, retryUntil - Date.now()), async () => {
       try {
         await c.bindings.create(b.object);
-        created.push(b);
-        break;
+        outcome = { created: true };
       } catch (e) {
-        if (!isApi(e, (a) => a.isInvalid() || a.status === 400)) throw e;
-        const k = key(b.object.metadata.namespace ?? "", b.object.metadata.name ?? "");
-        if (realRefused.has(k) && Date.now() - createStart < 10_000 && attempt < 50) {
-          await new Promise((r) => setTimeout(r, 200));
-          continue;
-        }
-        h.refusedByPermissiveCrd++;
-        const line = `binding ${b.object.metadata.name?.slice(0, 40)}: ${
-          (e as ApiError).message.slice(0, 140)
-        }`;
-        if (h.refusedExamples.length < 24 && !h.refusedExamples.includes(line)) {
-          h.refusedExamples.push(line);
-        }
-        break;
+        outcome = isApi(e, (a) => a.isInvalid() || a.status === 400)
+          ? { refused: e as ApiError }
+          : { fatal: e };
       }
+      return !("refused" in outcome) || !realRefused.has(k);
+    }, 200).catch(() => {/* still refused at the deadline: counted below */});
+    if (outcome === undefined) continue;
+    if ("fatal" in outcome) throw outcome.fatal;
+    if ("created" in outcome) {
+      created.push(b);
+      continue;
+    }
+    h.refusedByPermissiveCrd++;
+    const line = `binding ${b.object.metadata.name?.slice(0, 40)}: ${
+      outcome.refused.message.slice(0, 140)
+    }`;
+    if (h.refusedExamples.length < 24 && !h.refusedExamples.includes(line)) {
+      h.refusedExamples.push(line);
     }
   }
   h.bindings = set.bindings.length;
@@ -948,9 +858,9 @@ async function hostilePhase(
     }
   }
   alive();
-  h.pidStable = op.pid === pid && op.exitCode() === undefined;
+  h.pidStable = op.pid === pid && op.exitCode === undefined;
   if (!h.pidStable) {
-    problems.push(`operator pid changed or exited during bad input (exit ${op.exitCode()})`);
+    problems.push(`operator pid changed or exited during bad input (exit ${op.exitCode})`);
   }
   const mem = op.memory();
   h.rssAfter = mem.rss;
@@ -982,6 +892,10 @@ export function reportTable(r: ResilienceReport): string {
     ["connection cuts", `${r.faults.connectionDrops} (${r.faults.connectionsCut} connections)`],
     ["operator kill -9", `${r.faults.operatorKills} (pids ${r.operator.pids.join(", ")})`],
     ["foreign edits / deletes", `${r.faults.foreignEdits} / ${r.faults.foreignDeletes}`],
+    [
+      "fast foreign writer (on the watch event)",
+      `${r.faults.fastWriterBursts} bursts: ${r.faults.fastDeletes} deletes, ${r.faults.fastEdits} edits`,
+    ],
     [
       "annotation pokes (409 source)",
       `${r.faults.pokes}; operator saw ${r.operator.conflicts409} x 409`,

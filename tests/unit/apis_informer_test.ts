@@ -9,14 +9,11 @@ import { type KubeObject, ResourceClient, RestClient } from "../../apis/rest.ts"
 import type { KubeRequest, Transport } from "../../apis/transport.ts";
 import { keepFields } from "../../apis/slim.ts";
 import { Informer } from "../../apis/watch.ts";
+import { pollUntil } from "../harness/poll.ts";
 
-async function until(cond: () => boolean, what: string): Promise<void> {
-  const end = Date.now() + 5_000;
-  while (!cond()) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 0));
-  }
-}
+/** In-process state: poll every macrotask; the deadline only bounds a failure. */
+const until = (cond: () => boolean, what: string) =>
+  pollUntil(what, 30_000, cond, { intervalMs: 0 });
 
 const enc = new TextEncoder();
 
@@ -234,6 +231,53 @@ Deno.test("late handlers get the cached objects, and a throwing handler does not
   deepEqual(late, ["a", "b", "c", "d"]);
   equal(errors.length, 1);
   ok(Object.isFrozen(informer.cache.get("ns/d")));
+  ac.abort();
+  await done;
+});
+
+Deno.test("onProgress reports every list, event, ignored event and bookmark, before the object handlers", async () => {
+  const script = new Script();
+  script.lists.push({ items: [cm("a", "1")], rv: "5" });
+  const { informer, seen, ac, done } = setup(script);
+  const progress: string[] = [];
+  informer.addHandler({
+    onProgress: (rv, listed) => {
+      progress.push(`${rv}${listed ? " (list)" : ""}`);
+      seen.push(`progress ${rv}`);
+    },
+  });
+  await until(() => script.watches.length === 1, "first watch");
+  const w = script.watches[0];
+  send(w, "MODIFIED", cm("a", "6"));
+  send(w, "MODIFIED", cm("a", "6")); // duplicate: not applied, still progress
+  send(w, "DELETED", cm("zz", "7")); // a key the cache never held: still progress
+  send(w, "BOOKMARK", { kind: "ConfigMap", metadata: { resourceVersion: "8" } });
+  await until(() => informer.resourceVersion === "8", "bookmark applied");
+  deepEqual(progress, ["5 (list)", "6", "6", "7", "8"]);
+  deepEqual(seen.slice(-5), [
+    "progress 6",
+    "update a@1->6",
+    "progress 6",
+    "progress 7",
+    "progress 8",
+  ]);
+  ac.abort();
+  await done;
+});
+
+Deno.test("relist() closes the watch, lists again and reports what the watch never delivered", async () => {
+  const script = new Script();
+  script.lists.push({ items: [cm("a", "1"), cm("b", "2")], rv: "5" });
+  script.lists.push({ items: [cm("a", "1")], rv: "9" }); // b's DELETED was never delivered
+  const { informer, seen, ac, done } = setup(script);
+  await until(() => script.watches.length === 1, "first watch");
+  informer.relist();
+  await until(() => script.watches.length === 2, "watch after the relist");
+  equal(script.listRequests().length, 2);
+  equal(script.watchRequests()[1].query?.resourceVersion, "9");
+  deepEqual(seen, ["add a@1", "add b@2", "delete b@2"]);
+  equal(informer.relists, 1);
+  equal(informer.restarts, 0, "a requested relist is not a watch failure");
   ac.abort();
   await done;
 });

@@ -1,15 +1,11 @@
 import { deepEqual, equal, ok } from "node:assert/strict";
 import { FakeClock } from "../../apis/clock.ts";
 import { type Handler, WorkQueue } from "../../apis/queue.ts";
+import { pollUntil } from "../harness/poll.ts";
 
-/** Poll `cond` (yielding to the event loop) until it holds; fail after a generous deadline. */
-async function until(cond: () => boolean, what: string): Promise<void> {
-  const end = Date.now() + 5_000;
-  while (!cond()) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 0));
-  }
-}
+/** In-process state: poll every macrotask; the deadline only bounds a failure. */
+const until = (cond: () => boolean, what: string) =>
+  pollUntil(what, 30_000, cond, { intervalMs: 0 });
 
 function deferred(): { promise: Promise<void>; resolve: () => void } {
   let resolve!: () => void;
@@ -270,4 +266,34 @@ Deno.test("a long run of handlers that never wait on I/O still lets timers and s
     processedWhenTimerFired !== undefined && processedWhenTimerFired < keys,
     `the timer only ran after all ${keys} handlers (at ${processedWhenTimerFired})`,
   );
+});
+
+Deno.test("onActivity reports depth and in-flight at every change, ending at 0/0 when idle", async () => {
+  const seen: string[] = [];
+  const q = new WorkQueue<string>({
+    clock: new FakeClock(),
+    onActivity: ({ depth, inFlight }) => seen.push(`${depth}/${inFlight}`),
+  });
+  const gate = deferred();
+  q.add("a");
+  q.add("b");
+  q.add("a"); // collapses: no change, no report
+  deepEqual(seen, ["1/0", "2/0"]);
+  let runsOfA = 0;
+  const { ac, done } = start(q, async (k) => {
+    if (k === "a" && ++runsOfA === 1) {
+      q.add("a"); // re-added while running: waits for the current run, then runs once more
+      await gate.promise;
+    }
+  }, 1);
+  await until(() => q.inFlight === 1 && q.depth === 1, "a running, b waiting");
+  gate.resolve();
+  await until(() => q.depth === 0 && q.inFlight === 0, "idle");
+  ac.abort();
+  await done;
+  // Every report matches the queue's own counters at that moment, and the last one is idle.
+  equal(runsOfA, 2);
+  equal(seen.at(-1), "0/0");
+  ok(seen.every((s, i) => i === 0 || s !== seen[i - 1]), `no duplicate reports: ${seen}`);
+  ok(seen.includes("1/1"), `a running while b waits: ${seen}`);
 });

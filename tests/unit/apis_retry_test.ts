@@ -3,14 +3,11 @@ import { FakeClock } from "../../apis/clock.ts";
 import { ConnectionError } from "../../apis/errors.ts";
 import { withRetry } from "../../apis/retry.ts";
 import type { KubeRequest, Transport } from "../../apis/transport.ts";
+import { pollUntil } from "../harness/poll.ts";
 
-async function until(cond: () => boolean, what: string): Promise<void> {
-  const end = Date.now() + 5_000;
-  while (!cond()) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 0));
-  }
-}
+/** In-process state: poll every macrotask; the deadline only bounds a failure. */
+const until = (cond: () => boolean, what: string) =>
+  pollUntil(what, 30_000, cond, { intervalMs: 0 });
 
 type Outcome = number | "refused";
 

@@ -32,7 +32,7 @@ async function withServer(
   }
 }
 
-Deno.test("request URLs keep the server's path prefix and skip undefined query values", () => {
+Deno.test("request URLs keep the server's path prefix and skip undefined query values", async (t) => {
   const cases: [string, string, Record<string, string | number | boolean | undefined>, string][] = [
     ["https://h:6443", "/api/v1/pods", {}, "https://h:6443/api/v1/pods"],
     ["https://h:6443/", "/api/v1/pods", { a: undefined }, "https://h:6443/api/v1/pods"],
@@ -49,7 +49,11 @@ Deno.test("request URLs keep the server's path prefix and skip undefined query v
       "https://h/api/v1/cms?labelSelector=a%3Db%2Cc+in+%28d%29",
     ],
   ];
-  for (const [server, path, query, want] of cases) equal(requestUrl(server, { path, query }), want);
+  for (const [server, path, query, want] of cases) {
+    await t.step(`${JSON.stringify(server)}`, () => {
+      equal(requestUrl(server, { path, query }), want);
+    });
+  }
 });
 
 Deno.test("the HTTP transport sends prefix, User-Agent, token and impersonation headers", async () => {

@@ -109,7 +109,7 @@ Deno.test("inspect: an unreconciled binding renders with the default and says so
   assert.equal(r.renderedClusterSPIFFEID?.clusterState, "absent");
 });
 
-Deno.test("inspect: rendering failures map to their finding ids", () => {
+Deno.test("inspect: rendering failures map to their finding ids", async (t) => {
   const missingPool = inspect(binding({ ...perObjective, poolRef: { name: "gone" } }));
   const f = missingPool.findings.find((x) => x.id === "dependency-missing");
   assert.ok(f);
@@ -128,7 +128,11 @@ Deno.test("inspect: rendering failures map to their finding ids", () => {
     [new StateError("RenderFailure", Reasons.InvalidContainerName, "m"), "render-failure"],
     [new StateError("InvalidRef", Reasons.TargetObjectiveNotFound, "m"), "dependency-missing"],
   ];
-  for (const [error, id] of cases) assert.equal(renderFindingId(error), id, error.reason);
+  for (const [error, id] of cases) {
+    await t.step(`${JSON.stringify(error)}`, () => {
+      assert.equal(renderFindingId(error), id, error.reason);
+    });
+  }
 });
 
 Deno.test("inspect: the collision comes from the Conflict condition, never recomputed", () => {

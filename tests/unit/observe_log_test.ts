@@ -7,7 +7,7 @@ function capture(level: LogLevel) {
   return { logger, records: () => lines.map((l) => JSON.parse(l)) };
 }
 
-Deno.test("each level keeps its own and higher levels only", () => {
+Deno.test("each level keeps its own and higher levels only", async (t) => {
   const table: [LogLevel, string[]][] = [
     ["debug", ["debug", "info", "warn", "error"]],
     ["info", ["info", "warn", "error"]],
@@ -15,12 +15,14 @@ Deno.test("each level keeps its own and higher levels only", () => {
     ["error", ["error"]],
   ];
   for (const [level, kept] of table) {
-    const { logger, records } = capture(level);
-    logger.debug("d");
-    logger.info("i");
-    logger.warn("w");
-    logger.error("e");
-    assert.deepEqual(records().map((r) => r.level), kept, level);
+    await t.step(`${JSON.stringify(level)}`, () => {
+      const { logger, records } = capture(level);
+      logger.debug("d");
+      logger.info("i");
+      logger.warn("w");
+      logger.error("e");
+      assert.deepEqual(records().map((r) => r.level), kept, level);
+    });
   }
 });
 

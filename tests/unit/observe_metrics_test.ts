@@ -53,14 +53,18 @@ Deno.test("histogram renders cumulative buckets, +Inf, sum and count", () => {
   );
 });
 
-Deno.test("label values and help text are escaped", () => {
+Deno.test("label values and help text are escaped", async (t) => {
   const cases: [string, string][] = [
     ["plain", "plain"],
     ['say "hi"', 'say \\"hi\\"'],
     ["back\\slash", "back\\\\slash"],
     ["two\nlines", "two\\nlines"],
   ];
-  for (const [raw, want] of cases) assert.equal(escapeLabelValue(raw), want, raw);
+  for (const [raw, want] of cases) {
+    await t.step(raw, () => {
+      assert.equal(escapeLabelValue(raw), want, raw);
+    });
+  }
   assert.equal(escapeHelp('a\\b\n"c"'), 'a\\\\b\\n"c"');
 
   const r = new Registry();
@@ -94,6 +98,7 @@ Deno.test("kleym's metrics are all exported with their label names", () => {
   m.watchRestarts.inc({ resource: "inferencepools" });
   m.reconcileDuration.observe({}, 0.02);
   m.workqueueDepth.set({}, 1);
+  m.workqueueInFlight.set({}, 2);
   m.workqueueRetries.inc({});
   m.leader.set({}, 1);
   const text = m.expose();
@@ -105,6 +110,8 @@ Deno.test("kleym's metrics are all exported with their label names", () => {
       "# TYPE kleym_reconcile_duration_seconds histogram",
       "kleym_reconcile_duration_seconds_count 1",
       "kleym_workqueue_depth 1",
+      "# TYPE kleym_workqueue_in_flight gauge",
+      "kleym_workqueue_in_flight 2",
       "kleym_workqueue_retries_total 1",
       'kleym_api_requests_total{verb="list",resource="leases.coordination.k8s.io",code="200"} 1',
       'kleym_watch_restarts_total{resource="inferencepools"} 1',
@@ -115,7 +122,7 @@ Deno.test("kleym's metrics are all exported with their label names", () => {
   }
 });
 
-Deno.test("the bindings gauge follows each binding's current outcome exactly", () => {
+Deno.test("the bindings gauge follows each binding's current outcome exactly", async (t) => {
   const m = new Metrics();
   const ready = { condition: "Ready", reason: "Reconciled", mode: "PerObjective" };
   const conflict = { condition: "Conflict", reason: "IdentityCollision", mode: "PerObjective" };
@@ -130,9 +137,11 @@ Deno.test("the bindings gauge follows each binding's current outcome exactly", (
     ["ns/a", undefined, 0, 1], // deleting twice is harmless
   ];
   for (const [key, outcome, wantReady, wantConflict] of steps) {
-    m.setBindingState(key, outcome);
-    assert.equal(m.bindings.get(ready), wantReady, `${key} -> ${outcome?.condition}`);
-    assert.equal(m.bindings.get(conflict), wantConflict, `${key} -> ${outcome?.condition}`);
+    await t.step(`${JSON.stringify(key)}`, () => {
+      m.setBindingState(key, outcome);
+      assert.equal(m.bindings.get(ready), wantReady, `${key} -> ${outcome?.condition}`);
+      assert.equal(m.bindings.get(conflict), wantConflict, `${key} -> ${outcome?.condition}`);
+    });
   }
 });
 
@@ -142,6 +151,7 @@ Deno.test("unlabelled kleym metrics are exported at zero before anything happens
     const line of [
       "kleym_reconcile_duration_seconds_count 0",
       "kleym_workqueue_depth 0",
+      "kleym_workqueue_in_flight 0",
       "kleym_workqueue_retries_total 0",
       "kleym_leader 0",
     ]

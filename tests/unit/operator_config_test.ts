@@ -42,6 +42,7 @@ Deno.test("defaults apply when only the trust domain is given", () => {
     },
     logLevel: "info",
     concurrency: 4,
+    syncPeriodMs: 600_000,
     kubeApiQps: 200,
     kubeApiBurst: 400,
     startupTimeoutMs: 60_000,
@@ -66,6 +67,7 @@ Deno.test("every flag is accepted in both --flag=value and --flag value form", (
     ["max-concurrent-reconciles", "9"],
     ["kube-api-qps", "12.5"],
     ["kube-api-burst", "30"],
+    ["sync-period", "1m30s"],
     ["startup-timeout", "1m30s"],
     ["metrics-cert-dir", "/certs"],
     ["metrics-cert-name", "c.pem"],
@@ -89,6 +91,7 @@ Deno.test("every flag is accepted in both --flag=value and --flag value form", (
     },
     logLevel: "debug",
     concurrency: 9,
+    syncPeriodMs: 90_000,
     kubeApiQps: 12.5,
     kubeApiBurst: 30,
     startupTimeoutMs: 90_000,
@@ -99,7 +102,7 @@ Deno.test("every flag is accepted in both --flag=value and --flag value form", (
   assert.deepEqual(config([...split, "--leader-elect=true"]), expected);
 });
 
-Deno.test("boolean --leader-elect forms", () => {
+Deno.test("boolean --leader-elect forms", async (t) => {
   const cases: [string[], boolean][] = [
     [[], false],
     [["--leader-elect"], true],
@@ -109,11 +112,13 @@ Deno.test("boolean --leader-elect forms", () => {
     [["--leader-elect=0"], false],
   ];
   for (const [args, enabled] of cases) {
-    assert.equal(
-      config(["--trust-domain=a", ...args]).leaderElection.enabled,
-      enabled,
-      args.join(" "),
-    );
+    await t.step(`${JSON.stringify(args)}`, () => {
+      assert.equal(
+        config(["--trust-domain=a", ...args]).leaderElection.enabled,
+        enabled,
+        args.join(" "),
+      );
+    });
   }
 });
 
@@ -315,7 +320,7 @@ Deno.test("--version needs no trust domain", () => {
   assert.deepEqual(parseConfig(["--version"], noEnv), { kind: "version" });
 });
 
-Deno.test("bind addresses: 0 disables, empty host listens everywhere, port 0 is ephemeral", () => {
+Deno.test("bind addresses: 0 disables, empty host listens everywhere, port 0 is ephemeral", async (t) => {
   const cases: [string, ReturnType<typeof parseBindAddress>][] = [
     ["0", undefined],
     [":8080", { text: ":8080", hostname: "", port: 8080 }],
@@ -323,11 +328,15 @@ Deno.test("bind addresses: 0 disables, empty host listens everywhere, port 0 is 
     ["localhost:1", { text: "localhost:1", hostname: "localhost", port: 1 }],
     ["[::]:9", { text: "[::]:9", hostname: "::", port: 9 }],
   ];
-  for (const [text, want] of cases) assert.deepEqual(parseBindAddress(text, "--x"), want, text);
+  for (const [text, want] of cases) {
+    await t.step(`${JSON.stringify(text)}`, () => {
+      assert.deepEqual(parseBindAddress(text, "--x"), want, text);
+    });
+  }
   assert.equal(config(["--trust-domain=a", "--metrics-bind-address=0"]).metricsAddress, undefined);
 });
 
-Deno.test("Go-style durations", () => {
+Deno.test("Go-style durations", async (t) => {
   const cases: [string, number | undefined][] = [
     ["15s", 15_000],
     ["500ms", 500],
@@ -339,7 +348,30 @@ Deno.test("Go-style durations", () => {
     ["-1s", undefined],
     ["1d", undefined],
   ];
-  for (const [text, ms] of cases) assert.equal(parseDuration(text), ms, text);
+  for (const [text, ms] of cases) {
+    await t.step(`${JSON.stringify(text)}`, () => {
+      assert.equal(parseDuration(text), ms, text);
+    });
+  }
+});
+
+Deno.test("--sync-period takes a Go duration of at least one second", async (t) => {
+  const cases: [string, string][] = [
+    ["--sync-period=10", '--sync-period="10": expected a duration such as 15s, 500ms or 1m'],
+    ["--sync-period=0s", "--sync-period=0s: must be greater than zero"],
+    ["--sync-period=500ms", "--sync-period=500ms: must be at least 1s"],
+  ];
+  for (const [arg, message] of cases) {
+    await t.step(arg, () => {
+      assert.deepEqual(parseConfig(["--trust-domain=a", arg], () => undefined), {
+        kind: "usage",
+        message,
+      });
+    });
+  }
+  await t.step("--sync-period=2s", () => {
+    assert.equal(config(["--trust-domain=a", "--sync-period=2s"]).syncPeriodMs, 2_000);
+  });
 });
 
 Deno.test("metrics TLS flags: secure by default, cert dir with file names, conflicts refused", async (t) => {

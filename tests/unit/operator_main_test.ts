@@ -3,15 +3,11 @@
  * are read from that task): exit codes, the one-line error, no stack traces.
  */
 import assert from "node:assert/strict";
+// The operator's permission flags: the one definition, deno.json's "operator" task.
+import { operatorPermissions } from "../harness/operator.ts";
 
 const ROOT = new URL("../../", import.meta.url).pathname;
 const DENO = Deno.execPath();
-
-/** The operator's permission flags: the one definition, deno.json's "operator" task. */
-function operatorPermissions(): string[] {
-  const task: string = JSON.parse(Deno.readTextFileSync(`${ROOT}deno.json`)).tasks.operator;
-  return task.match(/--(allow|deny)-\S+/g) ?? [];
-}
 
 async function runMain(args: string[], env: Record<string, string> = {}) {
   const out = await new Deno.Command(DENO, {

@@ -60,7 +60,7 @@ function present(c: CollisionCandidate | undefined): CollisionCandidate {
   return c;
 }
 
-Deno.test("collisionFingerprint ignores ordering and duplicates but not content", () => {
+Deno.test("collisionFingerprint ignores ordering and duplicates but not content", async (t) => {
   const base = collisionFingerprint("default", { a: "1", b: "2" }, ["k8s:ns:default", "k8s:sa:x"]);
   assert.equal(
     collisionFingerprint("default", { b: "2", a: "1" }, ["k8s:sa:x", "k8s:ns:default", "k8s:sa:x"]),
@@ -77,10 +77,14 @@ Deno.test("collisionFingerprint ignores ordering and duplicates but not content"
       collisionFingerprint("default", { a: "1", b: "2" }, ["k8s:ns:default", "k8s:sa:y"]),
     ],
   ];
-  for (const [label, fingerprint] of different) assert.notEqual(fingerprint, base, label);
+  for (const [label, fingerprint] of different) {
+    await t.step(label, () => {
+      assert.notEqual(fingerprint, base, label);
+    });
+  }
 });
 
-Deno.test("collisionCandidate includes only PerObjective bindings that render and are live", () => {
+Deno.test("collisionCandidate includes only PerObjective bindings that render and are live", async (t) => {
   const cases: [string, CollisionCandidate | undefined, boolean][] = [
     ["PerObjective", candidate("a"), true],
     ["PoolOnly never takes part", candidate("a", { mode: "PoolOnly" }), false],
@@ -88,10 +92,14 @@ Deno.test("collisionCandidate includes only PerObjective bindings that render an
     ["unsafe pool selector", candidate("a", { labels: {} }), false],
     ["being deleted", candidate("a", { deleting: true }), false],
   ];
-  for (const [label, c, included] of cases) assert.equal(c !== undefined, included, label);
+  for (const [label, c, included] of cases) {
+    await t.step(label, () => {
+      assert.equal(c !== undefined, included, label);
+    });
+  }
 });
 
-Deno.test("collisionPeers finds bindings with the same selector set, sorted by name", () => {
+Deno.test("collisionPeers finds bindings with the same selector set, sorted by name", async (t) => {
   const a = present(candidate("objective-a"));
   const cases: [string, (CollisionCandidate | undefined)[], string[]][] = [
     ["two-way", [a, candidate("objective-b")], ["objective-b"]],
@@ -112,8 +120,10 @@ Deno.test("collisionPeers finds bindings with the same selector set, sorted by n
     ["duplicate entries", [a, candidate("objective-b"), candidate("objective-b")], ["objective-b"]],
   ];
   for (const [label, candidates, expected] of cases) {
-    const list = candidates.filter((c): c is CollisionCandidate => c !== undefined);
-    assert.deepEqual(collisionPeers(a, list), expected, label);
+    await t.step(label, () => {
+      const list = candidates.filter((c): c is CollisionCandidate => c !== undefined);
+      assert.deepEqual(collisionPeers(a, list), expected, label);
+    });
   }
 });
 
@@ -131,7 +141,7 @@ Deno.test("groupCollisions returns every group of two or more, members sorted", 
   assert.deepEqual(groups, [["default", ["a", "b", "c"]], ["team", ["x", "y"]]]);
 });
 
-Deno.test("collisionMessage is the exact machine-parseable SPEC 5 message", () => {
+Deno.test("collisionMessage is the exact machine-parseable SPEC 5 message", async (t) => {
   const suffix = ": PerObjective bindings must not share the same pod selector and container name";
   const cases: [string[], string][] = [
     [["objective-b"], `identity collision with bindings objective-b${suffix}`],
@@ -140,7 +150,11 @@ Deno.test("collisionMessage is the exact machine-parseable SPEC 5 message", () =
       `identity collision with bindings objective-b, objective-c${suffix}`,
     ],
   ];
-  for (const [peers, expected] of cases) assert.equal(collisionMessage(peers), expected);
+  for (const [peers, expected] of cases) {
+    await t.step(`${JSON.stringify(peers)}`, () => {
+      assert.equal(collisionMessage(peers), expected);
+    });
+  }
   const error = collisionError(["objective-a"]);
   assert.equal(error.condition, "Conflict");
   assert.equal(error.reason, "IdentityCollision");

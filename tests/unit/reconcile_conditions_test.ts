@@ -135,7 +135,7 @@ Deno.test("mergeConditions keeps condition types kleym does not own, after its f
   assert.deepEqual(merged[5], foreign);
 });
 
-Deno.test("decodeConditions keeps well-formed conditions and drops the rest", () => {
+Deno.test("decodeConditions keeps well-formed conditions and drops the rest", async (t) => {
   const good = {
     type: "Ready",
     status: "True",
@@ -151,7 +151,11 @@ Deno.test("decodeConditions keeps well-formed conditions and drops the rest", ()
     [{ conditions: [{ ...good, status: "Maybe" }] }, 0],
     [{ conditions: [good, { ...good, type: "Conflict", observedGeneration: 2 }] }, 2],
   ];
-  for (const [status, count] of cases) assert.equal(decodeConditions(status).length, count);
+  for (const [status, count] of cases) {
+    await t.step(`${JSON.stringify(status)}`, () => {
+      assert.equal(decodeConditions(status).length, count);
+    });
+  }
 });
 
 const identity = (() => {
@@ -195,7 +199,7 @@ Deno.test("failureStatus clears the identity but keeps the configured trust doma
   ]);
 });
 
-Deno.test("statusEquals ignores condition order but nothing else", () => {
+Deno.test("statusEquals ignores condition order but nothing else", async (t) => {
   const desired = successStatus(identity, { trustDomain: "td" }, [], T0, 1);
   const asRead: BindingStatus = JSON.parse(JSON.stringify(desired));
   assert.ok(statusEquals(asRead, desired), "a round-tripped status is equal");
@@ -218,7 +222,11 @@ Deno.test("statusEquals ignores condition order but nothing else", () => {
     ["stale class name", { ...asRead, clusterSPIFFEIDClassName: "c" }],
     ["missing selectors", { ...asRead, renderedSelectors: undefined }],
   ];
-  for (const [label, current] of changes) assert.ok(!statusEquals(current, desired), label);
+  for (const [label, current] of changes) {
+    await t.step(label, () => {
+      assert.ok(!statusEquals(current, desired), label);
+    });
+  }
 });
 
 Deno.test("statusMergePatch removes fields the desired status no longer carries", () => {

@@ -11,12 +11,13 @@ import { Reasons, StateError } from "../../reconcile/errors.ts";
 import { isRecord } from "../../reconcile/json.ts";
 import { isNoop, planReconcile } from "../../reconcile/plan.ts";
 import { renderBinding } from "../../reconcile/render.ts";
-import type {
-  BindingInput,
-  ObjectiveApiVersion,
-  ObservedClusterSPIFFEID,
-  PoolApiVersion,
-  ResolvedInputs,
+import {
+  type BindingInput,
+  FINALIZER,
+  type ObjectiveApiVersion,
+  type ObservedClusterSPIFFEID,
+  type PoolApiVersion,
+  type ResolvedInputs,
 } from "../../reconcile/types.ts";
 
 const EXAMPLES = new URL("../fixtures/examples/", import.meta.url);
@@ -106,7 +107,12 @@ class Cluster {
       const bindings = manifests.filter((m) => m.kind === "InferenceIdentityBinding");
       const inputs = bindings.map((m): [BindingInput, ResolvedInputs | StateError] => [
         {
-          metadata: { ...m.metadata, uid: `uid-${m.metadata.name}`, generation: 1 },
+          metadata: {
+            ...m.metadata,
+            uid: `uid-${m.metadata.name}`,
+            generation: 1,
+            finalizers: [FINALIZER],
+          },
           spec: m.spec,
           status: this.statuses.get(m.metadata.name),
         },
@@ -120,7 +126,7 @@ class Cluster {
         const rendered = renderBinding(binding, resolved, config);
         const plan = planReconcile({
           binding,
-          resolved,
+          rendered,
           config,
           managed: [...this.objects.values()],
           nameHolder: rendered.ok ? this.objects.get(rendered.identity.name) : undefined,
@@ -223,7 +229,7 @@ Deno.test("the collision example puts both bindings in Conflict and removes thei
   assertMatchesExpected(cluster, expected("collision"), "collision");
 });
 
-Deno.test("after the collision is fixed, objective-a recovers on its own", () => {
+Deno.test("after the collision is fixed, objective-a recovers on its own", async (t) => {
   const fixes: [string, (manifests: Manifest[]) => Manifest[]][] = [
     [
       "objective-b deleted",
@@ -243,16 +249,18 @@ Deno.test("after the collision is fixed, objective-a recovers on its own", () =>
     ],
   ];
   for (const [label, fix] of fixes) {
-    const cluster = new Cluster();
-    const colliding = [...inputs("per-objective"), ...inputs("collision")];
-    cluster.converge(colliding);
-    cluster.converge(fix(colliding));
-    const want = expected("per-objective");
-    assertSubset(
-      cluster.objects.get("kleym-default-objective-a-objective-3ace974d"),
-      want.clusterSPIFFEIDs[0],
-      label,
-    );
-    assertSubset(cluster.statuses.get("objective-a"), want.bindings[0].status, label);
+    await t.step(label, () => {
+      const cluster = new Cluster();
+      const colliding = [...inputs("per-objective"), ...inputs("collision")];
+      cluster.converge(colliding);
+      cluster.converge(fix(colliding));
+      const want = expected("per-objective");
+      assertSubset(
+        cluster.objects.get("kleym-default-objective-a-objective-3ace974d"),
+        want.clusterSPIFFEIDs[0],
+        label,
+      );
+      assertSubset(cluster.statuses.get("objective-a"), want.bindings[0].status, label);
+    });
   }
 });

@@ -8,7 +8,7 @@ import type { BindingMode } from "../../reconcile/types.ts";
 
 const DNS1123_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
 
-Deno.test("sha1Hex matches the FIPS 180 and well-known test vectors", () => {
+Deno.test("sha1Hex matches the FIPS 180 and well-known test vectors", async (t) => {
   const vectors: [string, string][] = [
     ["", "da39a3ee5e6b4b0d3255bfef95601890afd80709"],
     ["abc", "a9993e364706816aba3e25717850c26c9cd0d89d"],
@@ -20,7 +20,9 @@ Deno.test("sha1Hex matches the FIPS 180 and well-known test vectors", () => {
     ["a".repeat(1_000_000), "34aa973cd4c4daa4f61eeb2bdbad27316534016f"],
   ];
   for (const [input, expected] of vectors) {
-    assert.equal(sha1Hex(input), expected, `SHA-1 of ${input.length} chars`);
+    await t.step(`${input.length} chars`, () => {
+      assert.equal(sha1Hex(input), expected, `SHA-1 of ${input.length} chars`);
+    });
   }
 });
 
@@ -34,7 +36,7 @@ Deno.test("sha1Hex agrees with WebCrypto across every padding boundary", async (
   }
 });
 
-Deno.test("sanitizeNameBase lowercases, collapses other characters into one dash, trims", () => {
+Deno.test("sanitizeNameBase lowercases, collapses other characters into one dash, trims", async (t) => {
   const cases: [string, string][] = [
     ["kleym-default-objective-a", "kleym-default-objective-a"],
     ["Kleym-Team_A-My.Binding", "kleym-team-a-my-binding"],
@@ -45,10 +47,14 @@ Deno.test("sanitizeNameBase lowercases, collapses other characters into one dash
     ["___...---", "kleym"],
     ["", "kleym"],
   ];
-  for (const [raw, expected] of cases) assert.equal(sanitizeNameBase(raw), expected, raw);
+  for (const [raw, expected] of cases) {
+    await t.step(raw, () => {
+      assert.equal(sanitizeNameBase(raw), expected, raw);
+    });
+  }
 });
 
-Deno.test("clusterSPIFFEIDName reproduces the example names and sanitises odd binding names", () => {
+Deno.test("clusterSPIFFEIDName reproduces the example names and sanitises odd binding names", async (t) => {
   const cases: [string, string, BindingMode, string, string][] = [
     [
       "default",
@@ -74,11 +80,13 @@ Deno.test("clusterSPIFFEIDName reproduces the example names and sanitises odd bi
     ["default", "!!!", "PoolOnly", "spiffe://td/ns/default/pool/p", "kleym-default-pool-9ec83585"],
   ];
   for (const [namespace, binding, mode, spiffeID, expected] of cases) {
-    assert.equal(clusterSPIFFEIDName(namespace, binding, mode, spiffeID), expected);
+    await t.step(`${JSON.stringify(namespace)}`, () => {
+      assert.equal(clusterSPIFFEIDName(namespace, binding, mode, spiffeID), expected);
+    });
   }
 });
 
-Deno.test("clusterSPIFFEIDName truncates long bases to fit 63 characters, per mode", () => {
+Deno.test("clusterSPIFFEIDName truncates long bases to fit 63 characters, per mode", async (t) => {
   const namespace = "very-long-namespace-name-for-testing";
   const binding = "and-an-even-longer-binding-name-that-goes-on";
   const cases: [BindingMode, string, string][] = [
@@ -96,9 +104,11 @@ Deno.test("clusterSPIFFEIDName truncates long bases to fit 63 characters, per mo
     ],
   ];
   for (const [mode, spiffeID, expected] of cases) {
-    const name = clusterSPIFFEIDName(namespace, binding, mode, spiffeID);
-    assert.equal(name, expected);
-    assert.equal(name.length, 63);
+    await t.step(mode, () => {
+      const name = clusterSPIFFEIDName(namespace, binding, mode, spiffeID);
+      assert.equal(name, expected);
+      assert.equal(name.length, 63);
+    });
   }
 });
 
@@ -114,17 +124,19 @@ Deno.test("clusterSPIFFEIDName trims a dash left at the truncation point", () =>
   assert.equal(name, `kleym-${namespace}-objective-fc2d4dce`);
 });
 
-Deno.test("clusterSPIFFEIDName always yields a DNS-1123 label for maximal inputs", () => {
+Deno.test("clusterSPIFFEIDName always yields a DNS-1123 label for maximal inputs", async (t) => {
   const inputs: [string, string][] = [
     ["a".repeat(63), "b".repeat(253)],
     ["x", "Y_.".repeat(80)],
     ["-", "-"],
   ];
   for (const [namespace, binding] of inputs) {
-    for (const mode of ["PoolOnly", "PerObjective"] as const) {
-      const name = clusterSPIFFEIDName(namespace, binding, mode, `spiffe://td/ns/${namespace}/x`);
-      assert.ok(name.length <= 63, `${name} is ${name.length} long`);
-      assert.match(name, DNS1123_LABEL);
-    }
+    await t.step(`${JSON.stringify(namespace)}`, () => {
+      for (const mode of ["PoolOnly", "PerObjective"] as const) {
+        const name = clusterSPIFFEIDName(namespace, binding, mode, `spiffe://td/ns/${namespace}/x`);
+        assert.ok(name.length <= 63, `${name} is ${name.length} long`);
+        assert.match(name, DNS1123_LABEL);
+      }
+    });
   }
 });

@@ -12,10 +12,11 @@ import { isNoop, type Plan, planReconcile } from "../../reconcile/plan.ts";
 import { planDeletion } from "../../reconcile/ownership.ts";
 import { renderBinding } from "../../reconcile/render.ts";
 import type { ObjectMeta } from "kubernetes-types/meta/v1.d.ts";
-import type {
-  BindingInput,
-  ObservedClusterSPIFFEID,
-  ResolvedInputs,
+import {
+  type BindingInput,
+  FINALIZER,
+  type ObservedClusterSPIFFEID,
+  type ResolvedInputs,
 } from "../../reconcile/types.ts";
 
 const config = { trustDomain: "kleym.sonda.red" };
@@ -47,7 +48,13 @@ class World {
 
   binding(name = "objective-a", spec: Record<string, unknown> = {}): BindingInput {
     return {
-      metadata: { name, namespace: "default", uid: `uid-${name}`, generation: this.generation },
+      metadata: {
+        name,
+        namespace: "default",
+        uid: `uid-${name}`,
+        generation: this.generation,
+        finalizers: [FINALIZER],
+      },
       spec: {
         poolRef: { name: "pool-a" },
         objectiveRef: { name },
@@ -84,7 +91,7 @@ class World {
     const nameHolder = rendered.ok ? this.objects.get(rendered.identity.name) : undefined;
     return planReconcile({
       binding,
-      resolved,
+      rendered,
       config,
       managed,
       nameHolder,
@@ -210,27 +217,29 @@ Deno.test("a kleym label changed by someone else is restored", () => {
   );
 });
 
-Deno.test("an object labelled for this binding but stamped with another UID is adopted", () => {
+Deno.test("an object labelled for this binding but stamped with another UID is adopted", async (t) => {
   const cases: [string, Record<string, string> | undefined][] = [
     ["other UID", { "kleym.sonda.red/binding-uid": "uid-of-an-earlier-binding" }],
     ["no annotation (written by the Go implementation)", undefined],
   ];
   for (const [label, annotations] of cases) {
-    const world = new World();
-    reconciled(world);
-    const original = world.objects.get(NAME_A);
-    assert.ok(original);
-    const leftover = world.put({ ...original, metadata: { ...original.metadata, annotations } });
-    const plan = world.plan(world.binding());
-    assert.equal(plan.create, undefined, label);
-    assert.deepEqual(plan.deletes, [], label);
-    assert.equal(plan.update?.metadata.uid, leftover.metadata.uid, label);
-    assert.equal(
-      plan.update?.metadata.annotations?.["kleym.sonda.red/binding-uid"],
-      "uid-objective-a",
-      label,
-    );
-    assert.ok(plan.events.some((e) => e.message.includes("adopted ClusterSPIFFEID")), label);
+    await t.step(label, () => {
+      const world = new World();
+      reconciled(world);
+      const original = world.objects.get(NAME_A);
+      assert.ok(original);
+      const leftover = world.put({ ...original, metadata: { ...original.metadata, annotations } });
+      const plan = world.plan(world.binding());
+      assert.equal(plan.create, undefined, label);
+      assert.deepEqual(plan.deletes, [], label);
+      assert.equal(plan.update?.metadata.uid, leftover.metadata.uid, label);
+      assert.equal(
+        plan.update?.metadata.annotations?.["kleym.sonda.red/binding-uid"],
+        "uid-objective-a",
+        label,
+      );
+      assert.ok(plan.events.some((e) => e.message.includes("adopted ClusterSPIFFEID")), label);
+    });
   }
 });
 
@@ -286,7 +295,7 @@ Deno.test("objects of other bindings or not managed by kleym are never deleted o
   assert.deepEqual(planDeletion(world.binding(), [...world.objects.values()]), []);
 });
 
-Deno.test("a foreign object holding the desired name is reported and never touched", () => {
+Deno.test("a foreign object holding the desired name is reported and never touched", async (t) => {
   const cases: [string, Record<string, string> | undefined, string][] = [
     ["unlabelled", undefined, "it is not managed by kleym"],
     ["another binding's", {
@@ -296,21 +305,23 @@ Deno.test("a foreign object holding the desired name is reported and never touch
     }, "it belongs to binding team/objective-a"],
   ];
   for (const [label, labels, owner] of cases) {
-    const world = new World();
-    world.put({ metadata: { name: NAME_A, labels }, spec: { spiffeIDTemplate: "x" } });
-    const plan = world.plan(world.binding());
-    assert.equal(plan.create, undefined, label);
-    assert.equal(plan.update, undefined, label);
-    assert.deepEqual(plan.deletes, [], label);
-    const ready = condition(plan, "Ready");
-    assert.deepEqual([ready.status, ready.reason], ["False", "ClusterSPIFFEIDNameTaken"], label);
-    assert.equal(
-      ready.message,
-      `ClusterSPIFFEID "${NAME_A}" already exists and ${owner}; kleym never overwrites it: ` +
-        "delete or rename that object, or rename this binding",
-    );
-    assert.equal(condition(plan, "RenderFailure").status, "True", label);
-    assert.deepEqual(eventReasons(plan), ["Warning/ClusterSPIFFEIDNameTaken"], label);
+    await t.step(label, () => {
+      const world = new World();
+      world.put({ metadata: { name: NAME_A, labels }, spec: { spiffeIDTemplate: "x" } });
+      const plan = world.plan(world.binding());
+      assert.equal(plan.create, undefined, label);
+      assert.equal(plan.update, undefined, label);
+      assert.deepEqual(plan.deletes, [], label);
+      const ready = condition(plan, "Ready");
+      assert.deepEqual([ready.status, ready.reason], ["False", "ClusterSPIFFEIDNameTaken"], label);
+      assert.equal(
+        ready.message,
+        `ClusterSPIFFEID "${NAME_A}" already exists and ${owner}; kleym never overwrites it: ` +
+          "delete or rename that object, or rename this binding",
+      );
+      assert.equal(condition(plan, "RenderFailure").status, "True", label);
+      assert.deepEqual(eventReasons(plan), ["Warning/ClusterSPIFFEIDNameTaken"], label);
+    });
   }
 });
 
@@ -318,7 +329,7 @@ Deno.test("a name holder that does not carry the desired name is ignored", () =>
   const world = new World();
   const plan = planReconcile({
     binding: world.binding(),
-    resolved,
+    rendered: renderBinding(world.binding(), resolved, config),
     config,
     managed: [],
     nameHolder: { metadata: { name: "something-else" } },
@@ -359,7 +370,7 @@ Deno.test("resolution errors from the edge become the binding's status", () => {
   );
   const plan = planReconcile({
     binding: world.binding(),
-    resolved: missing,
+    rendered: renderBinding(world.binding(), missing, config),
     config,
     managed: [],
     collisionCandidates: [],
@@ -372,7 +383,7 @@ Deno.test("resolution errors from the edge become the binding's status", () => {
   );
 });
 
-Deno.test("the outcome's mode is bounded to the supported values", () => {
+Deno.test("the outcome's mode is bounded to the supported values", async (t) => {
   const world = new World();
   const cases: [Record<string, unknown>, string][] = [
     [{ mode: "Shared" }, "Unknown"],
@@ -380,8 +391,10 @@ Deno.test("the outcome's mode is bounded to the supported values", () => {
     [{ mode: "PoolOnly", containerName: "main" }, "PoolOnly"],
   ];
   for (const [spec, mode] of cases) {
-    const plan = world.plan(world.binding("objective-a", spec));
-    assert.equal(plan.outcome.mode, mode, JSON.stringify(spec));
+    await t.step(`${JSON.stringify(spec)}`, () => {
+      const plan = world.plan(world.binding("objective-a", spec));
+      assert.equal(plan.outcome.mode, mode, JSON.stringify(spec));
+    });
   }
 });
 

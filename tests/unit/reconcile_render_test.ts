@@ -45,7 +45,7 @@ Deno.test("renderSpiffeID builds the pool and objective forms", () => {
   );
 });
 
-Deno.test("renderSpiffeID rejects parts that would make an invalid SPIFFE ID, naming the part", () => {
+Deno.test("renderSpiffeID rejects parts that would make an invalid SPIFFE ID, naming the part", async (t) => {
   const cases: [string, string, string, ValidBindingSpec, string[]][] = [
     ["upper-case trust domain", "Kleym.io", "default", poolOnlySpec, ['trust domain "Kleym.io"']],
     ["empty trust domain", "", "default", poolOnlySpec, [
@@ -86,16 +86,18 @@ Deno.test("renderSpiffeID rejects parts that would make an invalid SPIFFE ID, na
     ["longer than 2048 bytes", "t".repeat(2100), "default", poolOnlySpec, ["2048 bytes"]],
   ];
   for (const [label, trustDomain, namespace, spec, parts] of cases) {
-    const error = assertStateError(
-      () => renderSpiffeID(trustDomain, namespace, spec),
-      { ...INVALID_SPIFFE_ID, includes: parts },
-      label,
-    );
-    assert.match(error.message, /^SPIFFE ID "spiffe:\/\/.*" is not valid: /, label);
+    await t.step(label, () => {
+      const error = assertStateError(
+        () => renderSpiffeID(trustDomain, namespace, spec),
+        { ...INVALID_SPIFFE_ID, includes: parts },
+        label,
+      );
+      assert.match(error.message, /^SPIFFE ID "spiffe:\/\/.*" is not valid: /, label);
+    });
   }
 });
 
-Deno.test("spiffeIDProblem accepts valid SPIFFE IDs and explains invalid ones", () => {
+Deno.test("spiffeIDProblem accepts valid SPIFFE IDs and explains invalid ones", async (t) => {
   const cases: [string, boolean][] = [
     ["spiffe://kleym.sonda.red/ns/default/pool/pool-a", true],
     ["spiffe://td", true],
@@ -110,12 +112,14 @@ Deno.test("spiffeIDProblem accepts valid SPIFFE IDs and explains invalid ones", 
     [`spiffe://td/${"a".repeat(2040)}`, false],
   ];
   for (const [id, valid] of cases) {
-    const problem = spiffeIDProblem(id);
-    assert.equal(problem === undefined, valid, `${id.slice(0, 40)}: ${problem}`);
+    await t.step(id, () => {
+      const problem = spiffeIDProblem(id);
+      assert.equal(problem === undefined, valid, `${id.slice(0, 40)}: ${problem}`);
+    });
   }
 });
 
-Deno.test("workloadSelectors lists ns, sa, pod labels and container, sorted by code units", () => {
+Deno.test("workloadSelectors lists ns, sa, pod labels and container, sorted by code units", async (t) => {
   const cases: [string, ValidBindingSpec, Record<string, string>, string[]][] = [
     ["PerObjective example", perObjectiveSpec, { app: "model-server" }, [
       "k8s:container-name:main",
@@ -150,11 +154,13 @@ Deno.test("workloadSelectors lists ns, sa, pod labels and container, sorted by c
     ]],
   ];
   for (const [label, spec, podLabels, expected] of cases) {
-    assert.deepEqual(workloadSelectors("default", spec, podLabels), expected, label);
+    await t.step(label, () => {
+      assert.deepEqual(workloadSelectors("default", spec, podLabels), expected, label);
+    });
   }
 });
 
-Deno.test("checkSelectorSafety requires exactly the binding namespace and a service account", () => {
+Deno.test("checkSelectorSafety requires exactly the binding namespace and a service account", async (t) => {
   checkSelectorSafety(["k8s:ns:default", "k8s:sa:inference-sa"], "default");
   const cases: [string, string[], string][] = [
     ["no namespace selector", ["k8s:sa:sa"], "default"],
@@ -165,7 +171,9 @@ Deno.test("checkSelectorSafety requires exactly the binding namespace and a serv
     ["empty service account", ["k8s:ns:default", "k8s:sa:"], "default"],
   ];
   for (const [label, selectors, namespace] of cases) {
-    assertStateError(() => checkSelectorSafety(selectors, namespace), UNSAFE, label);
+    await t.step(label, () => {
+      assertStateError(() => checkSelectorSafety(selectors, namespace), UNSAFE, label);
+    });
   }
 });
 
@@ -177,7 +185,7 @@ Deno.test("checkNoTemplateMarkers rejects any rendered value containing {{", () 
   );
 });
 
-Deno.test("desiredClusterSPIFFEID sets className only when one is configured", () => {
+Deno.test("desiredClusterSPIFFEID sets className only when one is configured", async (t) => {
   const base = {
     objectName: "n",
     bindingName: "b",
@@ -189,9 +197,11 @@ Deno.test("desiredClusterSPIFFEID sets className only when one is configured", (
   };
   const cases: [string | undefined, boolean][] = [[undefined, false], ["", false], ["spire", true]];
   for (const [className, present] of cases) {
-    const object = desiredClusterSPIFFEID({ ...base, className });
-    assert.equal(Object.hasOwn(object.spec, "className"), present, String(className));
-    if (present) assert.equal(object.spec.className, className);
+    await t.step(`className ${className}`, () => {
+      const object = desiredClusterSPIFFEID({ ...base, className });
+      assert.equal(Object.hasOwn(object.spec, "className"), present, String(className));
+      if (present) assert.equal(object.spec.className, className);
+    });
   }
   const object = desiredClusterSPIFFEID(base);
   assert.deepEqual(object.metadata.annotations, { "kleym.sonda.red/binding-uid": "u" });
@@ -223,7 +233,7 @@ const resolved = (poolRef: unknown = { name: "pool-a" }): ResolvedInputs => ({
 });
 const config = { trustDomain: "kleym.sonda.red" };
 
-Deno.test("renderBinding returns failures in order: spec, name, resolution, selector, refs", () => {
+Deno.test("renderBinding returns failures in order: spec, name, resolution, selector, refs", async (t) => {
   const notFound = new StateError(
     "InvalidRef",
     "TargetPoolNotFound",
@@ -253,15 +263,17 @@ Deno.test("renderBinding returns failures in order: spec, name, resolution, sele
     ["bad trust domain", binding(validSpec), resolved(), "InvalidSPIFFEID"],
   ];
   for (const [label, input, resolution, reason] of cases) {
-    const outcome = renderBinding(
-      input,
-      resolution,
-      label === "bad trust domain" ? { trustDomain: "Bad" } : config,
-    );
-    assert.equal(outcome.ok, false, label);
-    if (!outcome.ok) {
-      assert.equal(outcome.error.reason, reason, `${label}: ${outcome.error.message}`);
-    }
+    await t.step(label, () => {
+      const outcome = renderBinding(
+        input,
+        resolution,
+        label === "bad trust domain" ? { trustDomain: "Bad" } : config,
+      );
+      assert.equal(outcome.ok, false, label);
+      if (!outcome.ok) {
+        assert.equal(outcome.error.reason, reason, `${label}: ${outcome.error.message}`);
+      }
+    });
   }
 });
 
@@ -278,4 +290,25 @@ Deno.test("renderBinding ignores the objective for PoolOnly bindings", () => {
   assert.ok(outcome.ok);
   assert.equal(outcome.identity.spiffeID, "spiffe://kleym.sonda.red/ns/default/pool/pool-a");
   assert.equal(outcome.identity.name, "kleym-default-pool-a-pool-ede236a0");
+});
+
+Deno.test("renderBinding with a resolver validates once and resolves only a valid binding", () => {
+  const calls: ValidBindingSpec[] = [];
+  const resolver = (spec: ValidBindingSpec) => {
+    calls.push(spec);
+    return resolved();
+  };
+  const spec = { poolRef: { name: "pool-a" }, serviceAccountName: "sa", mode: "PoolOnly" };
+  const ok = renderBinding(binding(spec, "pool-a"), resolver, config);
+  assert.ok(ok.ok);
+  assert.equal(calls.length, 1);
+  assert.deepEqual(calls[0].poolRef, { name: "pool-a" });
+  assert.equal(calls[0].mode, "PoolOnly");
+  const invalid = renderBinding(
+    binding({ ...spec, serviceAccountName: "Bad_SA" }),
+    resolver,
+    config,
+  );
+  assert.equal(invalid.ok, false);
+  assert.equal(calls.length, 1, "an invalid spec is reported without resolving its refs");
 });

@@ -13,7 +13,7 @@ function pool(apiVersion: PoolApiVersion, selector: unknown) {
   return { apiVersion, object: { metadata: { name: "pool-a" }, spec: { selector } } };
 }
 
-Deno.test("normalisePoolSelector reads both pool shapes into one sorted label map", () => {
+Deno.test("normalisePoolSelector reads both pool shapes into one sorted label map", async (t) => {
   const cases: [string, PoolApiVersion, unknown, Record<string, string>][] = [
     ["v1 matchLabels", V1, { matchLabels: { app: "model-server" } }, { app: "model-server" }],
     ["v1alpha2 flat map", V1ALPHA2, { app: "model-server" }, { app: "model-server" }],
@@ -34,13 +34,15 @@ Deno.test("normalisePoolSelector reads both pool shapes into one sorted label ma
     }, { a: "b" }],
   ];
   for (const [label, apiVersion, selector, expected] of cases) {
-    const labels = normalisePoolSelector(pool(apiVersion, selector));
-    assert.deepEqual(labels, expected, label);
-    assert.deepEqual(Object.keys(labels), Object.keys(expected), `${label}: key order`);
+    await t.step(label, () => {
+      const labels = normalisePoolSelector(pool(apiVersion, selector));
+      assert.deepEqual(labels, expected, label);
+      assert.deepEqual(Object.keys(labels), Object.keys(expected), `${label}: key order`);
+    });
   }
 });
 
-Deno.test("normalisePoolSelector rejects unsafe or undecodable selectors, naming field and value", () => {
+Deno.test("normalisePoolSelector rejects unsafe or undecodable selectors, naming field and value", async (t) => {
   const cases: [string, PoolApiVersion, unknown, string[]][] = [
     ["no selector", V1, undefined, ['InferencePool "pool-a" has no spec.selector']],
     ["null selector", V1ALPHA2, null, ["has no spec.selector"]],
@@ -94,12 +96,14 @@ Deno.test("normalisePoolSelector rejects unsafe or undecodable selectors, naming
     ["long value", V1ALPHA2, { app: "v".repeat(64) }, ["at most 63 characters (this one has 64)"]],
   ];
   for (const [label, apiVersion, selector, parts] of cases) {
-    const error = assertStateError(
-      () => normalisePoolSelector(pool(apiVersion, selector)),
-      { ...INVALID_POOL_SELECTOR, includes: parts },
-      label,
-    );
-    assert.ok(error.message.startsWith('InferencePool "pool-a" '), `${label}: ${error.message}`);
+    await t.step(label, () => {
+      const error = assertStateError(
+        () => normalisePoolSelector(pool(apiVersion, selector)),
+        { ...INVALID_POOL_SELECTOR, includes: parts },
+        label,
+      );
+      assert.ok(error.message.startsWith('InferencePool "pool-a" '), `${label}: ${error.message}`);
+    });
   }
 });
 

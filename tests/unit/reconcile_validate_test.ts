@@ -26,7 +26,7 @@ const poolOnly = {
   mode: "PoolOnly",
 };
 
-Deno.test("validateBindingSpec decodes valid specs, defaulting the mode to PerObjective", () => {
+Deno.test("validateBindingSpec decodes valid specs, defaulting the mode to PerObjective", async (t) => {
   const cases: [string, unknown, unknown][] = [
     ["explicit PerObjective", perObjective, {
       mode: "PerObjective",
@@ -75,11 +75,13 @@ Deno.test("validateBindingSpec decodes valid specs, defaulting the mode to PerOb
     }],
   ];
   for (const [label, spec, expected] of cases) {
-    assert.deepEqual(validateBindingSpec(spec), expected, label);
+    await t.step(label, () => {
+      assert.deepEqual(validateBindingSpec(spec), expected, label);
+    });
   }
 });
 
-Deno.test("validateBindingSpec reports each invalid field with its condition, reason and value", () => {
+Deno.test("validateBindingSpec reports each invalid field with its condition, reason and value", async (t) => {
   const cases: [string, unknown, string, string, string][] = [
     ["not an object", "nope", "InvalidRef", "InvalidPoolRef", "spec.poolRef.name is required"],
     [
@@ -226,11 +228,13 @@ Deno.test("validateBindingSpec reports each invalid field with its condition, re
     ],
   ];
   for (const [label, spec, condition, reason, message] of cases) {
-    assertStateError(
-      () => validateBindingSpec(spec),
-      { condition, reason, includes: [message] },
-      label,
-    );
+    await t.step(label, () => {
+      assertStateError(
+        () => validateBindingSpec(spec),
+        { condition, reason, includes: [message] },
+        label,
+      );
+    });
   }
 });
 
@@ -245,7 +249,7 @@ Deno.test("checkBindingName accepts names that fit a label value and rejects lon
   });
 });
 
-Deno.test("the Kubernetes syntax helpers accept and reject what Kubernetes does", () => {
+Deno.test("the Kubernetes syntax helpers accept and reject what Kubernetes does", async (t) => {
   const cases: [string, (value: string) => string | undefined, string, boolean][] = [
     ["label", dns1123LabelProblem, "main", true],
     ["label", dns1123LabelProblem, "a-1", true],
@@ -286,12 +290,14 @@ Deno.test("the Kubernetes syntax helpers accept and reject what Kubernetes does"
     ["value", labelValueProblem, "ünï", false],
   ];
   for (const [kind, problem, value, valid] of cases) {
-    const result = problem(value);
-    assert.equal(result === undefined, valid, `${kind} ${JSON.stringify(value)}: ${result}`);
+    await t.step(kind, () => {
+      const result = problem(value);
+      assert.equal(result === undefined, valid, `${kind} ${JSON.stringify(value)}: ${result}`);
+    });
   }
 });
 
-Deno.test("checkObjectiveTargetsPool requires the same pool name and a matching group", () => {
+Deno.test("checkObjectiveTargetsPool requires the same pool name and a matching group", async (t) => {
   const objective = (poolRef: unknown) => ({
     metadata: { name: "objective-a" },
     spec: { poolRef },
@@ -315,10 +321,12 @@ Deno.test("checkObjectiveTargetsPool requires the same pool name and a matching 
     ["empty group", { name: "pool-a", group: "" }, "inference.networking.k8s.io"],
   ];
   for (const [label, poolRef, poolGroup] of accepted) {
-    assert.doesNotThrow(
-      () => checkObjectiveTargetsPool(objective(poolRef), "objective-a", "pool-a", poolGroup),
-      label,
-    );
+    await t.step(label, () => {
+      assert.doesNotThrow(
+        () => checkObjectiveTargetsPool(objective(poolRef), "objective-a", "pool-a", poolGroup),
+        label,
+      );
+    });
   }
 
   const rejected: [unknown, string[]][] = [
@@ -332,15 +340,17 @@ Deno.test("checkObjectiveTargetsPool requires the same pool name and a matching 
     ],
   ];
   for (const [poolRef, parts] of rejected) {
-    assertStateError(
-      () =>
-        checkObjectiveTargetsPool(
-          objective(poolRef),
-          "objective-a",
-          "pool-a",
-          "inference.networking.k8s.io",
-        ),
-      { condition: "InvalidRef", reason: "InvalidObjectiveRef", includes: parts },
-    );
+    await t.step(`${JSON.stringify(poolRef)}`, () => {
+      assertStateError(
+        () =>
+          checkObjectiveTargetsPool(
+            objective(poolRef),
+            "objective-a",
+            "pool-a",
+            "inference.networking.k8s.io",
+          ),
+        { condition: "InvalidRef", reason: "InvalidObjectiveRef", includes: parts },
+      );
+    });
   }
 });

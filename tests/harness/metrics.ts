@@ -1,0 +1,60 @@
+/**
+ * Reading an operator's `/metrics` text (Prometheus exposition 0.0.4) in tests, the resilience
+ * suite and the benchmarks: one parser for all of them.
+ */
+
+export interface ApiRequestSeries {
+  verb: string;
+  resource: string;
+  code: string;
+  count: number;
+}
+
+/** One sample value, or undefined when no series of `name` carries all of `labels`. */
+export function sample(
+  text: string,
+  name: string,
+  labels: Record<string, string> = {},
+): number | undefined {
+  for (const line of text.split("\n")) {
+    if (!line.startsWith(name)) continue;
+    const m = /^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})? (\S+)$/.exec(line);
+    if (!m || m[1] !== name) continue;
+    const got: Record<string, string> = {};
+    for (const p of (m[2] ?? "").matchAll(/([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"/g)) {
+      got[p[1]] = p[2];
+    }
+    if (Object.entries(labels).every(([k, v]) => got[k] === v)) return Number(m[3]);
+  }
+  return undefined;
+}
+
+/** Every `kleym_api_requests_total` series: verb, resource, code, count. */
+export function apiRequests(text: string): ApiRequestSeries[] {
+  const out: ApiRequestSeries[] = [];
+  for (const line of text.split("\n")) {
+    const m = /^kleym_api_requests_total\{verb="([^"]*)",resource="([^"]*)",code="([^"]*)"\} (\S+)$/
+      .exec(line);
+    if (m) out.push({ verb: m[1], resource: m[2], code: m[3], count: Number(m[4]) });
+  }
+  return out;
+}
+
+/** `kleym_api_requests_total` summed by verb. */
+export function requestsByVerb(text: string): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const r of apiRequests(text)) out[r.verb] = (out[r.verb] ?? 0) + r.count;
+  return out;
+}
+
+export const WRITE_VERBS: readonly string[] = [
+  "create",
+  "update",
+  "patch",
+  "delete",
+  "deletecollection",
+];
+
+/** Write requests in a `requestsByVerb` result. */
+export const writesOf = (byVerb: Record<string, number>): number =>
+  WRITE_VERBS.reduce((n, v) => n + (byVerb[v] ?? 0), 0);

@@ -1,0 +1,345 @@
+/**
+ * The one-key reconciler (reconcile/reconciler.ts) and the collision peers (reconcile/peers.ts),
+ * in memory: informer stand-ins with real caches and read-your-writes views, a `FakeClock`, and
+ * recording stand-ins for the few client calls a reconcile makes (the real API server's behaviour
+ * is covered by tests/integration/reconcile_*_test.ts). These pin the reconciler's own decisions:
+ * write order, what goes into the views, requeue policy, the GET only for a name known taken,
+ * orphan removal only from synced caches, peer fan-out, and the per-reconcile debug line.
+ */
+import { deepEqual, equal, ok } from "node:assert/strict";
+import { FakeClock } from "../../apis/clock.ts";
+import { ApiError } from "../../apis/errors.ts";
+import { MutationCache } from "../../apis/mutation_cache.ts";
+import type { KubeObject } from "../../apis/rest.ts";
+import type { InferenceIdentityBinding } from "../../generated/kleym.sonda.red/v1alpha1.ts";
+import type { ClusterSPIFFEID } from "../../generated/spire.spiffe.io/v1alpha1.ts";
+import { Logger } from "../../observe/log.ts";
+import { Metrics } from "../../observe/metrics.ts";
+import type { EventRegarding } from "../../apis/events.ts";
+import { CollisionPeers } from "../../reconcile/peers.ts";
+import { type ReconcileClients, Reconciler } from "../../reconcile/reconciler.ts";
+import type { ResolveSources } from "../../reconcile/resolve.ts";
+import { FINALIZER } from "../../reconcile/types.ts";
+import { ownerKey, refIndex } from "../../reconcile/watch_map.ts";
+import { InformerStandIn } from "./informer_standin.ts";
+
+const CRD_RETRY_MS = 30_000;
+const config = { trustDomain: "td.example" };
+
+function bindingOf(name: string, extra: Record<string, unknown> = {}): InferenceIdentityBinding {
+  return {
+    apiVersion: "kleym.sonda.red/v1alpha1",
+    kind: "InferenceIdentityBinding",
+    metadata: { name, namespace: "ns", uid: `uid-${name}`, generation: 1, resourceVersion: "1" },
+    spec: {
+      poolRef: { name: "pool" },
+      objectiveRef: { name },
+      serviceAccountName: "sa",
+      mode: "PerObjective",
+      containerName: "main",
+      ...extra,
+    },
+  } as InferenceIdentityBinding;
+}
+
+/** Records the client calls; answers like the API server would (resourceVersions from `rv`). */
+class Clients {
+  calls: string[] = [];
+  rv = 100;
+  createFails: ApiError | undefined;
+  getAnswer: ClusterSPIFFEID | undefined;
+
+  readonly clients: ReconcileClients = {
+    bindings: {
+      patch: (name: string, _type: string, body: unknown) => {
+        this.calls.push(`patch binding ${name}`);
+        const finalizers = (body as { metadata: { finalizers: string[] } }).metadata.finalizers;
+        return Promise.resolve(this.#answer({ ...this.current(name), finalizers }));
+      },
+      updateStatus: (object: InferenceIdentityBinding) => {
+        this.calls.push(`status ${object.metadata.name}`);
+        return Promise.resolve({ ...structuredClone(object), metadata: this.#meta(object) });
+      },
+    } as unknown as ReconcileClients["bindings"],
+    clusterSPIFFEIDs: {
+      get: (name: string) => {
+        this.calls.push(`get ${name}`);
+        if (this.getAnswer) return Promise.resolve(this.getAnswer);
+        return Promise.reject(new ApiError({ status: 404, reason: "NotFound" }));
+      },
+      create: (object: ClusterSPIFFEID) => {
+        this.calls.push(`create ${object.metadata.name}`);
+        if (this.createFails) return Promise.reject(this.createFails);
+        return Promise.resolve({ ...structuredClone(object), metadata: this.#meta(object) });
+      },
+      update: (object: ClusterSPIFFEID) => {
+        this.calls.push(`update ${object.metadata.name}`);
+        return Promise.resolve({ ...structuredClone(object), metadata: this.#meta(object) });
+      },
+      delete: (name: string) => {
+        this.calls.push(`delete ${name}`);
+        return Promise.resolve({ metadata: { name, resourceVersion: String(++this.rv) } });
+      },
+      listAll: () => {
+        this.calls.push("list");
+        return Promise.resolve({ metadata: {}, items: [] });
+      },
+    } as unknown as ReconcileClients["clusterSPIFFEIDs"],
+  };
+
+  current: (name: string) => KubeObject["metadata"] = () => ({});
+
+  #answer(metadata: KubeObject["metadata"]): InferenceIdentityBinding {
+    return { ...bindingOf(metadata.name ?? ""), metadata: this.#meta({ metadata }) };
+  }
+
+  #meta(object: { metadata: KubeObject["metadata"] }): KubeObject["metadata"] {
+    return { uid: "server-uid", ...object.metadata, resourceVersion: String(++this.rv) };
+  }
+}
+
+function rig(opts: { servedOutput?: boolean } = {}) {
+  const clock = new FakeClock(Date.parse("2026-01-01T00:00:00Z"));
+  const bindings = new InformerStandIn<InferenceIdentityBinding>();
+  bindings.cache.addIndex("namespace", (b) => [b.metadata.namespace ?? ""]);
+  bindings.cache.addIndex("pool", (b) => refIndex(b, "poolRef"));
+  const bindingsView = new MutationCache(bindings, { clock });
+  const csids = new InformerStandIn<KubeObject>();
+  csids.cache.addIndex("owner", (o) => {
+    const owner = ownerKey(o);
+    return owner === undefined ? [] : [owner];
+  });
+  const csidView = new MutationCache(csids, { clock });
+  const pool = { metadata: { name: "pool" }, spec: { selector: { matchLabels: { app: "m" } } } };
+  const sources = (): ResolveSources => ({
+    pools: [{
+      apiVersion: "inference.networking.k8s.io/v1",
+      served: true,
+      synced: true,
+      get: (_ns, name) => name === "pool" ? pool : undefined,
+    }],
+    objectives: [{
+      apiVersion: "inference.networking.k8s.io/v1",
+      served: true,
+      synced: true,
+      get: (_ns, name) => ({ metadata: { name }, spec: { poolRef: { name: "pool" } } }),
+    }],
+  });
+  const peers = new CollisionPeers({
+    bindings: bindingsView,
+    sources,
+    servedGeneration: () => 0,
+    config,
+  });
+  const events: string[] = [];
+  const logs: Record<string, unknown>[] = [];
+  const clients = new Clients();
+  clients.current = (name) => bindingsView.get(`ns/${name}`)?.metadata ?? {};
+  const reconciler = new Reconciler({
+    config,
+    bindings: bindingsView,
+    bindingsSynced: () => bindings.hasSynced(),
+    managed: () => opts.servedOutput === false ? undefined : { informer: csids, view: csidView },
+    sources,
+    peers,
+    clients: clients.clients,
+    events: {
+      record: (regarding: EventRegarding, type, reason) =>
+        events.push(`${regarding.name} ${type}/${reason}`),
+    },
+    logger: new Logger({ level: "debug", sink: (line) => logs.push(JSON.parse(line)) }),
+    metrics: new Metrics(),
+    clock,
+    crdRetryMs: CRD_RETRY_MS,
+  });
+  const signal = new AbortController().signal;
+  return {
+    clock,
+    bindings,
+    bindingsView,
+    csids,
+    csidView,
+    clients,
+    events,
+    logs,
+    reconciler,
+    signal,
+  };
+}
+
+const debugLines = (logs: Record<string, unknown>[]) => logs.filter((l) => l.msg === "reconcile");
+
+/** Reconciles `key` again while the reconciler asks for it (as the controller's queue would). */
+async function settle(r: ReturnType<typeof rig>, key: string) {
+  let result = await r.reconciler.reconcile(key, r.signal);
+  for (let i = 0; i < 5 && result.enqueue.includes(key); i++) {
+    result = await r.reconciler.reconcile(key, r.signal);
+  }
+  return result;
+}
+
+Deno.test("the reconciler: one key, live / deleting / gone", async (t) => {
+  await t.step(
+    "a new binding: the finalizer alone first (SPEC 7), then create and status",
+    async () => {
+      const r = rig();
+      r.bindings.upsert(bindingOf("b"));
+      const first = await r.reconciler.reconcile("ns/b", r.signal);
+      deepEqual(r.clients.calls, ["patch binding b"]);
+      deepEqual(first.enqueue, ["ns/b"], "reconciled again at once");
+      deepEqual(r.events, []);
+      deepEqual(r.bindingsView.get("ns/b")?.metadata.finalizers, [FINALIZER]);
+      const second = await r.reconciler.reconcile("ns/b", r.signal);
+      deepEqual(r.clients.calls.map((c) => c.split(" ")[0]), ["patch", "create", "status"]);
+      equal(second.next, undefined);
+      const name = r.clients.calls[1].split(" ")[1];
+      ok(r.csidView.pending(name), "the created object stands in until the watch has it");
+      deepEqual(r.events, ["b Normal/Reconciled"]);
+      deepEqual(debugLines(r.logs).map((l) => [l.binding, l.outcome, l.writes]), [
+        ["ns/b", "Finalizer", 1],
+        ["ns/b", "Ready/Reconciled", 2],
+      ]);
+    },
+  );
+
+  await t.step(
+    "the next reconcile (watch not caught up) writes nothing and still logs",
+    async () => {
+      const r = rig();
+      r.bindings.upsert(bindingOf("b"));
+      await settle(r, "ns/b");
+      r.clients.calls = [];
+      r.events.length = 0;
+      await r.reconciler.reconcile("ns/b", r.signal);
+      deepEqual(r.clients.calls, [], "planned from the views: no duplicate create, no 409");
+      deepEqual(r.events, []);
+      const last = debugLines(r.logs).at(-1);
+      deepEqual([last?.outcome, last?.writes], ["Ready/Reconciled", 0]);
+      equal(typeof last?.durationMs, "number");
+    },
+  );
+
+  await t.step("the created object deleted behind kleym's back is created again", async () => {
+    const r = rig();
+    r.bindings.upsert(bindingOf("b"));
+    await settle(r, "ns/b");
+    const created = r.csidView.get(r.clients.calls[1].split(" ")[1]);
+    ok(created);
+    r.csids.upsert(created);
+    r.csids.delete(created.metadata.name ?? "", String(++r.clients.rv));
+    r.clients.calls = [];
+    await r.reconciler.reconcile("ns/b", r.signal);
+    deepEqual(r.clients.calls.map((c) => c.split(" ")[0]), ["create"]);
+  });
+
+  await t.step(
+    "AlreadyExists: requeue with backoff, then GET the name until it is free",
+    async () => {
+      const r = rig();
+      r.bindings.upsert(bindingOf("b", {}));
+      r.clients.createFails = new ApiError({ status: 409, reason: "AlreadyExists" });
+      const first = await settle(r, "ns/b");
+      deepEqual(first.next, { requeue: true });
+      equal(debugLines(r.logs).at(-1)?.outcome, "Retry");
+      r.clients.calls = [];
+      r.clients.createFails = undefined;
+      r.clients.getAnswer = { metadata: { name: "x", labels: {} } } as ClusterSPIFFEID;
+      await r.reconciler.reconcile("ns/b", r.signal);
+      ok(r.clients.calls[0].startsWith("get "), r.clients.calls.join());
+    },
+  );
+
+  await t.step("a foreign holder of the name: NameTaken, retried on the timer", async () => {
+    const r = rig();
+    r.bindings.upsert(bindingOf("b"));
+    r.clients.createFails = new ApiError({ status: 409, reason: "AlreadyExists" });
+    await settle(r, "ns/b");
+    const name = r.clients.calls.find((c) => c.startsWith("create "))?.split(" ")[1] ?? "";
+    r.clients.getAnswer = { metadata: { name, labels: {} } } as ClusterSPIFFEID;
+    const second = await r.reconciler.reconcile("ns/b", r.signal);
+    deepEqual(second.next, { requeueAfterMs: CRD_RETRY_MS });
+    equal(debugLines(r.logs).at(-1)?.outcome, "RenderFailure/ClusterSPIFFEIDNameTaken");
+  });
+
+  await t.step(
+    "ClusterSPIFFEID API not served: CRD-missing status, retried on the timer",
+    async () => {
+      const r = rig({ servedOutput: false });
+      r.bindings.upsert(bindingOf("b"));
+      const result = await settle(r, "ns/b");
+      deepEqual(result.next, { requeueAfterMs: CRD_RETRY_MS });
+      deepEqual(r.clients.calls.map((c) => c.split(" ")[0]), ["patch", "status"]);
+      deepEqual(r.events, ["b Warning/ClusterSPIFFEIDCRDMissing"]);
+    },
+  );
+
+  await t.step("managed cache not synced yet: retry, nothing written", async () => {
+    const r = rig();
+    r.csids.synced = false;
+    r.bindings.upsert(bindingOf("b"));
+    deepEqual((await r.reconciler.reconcile("ns/b", r.signal)).next, { requeue: true });
+    deepEqual(r.clients.calls, []);
+  });
+
+  await t.step("gone: its orphan is deleted — only when both caches are synced", async () => {
+    const r = rig();
+    const orphan = {
+      metadata: {
+        name: "orphan",
+        uid: "u1",
+        resourceVersion: "5",
+        labels: {
+          "kleym.sonda.red/managed-by": "kleym",
+          "kleym.sonda.red/binding-namespace": "ns",
+          "kleym.sonda.red/binding-name": "b",
+        },
+      },
+    };
+    r.csids.upsert(orphan);
+    r.bindings.synced = false;
+    await r.reconciler.reconcile("ns/b", r.signal);
+    deepEqual(r.clients.calls, []);
+    r.bindings.synced = true;
+    await r.reconciler.reconcile("ns/b", r.signal);
+    deepEqual(r.clients.calls, ["delete orphan"]);
+    equal(r.csidView.get("orphan"), undefined, "the delete's answer hides the cached copy");
+    equal(debugLines(r.logs).at(-1)?.outcome, "Gone");
+  });
+
+  await t.step("deleting: finalize (confirmation LIST), then the finalizer goes", async () => {
+    const r = rig();
+    r.bindings.upsert({
+      ...bindingOf("b"),
+      metadata: {
+        ...bindingOf("b").metadata,
+        deletionTimestamp: "2026-01-01T00:00:00Z",
+        finalizers: [FINALIZER],
+      },
+    });
+    const result = await r.reconciler.reconcile("ns/b", r.signal);
+    deepEqual(r.clients.calls, ["list", "patch binding b"]);
+    equal(result.next, undefined);
+    deepEqual(
+      [debugLines(r.logs).at(-1)?.outcome, debugLines(r.logs).at(-1)?.writes],
+      ["Deleting/Finalized", 1],
+    );
+  });
+});
+
+Deno.test("collision peers: a changed fingerprint enqueues the old and new peers only", async () => {
+  const r = rig();
+  for (const name of ["a", "b", "c"]) r.bindings.upsert(bindingOf(name));
+  r.bindings.upsert(bindingOf("d", { containerName: "other" }));
+  // a, b and c share pool + container: a collision of three. d stands apart.
+  const first = await settle(r, "ns/a");
+  deepEqual([...first.enqueue].sort(), ["ns/b", "ns/c"]);
+  equal(debugLines(r.logs).at(-1)?.outcome, "Conflict/IdentityCollision");
+  // Unchanged fingerprint: nobody else is enqueued.
+  deepEqual((await r.reconciler.reconcile("ns/a", r.signal)).enqueue, []);
+  // a leaves (gone): its former peers look again.
+  r.bindings.delete("ns/a", String(++r.clients.rv));
+  deepEqual([...(await r.reconciler.reconcile("ns/a", r.signal)).enqueue].sort(), [
+    "ns/b",
+    "ns/c",
+  ]);
+});
