@@ -16,7 +16,7 @@ KUBECTL ?= kubectl
 UNDEPLOY_TIMEOUT ?= 120s
 CRD := customresourcedefinition/inferenceidentitybindings.kleym.sonda.red
 
-.PHONY: all deps controlplane spire e2e-spire cluster-up cluster-down check fmt test test-unit demo build codegen clean operator-perms cli-perms bench resilience manifests deploy undeploy image version
+.PHONY: all deps controlplane spire e2e-spire cluster-up cluster-down check fmt test test-unit demo build codegen clean operator-perms cli-perms bench bench-v8flags resilience manifests deploy undeploy image version
 
 all: check
 
@@ -101,6 +101,11 @@ e2e-spire: deps controlplane spire
 # Benchmarks (not part of make test): N=, N_LARGE=, LARGE=0, STEADY_SECONDS=, CHURN_SECONDS=, REFERENCE=1.
 bench: deps controlplane
 	$(DENO) run -A --frozen bench/main.ts
+
+# V8 flag sets compared on memory and the 10,000-binding restart only (bench/v8flags.ts):
+# V8_FLAGS="set;set" (comma lists, as in --v8-flags=), N=, N_LARGE=, SMALL=0, LARGE=0.
+bench-v8flags: deps controlplane
+	$(DENO) run -A --frozen bench/v8flags.ts
 
 # The full resilience suite (make test runs the short one): SEED= replays a run, CHURN_SECONDS=.
 resilience: deps controlplane

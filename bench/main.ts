@@ -72,7 +72,7 @@ const K8S = "inference.networking.k8s.io";
 const FINALIZER = "kleym.sonda.red/inferenceidentitybinding-finalizer";
 
 const t0 = Date.now();
-function progress(msg: string): void {
+export function progress(msg: string): void {
   console.error(`[bench +${((Date.now() - t0) / 1000).toFixed(0).padStart(4)}s] ${msg}`);
 }
 
@@ -81,7 +81,7 @@ function progress(msg: string): void {
 const d = (group: string, version: string, plural: string, kind: string, namespaced = true) =>
   ({ group, version, plural, kind, namespaced }) as ResourceDescriptor;
 
-interface Clients {
+export interface Clients {
   bindings: ResourceClient<Obj>;
   csids: ResourceClient<Obj>;
   namespaces: ResourceClient<Obj>;
@@ -91,7 +91,7 @@ interface Clients {
   close(): void;
 }
 
-async function clients(kubeconfig: string, qps?: number, burst?: number): Promise<Clients> {
+export async function clients(kubeconfig: string, qps?: number, burst?: number): Promise<Clients> {
   const c = await connect({ kubeconfig, env: () => undefined, qps, burst });
   const r = (x: ResourceDescriptor) => new ResourceClient<Obj>(c.rest, x);
   return {
@@ -146,7 +146,7 @@ interface Population {
   bindings: Obj[];
 }
 
-function population(prefix: string, n: number): Population {
+export function population(prefix: string, n: number): Population {
   const p: Population = { namespaces: [], pools: [], objectives: [], bindings: [] };
   for (let i = 0; i < NAMESPACES; i++) p.namespaces.push(`${prefix}-${i}`);
   for (let i = 0; i < n; i++) {
@@ -175,7 +175,7 @@ async function parallel<T>(items: readonly T[], inFlight: number, fn: (x: T) => 
   }));
 }
 
-async function createAll(c: Clients, p: Population, what: string): Promise<void> {
+export async function createAll(c: Clients, p: Population, what: string): Promise<void> {
   for (const ns of p.namespaces) {
     await c.namespaces.create({ apiVersion: "v1", kind: "Namespace", metadata: { name: ns } });
   }
@@ -186,7 +186,7 @@ async function createAll(c: Clients, p: Population, what: string): Promise<void>
 
 const percentile = (sorted: number[], q: number) =>
   sorted.length === 0 ? 0 : sorted[Math.min(sorted.length - 1, Math.ceil(q * sorted.length) - 1)];
-const round = (x: number, digits = 2) => Number(x.toFixed(digits));
+export const round = (x: number, digits = 2) => Number(x.toFixed(digits));
 
 function isReady(b: Obj): boolean {
   const st = b.status as { conditions?: { type: string; status: string }[] } | undefined;
@@ -201,7 +201,7 @@ function queueState(text: string): { depth: number; reconciles: number } {
 }
 
 /** Waits until the operator reconciled at least `keys` keys and its queue is empty. */
-async function initialPass(op: Operator, keys: number, deadlineMs: number): Promise<number> {
+export async function initialPass(op: Operator, keys: number, deadlineMs: number): Promise<number> {
   const start = Date.now();
   for (;;) {
     const q = queueState(await op.metrics());
@@ -217,7 +217,7 @@ async function initialPass(op: Operator, keys: number, deadlineMs: number): Prom
  * Polls `/healthz` every 100 ms until `stop` aborts; resolves with the slowest answer in ms. A
  * slow answer means the operator's single JavaScript thread was busy (not the network: loopback).
  */
-async function slowestHealthz(op: Operator, stop: AbortSignal): Promise<number> {
+export async function slowestHealthz(op: Operator, stop: AbortSignal): Promise<number> {
   const url = `${await op.healthUrl()}/healthz`;
   let worst = 0;
   while (!stop.aborted) {
@@ -280,7 +280,7 @@ async function reconciledEvents(c: Clients, p: Population): Promise<number> {
  * 16 at a time; returns the operator (still running) and the measures. Exactness: every binding
  * Ready, exactly one managed ClusterSPIFFEID per binding, a Reconciled event per binding.
  */
-async function convergeRun(
+export async function convergeRun(
   label: string,
   admin: Clients,
   saKubeconfig: string,
@@ -288,10 +288,11 @@ async function convergeRun(
   n: number,
   args: string[],
   ops: Operator[],
+  v8Flags?: string,
 ): Promise<{ op: Operator; out: Record<string, unknown>; keys: string[] }> {
   const p = population(prefix, n);
   await createAll(admin, p, label);
-  const op = startOperator(saKubeconfig, args);
+  const op = startOperator(saKubeconfig, args, v8Flags);
   ops.push(op);
   await waitReady(op, Date.now(), 120_000);
   const createdAt = new Map<string, number>();
@@ -487,7 +488,12 @@ async function rawWrite(c: Clients, b: Obj, poolObj: Obj, objectiveObj: Obj | un
   await c.bindings.updateStatus({ ...current, status } as Obj, { namespace: ns });
 }
 
-async function rawWriteAll(c: Clients, p: Population, created: Map<string, Obj>, inFlight: number) {
+export async function rawWriteAll(
+  c: Clients,
+  p: Population,
+  created: Map<string, Obj>,
+  inFlight: number,
+) {
   const pools = new Map(p.pools.map((o) => [`${o.metadata.namespace}/${o.metadata.name}`, o]));
   const objectives = new Map(
     p.objectives.map((o) => [`${o.metadata.namespace}/${o.metadata.name}`, o]),
@@ -506,7 +512,7 @@ async function rawWriteAll(c: Clients, p: Population, created: Map<string, Obj>,
   });
 }
 
-async function createBindings(c: Clients, p: Population): Promise<Map<string, Obj>> {
+export async function createBindings(c: Clients, p: Population): Promise<Map<string, Obj>> {
   const created = new Map<string, Obj>();
   await parallel(p.bindings, 16, async (b) => {
     const o = await c.bindings.create(b);
@@ -850,7 +856,7 @@ async function churn(admin: Clients, op: Operator): Promise<Record<string, unkno
 }
 
 /** deploy.yaml's RBAC applied; a kubeconfig that authenticates as its ServiceAccount. */
-async function deployAsServiceAccount(cp: ControlPlane): Promise<string> {
+export async function deployAsServiceAccount(cp: ControlPlane): Promise<string> {
   await applyDeploy(cp.kubectl);
   return await serviceAccountKubeconfig(
     cp.kubectl,

@@ -166,6 +166,11 @@ export interface OperatorSpawnOptions {
   secureMetrics?: { certDir: string; caPem: string; token: string };
   /** Bind metrics and probes to ":0" (every interface, IPv4 and IPv6) instead of 127.0.0.1:0. */
   everyInterface?: boolean;
+  /**
+   * Replaces the deno.json task's `--v8-flags=` (a comma list; "" runs without V8 flags), so
+   * bench/v8flags.ts compares flag sets without editing deno.json. Default: the task's.
+   */
+  v8Flags?: string;
 }
 
 /** One operator process (`main.ts` from source, exactly its Deno permissions). */
@@ -199,11 +204,16 @@ export interface OperatorProcess {
 
 export function spawnOperator(opts: OperatorSpawnOptions): OperatorProcess {
   const keepAll = (opts.logs ?? "all") === "all";
+  const perms = operatorPermissions();
+  const flags = opts.v8Flags === undefined ? perms : [
+    ...perms.filter((f) => !f.startsWith("--v8-flags=")),
+    ...(opts.v8Flags ? [`--v8-flags=${opts.v8Flags}`] : []),
+  ];
   const child = new Deno.Command(Deno.execPath(), {
     args: [
       "run",
       "--quiet",
-      ...operatorPermissions(),
+      ...flags,
       `${REPO_ROOT}/main.ts`,
       `--trust-domain=${TRUST_DOMAIN}`,
       `--kubeconfig=${opts.kubeconfig}`,

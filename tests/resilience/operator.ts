@@ -17,13 +17,19 @@ export type { LogRecord as LogLine } from "../harness/operator.ts";
 /** The operator process as the long runs need it: info level, bounded logs, RSS readable. */
 export type Operator = OperatorProcess;
 
-export function startOperator(kubeconfig: string, extra: string[] = []): Operator {
+/** `v8Flags`: see `OperatorSpawnOptions.v8Flags` (bench/v8flags.ts compares flag sets). */
+export function startOperator(
+  kubeconfig: string,
+  extra: string[] = [],
+  v8Flags?: string,
+): Operator {
   return spawnOperator({
     name: "kleym-resilience",
     kubeconfig,
     args: extra,
     logLevel: "info",
     logs: "bounded",
+    v8Flags,
   });
 }
 
