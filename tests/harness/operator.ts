@@ -18,6 +18,37 @@ export function operatorPermissions(): string[] {
   return task.match(/--(allow-|deny-|v8-flags=)\S+/g) ?? [];
 }
 
+/**
+ * `deno run` arguments for main.ts as `deno task operator` runs it (run with cwd REPO_ROOT):
+ * trust domain example.org, the given kubeconfig, both listeners on a free port, then `extra`.
+ */
+export function operatorMainArgs(kubeconfig: string, extra: string[] = []): string[] {
+  return [
+    "run",
+    "--quiet",
+    ...operatorPermissions(),
+    "main.ts",
+    "--trust-domain=example.org",
+    `--kubeconfig=${kubeconfig}`,
+    "--metrics-bind-address=0",
+    "--health-probe-bind-address=0",
+    ...extra,
+  ];
+}
+
+/** Who holds the operator's leader Lease (kleym-system/kleym-operator); "" when nobody. */
+export async function leaseHolder(kubectl: Kubectl): Promise<string> {
+  return (await kubectl([
+    "get",
+    "lease",
+    "kleym-operator",
+    "-n",
+    "kleym-system",
+    "-o",
+    "jsonpath={.spec.holderIdentity}",
+  ])).trim();
+}
+
 /** deploy.yaml's documents. */
 export function deployDocs(): Record<string, unknown>[] {
   return parseAllDocuments(Deno.readTextFileSync(`${REPO_ROOT}/deploy.yaml`)).map((d) =>
@@ -36,6 +67,40 @@ export async function applyDeploy(
   });
 }
 
+/**
+ * deploy.yaml's operator Deployment, created in `ns` for `kleym status` to find. No kubelet runs
+ * it here: it stays not ready until `setDeploymentReady` writes its status.
+ */
+export async function applyOperatorDeployment(kubectl: Kubectl, ns: string): Promise<void> {
+  const deployment = deployDocs().find((d) => d.kind === "Deployment") as
+    | { metadata: { namespace: string } }
+    | undefined;
+  if (!deployment) throw new Error("deploy.yaml has no Deployment");
+  deployment.metadata.namespace = ns;
+  await kubectl(["apply", "--server-side", "--force-conflicts", "-f", "-"], {
+    stdin: JSON.stringify(deployment),
+  });
+}
+
+/** Writes the status the Deployment controller would: `replicas` replicas, all ready. */
+export async function setDeploymentReady(
+  kubectl: Kubectl,
+  ns: string,
+  replicas: number,
+): Promise<void> {
+  await kubectl([
+    "patch",
+    "deployment",
+    "kleym-operator",
+    "-n",
+    ns,
+    "--subresource=status",
+    "--type=merge",
+    "-p",
+    JSON.stringify({ status: { replicas, readyReplicas: replicas } }),
+  ]);
+}
+
 /** Writes a kubeconfig for system:serviceaccount:kleym-system:kleym at `path`. */
 export async function serviceAccountKubeconfig(
   kubectl: Kubectl,
@@ -51,19 +116,23 @@ export async function serviceAccountKubeconfig(
     "kleym-system",
     "--duration=4h",
   ])).trim();
-  await Deno.writeTextFile(
-    path,
-    stringify({
-      apiVersion: "v1",
-      kind: "Config",
-      clusters: [{ name: "t", cluster: { server, "certificate-authority-data": btoa(caPem) } }],
-      users: [{ name: "kleym", user: { token } }],
-      contexts: [{ name: "kleym", context: { cluster: "t", user: "kleym" } }],
-      "current-context": "kleym",
-    }),
-    { mode: 0o600 },
-  );
+  await Deno.writeTextFile(path, tokenKubeconfig(server, token, caPem), { mode: 0o600 });
   return path;
+}
+
+/** A kubeconfig (YAML) for `server` with a bearer token; trusting `caPem` when given. */
+export function tokenKubeconfig(server: string, token: string, caPem?: string): string {
+  const cluster = caPem === undefined
+    ? { server }
+    : { server, "certificate-authority-data": btoa(caPem) };
+  return stringify({
+    apiVersion: "v1",
+    kind: "Config",
+    clusters: [{ name: "t", cluster }],
+    users: [{ name: "kleym", user: { token } }],
+    contexts: [{ name: "kleym", context: { cluster: "t", user: "kleym" } }],
+    "current-context": "kleym",
+  });
 }
 
 // ---- the operator as a child process --------------------------------------------------------

@@ -75,6 +75,79 @@ export async function spawnLogged(opts: SpawnOptions): Promise<ManagedProcess> {
   };
 }
 
+/** What a finished child printed, and how it ended. */
+export interface Collected {
+  code: number;
+  signal: Deno.Signal | null;
+  stdout: string;
+  stderr: string;
+}
+
+/** A child whose stdout and stderr this process reads to the end (test-side, not logged). */
+export interface CollectingProcess {
+  readonly child: Deno.ChildProcess;
+  /** Its stderr so far (for polling on a log line while it runs). */
+  stderr(): string;
+  /** Has it exited yet? */
+  exited(): boolean;
+  /** Settles once it has exited and both streams are read to the end. */
+  readonly done: Promise<Collected>;
+}
+
+export interface CollectOptions {
+  cwd?: string;
+  env?: Record<string, string>;
+  /** Only `env`, none of ours. */
+  clearEnv?: boolean;
+  /** In a session (and process group) of its own, via setsid(1): as a terminal runs a job. */
+  setsid?: boolean;
+}
+
+/**
+ * The one way a test starts a child and keeps what it prints: stdin closed, stdout and stderr
+ * piped and always drained (a full pipe would block the child).
+ */
+export function spawnCollecting(
+  cmd: string,
+  args: string[],
+  opts: CollectOptions = {},
+): CollectingProcess {
+  const child = new Deno.Command(opts.setsid ? "setsid" : cmd, {
+    args: opts.setsid ? [cmd, ...args] : args,
+    cwd: opts.cwd,
+    env: opts.env,
+    clearEnv: opts.clearEnv,
+    stdin: "null",
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  let stderr = "";
+  const dec = new TextDecoder();
+  const reading = (async () => {
+    for await (const chunk of child.stderr) stderr += dec.decode(chunk, { stream: true });
+    stderr += dec.decode();
+  })();
+  const stdout = new Response(child.stdout).text();
+  let exited = false;
+  const status = child.status.finally(() => exited = true);
+  const done = Promise.all([status, stdout, reading]).then(([s, out]) => ({
+    code: s.code,
+    signal: s.signal,
+    stdout: out,
+    stderr,
+  }));
+  return { child, stderr: () => stderr, exited: () => exited, done };
+}
+
+/** `spawnCollecting`, waited for. */
+export function runCollecting(
+  cmd: string,
+  args: string[],
+  opts: CollectOptions = {},
+): Promise<Collected> {
+  return spawnCollecting(cmd, args, opts).done;
+}
+
 /** Is a process with this pid alive, and is it one of ours (by command name)? */
 export function isOurProcess(pid: number): boolean {
   try {

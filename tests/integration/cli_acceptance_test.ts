@@ -12,13 +12,13 @@
  * - every request the CLI made (all in-process runs, through its request hook) was a GET.
  */
 import assert from "node:assert/strict";
-import { parseAllDocuments } from "yaml";
 import type { RequestInfo } from "../../apis/hooks.ts";
-import { runCli } from "../../cli/run.ts";
-import { checkReport } from "../../cli/schema.ts";
+import { checkedReport, cliPermissions, type CliRun, runCliCaptured } from "../harness/cli.ts";
+import { runCollecting } from "../harness/process.ts";
 import type { BindingInspectionReport, Finding, KleymStatusReport } from "../../cli/report.ts";
 import { REPO_ROOT } from "../harness/controlplane.ts";
 import { testEnv } from "../harness/env.ts";
+import { applyOperatorDeployment, setDeploymentReady } from "../harness/operator.ts";
 import {
   adminClients,
   apply,
@@ -38,43 +38,14 @@ const DENO = `${REPO_ROOT}/node_modules/.bin/deno`;
 /** Every request any in-process CLI run made. */
 const requests: RequestInfo[] = [];
 
-interface CliRun {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
-
-async function cli(args: string[]): Promise<CliRun> {
-  let stdout = "";
-  let stderr = "";
-  const code = await runCli(args, {
-    stdout: (t) => stdout += t,
-    stderr: (t) => stderr += t,
-    env: () => undefined,
-    onRequest: (info) => requests.push(info),
-  });
-  return { code, stdout, stderr };
-}
-
-function report<T>(run: CliRun): T {
-  const parsed = JSON.parse(run.stdout);
-  assert.deepEqual(checkReport(parsed), [], "the JSON report has the documented shape");
-  return parsed as T;
-}
+const cli = (args: string[]) => runCliCaptured(args, { onRequest: (info) => requests.push(info) });
 
 /** The CLI as a process with exactly the `kleym` task's permissions. */
-async function cliProcess(args: string[]): Promise<CliRun> {
-  const task: string = JSON.parse(Deno.readTextFileSync(`${REPO_ROOT}/deno.json`)).tasks.kleym;
-  const perms = task.match(/--(allow|deny)-\S+/g) ?? [];
-  const out = await new Deno.Command(DENO, {
-    args: ["run", ...perms, `${REPO_ROOT}/cli/main.ts`, ...args],
+function cliProcess(args: string[]): Promise<CliRun> {
+  return runCollecting(DENO, ["run", ...cliPermissions(), `${REPO_ROOT}/cli/main.ts`, ...args], {
     cwd: REPO_ROOT,
     env: { KUBECONFIG: "" },
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
-  const dec = new TextDecoder();
-  return { code: out.code, stdout: dec.decode(out.stdout), stderr: dec.decode(out.stderr) };
+  });
 }
 
 function example(name: string, ns: string): string {
@@ -130,7 +101,7 @@ Deno.test("kleym CLI: inspect and status against the real controller's output", 
       for (const name of ["objective-a", "pool-a"]) {
         const run = await cli(["inspect", "binding", name, "-n", ns, "-o", "json", ...kc]);
         assert.equal(run.code, 0, run.stderr + run.stdout);
-        const r = report<BindingInspectionReport>(run);
+        const r = checkedReport<BindingInspectionReport>(run);
         const b = await getBinding(c, ns, name);
         const written = await managedOf(c, ns, name);
         assert.equal(written.length, 1);
@@ -165,7 +136,7 @@ Deno.test("kleym CLI: inspect and status against the real controller's output", 
     await t.step(
       "matched pods: labels + service account (+ container), this namespace only",
       async () => {
-        const perObjective = report<BindingInspectionReport>(
+        const perObjective = checkedReport<BindingInspectionReport>(
           await cli(["inspect", "binding", "objective-a", "-n", ns, "-o", "json", ...kc]),
         );
         assert.deepEqual(perObjective.matchedPods, [{
@@ -175,7 +146,7 @@ Deno.test("kleym CLI: inspect and status against the real controller's output", 
           labels: { app: "model-server" },
           containerName: "main",
         }]);
-        const poolOnly = report<BindingInspectionReport>(
+        const poolOnly = checkedReport<BindingInspectionReport>(
           await cli(["inspect", "binding", "pool-a", "-n", ns, "-o", "json", ...kc]),
         );
         assert.deepEqual(
@@ -207,25 +178,20 @@ Deno.test("kleym CLI: inspect and status against the real controller's output", 
     await t.step("exit 3: a missing binding still prints the report", async () => {
       const run = await cli(["inspect", "binding", "nope", "-n", ns, "-o", "json", ...kc]);
       assert.equal(run.code, 3);
-      const r = report<BindingInspectionReport>(run);
+      const r = checkedReport<BindingInspectionReport>(run);
       assert.equal(r.bindingRef.found, false);
       assert.deepEqual(r.findings.map((f) => f.id), ["binding-not-found"]);
     });
 
     await t.step("status: operator Deployment not ready is an error; ready is OK", async () => {
-      const deployment = parseAllDocuments(Deno.readTextFileSync(`${REPO_ROOT}/deploy.yaml`))
-        .map((d) => d.toJS() as { kind: string; metadata: { namespace: string } })
-        .find((d) => d.kind === "Deployment");
-      assert.ok(deployment);
-      deployment.metadata.namespace = ns;
-      await apply(env.kubectl, deployment);
+      await applyOperatorDeployment(env.kubectl, ns);
 
       // status is cluster-wide: bindings other tests of the run left elsewhere may add findings;
       // only those are tolerated, and the aggregate and exit code must follow them.
       const foreign = (f: Finding) =>
         f.affectedRefs.length > 0 && f.affectedRefs.every((x) => x.namespace !== ns);
       let run = await cli(["status", "-o", "json", ...kc]);
-      let r = report<KleymStatusReport>(run);
+      let r = checkedReport<KleymStatusReport>(run);
       assert.equal(run.code, 2, run.stdout);
       assert.equal(r.status, "ERROR");
       assert.equal(r.components.operator.state, "unavailable");
@@ -233,19 +199,9 @@ Deno.test("kleym CLI: inspect and status against the real controller's output", 
         "operator-unavailable",
       ]);
 
-      await env.kubectl([
-        "patch",
-        "deployment",
-        "kleym-operator",
-        "-n",
-        ns,
-        "--subresource=status",
-        "--type=merge",
-        "-p",
-        JSON.stringify({ status: { replicas: 2, readyReplicas: 2 } }),
-      ]);
+      await setDeploymentReady(env.kubectl, ns, 2);
       run = await cli(["status", "-o", "json", ...kc]);
-      r = report<KleymStatusReport>(run);
+      r = checkedReport<KleymStatusReport>(run);
       assert.deepEqual(r.findings.filter((f) => !foreign(f)), [], run.stdout);
       const errors = r.findings.some((f) => f.severity === "error");
       const warnings = r.findings.some((f) => f.severity === "warning");
@@ -323,7 +279,7 @@ Deno.test("kleym CLI: inspect and status against the real controller's output", 
         return r.code !== 4 ? r : undefined;
       });
       assert.equal(run.code, 0, run.stderr + run.stdout);
-      const r = report<BindingInspectionReport>(run);
+      const r = checkedReport<BindingInspectionReport>(run);
       assert.deepEqual(r.findings.map((f) => [f.id, f.severity]), [["rbac-limited", "warning"]]);
       assert.equal(r.matchedPods, null);
       assert.equal(r.renderedClusterSPIFFEID?.clusterState, "in-sync");
@@ -358,7 +314,7 @@ Deno.test("kleym CLI: inspect and status against the real controller's output", 
       );
       const run = await cli(["inspect", "binding", "objective-a", "-n", ns, "-o", "json", ...kc]);
       assert.equal(run.code, 2);
-      const r = report<BindingInspectionReport>(run);
+      const r = checkedReport<BindingInspectionReport>(run);
       const collision = r.findings.find((f) => f.id === "kleym-collision");
       assert.ok(collision, JSON.stringify(r.findings));
       assert.equal(collision.reason, "IdentityCollision");
@@ -367,7 +323,7 @@ Deno.test("kleym CLI: inspect and status against the real controller's output", 
 
       const status = await cli(["status", "-o", "json", ...kc]);
       assert.equal(status.code, 2);
-      const s = report<KleymStatusReport>(status);
+      const s = checkedReport<KleymStatusReport>(status);
       assert.equal(s.status, "ERROR");
       assert.ok(s.summary.trueConditions && s.summary.trueConditions.Conflict >= 2);
     });
@@ -393,7 +349,7 @@ Deno.test("kleym CLI: inspect and status against the real controller's output", 
         `--kubeconfig=${env.kubeconfigPath}`,
       ]);
       assert.equal(run.code, 0, run.stderr);
-      assert.equal(report<BindingInspectionReport>(run).renderedIdentity?.mode, "PoolOnly");
+      assert.equal(checkedReport<BindingInspectionReport>(run).renderedIdentity?.mode, "PoolOnly");
       const bad = await cliProcess(["status", "--timeout=0s"]);
       assert.equal(bad.code, 4);
       assert.equal(bad.stdout, "");

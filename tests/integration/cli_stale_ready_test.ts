@@ -7,12 +7,10 @@
  * A restarted controller repairs it, after which inspect is clean again (and cleans up).
  */
 import assert from "node:assert/strict";
-import { parseAllDocuments } from "yaml";
-import { runCli } from "../../cli/run.ts";
 import type { BindingInspectionReport, Finding, KleymStatusReport } from "../../cli/report.ts";
-import { checkReport } from "../../cli/schema.ts";
-import { REPO_ROOT } from "../harness/controlplane.ts";
+import { checkedReport, runCliCaptured } from "../harness/cli.ts";
 import { testEnv } from "../harness/env.ts";
+import { applyOperatorDeployment, setDeploymentReady } from "../harness/operator.ts";
 import {
   adminClients,
   apply,
@@ -27,28 +25,7 @@ import {
   waitReason,
 } from "./reconcile_helpers.ts";
 
-interface CliRun {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
-
-async function cli(args: string[]): Promise<CliRun> {
-  let stdout = "";
-  let stderr = "";
-  const code = await runCli(args, {
-    stdout: (t) => stdout += t,
-    stderr: (t) => stderr += t,
-    env: () => undefined,
-  });
-  return { code, stdout, stderr };
-}
-
-function report<T>(run: CliRun): T {
-  const parsed = JSON.parse(run.stdout);
-  assert.deepEqual(checkReport(parsed), [], "the JSON report has the documented shape");
-  return parsed as T;
-}
+const cli = (args: string[]) => runCliCaptured(args);
 
 Deno.test("kleym inspect and status: a Ready binding whose ClusterSPIFFEID was deleted or edited behind a stopped operator is a stale-ready error, exit 2", async (t) => {
   const env = await testEnv();
@@ -72,23 +49,8 @@ Deno.test("kleym inspect and status: a Ready binding whose ClusterSPIFFEID was d
     assert.ok(csid?.metadata.name);
     const name = csid.metadata.name;
     // status needs a ready operator Deployment, or operator-unavailable alone makes it exit 2.
-    const deployment = parseAllDocuments(Deno.readTextFileSync(`${REPO_ROOT}/deploy.yaml`))
-      .map((d) => d.toJS() as { kind: string; metadata: { namespace: string } })
-      .find((d) => d.kind === "Deployment");
-    assert.ok(deployment);
-    deployment.metadata.namespace = ns;
-    await apply(env.kubectl, deployment);
-    await env.kubectl([
-      "patch",
-      "deployment",
-      "kleym-operator",
-      "-n",
-      ns,
-      "--subresource=status",
-      "--type=merge",
-      "-p",
-      JSON.stringify({ status: { replicas: 1, readyReplicas: 1 } }),
-    ]);
+    await applyOperatorDeployment(env.kubectl, ns);
+    await setDeploymentReady(env.kubectl, ns, 1);
     await op.stop();
 
     const inspect = () => cli(["inspect", "binding", "b", "-n", ns, "-o", "json", ...kc]);
@@ -98,13 +60,13 @@ Deno.test("kleym inspect and status: a Ready binding whose ClusterSPIFFEID was d
     const ours = (f: Finding) => f.affectedRefs.some((x) => x.namespace === ns);
     const status = async () => {
       const run = await cli(["status", "-o", "json", ...kc]);
-      return { run, findings: report<KleymStatusReport>(run).findings.filter(ours) };
+      return { run, findings: checkedReport<KleymStatusReport>(run).findings.filter(ours) };
     };
 
     await t.step("in place: no finding, inspect exits 0", async () => {
       const run = await inspect();
       assert.equal(run.code, 0, run.stdout + run.stderr);
-      assert.deepEqual(problems(report<BindingInspectionReport>(run).findings), []);
+      assert.deepEqual(problems(checkedReport<BindingInspectionReport>(run).findings), []);
       assert.deepEqual((await status()).findings, []);
     });
 
@@ -113,7 +75,7 @@ Deno.test("kleym inspect and status: a Ready binding whose ClusterSPIFFEID was d
       await waitGone(c.csids, name);
       const run = await inspect();
       assert.equal(run.code, 2, run.stdout + run.stderr);
-      const r = report<BindingInspectionReport>(run);
+      const r = checkedReport<BindingInspectionReport>(run);
       assert.equal(r.renderedClusterSPIFFEID?.clusterState, "absent");
       assert.deepEqual(problems(r.findings).map((f) => [f.id, f.severity, f.reason]), [
         ["stale-ready", "error", "ClusterSPIFFEIDAbsent"],
@@ -121,7 +83,7 @@ Deno.test("kleym inspect and status: a Ready binding whose ClusterSPIFFEID was d
       assert.ok(r.findings[0].message.includes(name), r.findings[0].message);
       const s = await status();
       assert.equal(s.run.code, 2);
-      assert.equal(report<KleymStatusReport>(s.run).status, "ERROR");
+      assert.equal(checkedReport<KleymStatusReport>(s.run).status, "ERROR");
       assert.deepEqual(s.findings.map((f) => [f.id, f.reason]), [
         ["stale-ready", "ClusterSPIFFEIDAbsent"],
       ]);
@@ -146,7 +108,7 @@ Deno.test("kleym inspect and status: a Ready binding whose ClusterSPIFFEID was d
         });
         const run = await inspect();
         assert.equal(run.code, 2, run.stdout + run.stderr);
-        const [f, ...rest] = problems(report<BindingInspectionReport>(run).findings);
+        const [f, ...rest] = problems(checkedReport<BindingInspectionReport>(run).findings);
         assert.deepEqual(rest, []);
         assert.equal(f.id, "stale-ready");
         assert.equal(f.reason, "ClusterSPIFFEIDDiffers");

@@ -14,52 +14,26 @@
 import assert from "node:assert/strict";
 import { stringify } from "yaml";
 import { REPO_ROOT } from "../harness/controlplane.ts";
+import { cliPermissions } from "../harness/cli.ts";
 import { testEnv } from "../harness/env.ts";
-import { applyDeploy, operatorPermissions } from "../harness/operator.ts";
+import { applyDeploy, operatorMainArgs } from "../harness/operator.ts";
 import { pollUntil } from "../harness/poll.ts";
 import { createPki } from "../harness/pki.ts";
-import { freePort } from "../harness/process.ts";
+import { type Collected, freePort, runCollecting, spawnCollecting } from "../harness/process.ts";
 
-function cliPermissions(): string[] {
-  const task: string = JSON.parse(Deno.readTextFileSync(`${REPO_ROOT}/deno.json`)).tasks.kleym;
-  return task.match(/--(allow|deny)-\S+/g) ?? [];
-}
-
-interface Run {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
-
-async function run(args: string[]): Promise<Run> {
-  const out = await new Deno.Command(Deno.execPath(), {
-    args,
+function run(args: string[]): Promise<Collected> {
+  // No KUBECONFIG/HOME fallbacks: only the file under test.
+  return runCollecting(Deno.execPath(), args, {
     cwd: REPO_ROOT,
-    // No KUBECONFIG/HOME fallbacks: only the file under test.
     env: { HOME: "/nonexistent", KUBECONFIG: "" },
-    stdin: "null",
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
-  const dec = new TextDecoder();
-  return { code: out.code, stdout: dec.decode(out.stdout), stderr: dec.decode(out.stderr) };
+  });
 }
 
-function operator(kubeconfig: string): Promise<Run> {
-  return run([
-    "run",
-    "--quiet",
-    ...operatorPermissions(),
-    "main.ts",
-    "--trust-domain=example.org",
-    `--kubeconfig=${kubeconfig}`,
-    "--startup-timeout=2s",
-    "--metrics-bind-address=0",
-    "--health-probe-bind-address=0",
-  ]);
+function operator(kubeconfig: string): Promise<Collected> {
+  return run(operatorMainArgs(kubeconfig, ["--startup-timeout=2s"]));
 }
 
-function cli(kubeconfig: string): Promise<Run> {
+function cli(kubeconfig: string): Promise<Collected> {
   return run([
     "run",
     "--quiet",
@@ -241,43 +215,23 @@ Deno.test("the start-up wait logs each state change once and goes on when the cr
   await Deno.writeTextFile(tokenFile, "not-a-token\n");
   const kc = `${dir}/kubeconfig`;
   await Deno.writeTextFile(kc, kubeconfig(env.server, env.caPem, { tokenFile }));
-  const child = new Deno.Command(Deno.execPath(), {
-    args: [
-      "run",
-      "--quiet",
-      ...operatorPermissions(),
-      "main.ts",
-      "--trust-domain=example.org",
-      `--kubeconfig=${kc}`,
-      "--startup-timeout=120s",
-      "--metrics-bind-address=0",
-      "--health-probe-bind-address=0",
-    ],
+  const op = spawnCollecting(Deno.execPath(), operatorMainArgs(kc, ["--startup-timeout=120s"]), {
     cwd: REPO_ROOT,
     env: { HOME: "/nonexistent", KUBECONFIG: "" },
-    stdin: "null",
-    stdout: "null",
-    stderr: "piped",
-  }).spawn();
-  let stderr = "";
-  const dec = new TextDecoder();
-  const reading = (async () => {
-    for await (const chunk of child.stderr) stderr += dec.decode(chunk, { stream: true });
-  })();
+  });
   const who = `Kubernetes API server ${env.server} (context "lab-admin", user "alice")`;
   try {
-    await pollUntil("the 401 line", 60_000, () => stderr.includes("answered HTTP 401"));
+    await pollUntil("the 401 line", 60_000, () => op.stderr().includes("answered HTTP 401"));
     // Fixed while it waits: the next probe re-reads the token file (after the 401) and passes.
     const token = (await env.kubectl(["create", "token", "kleym", "-n", "kleym-system"])).trim();
     await Deno.writeTextFile(tokenFile, `${token}\n`);
-    await pollUntil("caches synced", 60_000, () => stderr.includes('"msg":"caches synced"'));
+    await pollUntil("caches synced", 60_000, () => op.stderr().includes('"msg":"caches synced"'));
   } finally {
-    child.kill("SIGTERM");
-    await child.status;
-    await reading;
+    op.child.kill("SIGTERM");
+    await op.done;
     await Deno.remove(dir, { recursive: true });
   }
-  const lines = logLines(stderr);
+  const lines = logLines(op.stderr());
   // Only the start-up wait's own lines: once synced, this operator also reconciles whatever
   // bindings earlier tests left in the shared cluster, and their warnings are not under test.
   assert.deepEqual(

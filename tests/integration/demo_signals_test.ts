@@ -18,41 +18,33 @@
 import assert from "node:assert/strict";
 import { REPO_ROOT, runKubectl } from "../harness/controlplane.ts";
 import { testEnv } from "../harness/env.ts";
-import { operatorPermissions } from "../harness/operator.ts";
+import { leaseHolder, operatorMainArgs, tokenKubeconfig } from "../harness/operator.ts";
 import { pollUntil } from "../harness/poll.ts";
-import { freePort } from "../harness/process.ts";
+import { freePort, spawnCollecting } from "../harness/process.ts";
 
 async function demoStoppedBy(home: string, sig: Deno.Signal): Promise<void> {
-  const child = new Deno.Command("setsid", {
-    args: ["make", "-s", "--no-print-directory", "demo"],
+  const make = spawnCollecting("make", ["-s", "--no-print-directory", "demo"], {
     cwd: REPO_ROOT,
     env: { KLEYM_TESTENV_HOME: home },
-    stdin: "null",
-    stdout: "piped",
-    stderr: "piped",
-  }).spawn();
-  let stderr = "";
-  const dec = new TextDecoder();
-  const reading = (async () => {
-    for await (const chunk of child.stderr) stderr += dec.decode(chunk, { stream: true });
-  })();
-  const stdout = new Response(child.stdout).text();
-  let exited = false;
-  const status = child.status.finally(() => exited = true);
+    setsid: true,
+  });
   try {
     await pollUntil("the demo follows the operator's logs", 180_000, () => {
-      if (exited) throw new Error(`make demo exited early:\n${stderr}`);
-      return stderr.includes("the operator keeps running; Ctrl-C stops it");
+      if (make.exited()) throw new Error(`make demo exited early:\n${make.stderr()}`);
+      // The demo's own line alone is not enough: on the second run the binding is still Ready
+      // from the first, so the demo may print it before this operator leads, and a stop then
+      // has no Lease to release. The operator's "became leader" line is in the same stream.
+      return make.stderr().includes("the operator keeps running; Ctrl-C stops it") &&
+        make.stderr().includes('"msg":"became leader"');
     });
   } catch (err) {
-    Deno.kill(-child.pid, "SIGKILL");
-    await status;
+    Deno.kill(-make.child.pid, "SIGKILL");
+    await make.done;
     throw err;
   }
-  Deno.kill(-child.pid, sig);
-  const s = await status;
-  await reading;
-  await stdout;
+  Deno.kill(-make.child.pid, sig);
+  const s = await make.done;
+  const stderr = s.stderr;
 
   assert.equal(s.signal, sig, `make dies by the re-raised ${sig}:\n${stderr}`);
   assert.doesNotMatch(stderr, /^make: \*\*\*/m, "the demo (make's recipe) exited 0");
@@ -70,16 +62,8 @@ async function demoStoppedBy(home: string, sig: Deno.Signal): Promise<void> {
     stderr.trimEnd(),
     /demo: the control plane is still running \(about 300 MB\); `make cluster-down` stops it$/,
   );
-  const holder = await runKubectl(`${home}/kubeconfig`, [
-    "get",
-    "lease",
-    "kleym-operator",
-    "-n",
-    "kleym-system",
-    "-o",
-    "jsonpath={.spec.holderIdentity}",
-  ]);
-  assert.equal(holder.trim(), "", "Lease released");
+  const holder = await leaseHolder((args) => runKubectl(`${home}/kubeconfig`, args));
+  assert.equal(holder, "", "Lease released");
 }
 
 Deno.test("make demo: one SIGINT or one SIGTERM to its process group is a clean stop", async (t) => {
@@ -100,38 +84,19 @@ Deno.test("make demo: one SIGINT or one SIGTERM to its process group is a clean 
 
 Deno.test("two signals at once (terminal + wrapper) are one stop request: exit 0", async () => {
   const env = await testEnv();
-  const child = new Deno.Command(Deno.execPath(), {
-    args: [
-      "run",
-      "--quiet",
-      ...operatorPermissions(),
-      "main.ts",
-      "--trust-domain=example.org",
-      `--kubeconfig=${env.kubeconfigPath}`,
-      "--metrics-bind-address=0",
-      "--health-probe-bind-address=0",
-    ],
+  const op = spawnCollecting(Deno.execPath(), operatorMainArgs(env.kubeconfigPath), {
     cwd: REPO_ROOT,
-    stdin: "null",
-    stdout: "null",
-    stderr: "piped",
-  }).spawn();
-  let stderr = "";
-  const dec = new TextDecoder();
-  const reading = (async () => {
-    for await (const chunk of child.stderr) stderr += dec.decode(chunk, { stream: true });
-  })();
+  });
   try {
-    await pollUntil("controller started", 60_000, () => stderr.includes("controller started"));
+    await pollUntil("controller started", 60_000, () => op.stderr().includes("controller started"));
   } finally {
     // What `deno task` / `make demo` deliver on one Ctrl-C: the terminal's SIGINT and the
     // wrapper's forwarded SIGTERM, back to back.
-    child.kill("SIGINT");
-    child.kill("SIGTERM");
+    op.child.kill("SIGINT");
+    op.child.kill("SIGTERM");
   }
-  const status = await child.status;
-  await reading;
-  assert.equal(status.code, 0, stderr);
+  const { code, stderr } = await op.done;
+  assert.equal(code, 0, stderr);
   const msgs = stderr.split("\n").filter((l) => l.startsWith("{")).map((l) =>
     JSON.parse(l) as { level: string; msg: string }
   );
@@ -151,47 +116,25 @@ Deno.test("deno task operator: one SIGINT to its process group (task runner + op
   // No cluster needed: the operator is stopped while it waits for an API server nobody serves.
   const dir = await Deno.makeTempDir({ prefix: "kleym-task-sigint-" });
   const kubeconfig = `${dir}/kubeconfig`;
-  await Deno.writeTextFile(
-    kubeconfig,
-    JSON.stringify({
-      apiVersion: "v1",
-      kind: "Config",
-      clusters: [{ name: "c", cluster: { server: `https://127.0.0.1:${freePort()}` } }],
-      users: [{ name: "u", user: { token: "t" } }],
-      contexts: [{ name: "x", context: { cluster: "c", user: "u" } }],
-      "current-context": "x",
-    }),
-  );
-  const child = new Deno.Command("setsid", {
-    args: [
-      `${REPO_ROOT}/node_modules/.bin/deno`,
-      "task",
-      "--quiet",
-      "operator",
-      "--trust-domain=example.org",
-      `--kubeconfig=${kubeconfig}`,
-      "--metrics-bind-address=0",
-      "--health-probe-bind-address=0",
-    ],
-    cwd: REPO_ROOT,
-    stdin: "null",
-    stdout: "null",
-    stderr: "piped",
-  }).spawn();
-  let stderr = "";
-  const dec = new TextDecoder();
-  const reading = (async () => {
-    for await (const chunk of child.stderr) stderr += dec.decode(chunk, { stream: true });
-  })();
+  await Deno.writeTextFile(kubeconfig, tokenKubeconfig(`https://127.0.0.1:${freePort()}`, "t"));
+
+  const op = spawnCollecting(`${REPO_ROOT}/node_modules/.bin/deno`, [
+    "task",
+    "--quiet",
+    "operator",
+    "--trust-domain=example.org",
+    `--kubeconfig=${kubeconfig}`,
+    "--metrics-bind-address=0",
+    "--health-probe-bind-address=0",
+  ], { cwd: REPO_ROOT, setsid: true });
   try {
-    await pollUntil("the operator waits", 60_000, () => stderr.includes("is unreachable"));
+    await pollUntil("the operator waits", 60_000, () => op.stderr().includes("is unreachable"));
   } finally {
-    Deno.kill(-child.pid, "SIGINT");
+    Deno.kill(-op.child.pid, "SIGINT");
   }
-  const status = await child.status;
-  await reading;
+  const { code, stderr } = await op.done;
   await Deno.remove(dir, { recursive: true });
-  assert.equal(status.code, 0, stderr);
+  assert.equal(code, 0, stderr);
   assert.doesNotMatch(stderr, /"level":"error"/, stderr);
   assert.match(stderr, /"msg":"received SIGINT; shutting down"/);
 });

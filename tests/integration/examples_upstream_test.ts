@@ -13,29 +13,13 @@ import { REPO_ROOT, startControlPlane } from "../harness/controlplane.ts";
 import {
   adminClients,
   conditionOf,
-  getCsid,
   managedOf,
   pollUntil,
   startController,
   waitGone,
   waitReason,
 } from "./reconcile_helpers.ts";
-
-interface Expected {
-  clusterSPIFFEIDs: { metadata: { name: string; labels: Record<string, string> }; spec: unknown }[];
-  bindings: {
-    name: string;
-    namespace: string;
-    status: {
-      computedSpiffeIDs?: unknown[];
-      renderedSelectors?: unknown[];
-      conditions: { type: string; status: string; reason: string; message?: string }[];
-    };
-  }[];
-}
-
-const expected = (name: string): Expected =>
-  parse(Deno.readTextFileSync(`${REPO_ROOT}/tests/fixtures/examples/${name}/expected.yaml`));
+import { assertExpected as assertExample, expected } from "./examples_support.ts";
 
 /** The README's `yaml` code block (the headline binding). */
 function readmeBinding(): Record<string, unknown> {
@@ -54,35 +38,7 @@ Deno.test("examples and the README's binding on upstream GAIE CRDs only: exactly
   const apply = (file: string) => cp.kubectl(["apply", "-f", `${REPO_ROOT}/examples/${file}`]);
 
   const assertExpected = async (name: string) => {
-    const want = expected(name);
-    for (const csid of want.clusterSPIFFEIDs) {
-      const got = await pollUntil(
-        `ClusterSPIFFEID ${csid.metadata.name}`,
-        60_000,
-        () => getCsid(c, csid.metadata.name),
-      );
-      assert.deepEqual(got.spec, csid.spec, `${name}: spec of ${csid.metadata.name}`);
-      for (const [k, v] of Object.entries(csid.metadata.labels)) {
-        assert.equal(got.metadata.labels?.[k], v, `${name}: label ${k}`);
-      }
-    }
-    for (const b of want.bindings) {
-      const ready = b.status.conditions.find((x) => x.type === "Ready");
-      assert.ok(ready);
-      const got = await waitReason(c, b.namespace, b.name, ready.reason);
-      for (const w of b.status.conditions) {
-        const have = conditionOf(got, w.type);
-        assert.equal(have?.status, w.status, `${name}: ${b.name} ${w.type}`);
-        assert.equal(have?.reason, w.reason, `${name}: ${b.name} ${w.type}.reason`);
-        if (w.message !== undefined) assert.equal(have?.message, w.message);
-      }
-      if (b.status.computedSpiffeIDs) {
-        assert.deepEqual(got.status?.computedSpiffeIDs, b.status.computedSpiffeIDs);
-      }
-      if (b.status.renderedSelectors) {
-        assert.deepEqual(got.status?.renderedSelectors, b.status.renderedSelectors);
-      }
-    }
+    await assertExample(c, expected(name));
     // Exactly these managed objects, nothing else.
     const all = new Set<string>();
     for (const b of ["objective-a", "objective-b", "pool-a"]) {

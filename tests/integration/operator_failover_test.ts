@@ -20,6 +20,7 @@ import {
   tempDir,
   testEnv,
 } from "./operator_support.ts";
+import { tokenKubeconfig } from "../harness/operator.ts";
 
 const WRITE_VERBS = new Set(["create", "update", "patch", "delete", "deletecollection"]);
 
@@ -135,20 +136,8 @@ Deno.test("/readyz answers 503 until the caches have synced, then 200", async ()
   const token = (await env.kubectl(["create", "token", sa, "-n", "kleym-system"])).trim();
   const dir = await tempDir();
   const kubeconfig = `${dir}/kc`;
-  await Deno.writeTextFile(
-    kubeconfig,
-    JSON.stringify({
-      apiVersion: "v1",
-      kind: "Config",
-      clusters: [{
-        name: "t",
-        cluster: { server: env.server, "certificate-authority-data": btoa(env.caPem) },
-      }],
-      users: [{ name: "u", user: { token } }],
-      contexts: [{ name: "c", context: { cluster: "t", user: "u" } }],
-      "current-context": "c",
-    }),
-  );
+  await Deno.writeTextFile(kubeconfig, tokenKubeconfig(env.server, token, env.caPem));
+
   const op = startOperator({ name: "readyz", kubeconfig });
   try {
     await op.waitForLog((l) => l.msg === "serving health probes", 60_000, "probes");

@@ -23,7 +23,9 @@ import assert from "node:assert/strict";
 import { parse, stringify } from "yaml";
 import { UPSTREAM_GAIE_CRDS } from "../../hack/upstream.ts";
 import { KUBECTL, REPO_ROOT, startControlPlane } from "../harness/controlplane.ts";
+import { leaseHolder } from "../harness/operator.ts";
 import { pollUntil } from "../harness/poll.ts";
+import { type Collected, runCollecting, spawnCollecting } from "../harness/process.ts";
 
 const MARKER = "<!-- readme-commands:";
 
@@ -52,19 +54,13 @@ async function cloneLike(dir: string): Promise<void> {
   }
 }
 
-interface Done {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
-
 Deno.test("README's commands work verbatim without a global deno; the operator stops cleanly on one signal; status follows the Lease", async (t) => {
   const cp = await startControlPlane({
     crds: ["kleym", ...UPSTREAM_GAIE_CRDS, "clusterspiffeids"],
   });
   const root = await Deno.makeTempDir({ prefix: "kleym-readme-" });
   const started: number[] = [];
-  let readmeOperator: { pid: number; done: Promise<Done> } | undefined;
+  let readmeOperator: { pid: number; done: Promise<Collected> } | undefined;
   try {
     const clone = `${root}/kleym`;
     const home = `${root}/home`;
@@ -97,33 +93,9 @@ Deno.test("README's commands work verbatim without a global deno; the operator s
       npm_config_cache: npmCache,
       npm_config_prefer_offline: "true",
     };
-    const command = (line: string, session = false) =>
-      new Deno.Command(session ? "setsid" : "sh", {
-        // In a session the line is exec'd, as an interactive shell forks and execs a foreground
-        // job: the process (and its exit code) is the command's, not a waiting shell's.
-        args: session ? ["sh", "-c", `exec ${line}`] : ["-c", line],
-        cwd: clone,
-        env,
-        clearEnv: true,
-        stdin: "null",
-        stdout: "piped",
-        stderr: "piped",
-      });
-    const sh = async (line: string): Promise<Done> => {
-      const out = await command(line).output();
-      const dec = new TextDecoder();
-      return { code: out.code, stdout: dec.decode(out.stdout), stderr: dec.decode(out.stderr) };
-    };
-    const holder = async () =>
-      (await cp.kubectl([
-        "get",
-        "lease",
-        "kleym-operator",
-        "-n",
-        "kleym-system",
-        "-o",
-        "jsonpath={.spec.holderIdentity}",
-      ]).catch(() => "")).trim();
+    const shell = { cwd: clone, env, clearEnv: true };
+    const sh = (line: string): Promise<Collected> => runCollecting("sh", ["-c", line], shell);
+    const holder = () => leaseHolder(cp.kubectl).catch(() => "");
     const ready = async () =>
       (await cp.kubectl([
         "get",
@@ -146,22 +118,16 @@ Deno.test("README's commands work verbatim without a global deno; the operator s
 
     /** Starts the README's operator line in its own session; resolves once it leads. */
     const startOperator = async (previousHolder: string) => {
-      const child = command(operatorLine, true).spawn();
-      const dec = new TextDecoder();
-      const done: Promise<Done> = Promise.all([
-        child.status,
-        new Response(child.stdout).arrayBuffer(),
-        new Response(child.stderr).arrayBuffer(),
-      ]).then(([s, o, e]) => ({
-        code: s.code,
-        stdout: dec.decode(o),
-        stderr: dec.decode(e),
-      }));
-      let exited = false;
-      done.then(() => exited = true);
+      // In a session the line is exec'd, as an interactive shell forks and execs a foreground
+      // job: the process (and its exit code) is the command's, not a waiting shell's.
+      const op = spawnCollecting("sh", ["-c", `exec ${operatorLine}`], {
+        ...shell,
+        setsid: true,
+      });
+      const { child, done } = op;
       started.push(child.pid);
       await pollUntil("the README's operator leads", 60_000, async () => {
-        if (exited) throw new Error(`operator exited early:\n${(await done).stderr}`);
+        if (op.exited()) throw new Error(`operator exited early:\n${(await done).stderr}`);
         const h = await holder();
         return h !== "" && h !== previousHolder ? h : undefined;
       });
@@ -196,7 +162,7 @@ Deno.test("README's commands work verbatim without a global deno; the operator s
       }
     });
 
-    const stopCleanly = async (op: { pid: number; done: Promise<Done> }, sig: Deno.Signal) => {
+    const stopCleanly = async (op: { pid: number; done: Promise<Collected> }, sig: Deno.Signal) => {
       Deno.kill(-op.pid, sig);
       const r = await op.done;
       assert.equal(r.code, 0, r.stderr);

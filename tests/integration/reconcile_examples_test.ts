@@ -7,7 +7,7 @@
  * (`kleym-default-objective-a-objective-3ace974d`); everything is removed afterwards.
  */
 import assert from "node:assert/strict";
-import { parse, parseAllDocuments } from "yaml";
+import { parseAllDocuments } from "yaml";
 import { REPO_ROOT } from "../harness/controlplane.ts";
 import { testEnv } from "../harness/env.ts";
 import {
@@ -17,78 +17,20 @@ import {
   eventsOf,
   FINALIZER,
   getBinding,
-  getCsid,
   managedOf,
   pollUntil,
   startController,
   waitGone,
   waitReason,
 } from "./reconcile_helpers.ts";
+import { assertExpected, expected } from "./examples_support.ts";
 import { waitSettled } from "../harness/settle.ts";
 
 const EXAMPLES = `${REPO_ROOT}/tests/fixtures/examples`;
 const NS = "default";
 
-interface Expected {
-  clusterSPIFFEIDs: {
-    metadata: { name: string; labels: Record<string, string> };
-    spec: Record<string, unknown>;
-  }[];
-  bindings: {
-    name: string;
-    namespace: string;
-    finalizers?: string[];
-    status: {
-      trustDomain?: string;
-      computedSpiffeIDs?: unknown[];
-      renderedSelectors?: unknown[];
-      conditions: { type: string; status: string; reason: string; message?: string }[];
-    };
-  }[];
-}
-
-function expected(example: string): Expected {
-  return parse(Deno.readTextFileSync(`${EXAMPLES}/${example}/expected.yaml`));
-}
-
 function input(example: string): string {
   return Deno.readTextFileSync(`${EXAMPLES}/${example}/input.yaml`);
-}
-
-async function assertExpected(
-  c: Awaited<ReturnType<typeof adminClients>>,
-  want: Expected,
-): Promise<void> {
-  for (const csid of want.clusterSPIFFEIDs) {
-    const got = await pollUntil(
-      `ClusterSPIFFEID ${csid.metadata.name}`,
-      60_000,
-      () => getCsid(c, csid.metadata.name),
-    );
-    for (const [k, v] of Object.entries(csid.metadata.labels)) {
-      assert.equal(got.metadata.labels?.[k], v, `label ${k} of ${csid.metadata.name}`);
-    }
-    assert.deepEqual(got.spec, csid.spec, `spec of ${csid.metadata.name}`);
-  }
-  for (const b of want.bindings) {
-    const ready = b.status.conditions.find((x) => x.type === "Ready");
-    assert.ok(ready);
-    const got = await waitReason(c, b.namespace, b.name, ready.reason);
-    if (b.finalizers) assert.deepEqual(got.metadata.finalizers, b.finalizers);
-    for (const field of ["trustDomain", "computedSpiffeIDs", "renderedSelectors"] as const) {
-      if (b.status[field] !== undefined) {
-        assert.deepEqual(got.status?.[field], b.status[field], `${b.name} status.${field}`);
-      }
-    }
-    for (const want of b.status.conditions) {
-      const have = conditionOf(got, want.type);
-      assert.ok(have, `${b.name} lacks condition ${want.type}`);
-      assert.equal(have.status, want.status, `${b.name} ${want.type}.status`);
-      assert.equal(have.reason, want.reason, `${b.name} ${want.type}.reason`);
-      if (want.message !== undefined) assert.equal(have.message, want.message);
-    }
-    assert.equal(got.status?.conditions?.length, 5, "every reconcile sets all five conditions");
-  }
 }
 
 Deno.test("the fixture examples produce exactly the expected objects and status in default", async (t) => {

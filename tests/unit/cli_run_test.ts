@@ -8,19 +8,10 @@ import assert from "node:assert/strict";
 import { ApiError, ConnectionError } from "../../apis/errors.ts";
 import { exitCode } from "../../cli/exit.ts";
 import type { Finding } from "../../cli/report.ts";
-import { type ConnectFn, runCli } from "../../cli/run.ts";
+import type { ConnectFn } from "../../cli/run.ts";
+import { runCliCaptured } from "../harness/cli.ts";
 
-async function run(args: string[], connect?: ConnectFn) {
-  let stdout = "";
-  let stderr = "";
-  const code = await runCli(args, {
-    stdout: (t) => stdout += t,
-    stderr: (t) => stderr += t,
-    env: () => undefined,
-    connect,
-  });
-  return { code, stdout, stderr };
-}
+const run = (args: string[], connect?: ConnectFn) => runCliCaptured(args, { connect });
 
 const finding = (id: Finding["id"], severity: Finding["severity"]): Finding => ({
   id,

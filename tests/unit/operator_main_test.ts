@@ -5,22 +5,23 @@
 import assert from "node:assert/strict";
 // The operator's permission flags: the one definition, deno.json's "operator" task.
 import { operatorPermissions } from "../harness/operator.ts";
+import { runCollecting } from "../harness/process.ts";
 
 const ROOT = new URL("../../", import.meta.url).pathname;
 const DENO = Deno.execPath();
 
-async function runMain(args: string[], env: Record<string, string> = {}) {
-  const out = await new Deno.Command(DENO, {
-    args: ["run", "--quiet", ...operatorPermissions(), `${ROOT}main.ts`, ...args],
+function runMain(args: string[], env: Record<string, string> = {}) {
+  return runCollecting(DENO, [
+    "run",
+    "--quiet",
+    ...operatorPermissions(),
+    `${ROOT}main.ts`,
+    ...args,
+  ], {
     cwd: ROOT,
     env: { KLEYM_TRUST_DOMAIN: "", NO_COLOR: "1", ...env },
     clearEnv: true,
-    stdin: "null",
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
-  const dec = new TextDecoder();
-  return { code: out.code, stdout: dec.decode(out.stdout), stderr: dec.decode(out.stderr) };
+  });
 }
 
 function assertNoStack(text: string): void {
