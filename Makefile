@@ -45,7 +45,7 @@ codegen: deps
 
 # deploy.yaml and crds.yaml from the kustomize tree in config/ with the project's built kubectl
 # (tools/manifests.ts; the image tag is VERSION).
-manifests: deps
+manifests: deps controlplane
 	$(DENO) run --allow-read=. --allow-write=deploy.yaml,crds.yaml,config/manager --allow-run --frozen tools/manifests.ts
 
 version:

@@ -98,6 +98,12 @@ export interface InferenceIdentityBindingStatus {
   /** Ready, Conflict, InvalidRef, UnsafeSelector and RenderFailure. */
   conditions?: InferenceIdentityBindingStatusCondition[];
   renderedSelectors?: InferenceIdentityBindingStatusRenderedSelector[];
+  /**
+   * What SPIRE Controller Manager last reported (its status.stats) for the ClusterSPIFFEID this
+   * binding manages. Absent while kleym has no ClusterSPIFFEID for the binding or SPIRE Controller
+   * Manager has not reported on it yet. Copied, never computed; Ready does not depend on it.
+   */
+  spire?: InferenceIdentityBindingStatusSpire;
   /** Trust domain the SPIFFE IDs were rendered in. */
   trustDomain?: string;
 }
@@ -123,6 +129,31 @@ export type InferenceIdentityBindingStatusConditionStatus = "True" | "False" | "
 export interface InferenceIdentityBindingStatusRenderedSelector {
   selectors: string[];
   spiffeID: string;
+}
+
+/**
+ * What SPIRE Controller Manager last reported (its status.stats) for the ClusterSPIFFEID this
+ * binding manages. Absent while kleym has no ClusterSPIFFEID for the binding or SPIRE Controller
+ * Manager has not reported on it yet. Copied, never computed; Ready does not depend on it.
+ */
+export interface InferenceIdentityBindingStatusSpire {
+  /** The managed ClusterSPIFFEID the figures were read from. */
+  clusterSPIFFEIDName: string;
+  /**
+   * Entries not registered because an older ClusterSPIFFEID produces an entry for the same pod with
+   * the same selectors.
+   */
+  entriesMasked?: number;
+  entriesToSet?: number;
+  /** Entries the SPIRE Server API failed to create or update. */
+  entryFailures?: number;
+  /** When kleym last saw these figures change. */
+  lastChangeTime: string;
+  namespacesIgnored?: number;
+  namespacesSelected?: number;
+  podEntryRenderFailures?: number;
+  /** Pods SPIRE Controller Manager selected for this identity. */
+  podsSelected?: number;
 }
 
 /**
