@@ -11,6 +11,7 @@
  * fallback, the flag wins even when it is explicitly empty.
  */
 import { isLogLevel, LOG_LEVELS, type LogLevel } from "../observe/log.ts";
+import { DEFAULT_SPIRE_STATS_INTERVAL_MS } from "../reconcile/spire.ts";
 
 export const PROGRAM = "kleym-operator";
 
@@ -47,6 +48,8 @@ export interface OperatorConfig {
   concurrency: number;
   /** `--sync-period`: every binding is re-reconciled this often (ms). */
   syncPeriodMs: number;
+  /** `--spire-stats-interval`: figures-only binding status writes at most once per this (ms). */
+  spireStatsIntervalMs: number;
   /** `--kube-api-qps`: sustained requests per second; 0 means no client-side limit. */
   kubeApiQps: number;
   /** `--kube-api-burst`: requests allowed at once after idling. */
@@ -188,6 +191,13 @@ export const FLAGS: readonly FlagSpec[] = [
     value: "duration",
     help: "re-reconcile every binding this often, a safety net for missed events; " +
       "zero writes when all is in place (default 10m)",
+  },
+  {
+    name: "spire-stats-interval",
+    kind: "string",
+    value: "duration",
+    help: "write a binding's status when only SPIRE Controller Manager's figures changed at " +
+      "most once per this, whole seconds; later changes wait, the newest win (default 10s)",
   },
   {
     name: "kube-api-qps",
@@ -445,6 +455,20 @@ function build(raw: RawFlags, env: Env, defaults: ParseDefaults): OperatorConfig
     usage(`--sync-period=${formatMs(syncPeriodMs)}: must be at least 1s`);
   }
 
+  const spireStatsIntervalMs = durationFlag(
+    raw,
+    env,
+    "spire-stats-interval",
+    DEFAULT_SPIRE_STATS_INTERVAL_MS,
+  );
+  if (spireStatsIntervalMs % 1000 !== 0) {
+    usage(
+      `--spire-stats-interval=${
+        formatMs(spireStatsIntervalMs)
+      }: must be a whole number of seconds (status.spire.lastChangeTime has whole seconds)`,
+    );
+  }
+
   let kubeApiQps = DEFAULT_KUBE_API_QPS;
   const qps = raw.get("kube-api-qps");
   if (typeof qps === "string") {
@@ -519,6 +543,7 @@ function build(raw: RawFlags, env: Env, defaults: ParseDefaults): OperatorConfig
     logLevel,
     concurrency,
     syncPeriodMs,
+    spireStatsIntervalMs,
     kubeApiQps,
     kubeApiBurst,
     startupTimeoutMs,

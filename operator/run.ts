@@ -71,6 +71,8 @@ export interface ControllerParams {
   metrics: Metrics;
   concurrency?: number;
   syncPeriodMs?: number;
+  /** `--spire-stats-interval`: figures-only status writes at most once per this per binding. */
+  spireStatsIntervalMs?: number;
   /** Where planned events go (the process's EventRecorder). */
   events: EventSink;
 }
@@ -317,6 +319,7 @@ export async function runOperator(deps: OperatorDeps, signal: AbortSignal): Prom
       metrics,
       concurrency: config.concurrency,
       syncPeriodMs: config.syncPeriodMs,
+      spireStatsIntervalMs: config.spireStatsIntervalMs,
       events: recorder,
     });
     return await operate(deps, controller, connection, caches, signal);

@@ -16,14 +16,17 @@
  *   cache keeps `finalizers` whole (others' finalizers are sent back as read).
  * - managed ClusterSPIFFEID update: a PUT of the observed object with kleym's fields overlaid
  *   (plan.ts `mergedUpdate`), so everything in `metadata` is kept except `managedFields` (an
- *   update without managedFields keeps the live ones); `status` is dropped (the PUT never sends
- *   it: ClusterSPIFFEID has a status subresource, so the main resource ignores status anyway).
+ *   update without managedFields keeps the live ones). Of `status` only `stats` is kept: the
+ *   plan copies SPIRE Controller Manager's figures onto the binding (spire.ts, issue 16). The PUT
+ *   never sends status (`mergedUpdate` builds the body from metadata and spec only; the main
+ *   resource ignores status anyway, ClusterSPIFFEID has a status subresource).
  * - pools and objectives are never written: only `spec` and the identity metadata are kept.
  * tests/integration/reconcile_cache_test.ts proves the first three on a real API server.
  */
 import { dropFields, keepFields } from "../apis/slim.ts";
 import type { KubeObject } from "../apis/rest.ts";
 import type { InferenceIdentityBinding } from "../generated/kleym.sonda.red/v1alpha1.ts";
+import { isRecord } from "./json.ts";
 
 /** Bindings: identity, spec, status, and the metadata the enqueue rules and writes read. */
 export const cachedBinding: (b: InferenceIdentityBinding) => InferenceIdentityBinding = keepFields<
@@ -36,8 +39,15 @@ export const cachedInput: (o: KubeObject) => KubeObject = keepFields<KubeObject>
   ["uid", "generation", "deletionTimestamp"],
 );
 
-/** Managed ClusterSPIFFEIDs: written back whole, so only what a PUT never needs goes. */
-export const cachedManaged: (o: KubeObject) => KubeObject = dropFields<KubeObject>(
-  ["status"],
-  ["managedFields"],
-);
+const dropManaged = dropFields<KubeObject>(["status"], ["managedFields"]);
+
+/**
+ * Managed ClusterSPIFFEIDs: written back whole, so only what a PUT never needs goes; of the
+ * status only `stats` stays (the figures the binding reports; issue 16).
+ */
+export function cachedManaged(o: KubeObject): KubeObject {
+  const slim = dropManaged(o);
+  const status: unknown = (o as { status?: unknown }).status;
+  if (!isRecord(status) || status.stats === undefined) return slim;
+  return { ...slim, status: { stats: status.stats } } as KubeObject;
+}

@@ -17,6 +17,7 @@
  * - `collisionPeers(self, candidates): string[]` — sorted names of the others in self's group
  * - `groupCollisions(candidates): CollisionGroup[]` — every group of two or more
  * - `collisionMessage(peers)`, `collisionError(peers)` — the exact Conflict message / StateError
+ * - `collisionResolvedEvents(previous, next)` — Normal `IdentityCollisionResolved` on leaving one
  *
  * The edge computes candidates for the PerObjective bindings of a namespace (resolve, render,
  * `collisionCandidate`) and passes them to `planReconcile`. When any binding in a namespace
@@ -25,8 +26,15 @@
 
 import { Reasons, StateError } from "./errors.ts";
 import { bindingKey } from "./bindings.ts";
+import { findCondition } from "./conditions.ts";
 import { compareCodeUnits, type RenderOutcome } from "./render.ts";
-import type { BindingInput, LabelMap } from "./types.ts";
+import type {
+  BindingCondition,
+  BindingInput,
+  BindingStatus,
+  LabelMap,
+  PlannedEvent,
+} from "./types.ts";
 
 export interface CollisionCandidate {
   readonly namespace: string;
@@ -115,4 +123,20 @@ export function collisionMessage(peers: readonly string[]): string {
 
 export function collisionError(peers: readonly string[]): StateError<"Conflict"> {
   return new StateError("Conflict", Reasons.IdentityCollision, collisionMessage(peers));
+}
+
+/** Normal `IdentityCollisionResolved` when the previous status collided and the next does not. */
+export function collisionResolvedEvents(
+  previous: readonly BindingCondition[],
+  next: BindingStatus,
+): PlannedEvent[] {
+  const before = findCondition(previous, "Conflict");
+  const after = findCondition(next.conditions, "Conflict");
+  const wasColliding = before?.status === "True" && before.reason === Reasons.IdentityCollision;
+  if (!wasColliding || after?.status === "True") return [];
+  return [{
+    type: "Normal",
+    reason: "IdentityCollisionResolved",
+    message: `Identity collision resolved (was: ${before.message})`,
+  }];
 }

@@ -67,6 +67,8 @@ export interface ControllerOptions {
   crdRetryMs?: number;
   /** Every binding is re-enqueued this often (jittered ±10 %); default 600 000 ms (10 min). */
   syncPeriodMs?: number;
+  /** Figures-only status writes at most once per this many ms per binding; default 10 000. */
+  spireStatsIntervalMs?: number;
   /** Injectable time for timers and the views' TTL. */
   clock?: Clock;
   /** Where planned events go; `record` never blocks (apis/events.ts `EventRecorder`). */
@@ -173,6 +175,7 @@ export class Controller {
       metrics: this.#metrics,
       clock: this.#clock,
       crdRetryMs,
+      spireStatsIntervalMs: opts.spireStatsIntervalMs,
     });
   }
 

@@ -12,11 +12,16 @@
  * - `ownerLabelSelector(namespace, bindingName)` — the same, as a list/watch `labelSelector`
  * - `isOwnedBy(object, namespace, bindingName)`
  * - `planDeletion(binding, managed)` — what to delete when the binding itself is being deleted
+ * - `drifted(observed, desired)`, `mergedUpdate(observed, desired)` — restoring kleym's fields
+ * - `nameTakenError(name, holder)` — the desired name is held by an object not this binding's
  */
 
 import { bindingKey } from "./bindings.ts";
+import { Reasons, StateError } from "./errors.ts";
+import { jsonEqual, show } from "./json.ts";
 import {
   type BindingInput,
+  type ClusterSPIFFEID,
   LABEL_BINDING_NAME,
   LABEL_BINDING_NAMESPACE,
   LABEL_MANAGED_BY,
@@ -76,4 +81,51 @@ export function planDeletion(
 ): ClusterSPIFFEIDDeletion[] {
   const { namespace, name } = bindingKey(binding);
   return ownedDeletions(managed, namespace, name);
+}
+
+/** Does the observed object differ from the desired one in anything kleym owns? */
+export function drifted(observed: ObservedClusterSPIFFEID, desired: ClusterSPIFFEID): boolean {
+  if (!jsonEqual(observed.spec, desired.spec)) return true;
+  const labels = observed.metadata.labels ?? {};
+  const annotations = observed.metadata.annotations ?? {};
+  return Object.entries(desired.metadata.labels ?? {}).some(([k, v]) => labels[k] !== v) ||
+    Object.entries(desired.metadata.annotations ?? {}).some(([k, v]) => annotations[k] !== v);
+}
+
+/**
+ * The update (PUT) body: the observed object with kleym's labels/annotation overlaid and the
+ * desired spec. Never `status` (ClusterSPIFFEID has a status subresource; cached.ts).
+ */
+export function mergedUpdate(
+  observed: ObservedClusterSPIFFEID,
+  desired: ClusterSPIFFEID,
+): ClusterSPIFFEID {
+  const metadata = structuredClone(observed.metadata);
+  return {
+    apiVersion: desired.apiVersion,
+    kind: desired.kind,
+    metadata: {
+      ...metadata,
+      name: desired.metadata.name,
+      labels: { ...metadata.labels, ...desired.metadata.labels },
+      annotations: { ...metadata.annotations, ...desired.metadata.annotations },
+    },
+    spec: structuredClone(desired.spec),
+  };
+}
+
+/** RenderFailure/ClusterSPIFFEIDNameTaken: `name` is held by an object this binding does not own. */
+export function nameTakenError(name: string, holder: ObservedClusterSPIFFEID): StateError {
+  const labels = holder.metadata.labels ?? {};
+  const owner = labels[LABEL_MANAGED_BY] === "kleym"
+    ? `it belongs to binding ${labels[LABEL_BINDING_NAMESPACE] ?? ""}/${
+      labels[LABEL_BINDING_NAME] ?? ""
+    }`
+    : "it is not managed by kleym";
+  return new StateError(
+    "RenderFailure",
+    Reasons.ClusterSPIFFEIDNameTaken,
+    `ClusterSPIFFEID ${show(name)} already exists and ${owner}; ` +
+      "kleym never overwrites it: delete or rename that object, or rename this binding",
+  );
 }

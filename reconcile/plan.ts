@@ -34,8 +34,10 @@
  * - The ClusterSPIFFEID API not being served (`clusterSPIFFEIDServed: false`) turns a rendering
  *   that succeeded into `RenderFailure/ClusterSPIFFEIDCRDMissing`: user errors in the binding are
  *   reported first, the missing output CRD once the binding itself is right.
- * - Events: only when the plan writes something. Success: Normal `Reconciled`. Failure: Warning
- *   `<reason>` when the status changes. Leaving a collision: Normal `IdentityCollisionResolved`.
+ * - Events: only when the plan writes something. Success: Normal `Reconciled` (not for a
+ *   figures-only write). Failure: Warning `<reason>` when the status changes. Leaving a
+ *   collision: Normal `IdentityCollisionResolved`. SCM's figures (`status.spire`), their
+ *   coalescing (`requeueAfterMs`), events and the masked lookup (`lookupMasking`): spire.ts.
  *
  * API: `planReconcile(input: PlanInput): Plan`, `isNoop(plan)`, `writesTransition(plan)`; see
  * ownership.ts for
@@ -48,8 +50,9 @@ import {
   collisionCandidate,
   collisionError,
   collisionPeers,
+  collisionResolvedEvents,
 } from "./collision.ts";
-import { decodeConditions, findCondition } from "./conditions.ts";
+import { decodeConditions } from "./conditions.ts";
 import {
   type FailureCondition,
   Reasons,
@@ -57,10 +60,23 @@ import {
   retryClass,
   StateError,
 } from "./errors.ts";
-import { isRecord, jsonEqual, show } from "./json.ts";
-import { type ClusterSPIFFEIDDeletion, isOwnedBy, ownedDeletions } from "./ownership.ts";
+import { isRecord } from "./json.ts";
+import {
+  type ClusterSPIFFEIDDeletion,
+  drifted,
+  isOwnedBy,
+  mergedUpdate,
+  nameTakenError,
+  ownedDeletions,
+} from "./ownership.ts";
 import type { RenderedIdentity, RenderOutcome } from "./render.ts";
-import { failureStatus, statusEquals, successStatus } from "./status.ts";
+import {
+  DEFAULT_SPIRE_STATS_INTERVAL_MS,
+  type MaskingLookup,
+  planSpire,
+  spireSource,
+} from "./spire.ts";
+import { failureStatus, statusEquals, successStatus, withoutSpire } from "./status.ts";
 import {
   ANNOTATION_BINDING_UID,
   BINDING_MODES,
@@ -70,9 +86,6 @@ import {
   type ClusterSPIFFEID,
   DEFAULT_MODE,
   FINALIZER,
-  LABEL_BINDING_NAME,
-  LABEL_BINDING_NAMESPACE,
-  LABEL_MANAGED_BY,
   type ObservedClusterSPIFFEID,
   type PlannedEvent,
   type RenderConfig,
@@ -92,6 +105,10 @@ export interface PlanInput {
   /** Candidates of PerObjective bindings (any namespace; the binding itself may be included). */
   readonly collisionCandidates: readonly CollisionCandidate[];
   readonly now: Date;
+  /** Figures-only status writes at most once per this many ms (spire.ts; default 10 s). */
+  readonly spireStatsIntervalMs?: number;
+  /** Every ClusterSPIFFEID kleym can list, when the plan asked for it (`lookupMasking`). */
+  readonly masking?: MaskingLookup;
 }
 
 /** The terminal outcome, for the `kleym_identity_binding_*` metrics and logs (SPEC 8). */
@@ -121,6 +138,12 @@ export interface Plan {
   readonly nameTaken?: string;
   /** The rendering the plan was made from (desired name, SPIFFE ID, selectors). */
   readonly rendered: RenderOutcome;
+  /** The status write changes only `status.spire` (SCM's figures): not a state transition. */
+  readonly spireOnly: boolean;
+  /** A figures-only change is held (spire.ts coalescing): reconcile again after this long. */
+  readonly requeueAfterMs?: number;
+  /** Plan again with `masking` (one LIST of all ClusterSPIFFEIDs) before applying this. */
+  readonly lookupMasking: boolean;
 }
 
 /** True when carrying out the plan would write nothing at all (SPEC 4: steady state). */
@@ -143,13 +166,16 @@ export function planReconcile(input: PlanInput): Plan {
     update: undefined,
     deletes: [],
     events: [],
+    spireOnly: false,
+    requeueAfterMs: undefined,
+    lookupMasking: false,
   };
 }
 
 /** Does the plan change the binding's outcome or output (not just its finalizer)? */
 export function writesTransition(plan: Plan): boolean {
-  return plan.writeStatus || plan.create !== undefined || plan.update !== undefined ||
-    plan.deletes.length > 0;
+  return (plan.writeStatus && !plan.spireOnly) || plan.create !== undefined ||
+    plan.update !== undefined || plan.deletes.length > 0;
 }
 
 function planFull(input: PlanInput): Plan {
@@ -166,8 +192,8 @@ function planFull(input: PlanInput): Plan {
   const failure = failureOf(identity, input, owned);
   if (failure !== undefined) return planFailure(input, failure, owned, previous);
 
-  const status = successStatus(identity, config, previous, now, generation);
-  const writeStatus = !statusEquals(binding.status, status);
+  const base = successStatus(identity, config, previous, now, generation);
+  const othersChanged = !statusEquals(withoutSpire(binding.status), base);
   const current = owned.find((object) => object.metadata.name === identity.name);
   const stale = owned.filter((object) => object.metadata.name !== identity.name);
   const deletes = ownedDeletions(stale, namespace, name);
@@ -186,8 +212,19 @@ function planFull(input: PlanInput): Plan {
       : `adopted ClusterSPIFFEID ${identity.name} left by an earlier binding of the same name`;
   }
 
+  const spire = planSpire({
+    previous: binding.status,
+    source: spireSource(current, update, identity.clusterSPIFFEID),
+    othersChanged,
+    now,
+    intervalMs: input.spireStatsIntervalMs ?? DEFAULT_SPIRE_STATS_INTERVAL_MS,
+    masking: input.masking,
+  });
+  const status = spire.spire === undefined ? base : { ...base, spire: spire.spire };
+  const writeStatus = !statusEquals(binding.status, status);
   const events = collisionResolvedEvents(previous, status);
-  if (writeStatus || create || update || deletes.length > 0) {
+  // A figures-only write is not "output changed" (SPEC 7): no Reconciled event for pod churn.
+  if (othersChanged || create || update || deletes.length > 0) {
     const changes = [
       ...(action === undefined ? [] : [action]),
       ...(deletes.length === 0
@@ -201,6 +238,7 @@ function planFull(input: PlanInput): Plan {
         (changes.length === 0 ? "" : `: ${changes.join("; ")}`),
     });
   }
+  if (writeStatus) events.push(...spire.events);
   return {
     addFinalizer: needsFinalizer(binding),
     status,
@@ -212,6 +250,9 @@ function planFull(input: PlanInput): Plan {
     outcome: { condition: "Ready", reason: "Reconciled", mode: identity.mode },
     retry: "watch",
     rendered,
+    spireOnly: writeStatus && !othersChanged,
+    requeueAfterMs: spire.holdMs,
+    lookupMasking: writeStatus && spire.lookupMasking,
   };
 }
 
@@ -242,6 +283,8 @@ function planFailure(
     retry: retryClass(failure.reason),
     nameTaken,
     rendered,
+    spireOnly: false,
+    lookupMasking: false,
   };
 }
 
@@ -290,66 +333,9 @@ function failureOf(
     holder !== undefined && holder.metadata.name === identity.name &&
     !owned.some((object) => object.metadata.name === identity.name)
   ) {
-    return nameTaken(identity.name, holder);
+    return nameTakenError(identity.name, holder);
   }
   return undefined;
-}
-
-function nameTaken(name: string, holder: ObservedClusterSPIFFEID): StateError {
-  const labels = holder.metadata.labels ?? {};
-  const owner = labels[LABEL_MANAGED_BY] === "kleym"
-    ? `it belongs to binding ${labels[LABEL_BINDING_NAMESPACE] ?? ""}/${
-      labels[LABEL_BINDING_NAME] ?? ""
-    }`
-    : "it is not managed by kleym";
-  return new StateError(
-    "RenderFailure",
-    Reasons.ClusterSPIFFEIDNameTaken,
-    `ClusterSPIFFEID ${show(name)} already exists and ${owner}; ` +
-      "kleym never overwrites it: delete or rename that object, or rename this binding",
-  );
-}
-
-/** Does the observed object differ from the desired one in anything kleym owns? */
-function drifted(observed: ObservedClusterSPIFFEID, desired: ClusterSPIFFEID): boolean {
-  if (!jsonEqual(observed.spec, desired.spec)) return true;
-  const labels = observed.metadata.labels ?? {};
-  const annotations = observed.metadata.annotations ?? {};
-  return Object.entries(desired.metadata.labels ?? {}).some(([k, v]) => labels[k] !== v) ||
-    Object.entries(desired.metadata.annotations ?? {}).some(([k, v]) => annotations[k] !== v);
-}
-
-function mergedUpdate(
-  observed: ObservedClusterSPIFFEID,
-  desired: ClusterSPIFFEID,
-): ClusterSPIFFEID {
-  const metadata = structuredClone(observed.metadata);
-  return {
-    apiVersion: desired.apiVersion,
-    kind: desired.kind,
-    metadata: {
-      ...metadata,
-      name: desired.metadata.name,
-      labels: { ...metadata.labels, ...desired.metadata.labels },
-      annotations: { ...metadata.annotations, ...desired.metadata.annotations },
-    },
-    spec: structuredClone(desired.spec),
-  };
-}
-
-function collisionResolvedEvents(
-  previous: readonly BindingCondition[],
-  next: BindingStatus,
-): PlannedEvent[] {
-  const before = findCondition(previous, "Conflict");
-  const after = findCondition(next.conditions, "Conflict");
-  const wasColliding = before?.status === "True" && before.reason === Reasons.IdentityCollision;
-  if (!wasColliding || after?.status === "True") return [];
-  return [{
-    type: "Normal",
-    reason: "IdentityCollisionResolved",
-    message: `Identity collision resolved (was: ${before.message})`,
-  }];
 }
 
 function modeLabel(binding: BindingInput): string {

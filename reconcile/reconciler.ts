@@ -14,9 +14,11 @@
  *   blip (which empties a cache) can never delete everything.
  *
  * Reads: the bindings' and the ClusterSPIFFEIDs' read-your-writes views and the pool/objective
- * caches only, except (a) the finalizer's confirmation LIST and (b) a GET of the desired
+ * caches only, except (a) the finalizer's confirmation LIST, (b) a GET of the desired
  * ClusterSPIFFEID name while it is known to be held by an object kleym does not watch (a create
- * answered AlreadyExists, or the plan found a foreign holder); a 404 ends that.
+ * answered AlreadyExists, or the plan found a foreign holder); a 404 ends that, and (c) one LIST
+ * of every ClusterSPIFFEID when the plan writes a new non-zero `entriesMasked` figure and asks
+ * who masks the entries (`lookupMasking`, spire.ts); the plan is then made again with the answer.
  *
  * Result: what the work queue does with the key (`next`) and other keys to enqueue (`enqueue`,
  * collision peers). Write conflicts and unsynced caches come back as `{requeue: true}` (per-key
@@ -43,8 +45,9 @@ import { ApplyConflictError } from "./errors.ts";
 import type { EventSink } from "../apis/events.ts";
 import { CONFIRM_RETRY_MS, finalizeBinding, hasFinalizer } from "./finalize.ts";
 import type { CollisionPeers } from "./peers.ts";
-import { isNoop, planReconcile, writesTransition } from "./plan.ts";
+import { isNoop, type PlanInput, planReconcile, writesTransition } from "./plan.ts";
 import { renderBinding } from "./render.ts";
+import type { MaskingLookup } from "./spire.ts";
 import { CacheNotReadyError, type ResolveSources, resolveSpec } from "./resolve.ts";
 import type { ObservedClusterSPIFFEID, RenderConfig } from "./types.ts";
 
@@ -78,6 +81,8 @@ export interface ReconcilerOptions {
   readonly clock: Clock;
   /** Requeue period of `timer`-class failures (SPEC 7's retry timer). */
   readonly crdRetryMs: number;
+  /** Figures-only status writes at most once per this many ms per binding (spire.ts). */
+  readonly spireStatsIntervalMs?: number;
 }
 
 export interface ReconcileResult {
@@ -164,7 +169,7 @@ export class Reconciler {
       : undefined;
     const self = collisionCandidate(binding, rendered);
     const peers = this.#opts.peers.candidates(namespace, key);
-    const plan = planReconcile({
+    const input: PlanInput = {
       binding,
       rendered,
       clusterSPIFFEIDServed: managed !== undefined,
@@ -173,7 +178,12 @@ export class Reconciler {
       nameHolder,
       collisionCandidates: self === undefined ? peers : [...peers, self],
       now: new Date(this.#opts.clock.now()),
-    });
+      spireStatsIntervalMs: this.#opts.spireStatsIntervalMs,
+    };
+    let plan = planReconcile(input);
+    if (plan.lookupMasking) {
+      plan = planReconcile({ ...input, masking: await this.#listForMasking(signal) });
+    }
     report.outcome = `${plan.outcome.condition}/${plan.outcome.reason}`;
 
     if (!isNoop(plan)) {
@@ -201,7 +211,11 @@ export class Reconciler {
     if (plan.nameTaken !== undefined) this.#suspect.set(key, plan.nameTaken);
     metrics.setBindingState(key, plan.outcome);
     const enqueue = this.#opts.peers.fingerprintChanged(key, namespace, self?.fingerprint, peers);
-    const next = plan.retry === "timer" ? { requeueAfterMs: this.#opts.crdRetryMs } : undefined;
+    const next = plan.retry === "timer"
+      ? { requeueAfterMs: this.#opts.crdRetryMs }
+      : plan.requeueAfterMs !== undefined
+      ? { requeueAfterMs: plan.requeueAfterMs }
+      : undefined;
     return { next, enqueue };
   }
 
@@ -298,6 +312,21 @@ export class Reconciler {
         return undefined;
       }
       throw error;
+    }
+  }
+
+  /**
+   * Every ClusterSPIFFEID, for the masked-entries event (spire.ts `maskingHolders`): uncached —
+   * the informer holds only kleym's objects — and made only when a new masked figure is written.
+   * A failure only makes the event less specific.
+   */
+  async #listForMasking(signal: AbortSignal): Promise<MaskingLookup> {
+    try {
+      const list = await this.#opts.clients.clusterSPIFFEIDs.listAll({ signal });
+      return { objects: list.items };
+    } catch (error) {
+      if (signal.aborted) throw error;
+      return { error: error instanceof Error ? error.message : String(error) };
     }
   }
 

@@ -13,6 +13,8 @@
  * - `successStatus(identity, config, existing, now, generation): BindingStatus`
  * - `failureStatus(error, config, existing, now, generation): BindingStatus`
  * - `statusEquals(current: unknown, desired: BindingStatus): boolean`
+ * - `withoutSpire(status)`: the status without `spire` (SCM's figures, spire.ts), to tell a
+ *   figures-only change from any other
  * - `statusMergePatch(desired)`: a JSON merge patch body for the status subresource that also
  *   removes fields the desired status no longer has. Writing the status whole (update of the
  *   status subresource with the binding's resourceVersion) is equally correct.
@@ -75,6 +77,12 @@ export function statusEquals(current: unknown, desired: BindingStatus): boolean 
   return jsonEqual(comparable(current), comparable(desired));
 }
 
+export function withoutSpire(status: unknown): unknown {
+  if (!isRecord(status) || status.spire === undefined) return status;
+  const { spire: _, ...rest } = status;
+  return rest;
+}
+
 function comparable(status: unknown): unknown {
   if (!isRecord(status)) return {};
   if (!Array.isArray(status.conditions)) return status;
@@ -97,6 +105,7 @@ export function statusMergePatch(desired: BindingStatus): { status: Record<strin
       clusterSPIFFEIDClassName: desired.clusterSPIFFEIDClassName ?? null,
       computedSpiffeIDs: desired.computedSpiffeIDs ?? null,
       renderedSelectors: desired.renderedSelectors ?? null,
+      spire: desired.spire ?? null,
     },
   };
 }

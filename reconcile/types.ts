@@ -126,10 +126,14 @@ export interface ClusterSPIFFEID {
   spec: ClusterSPIFFEIDSpec;
 }
 
-/** A ClusterSPIFFEID as read from the cluster: trusted metadata, undecoded spec. */
+/**
+ * A ClusterSPIFFEID as read from the cluster: trusted metadata, undecoded spec and status (the
+ * caches keep only `status.stats`, reconcile/cached.ts).
+ */
 export interface ObservedClusterSPIFFEID {
   readonly metadata: ObjectMeta;
   readonly spec?: unknown;
+  readonly status?: unknown;
 }
 
 /** A status condition whose status is one of the three values the CRD allows. */
@@ -147,6 +151,26 @@ export interface RenderedSelectors {
   selectors: string[];
 }
 
+/** SPIRE Controller Manager's figures (its ClusterSPIFFEID `status.stats`), as the binding reports them. */
+export const SPIRE_FIGURES = [
+  "namespacesSelected",
+  "namespacesIgnored",
+  "podsSelected",
+  "entriesToSet",
+  "entriesMasked",
+  "entryFailures",
+  "podEntryRenderFailures",
+] as const;
+export type SpireFigure = typeof SPIRE_FIGURES[number];
+export type SpireFigures = Record<SpireFigure, number>;
+
+/** `status.spire` (issue 16): all seven figures as numbers, 0 included (reconcile/spire.ts). */
+export interface SpireStatus extends SpireFigures {
+  clusterSPIFFEIDName: string;
+  /** When kleym wrote figures different from the previous ones (RFC 3339, whole seconds). */
+  lastChangeTime: string;
+}
+
 /**
  * The binding's status as kleym writes it (SPEC 2, 6). Absent optional fields mean "not set":
  * write the status whole (update of the status subresource) or use `statusMergePatch`.
@@ -157,6 +181,8 @@ export interface BindingStatus {
   clusterSPIFFEIDClassName?: string;
   computedSpiffeIDs?: ComputedSpiffeID[];
   renderedSelectors?: RenderedSelectors[];
+  /** What SPIRE Controller Manager reported for the binding's ClusterSPIFFEID (spire.ts). */
+  spire?: SpireStatus;
 }
 
 /** An event to record on the binding (SPEC 7). */

@@ -10,7 +10,8 @@
  *   group: a pool appearing in another group can change which one an ungrouped ref resolves to;
  * - managed ClusterSPIFFEID: its owner (from the labels) on add and delete; on update the old and
  *   the new owner (labels may have moved), when generation, labels, annotations,
- *   deletionTimestamp or finalizers change.
+ *   deletionTimestamp or finalizers change, or when SPIRE Controller Manager's `status.stats`
+ *   change (the figures the binding reports, issue 16; SCM writes them only when they change).
  *
  * API: `bindingKeyOf`, `ownerKey`, `refIndex`, `mayBePerObjective`, `bindingChanged`,
  * `specChanged`, `managedChanged`, `bindingEventKeys`, `inputEventKeys`, `managedEventKeys`,
@@ -76,13 +77,20 @@ export function specChanged(old: KubeObject, next: KubeObject): boolean {
   return !jsonEqual((old as { spec?: unknown }).spec, (next as { spec?: unknown }).spec);
 }
 
-/** A managed object changed in something kleym owns or must react to. */
+/** A managed object changed in something kleym owns or must react to (SCM's stats included). */
 export function managedChanged(old: KubeObject, next: KubeObject): boolean {
   return old.metadata.generation !== next.metadata.generation ||
+    !jsonEqual(statsOf(old), statsOf(next)) ||
     old.metadata.deletionTimestamp !== next.metadata.deletionTimestamp ||
     !jsonEqual(old.metadata.labels ?? {}, next.metadata.labels ?? {}) ||
     !jsonEqual(old.metadata.annotations ?? {}, next.metadata.annotations ?? {}) ||
     !jsonEqual(old.metadata.finalizers ?? [], next.metadata.finalizers ?? []);
+}
+
+/** `status.stats` of a ClusterSPIFFEID (undefined when absent). */
+function statsOf(object: KubeObject): unknown {
+  const status: unknown = (object as { status?: unknown }).status;
+  return isRecord(status) ? status.stats : undefined;
 }
 
 /** Binding keys a binding event enqueues: its own, unless it is a status-only update. */

@@ -43,6 +43,7 @@ Deno.test("defaults apply when only the trust domain is given", () => {
     logLevel: "info",
     concurrency: 4,
     syncPeriodMs: 600_000,
+    spireStatsIntervalMs: 10_000,
     kubeApiQps: 200,
     kubeApiBurst: 400,
     startupTimeoutMs: 60_000,
@@ -68,6 +69,7 @@ Deno.test("every flag is accepted in both --flag=value and --flag value form", (
     ["kube-api-qps", "12.5"],
     ["kube-api-burst", "30"],
     ["sync-period", "1m30s"],
+    ["spire-stats-interval", "3s"],
     ["startup-timeout", "1m30s"],
     ["metrics-cert-dir", "/certs"],
     ["metrics-cert-name", "c.pem"],
@@ -92,6 +94,7 @@ Deno.test("every flag is accepted in both --flag=value and --flag value form", (
     logLevel: "debug",
     concurrency: 9,
     syncPeriodMs: 90_000,
+    spireStatsIntervalMs: 3_000,
     kubeApiQps: 12.5,
     kubeApiBurst: 30,
     startupTimeoutMs: 90_000,
@@ -371,6 +374,34 @@ Deno.test("--sync-period takes a Go duration of at least one second", async (t) 
   }
   await t.step("--sync-period=2s", () => {
     assert.equal(config(["--trust-domain=a", "--sync-period=2s"]).syncPeriodMs, 2_000);
+  });
+});
+
+Deno.test("--spire-stats-interval takes a duration of whole seconds", async (t) => {
+  const cases: [string, string][] = [
+    [
+      "--spire-stats-interval=5",
+      '--spire-stats-interval="5": expected a duration such as 15s, 500ms or 1m',
+    ],
+    ["--spire-stats-interval=0s", "--spire-stats-interval=0s: must be greater than zero"],
+    [
+      "--spire-stats-interval=1500ms",
+      "--spire-stats-interval=1500ms: must be a whole number of seconds (status.spire.lastChangeTime has whole seconds)",
+    ],
+  ];
+  for (const [arg, message] of cases) {
+    await t.step(arg, () => {
+      assert.deepEqual(parseConfig(["--trust-domain=a", arg], () => undefined), {
+        kind: "usage",
+        message,
+      });
+    });
+  }
+  await t.step("--spire-stats-interval=1m", () => {
+    assert.equal(
+      config(["--trust-domain=a", "--spire-stats-interval=1m"]).spireStatsIntervalMs,
+      60_000,
+    );
   });
 });
 

@@ -241,6 +241,7 @@ Deno.test("statusMergePatch removes fields the desired status no longer carries"
       clusterSPIFFEIDClassName: null,
       computedSpiffeIDs: null,
       renderedSelectors: null,
+      spire: null,
     },
   );
   assert.equal(patch.status.conditions, status.conditions);

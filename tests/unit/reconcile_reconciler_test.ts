@@ -326,6 +326,58 @@ Deno.test("the reconciler: one key, live / deleting / gone", async (t) => {
   });
 });
 
+Deno.test("SPIRE's figures: one status write per change, a held change requeues, a new masked figure costs one LIST", async () => {
+  const r = rig();
+  r.bindings.upsert(bindingOf("b"));
+  await settle(r, "ns/b");
+  const name = r.clients.calls.find((c) => c.startsWith("create "))?.split(" ")[1] ?? "";
+  const created = r.csidView.get(name);
+  ok(created);
+  /** SCM writes status.stats (a status-subresource update: new resourceVersion). */
+  const scm = (stats: Record<string, number>) =>
+    r.csids.upsert({
+      ...structuredClone(created),
+      metadata: { ...created.metadata, resourceVersion: String(++r.clients.rv) },
+      status: { stats },
+    } as KubeObject);
+  const reconcile = async () => {
+    r.clients.calls = [];
+    r.events.length = 0;
+    return await r.reconciler.reconcile("ns/b", r.signal);
+  };
+
+  scm({ podsSelected: 2, entriesToSet: 2 });
+  let result = await reconcile();
+  deepEqual(r.clients.calls, ["status b"]);
+  deepEqual(r.events, [], "a figures-only write is not 'Reconciled'");
+  equal(result.next, undefined);
+  equal(r.bindingsView.get("ns/b")?.status?.spire?.podsSelected, 2);
+
+  r.clock.advance(1_000);
+  scm({ podsSelected: 3, entriesToSet: 3 });
+  result = await reconcile();
+  deepEqual(r.clients.calls, [], "held: within 10 s of the last change");
+  deepEqual(result.next, { requeueAfterMs: 9_000 });
+
+  r.clock.advance(9_000);
+  result = await reconcile();
+  deepEqual(r.clients.calls, ["status b"]);
+  equal(result.next, undefined);
+  equal(r.bindingsView.get("ns/b")?.status?.spire?.podsSelected, 3);
+
+  result = await reconcile();
+  deepEqual(r.clients.calls, [], "steady state: no request at all");
+
+  r.clock.advance(10_000);
+  scm({ podsSelected: 3, entriesMasked: 3 });
+  await reconcile();
+  deepEqual(r.clients.calls, ["list", "status b"]);
+  deepEqual(r.events, ["b Warning/SPIREEntriesMasked"]);
+  await reconcile();
+  deepEqual(r.clients.calls, [], "masked figure unchanged: no LIST, no write, no event");
+  deepEqual(r.events, []);
+});
+
 Deno.test("collision peers: a changed fingerprint enqueues the old and new peers only", async () => {
   const r = rig();
   for (const name of ["a", "b", "c"]) r.bindings.upsert(bindingOf(name));

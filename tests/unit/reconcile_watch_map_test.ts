@@ -72,7 +72,7 @@ Deno.test("pool and objective events enqueue exactly the referring bindings", as
   });
 });
 
-Deno.test("managed ClusterSPIFFEID events enqueue the owner (old and new when labels move)", async (t) => {
+Deno.test("managed ClusterSPIFFEID events enqueue the owner (old and new when labels move; when SPIRE's stats change)", async (t) => {
   const csid = object({
     name: "c",
     namespace: undefined,
@@ -86,6 +86,26 @@ Deno.test("managed ClusterSPIFFEID events enqueue the owner (old and new when la
   await t.step("status-only update: none", () => {
     const next = object({ ...csid.metadata, resourceVersion: "5" });
     deepEqual(managedEventKeys({ type: "update", old: csid, object: next }), []);
+  });
+  // Issue 16: SCM's figures are copied onto the binding, so a change of them enqueues the owner.
+  const withStats = (stats: unknown, rv: string, extra: Record<string, unknown> = {}) =>
+    ({
+      ...object({ ...csid.metadata, resourceVersion: rv }),
+      status: { stats, ...extra },
+    }) as KubeObject;
+  await t.step("SCM writes stats for the first time: the owner", () => {
+    const next = withStats({ podsSelected: 2 }, "5");
+    deepEqual(managedEventKeys({ type: "update", old: csid, object: next }), ["ns/b"]);
+  });
+  await t.step("stats change (a third pod selected): the owner", () => {
+    const old = withStats({ podsSelected: 2, entriesToSet: 2 }, "5");
+    const next = withStats({ podsSelected: 3, entriesToSet: 3 }, "6");
+    deepEqual(managedEventKeys({ type: "update", old, object: next }), ["ns/b"]);
+  });
+  await t.step("stats unchanged (another status field moved, key order differs): none", () => {
+    const old = withStats({ podsSelected: 2, entriesToSet: 2 }, "5");
+    const next = withStats({ entriesToSet: 2, podsSelected: 2 }, "6", { other: true });
+    deepEqual(managedEventKeys({ type: "update", old, object: next }), []);
   });
   await t.step("labels moved to another binding: both owners", () => {
     const next = object({ ...csid.metadata, labels: managedLabels("other") });
