@@ -1,7 +1,7 @@
 /**
  * The small cache never costs anyone their fields (issue 15, reconcile/cached.ts): the informers
- * keep stripped copies (no managedFields, no binding labels/annotations, no pool or
- * ClusterSPIFFEID status), and every write kleym bases on them — the finalizer patch, the status
+ * keep stripped copies (no managedFields, no binding labels/annotations, no pool status, of a
+ * ClusterSPIFFEID's status only `stats`), and every write kleym bases on them — the finalizer patch, the status
  * PUT, the ClusterSPIFFEID PUT — leaves what others set in place, on a real API server.
  */
 import assert from "node:assert/strict";
@@ -111,6 +111,35 @@ Deno.test("writes based on the stripped cache keep others' labels, annotations, 
         assert.equal(repaired.metadata.annotations?.["example.com/foreign"], "z");
         assert.ok(managers(repaired).includes("someone-csid"), managers(repaired).join(", "));
         assert.equal(repaired.metadata.uid, owned.metadata.uid, "updated in place, not re-created");
+      },
+    );
+
+    await t.step(
+      "ClusterSPIFFEID: SPIRE's status.stats reach the binding, and the repair PUT leaves them",
+      async () => {
+        const [owned] = await managedOf(c, ns, "b");
+        const name = owned?.metadata.name ?? "";
+        // What SPIRE Controller Manager does after a pass: a status-subresource update.
+        await c.csids.patch(name, "merge", {
+          status: { stats: { podsSelected: 4, entriesToSet: 4, namespacesSelected: 1 } },
+        }, { subresource: "status", fieldManager: "spire-controller-manager" });
+        await pollUntil(
+          "the figures on the binding",
+          20_000,
+          async () => (await getBinding(c, ns, "b"))?.status?.spire?.podsSelected === 4,
+        );
+        await c.csids.patch(name, "merge", { spec: { hint: "tampered again" } }, {
+          fieldManager: "tamperer",
+        });
+        const repaired = await pollUntil("tampered spec repaired", 20_000, async () => {
+          const now = await getCsid(c, name);
+          return now?.spec?.hint === owned?.spec?.hint ? now : undefined;
+        });
+        assert.deepEqual(repaired.status?.stats, {
+          podsSelected: 4,
+          entriesToSet: 4,
+          namespacesSelected: 1,
+        });
       },
     );
   } finally {
