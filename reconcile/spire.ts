@@ -117,8 +117,9 @@ export function decodeSpireStatus(status: unknown): SpireStatus | undefined {
 }
 
 /**
- * Where SCM's figures come from (plan.ts passes the owned object at the desired name): the owned object at the desired name as rendered;
- * the previous figures while it is being restored; none while it is missing or being deleted.
+ * Where SCM's figures come from, given the owned object at the desired name and the update the
+ * plan makes of it: that object as rendered; the previous figures while it is being restored; none
+ * while it is missing or being deleted.
  */
 export function spireSource(
   current: ObservedClusterSPIFFEID | undefined,
