@@ -85,6 +85,14 @@ Deno.test("kleym + SPIRE: each binding shows what SPIRE Controller Manager regis
   const step = async (name: string, f: () => Promise<void>) => {
     if (!await t.step(name, f)) failed = true;
   };
+  const bindingEvents = async (ns: string) =>
+    (JSON.parse(await env.kubectl(["get", "events.events.k8s.io", "-n", ns, "-o", "json"])) as {
+      items: { regarding?: { name?: string }; reason?: string; type?: string; note?: string }[];
+    }).items;
+  const bindingObject = async (ns: string, name: string) =>
+    JSON.parse(await env.kubectl(["get", "iib", name, "-n", ns, "-o", "json"])) as {
+      status?: unknown;
+    };
   const settled = () =>
     waitSettled("kleym", async () => activityFromMetrics(await kleym.operator.metrics()));
   /** The binding's figures equal its ClusterSPIFFEID's stats: nothing is held or on its way. */
@@ -95,10 +103,10 @@ Deno.test("kleym + SPIRE: each binding shows what SPIRE Controller Manager regis
       JSON.stringify(figures(spire)) === JSON.stringify(figures(csid.status.stats));
   };
   try {
-    const [nsPods, nsMasked] = await Promise.all(
-      ["e2e-stats", "e2e-masked"].map((p) => env.newNamespace(p)),
+    const [nsPods, nsMasked, nsFailing] = await Promise.all(
+      ["e2e-stats", "e2e-masked", "e2e-failing"].map((p) => env.newNamespace(p)),
     );
-    namespaces.push(nsPods, nsMasked);
+    namespaces.push(nsPods, nsMasked, nsFailing);
     const node = await createNode(env, `e2e-${suffix()}-stats`);
     nodes.push(node);
     const pod = (namespace: string, name: string) =>
@@ -210,21 +218,14 @@ Deno.test("kleym + SPIRE: each binding shows what SPIRE Controller Manager regis
         });
         assert.equal(masked.entriesToSet, 0);
         assert.equal(masked.clusterSPIFFEIDName, ours.metadata.name);
-        const warning = await pollUntil("a SPIREEntriesMasked Warning", 30_000, async () => {
-          const events = JSON.parse(
-            await env.kubectl(["get", "events.events.k8s.io", "-n", nsMasked, "-o", "json"]),
-          ) as {
-            items: {
-              regarding?: { name?: string };
-              reason?: string;
-              type?: string;
-              note?: string;
-            }[];
-          };
-          return events.items.find((e) =>
-            e.regarding?.name === "pool-a" && e.reason === "SPIREEntriesMasked"
-          );
-        });
+        const warning = await pollUntil(
+          "a SPIREEntriesMasked Warning",
+          30_000,
+          async () =>
+            (await bindingEvents(nsMasked)).find((e) =>
+              e.regarding?.name === "pool-a" && e.reason === "SPIREEntriesMasked"
+            ),
+        );
         assert.equal(warning.type, "Warning");
         assert.ok(warning.note?.includes(`ClusterSPIFFEID ${foreignName}`), warning.note);
         assert.ok(warning.note?.includes("delete it or stop it from selecting"), warning.note);
@@ -235,6 +236,36 @@ Deno.test("kleym + SPIRE: each binding shows what SPIRE Controller Manager regis
           return s?.entriesMasked === 0 && s.entriesToSet === 2 && s;
         });
         assert.equal(cleared.podsSelected, 2);
+      },
+    );
+
+    await step(
+      "a selected pod whose Node does not exist: podEntryRenderFailures on the binding and a SPIREEntryFailures Warning saying why",
+      async () => {
+        await pod(nsFailing, "model-server-0");
+        await createPod(env, {
+          namespace: nsFailing,
+          name: "model-server-1",
+          labels: POOL_LABELS,
+          node: { name: `gone-${suffix()}`, uid: "" },
+        });
+        await env.kubectl(["apply", "-f", "-"], { stdin: fixtureIn("pool-only", nsFailing) });
+        const s = await pollUntil("podEntryRenderFailures 1", 60_000, async () => {
+          const spire = spireOf(await bindingObject(nsFailing, "pool-a"));
+          return spire?.podEntryRenderFailures === 1 && spire;
+        });
+        assert.deepEqual([s.podsSelected, s.entriesToSet, s.entryFailures], [2, 1, 0]);
+        const warning = await pollUntil(
+          "a SPIREEntryFailures Warning",
+          30_000,
+          async () =>
+            (await bindingEvents(nsFailing)).find((e) =>
+              e.regarding?.name === "pool-a" && e.reason === "SPIREEntryFailures"
+            ),
+        );
+        assert.equal(warning.type, "Warning");
+        assert.ok(warning.note?.includes("1 selected pod(s) whose entry failed to render"));
+        assert.ok(warning.note?.includes("Node is gone"), warning.note);
       },
     );
 
