@@ -199,10 +199,11 @@ export function spireFindings(input: SpireFindingsInput): Finding[] {
   }
   if (f.podsSelected === 0 && input.pods.state === "read" && input.pods.names.length > 0) {
     const n = input.pods.names.length;
+    const them = n === 1 ? "it" : "them";
     const hint = f.namespacesIgnored > 0
       ? `it ignores the namespace (namespacesIgnored ${f.namespacesIgnored}): remove ` +
-        `${namespace} from SPIRE Controller Manager's ignoreNamespaces to register them`
-      : `no entry is registered for them; if this persists, check that SPIRE Controller ` +
+        `${namespace} from SPIRE Controller Manager's ignoreNamespaces to register ${them}`
+      : `no entry is registered for ${them}; if this persists, check that SPIRE Controller ` +
         `Manager is running, and its log (figures last changed ${
           f.lastChangeTime ?? "at an unknown time"
         })`;

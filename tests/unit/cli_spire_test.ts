@@ -283,7 +283,7 @@ Deno.test("zero pods selected while pods match: warning; pods unreadable: info",
     `SPIRE Controller Manager selected 0 pods for ClusterSPIFFEID ${CSID}, but 1 pod in ` +
       "namespace ns matches the rendered selectors (p-0): it ignores the namespace " +
       "(namespacesIgnored 1): remove ns from SPIRE Controller Manager's ignoreNamespaces to " +
-      "register them",
+      "register it",
   );
   assert.deepEqual(findings({ podsSelected: 0 }, { pods: { state: "forbidden" } }), [{
     id: "spire-zero-pods",
