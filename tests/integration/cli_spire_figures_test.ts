@@ -136,7 +136,7 @@ Deno.test("kleym inspect and status: SPIRE Controller Manager's figures from sta
         const { report } = await inspect();
         assert.deepEqual(report.spire, {
           state: "not-copied",
-          message: `no SPIRE figures yet: SPIRE Controller Manager has reported on ` +
+          message: `no SPIRE figures: SPIRE Controller Manager has reported on ` +
             `ClusterSPIFFEID ${csid} (its status.stats), but the operator has not copied the ` +
             `figures to the binding yet (is it running, and a version that copies them?)`,
           figures: null,
@@ -205,15 +205,8 @@ Deno.test("kleym inspect and status: SPIRE Controller Manager's figures from sta
         await setSpire({ entryFailures: 1, podEntryRenderFailures: 2, entriesToSet: 1 });
         const { code, report } = await inspect();
         assert.equal(code, 2);
+        // Sorted by id, then message: "SPIRE Controller ..." before "SPIRE Server ...".
         const want = [
-          [
-            "spire-entry-failures",
-            "error",
-            "EntryFailures",
-            `SPIRE Server failed to create or update 1 entry of ClusterSPIFFEID ${csid} ` +
-            `(entryFailures): the pods concerned have no registration entry; SPIRE Controller ` +
-            `Manager's log names each failed entry and SPIRE Server's reason`,
-          ],
           [
             "spire-entry-failures",
             "error",
@@ -221,6 +214,14 @@ Deno.test("kleym inspect and status: SPIRE Controller Manager's figures from sta
             `SPIRE Controller Manager could not render 2 pod entries of ClusterSPIFFEID ${csid} ` +
             `(podEntryRenderFailures): those pods get no registration entry; its log names each ` +
             `pod and the template error`,
+          ],
+          [
+            "spire-entry-failures",
+            "error",
+            "EntryFailures",
+            `SPIRE Server failed to create or update 1 entry of ClusterSPIFFEID ${csid} ` +
+            `(entryFailures): the pods concerned have no registration entry; SPIRE Controller ` +
+            `Manager's log names each failed entry and SPIRE Server's reason`,
           ],
         ];
         const view = (fs: Finding[]) =>
