@@ -10,7 +10,8 @@
  * SCM are the SPIRE end-to-end tests' job (tests/e2e_spire/).
  *
  * A foreign ClusterSPIFFEID with kleym's spec is created before the binding's, so it is the older
- * one SPIRE Controller Manager would keep, and the masking finding must name it.
+ * one SPIRE Controller Manager would keep, and the masking finding must name it. A user whose RBAC
+ * allows neither listing pods nor ClusterSPIFFEIDs gets what the CLI can still say (real RBAC).
  */
 import assert from "node:assert/strict";
 import type { BindingInspectionReport, Finding, KleymStatusReport } from "../../cli/report.ts";
@@ -23,6 +24,7 @@ import {
   deleteIfExists,
   managedOf,
   objective,
+  pollUntil,
   poolV1,
   startController,
   waitGone,
@@ -49,6 +51,7 @@ Deno.test("kleym inspect and status: SPIRE Controller Manager's figures from sta
   const ns = await env.newNamespace("cli-spire");
   const kc = ["--kubeconfig", env.kubeconfigPath];
   const foreign = `foreign-${ns}`;
+  const role = `kleym-cli-spire-${ns}`;
   let op: Awaited<ReturnType<typeof startController>> | undefined;
   try {
     await apply(
@@ -265,6 +268,84 @@ Deno.test("kleym inspect and status: SPIRE Controller Manager's figures from sta
       },
     );
 
+    await t.step(
+      "a user who may not list pods or ClusterSPIFFEIDs: 0 pods selected is info, the masking object unnamed",
+      async () => {
+        await setSpire({ podsSelected: 0, entriesToSet: 0, entriesMasked: 2 });
+        const user = `cli-spire-reader-${ns}`;
+        await apply(
+          env.kubectl,
+          {
+            apiVersion: "rbac.authorization.k8s.io/v1",
+            kind: "ClusterRole",
+            metadata: { name: role },
+            rules: [
+              {
+                apiGroups: ["kleym.sonda.red"],
+                resources: ["inferenceidentitybindings"],
+                verbs: ["get"],
+              },
+              {
+                apiGroups: ["inference.networking.k8s.io", "inference.networking.x-k8s.io"],
+                resources: ["inferencepools", "inferenceobjectives"],
+                verbs: ["get"],
+              },
+              // get, not list: the ClusterSPIFFEID at the rendered name only.
+              { apiGroups: ["spire.spiffe.io"], resources: ["clusterspiffeids"], verbs: ["get"] },
+            ],
+          },
+          {
+            apiVersion: "rbac.authorization.k8s.io/v1",
+            kind: "ClusterRoleBinding",
+            metadata: { name: role },
+            roleRef: { apiGroup: "rbac.authorization.k8s.io", kind: "ClusterRole", name: role },
+            subjects: [{ apiGroup: "rbac.authorization.k8s.io", kind: "User", name: user }],
+          },
+        );
+        const args = [
+          "inspect",
+          "binding",
+          "b",
+          "-n",
+          ns,
+          "-o",
+          "json",
+          "--kubeconfig",
+          await env.userKubeconfig(user),
+        ];
+        // RBAC changes reach the authorizer's cache shortly after the write.
+        const run = await pollUntil("the ClusterRole is in effect", 60_000, async () => {
+          const r = await cli(args);
+          return r.code !== 4 ? r : undefined;
+        });
+        assert.equal(run.code, 0, run.stderr + run.stdout);
+        const r = checkedReport<BindingInspectionReport>(run);
+        assert.equal(r.matchedPods, null);
+        assert.deepEqual(
+          spireOf(r.findings).map((f) => [f.id, f.severity, f.reason, f.message]),
+          [
+            [
+              "spire-entries-masked",
+              "warning",
+              "EntriesMasked",
+              `2 entries of ClusterSPIFFEID ${csid} are masked by an older ClusterSPIFFEID or ` +
+              `ClusterStaticEntry (ClusterSPIFFEIDs cannot be listed to name it), declaring the ` +
+              `same SPIFFE ID and selectors for the same pods: SPIRE Controller Manager ` +
+              `registers each entry once, for the oldest object, so the binding does not ` +
+              `control those entries; delete the other object or narrow its podSelector`,
+            ],
+            [
+              "spire-zero-pods",
+              "info",
+              "PodsUnreadable",
+              `SPIRE Controller Manager selected 0 pods for ClusterSPIFFEID ${csid}; pods in ` +
+              `namespace ${ns} cannot be listed, so whether any should be selected is unknown`,
+            ],
+          ],
+        );
+      },
+    );
+
     await t.step("status.spire removed again: back to the one line", async () => {
       await setSpire(null);
       assert.equal((await inspect()).report.spire?.state, "not-copied");
@@ -277,6 +358,7 @@ Deno.test("kleym inspect and status: SPIRE Controller Manager's figures from sta
   } finally {
     await op?.stop();
     await deleteIfExists(c.csids, foreign);
+    await env.kubectl(["delete", "clusterrolebinding,clusterrole", role, "--ignore-not-found"]);
     c.close();
   }
 });
