@@ -241,7 +241,7 @@ export class LeaderElector {
     if (cached && cached.spec?.holderIdentity === identity) {
       // Fast path while leading: write straight from our copy; a 409 means it changed under us.
       try {
-        this.#store(await leases.update(this.#renewed(cached, now), { namespace, signal }));
+        this.#store(await leases.update(this.#held(cached, now, "renew"), { namespace, signal }));
         return "leading";
       } catch (err) {
         if (!(err instanceof ApiError && err.isConflict())) throw err;
@@ -273,7 +273,7 @@ export class LeaderElector {
     this.#store(current);
     const decision = decideLease(current.spec, identity, this.#observedAt, this.#clock.now());
     if (decision === "wait") return "follower";
-    const next = decision === "renew" ? this.#renewed(current, now) : this.#taken(current, now);
+    const next = this.#held(current, now, decision);
     this.#store(await leases.update(next, { namespace, signal }));
     return "leading";
   }
@@ -325,30 +325,21 @@ export class LeaderElector {
     return Math.max(1, Math.ceil(this.#o.leaseDurationMs / 1000));
   }
 
-  #renewed(lease: LeaseObject, now: number): LeaseObject {
+  /**
+   * The Lease with us as holder at `now`. Renewing keeps acquireTime and the transition count;
+   * taking it over from another holder (or an empty Lease) starts both afresh, as client-go does.
+   */
+  #held(lease: LeaseObject, now: number, how: Exclude<LeaseDecision, "wait">): LeaseObject {
+    const transitions = lease.spec?.leaseTransitions ?? 0;
     return {
       ...lease,
       spec: {
         ...lease.spec,
         holderIdentity: this.#o.identity,
         leaseDurationSeconds: this.#leaseSeconds(),
-        acquireTime: lease.spec?.acquireTime ?? microTime(now),
+        acquireTime: how === "renew" ? lease.spec?.acquireTime ?? microTime(now) : microTime(now),
         renewTime: microTime(now),
-        leaseTransitions: lease.spec?.leaseTransitions ?? 0,
-      },
-    };
-  }
-
-  #taken(lease: LeaseObject, now: number): LeaseObject {
-    return {
-      ...lease,
-      spec: {
-        ...lease.spec,
-        holderIdentity: this.#o.identity,
-        leaseDurationSeconds: this.#leaseSeconds(),
-        acquireTime: microTime(now),
-        renewTime: microTime(now),
-        leaseTransitions: (lease.spec?.leaseTransitions ?? 0) + 1,
+        leaseTransitions: how === "renew" ? transitions : transitions + 1,
       },
     };
   }

@@ -22,7 +22,7 @@
  * how to stop it (`make cluster-down`).
  */
 import { parse, stringify } from "yaml";
-import { freePort } from "../tests/harness/process.ts";
+import { freePort, runCollecting } from "../tests/harness/process.ts";
 
 const ROOT = new URL("../", import.meta.url).pathname.replace(/\/$/, "");
 const DENO = Deno.execPath();
@@ -49,25 +49,13 @@ function step(msg: string): void {
 }
 
 async function run(cmd: string, args: string[], stdin?: string): Promise<string> {
-  const child = new Deno.Command(cmd, {
-    args,
-    cwd: ROOT,
-    stdin: stdin === undefined ? "null" : "piped",
-    stdout: "piped",
-    stderr: "piped",
-  }).spawn();
-  if (stdin !== undefined) {
-    const w = child.stdin.getWriter();
-    await w.write(new TextEncoder().encode(stdin));
-    await w.close();
+  const out = await runCollecting(cmd, args, { cwd: ROOT, stdin });
+  if (out.code !== 0) {
+    fail(
+      `${cmd.split("/").pop()} ${args.join(" ")} failed: ${out.stderr.trim().split("\n").pop()}`,
+    );
   }
-  const out = await child.output();
-  const text = new TextDecoder().decode(out.stdout);
-  if (!out.success) {
-    const err = new TextDecoder().decode(out.stderr).trim();
-    fail(`${cmd.split("/").pop()} ${args.join(" ")} failed: ${err.split("\n").pop()}`);
-  }
-  return text;
+  return out.stdout;
 }
 
 const kubectl = (args: string[], stdin?: string) =>

@@ -3,8 +3,6 @@
  * interrupted run can be swept up by the next one, and stopped TERM-then-KILL.
  */
 
-import { pollUntil as poll } from "./poll.ts";
-
 export interface ManagedProcess {
   readonly name: string;
   readonly pid: number;
@@ -101,11 +99,13 @@ export interface CollectOptions {
   clearEnv?: boolean;
   /** In a session (and process group) of its own, via setsid(1): as a terminal runs a job. */
   setsid?: boolean;
+  /** Written to the child's stdin, which is then closed (default: no stdin at all). */
+  stdin?: string;
 }
 
 /**
- * The one way a test starts a child and keeps what it prints: stdin closed, stdout and stderr
- * piped and always drained (a full pipe would block the child).
+ * The one way a test (or tool) starts a child and keeps what it prints: stdin closed or fed
+ * `opts.stdin`, stdout and stderr piped and always drained (a full pipe would block the child).
  */
 export function spawnCollecting(
   cmd: string,
@@ -117,10 +117,14 @@ export function spawnCollecting(
     cwd: opts.cwd,
     env: opts.env,
     clearEnv: opts.clearEnv,
-    stdin: "null",
+    stdin: opts.stdin === undefined ? "null" : "piped",
     stdout: "piped",
     stderr: "piped",
   }).spawn();
+  if (opts.stdin !== undefined) {
+    const input = new TextEncoder().encode(opts.stdin);
+    ReadableStream.from([input]).pipeTo(child.stdin).catch(() => {}); // a child may not read it
+  }
   let stderr = "";
   const dec = new TextDecoder();
   const reading = (async () => {
@@ -215,17 +219,4 @@ export function freePort(): number {
   const port = (l.addr as Deno.NetAddr).port;
   l.close();
   return port;
-}
-
-/**
- * @deprecated The signature before issue 12; use `pollUntil` from `./poll.ts` with `{ exited }`.
- * Kept as a thin wrapper so callers written against it still work.
- */
-export async function pollUntil(
-  what: string,
-  deadlineMs: number,
-  check: () => Promise<boolean>,
-  exited?: Promise<unknown>,
-): Promise<void> {
-  await poll(what, deadlineMs, check, { exited });
 }

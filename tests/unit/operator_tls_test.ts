@@ -12,26 +12,15 @@ import { type EndpointOptions, serveEndpoints } from "../../operator/http.ts";
 import { listenAll, type ServerFactory } from "../../operator/listen.ts";
 import { integer, ipBytes, oid, selfSignedCertificate } from "../../operator/x509.ts";
 import { pollUntil } from "../harness/poll.ts";
+import { runCollecting } from "../harness/process.ts";
 import { getTrusting, servedCertificate as servedCert } from "../harness/tls.ts";
 
 const quiet = new Logger({ level: "error", sink: () => {} });
 const hex = (b: Uint8Array) => Array.from(b, (x) => x.toString(16).padStart(2, "0")).join("");
 
 async function openssl(args: string[], stdin?: string): Promise<{ ok: boolean; out: string }> {
-  const child = new Deno.Command("openssl", {
-    args,
-    stdin: stdin === undefined ? "null" : "piped",
-    stdout: "piped",
-    stderr: "piped",
-  }).spawn();
-  if (stdin !== undefined) {
-    const w = child.stdin.getWriter();
-    await w.write(new TextEncoder().encode(stdin));
-    await w.close();
-  }
-  const o = await child.output();
-  const dec = new TextDecoder();
-  return { ok: o.success, out: dec.decode(o.stdout) + dec.decode(o.stderr) };
+  const o = await runCollecting("openssl", args, { stdin });
+  return { ok: o.code === 0, out: o.stdout + o.stderr };
 }
 
 async function getWith(url: string, caPem: string): Promise<number> {
