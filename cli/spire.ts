@@ -237,30 +237,56 @@ function objectName(o: unknown): string {
   return typeof name === "string" ? name : "";
 }
 
-/** SPIFFE ID template, workload selector templates (as a set) and class name. */
+/** SPIFFE ID template and workload selector templates (as a set): what the entry is made of. */
 function entryShape(o: unknown): string {
   const spec = rec(rec(o).spec);
   const templates = Array.isArray(spec.workloadSelectorTemplates)
     ? spec.workloadSelectorTemplates.filter((t): t is string => typeof t === "string").sort()
     : [];
-  const className = typeof spec.className === "string" ? spec.className : "";
-  return JSON.stringify([spec.spiffeIDTemplate ?? null, templates, className]);
+  return JSON.stringify([spec.spiffeIDTemplate ?? null, templates]);
+}
+
+function className(o: unknown): string {
+  const c = rec(rec(o).spec).className;
+  return typeof c === "string" ? c : "";
+}
+
+function time(u: unknown): number {
+  const ms = typeof u === "string" ? Date.parse(u) : NaN;
+  return Number.isFinite(ms) ? ms : 0;
 }
 
 /**
- * The ClusterSPIFFEIDs that can mask `ours`: others with the same SPIFFE ID template, workload
- * selector templates and class name, created no later (SCM keeps the oldest object's entry;
- * timestamps have one-second resolution, ties go by UID). A foreign object whose templates differ
- * in form but render the same is not recognised; the message then says "an older ...".
+ * SCM's preference between two objects declaring the same entry: the older (creationTimestamp),
+ * then the one not being deleted (of two being deleted, the later deletion), then the lower UID.
+ */
+function keptOver(a: unknown, b: unknown): boolean {
+  const am = rec(rec(a).metadata);
+  const bm = rec(rec(b).metadata);
+  const created = time(am.creationTimestamp) - time(bm.creationTimestamp);
+  if (created !== 0) return created < 0;
+  const ad = am.deletionTimestamp;
+  const bd = bm.deletionTimestamp;
+  if ((ad === undefined) !== (bd === undefined)) return ad === undefined;
+  if (ad !== undefined && time(ad) !== time(bd)) return time(ad) > time(bd);
+  return String(am.uid ?? "") < String(bm.uid ?? "");
+}
+
+/**
+ * The ClusterSPIFFEIDs that can mask `ours`: others with the same SPIFFE ID template and workload
+ * selector templates (so they render the same entry for a pod both select), handled by the same
+ * SCM (equal class names, or one classless: an SCM watching classless objects handles both), and
+ * kept over `ours` by SCM (`keptOver`). Sorted by name. A foreign object whose templates differ in
+ * form but render the same is not recognised; the message then says "an older ...".
  */
 export function maskingCandidates(ours: unknown, all: readonly unknown[]): string[] {
   const name = objectName(ours);
   const shape = entryShape(ours);
-  const created = (o: unknown) => Date.parse(String(rec(rec(o).metadata).creationTimestamp));
-  const oursCreated = created(ours);
+  const cls = className(ours);
   return all
     .filter((o) => objectName(o) !== name && entryShape(o) === shape)
-    .filter((o) => !(created(o) > oursCreated))
+    .filter((o) => className(o) === cls || className(o) === "" || cls === "")
+    .filter((o) => keptOver(o, ours))
     .map(objectName)
     .sort();
 }

@@ -78,12 +78,21 @@ Deno.test("kleym inspect and status: SPIRE Controller Manager's figures from sta
       metadata: { name: foreign },
       spec: before.renderedClusterSPIFFEID.object.spec,
     });
+    // Timestamps have whole seconds and SCM breaks a tie by UID (random): kleym's object must be
+    // created in a later second for the foreign one to be the one SCM keeps. The API server runs
+    // on this host, so its clock is ours.
+    const created = Date.parse((await c.csids.get(foreign)).metadata.creationTimestamp ?? "");
+    await pollUntil("the next second", 5_000, () => Date.now() >= created + 1000, 50);
     op = await startController(env.kubeconfigPath);
     await waitReason(c, ns, "b", "Reconciled");
     await op.stop();
     op = undefined;
     const [managed] = await managedOf(c, ns, "b");
     assert.ok(managed?.metadata.name);
+    assert.ok(
+      Date.parse(managed.metadata.creationTimestamp ?? "") > created,
+      "kleym's ClusterSPIFFEID is younger than the foreign one",
+    );
     const csid = managed.metadata.name;
 
     const inspect = async (...extra: string[]) => {

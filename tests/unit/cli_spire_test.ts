@@ -295,28 +295,50 @@ Deno.test("zero pods selected while pods match: warning; pods unreadable: info",
   }]);
 });
 
-Deno.test("masking candidates: same templates and class, created no later, not ours", () => {
-  const csid = (name: string, created: string, spec: Record<string, unknown> = {}) => ({
-    metadata: { name, creationTimestamp: created },
+Deno.test("masking candidates: same templates, same SCM, kept over ours by SCM's order", () => {
+  const csid = (
+    name: string,
+    created: string,
+    spec: Record<string, unknown> = {},
+    meta: Record<string, unknown> = {},
+  ) => ({
+    metadata: { name, creationTimestamp: created, uid: `uid-${name}`, ...meta },
     spec: {
       spiffeIDTemplate: "spiffe://td/ns/ns/pool/p",
       workloadSelectorTemplates: ["k8s:ns:ns", "k8s:sa:sa"],
+      className: "a",
       ...spec,
     },
   });
-  const ours = csid(CSID, "2030-01-01T00:00:10Z");
+  const t0 = "2030-01-01T00:00:10Z";
+  const ours = csid("m", t0);
   const all = [
     ours,
     csid("older", "2030-01-01T00:00:05Z", {
       workloadSelectorTemplates: ["k8s:sa:sa", "k8s:ns:ns"],
     }),
-    csid("same-second", "2030-01-01T00:00:10Z"),
     csid("newer", "2030-01-01T00:00:11Z"),
+    // Same second: SCM keeps the lower UID ("uid-a..." < "uid-m", "uid-z..." > "uid-m").
+    csid("a-same-second", t0),
+    csid("z-same-second", t0),
     csid("other-id", "2030-01-01T00:00:01Z", { spiffeIDTemplate: "spiffe://td/x" }),
     csid("other-selectors", "2030-01-01T00:00:01Z", { workloadSelectorTemplates: ["k8s:ns:ns"] }),
-    csid("other-class", "2030-01-01T00:00:01Z", { className: "c" }),
+    csid("other-class", "2030-01-01T00:00:01Z", { className: "b" }),
+    csid("classless", "2030-01-01T00:00:01Z", { className: undefined }),
   ];
-  assert.deepEqual(maskingCandidates(ours, all), ["older", "same-second"]);
+  assert.deepEqual(maskingCandidates(ours, all), ["a-same-second", "classless", "older"]);
+  const deleting = csid("m", t0, {}, { deletionTimestamp: "2030-01-01T00:01:00Z" });
+  assert.deepEqual(maskingCandidates(deleting, [deleting, csid("z-same-second", t0)]), [
+    "z-same-second",
+  ]);
+  // A classless ClusterSPIFFEID of ours is masked by classed ones too (one SCM handles both).
+  const classless = csid("m", t0, { className: undefined });
+  assert.deepEqual(maskingCandidates(classless, all), [
+    "a-same-second",
+    "classless",
+    "older",
+    "other-class",
+  ]);
 });
 
 const command: InspectCommand = {
@@ -396,8 +418,14 @@ Deno.test("inspect names the masking ClusterSPIFFEID from the list it read", () 
   const first = inspect(b);
   const ours = first.renderedClusterSPIFFEID?.object;
   assert.ok(ours);
-  const foreign = { ...structuredClone(ours), metadata: { name: "foreign" } };
-  const listed = { ...ours, metadata: { ...ours.metadata, name: CSID } };
+  const foreign = {
+    ...structuredClone(ours),
+    metadata: { name: "foreign", creationTimestamp: "2030-01-01T00:00:00Z" },
+  };
+  const listed = {
+    ...ours,
+    metadata: { ...ours.metadata, name: CSID, creationTimestamp: "2030-01-01T00:00:01Z" },
+  };
   const named = inspect(b, { clusterSPIFFEIDs: { state: "listed", items: [listed, foreign] } });
   const masked = named.findings.find((f) => f.id === "spire-entries-masked");
   assert.match(masked?.message ?? "", /masked by ClusterSPIFFEID foreign, declaring/);
