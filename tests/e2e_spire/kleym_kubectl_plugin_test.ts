@@ -93,6 +93,8 @@ Deno.test("kubectl kleym status and inspect binding, through the built kubectl a
       ["status -o json", ["status", "-o", "json"]],
       ["inspect binding (text)", ["inspect", "binding", "objective-a", "-n", ns]],
       ["inspect binding -o json", ["inspect", "binding", "objective-a", "-n", ns, "-o", "json"]],
+      // Exit 3 (the report still printed) must come through kubectl unchanged too.
+      ["inspect binding (not found)", ["inspect", "binding", "absent", "-n", ns]],
     ];
     for (const [name, args] of cases) {
       await t.step(`kubectl kleym ${name} = kleym ${name}`, async () => {
@@ -110,9 +112,14 @@ Deno.test("kubectl kleym status and inspect binding, through the built kubectl a
         );
         assert.deepEqual(viaKubectl, before);
         assert.equal(before.stderr, "");
-        // The report is a real one about this binding, not an error line.
-        assert.ok(before.code === 0 || before.code === 2, `exit ${before.code}`);
-        if (name.startsWith("inspect")) assert.match(before.stdout, /objective-a/);
+        // A real report about this binding, not an error line.
+        if (name.endsWith("(not found)")) {
+          assert.equal(before.code, 3);
+          assert.match(before.stdout, /^Binding \S+\/absent \(not found\)$/m);
+        } else {
+          assert.ok(before.code === 0 || before.code === 2, `exit ${before.code}`);
+          if (name.startsWith("inspect")) assert.match(before.stdout, /objective-a/);
+        }
         console.log(`  ${name}: equal, exit ${before.code}, ${windows} window(s)`);
       });
     }
