@@ -43,6 +43,20 @@ Deno.test("make kubectl-plugin: kubectl-kleym on a PATH without deno runs the CL
       assert.match(plugin.stderr, /^kleym: .*--output/);
       assert.deepEqual(plugin, direct);
     });
+    await t.step("a copy outside the checkout says what to do, exit 4", async () => {
+      await Deno.mkdir(`${root}/copy`);
+      await Deno.copyFile(`${REPO_ROOT}/kubectl-kleym`, `${root}/copy/kubectl-kleym`);
+      await Deno.chmod(`${root}/copy/kubectl-kleym`, 0o755);
+      const run = await sh("kubectl-kleym status", `${root}/copy:/usr/bin:/bin`);
+      assert.equal(run.code, 4);
+      assert.equal(run.stdout, "");
+      assert.equal(
+        run.stderr,
+        `kubectl-kleym: no kleym launcher next to ${root}/copy/kubectl-kleym: link this script ` +
+          "from a kleym checkout (make kubectl-plugin PREFIX=dir), or install a built " +
+          "dist/kleym as kubectl-kleym\n",
+      );
+    });
   } finally {
     await Deno.remove(root, { recursive: true });
   }
