@@ -14,9 +14,11 @@ IMAGE ?= kleym-operator:$(VERSION)
 # kubectl for deploy/undeploy against your cluster (the current context of $$KUBECONFIG).
 KUBECTL ?= kubectl
 UNDEPLOY_TIMEOUT ?= 120s
+# Where `make kubectl-plugin` puts kubectl-kleym; it must be on PATH (docs/cli.md).
+PREFIX ?= $(HOME)/.local/bin
 CRD := customresourcedefinition/inferenceidentitybindings.kleym.sonda.red
 
-.PHONY: all deps controlplane spire e2e-spire cluster-up cluster-down check fmt test test-unit demo build codegen clean operator-perms cli-perms bench bench-v8flags resilience manifests deploy undeploy image version
+.PHONY: all deps controlplane spire e2e-spire cluster-up cluster-down check fmt test test-unit demo build codegen clean operator-perms cli-perms bench bench-v8flags resilience manifests deploy undeploy image version kubectl-plugin
 
 all: check
 
@@ -124,6 +126,15 @@ build: deps
 	mkdir -p dist
 	$(DENO) compile $(OPERATOR_PERMS) --frozen --output dist/kleym-operator main.ts
 	$(DENO) compile $(CLI_PERMS) --frozen --output dist/kleym cli/main.ts
+	ln -sfn kleym dist/kubectl-kleym
+
+# `kubectl kleym ...` = `./kleym ...` from this checkout: links $(PREFIX)/kubectl-kleym to the
+# repository's kubectl-kleym script, which follows the link back here (docs/cli.md). The pinned
+# Deno is installed now, so the first plugin run needs no npm.
+kubectl-plugin: $(DENO)
+	mkdir -p "$(PREFIX)"
+	ln -sfn "$(CURDIR)/kubectl-kleym" "$(PREFIX)/kubectl-kleym"
+	@echo "kubectl-plugin: $(PREFIX)/kubectl-kleym -> $(CURDIR)/kubectl-kleym ($(PREFIX) must be on PATH)"
 
 demo: deps controlplane
 	$(DENO) run -A tools/demo.ts $(if $(ONCE),--once,)

@@ -103,8 +103,9 @@ export function helpText(): string {
     `  ${PROGRAM} inspect binding <name> [-n namespace] [flags]`,
     `  ${PROGRAM} --version`,
     "",
-    "Read-only: answers what identity kleym renders for a binding and which pods it selects.",
-    "Never writes to the cluster.",
+    "Read-only: answers what identity kleym renders for a binding, which pods it selects and",
+    "what SPIRE Controller Manager reported for it. Never writes to the cluster.",
+    "As a kubectl plugin (make kubectl-plugin): kubectl kleym <the same arguments>.",
     "",
     "Flags:",
   ];

@@ -21,6 +21,8 @@ import {
   type ClusterObjectRead,
   type FetchedRefs,
   identityConfig,
+  type InspectInput,
+  needsClusterSPIFFEIDs,
   type PodsRead,
   refsToFetch,
   renderConfig,
@@ -231,6 +233,12 @@ export async function gatherInspect(
       }
     }
   }
+  // Only to name the object that masks the binding's entries (cli/spire.ts).
+  let clusterSPIFFEIDs: InspectInput["clusterSPIFFEIDs"];
+  if (served.clusterSPIFFEID && needsClusterSPIFFEIDs(binding)) {
+    const read = await optionalList(() => reader.list(clusterSPIFFEIDResource));
+    if (read.state !== "not-served") clusterSPIFFEIDs = read;
+  }
   return buildInspectionReport({
     now: now(),
     command,
@@ -240,6 +248,7 @@ export async function gatherInspect(
     outcome,
     pods,
     cluster,
+    clusterSPIFFEIDs,
   });
 }
 

@@ -7,7 +7,8 @@
  * 3. `renderForInspect(...)`: the operator's own resolution (`resolveInputs`) and rendering
  *    (`renderBinding`) over those objects — the same code, so the same SPIFFE ID, selectors and
  *    ClusterSPIFFEID name.
- * 4. `buildInspectionReport(input)`: the report, with findings and matched pods.
+ * 4. `buildInspectionReport(input)`: the report, with findings, matched pods and what SPIRE
+ *    Controller Manager reported (cli/spire.ts).
  */
 import { decodeConditions } from "../reconcile/conditions.ts";
 import type { StateError } from "../reconcile/errors.ts";
@@ -41,6 +42,15 @@ import {
   staleReadyFinding,
 } from "./findings.ts";
 import { matchPods, type PodView } from "./matching.ts";
+import {
+  decodeSpireFigures,
+  hasScmStats,
+  maskersIn,
+  type MatchedPodNames,
+  spireFindings,
+  type SpireSource,
+  spireView,
+} from "./spire.ts";
 import {
   type BindingInspectionReport,
   type ClusterState,
@@ -298,6 +308,16 @@ export interface InspectInput {
   outcome: RenderOutcome | null;
   pods: PodsRead;
   cluster: ClusterObjectRead;
+  /**
+   * Every ClusterSPIFFEID, read only when SPIRE reports masked entries (to name the masking
+   * object); absent: not read.
+   */
+  clusterSPIFFEIDs?: { state: "listed"; items: unknown[] } | { state: "forbidden" };
+}
+
+/** Whether `gatherInspect` must list ClusterSPIFFEIDs: SPIRE reports masked entries. */
+export function needsClusterSPIFFEIDs(binding: unknown): boolean {
+  return (decodeSpireFigures(binding)?.entriesMasked ?? 0) > 0;
 }
 
 export function buildInspectionReport(input: InspectInput): BindingInspectionReport {
@@ -348,6 +368,7 @@ export function buildInspectionReport(input: InspectInput): BindingInspectionRep
       renderedClusterSPIFFEID: null,
       conditions: [],
       matchedPods: null,
+      spire: null,
       findings: sortFindings(findings),
     };
   }
@@ -369,6 +390,7 @@ export function buildInspectionReport(input: InspectInput): BindingInspectionRep
   let renderedIdentity: BindingInspectionReport["renderedIdentity"] = null;
   let renderedClusterSPIFFEID: BindingInspectionReport["renderedClusterSPIFFEID"] = null;
   let matchedPods: BindingInspectionReport["matchedPods"] = null;
+  let spireSource: SpireSource | null = null;
 
   if (!outcome.ok) {
     findings.push(
@@ -404,6 +426,15 @@ export function buildInspectionReport(input: InspectInput): BindingInspectionRep
       });
       if (stale !== undefined) findings.push(stale);
     }
+    spireSource = {
+      name: identity.name,
+      className: object.spec.className ?? null,
+      read: input.cluster.state === "found"
+        ? hasScmStats(input.cluster.object) ? "with-stats" : "without-stats"
+        : input.cluster.state === "absent" || !served.clusterSPIFFEID
+        ? "absent"
+        : "unknown",
+    };
     const csidRef: ObjectRef = {
       apiVersion: object.apiVersion,
       kind: object.kind,
@@ -483,6 +514,28 @@ export function buildInspectionReport(input: InspectInput): BindingInspectionRep
     }
   }
 
+  const spire = spireView(binding, spireSource);
+  if (spire.figures !== null) {
+    const figures = spire.figures;
+    const pods: MatchedPodNames = matchedPods !== null
+      ? { state: "read", names: matchedPods.map((p) => p.name) }
+      : input.pods.state === "forbidden"
+      ? { state: "forbidden" }
+      : { state: "skipped" };
+    findings.push(...spireFindings({
+      binding,
+      figures,
+      pods,
+      maskers: () => {
+        const list = input.clusterSPIFFEIDs;
+        return maskersIn(
+          list?.state === "listed" ? list.items : undefined,
+          figures.clusterSPIFFEIDName,
+        );
+      },
+    }));
+  }
+
   return {
     ...base,
     resolvedInput: resolvedInput(binding, served, input.fetched, outcome),
@@ -490,6 +543,7 @@ export function buildInspectionReport(input: InspectInput): BindingInspectionRep
     renderedClusterSPIFFEID,
     conditions: reportConditions(binding),
     matchedPods,
+    spire,
     findings: sortFindings(findings),
   };
 }

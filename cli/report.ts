@@ -29,6 +29,9 @@ export const FINDING_IDS = [
   "rbac-limited",
   "unsupported-selector",
   "stale-ready",
+  "spire-zero-pods",
+  "spire-entry-failures",
+  "spire-entries-masked",
 ] as const;
 export type FindingId = typeof FINDING_IDS[number];
 
@@ -141,6 +144,16 @@ export interface BindingCounts {
   error: number;
 }
 
+/** Totals of the bindings' `status.spire` figures (what SPIRE Controller Manager reported). */
+export interface SpireTotals {
+  /** Bindings whose status carries SPIRE's figures. */
+  reported: number;
+  podsSelected: number;
+  entryFailures: number;
+  podEntryRenderFailures: number;
+  entriesMasked: number;
+}
+
 export interface KleymStatusReport {
   schemaVersion: typeof SCHEMA_VERSION;
   kind: typeof STATUS_REPORT_KIND;
@@ -154,6 +167,8 @@ export interface KleymStatusReport {
     bindings: BindingCounts | null;
     /** Number of bindings on which each condition type is True. */
     trueConditions: Record<string, number> | null;
+    /** null when bindings could not be listed. */
+    spire: SpireTotals | null;
   };
   findings: Finding[];
 }
@@ -228,6 +243,36 @@ export interface MatchedPod {
   containerName: string | null;
 }
 
+/**
+ * What SPIRE Controller Manager reported for the binding's ClusterSPIFFEID, as the operator
+ * copied it to `status.spire` (figures SCM omits are 0). When the binding carries none, `state`
+ * says why: `no-clusterspiffeid` (not Ready: kleym has no ClusterSPIFFEID as rendered),
+ * `not-copied` (the ClusterSPIFFEID has SCM's `status.stats`, the binding not yet),
+ * `not-reported` (SCM has not written the ClusterSPIFFEID's status, or it cannot be read).
+ */
+export type SpireState = "reported" | "no-clusterspiffeid" | "not-copied" | "not-reported";
+
+export interface SpireFigures {
+  clusterSPIFFEIDName: string;
+  namespacesSelected: number;
+  namespacesIgnored: number;
+  podsSelected: number;
+  entriesToSet: number;
+  entriesMasked: number;
+  entryFailures: number;
+  podEntryRenderFailures: number;
+  /** When kleym last saw the figures change (its clock); null if the status lacks it. */
+  lastChangeTime: string | null;
+}
+
+export interface SpireView {
+  state: SpireState;
+  /** One line: why there are no figures; null when reported. */
+  message: string | null;
+  /** null unless reported. */
+  figures: SpireFigures | null;
+}
+
 export interface BindingInspectionReport {
   schemaVersion: typeof SCHEMA_VERSION;
   kind: typeof INSPECTION_REPORT_KIND;
@@ -244,6 +289,8 @@ export interface BindingInspectionReport {
   conditions: ReportCondition[];
   /** null when not evaluated (no rendered identity, or pods could not be read). */
   matchedPods: MatchedPod[] | null;
+  /** null when the binding was not found. */
+  spire: SpireView | null;
   findings: Finding[];
 }
 

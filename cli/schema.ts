@@ -106,6 +106,15 @@ export const STATUS_REPORT_SHAPE: Shape = {
       object: {
         bindings: nullable({ object: { total: num, ok: num, warning: num, error: num } }),
         trueConditions: nullable({ record: num }),
+        spire: nullable({
+          object: {
+            reported: num,
+            podsSelected: num,
+            entryFailures: num,
+            podEntryRenderFailures: num,
+            entriesMasked: num,
+          },
+        }),
       },
     },
     findings: { array: finding },
@@ -203,6 +212,25 @@ export const INSPECTION_REPORT_SHAPE: Shape = {
           labels: labelMap,
           containerName: nullable(str),
         },
+      },
+    }),
+    spire: nullable({
+      object: {
+        state: { enum: ["reported", "no-clusterspiffeid", "not-copied", "not-reported"] },
+        message: nullable(str),
+        figures: nullable({
+          object: {
+            clusterSPIFFEIDName: str,
+            namespacesSelected: num,
+            namespacesIgnored: num,
+            podsSelected: num,
+            entriesToSet: num,
+            entriesMasked: num,
+            entryFailures: num,
+            podEntryRenderFailures: num,
+            lastChangeTime: nullable(str),
+          },
+        }),
       },
     }),
     findings: { array: finding },

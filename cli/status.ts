@@ -4,12 +4,16 @@
  * `app.kubernetes.io/name=kleym,app.kubernetes.io/component=operator`, as deploy.yaml sets them).
  *
  * Operator health (the leader Lease, then Deployments, then binding freshness): operator_health.ts.
+ * What SPIRE Controller Manager reported per binding (`status.spire`): totals in the summary, and
+ * the `spire-entry-failures` / `spire-entries-masked` findings (cli/spire.ts); `spire-zero-pods`
+ * needs the pods, which only inspect reads.
  */
 import { VERSION } from "../apis/version.ts";
 import { CONDITION_TYPES, decodeConditions } from "../reconcile/conditions.ts";
 import { isRecord } from "../reconcile/json.ts";
 import { crossCheckBindings, type CrossCheckInput } from "./crosscheck.ts";
 import { bindingHealth, bindingHealthFindings } from "./findings.ts";
+import { decodeSpireFigures, maskersIn, spireFindings, spireTotals } from "./spire.ts";
 import { type ObjectRead, operatorHealth } from "./operator_health.ts";
 import {
   aggregate,
@@ -262,6 +266,7 @@ export function buildStatusReport(input: StatusInput): KleymStatusReport {
   // Bindings.
   let counts: BindingCounts | null = null;
   let trueConditions: Record<string, number> | null = null;
+  let spire: KleymStatusReport["summary"]["spire"] = null;
   const bindings = input.bindings.state === "listed" ? input.bindings.items : [];
   if (input.bindings.state === "forbidden") {
     findings.push({
@@ -281,7 +286,23 @@ export function buildStatusReport(input: StatusInput): KleymStatusReport {
         if (c.status === "True") trueConditions[c.type] = (trueConditions[c.type] ?? 0) + 1;
       }
       findings.push(...bindingHealthFindings(b));
+      const figures = decodeSpireFigures(b);
+      if (figures !== undefined) {
+        findings.push(...spireFindings({
+          binding: b,
+          figures,
+          pods: { state: "skipped" },
+          maskers: () => {
+            const list = input.crossCheck?.clusterSPIFFEIDs;
+            return maskersIn(
+              list?.state === "listed" ? list.items : undefined,
+              figures.clusterSPIFFEIDName,
+            );
+          },
+        }));
+      }
     }
+    spire = spireTotals(bindings);
     if (input.crossCheck) findings.push(...crossCheckBindings(bindings, input.crossCheck));
   }
 
@@ -331,7 +352,7 @@ export function buildStatusReport(input: StatusInput): KleymStatusReport {
     cliVersion: VERSION,
     components: { crds, operator },
     config: { trustDomain, className },
-    summary: { bindings: counts, trueConditions },
+    summary: { bindings: counts, trueConditions, spire },
     findings: sorted,
   };
 }

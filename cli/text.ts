@@ -7,6 +7,7 @@ import type {
   BindingInspectionReport,
   Finding,
   KleymStatusReport,
+  SpireView,
   StatusConfigValue,
 } from "./report.ts";
 
@@ -28,6 +29,23 @@ function table(rows: readonly (readonly string[])[], indent = "  "): string[] {
 function labels(record: Readonly<Record<string, string>>): string {
   const entries = Object.entries(record);
   return entries.length === 0 ? "(none)" : entries.map(([k, v]) => `${k}=${v}`).join(",");
+}
+
+/** What SPIRE Controller Manager reported, as the binding's status carries it. */
+function spireLines(spire: SpireView | null): string[] {
+  if (spire === null) return ["  (binding not found)"];
+  const f = spire.figures;
+  if (f === null) return [`  ${spire.message}`];
+  return table([
+    ["ClusterSPIFFEID:", f.clusterSPIFFEIDName],
+    ["Pods selected:", String(f.podsSelected)],
+    ["Namespaces:", `${f.namespacesSelected} selected, ${f.namespacesIgnored} ignored`],
+    ["Entries to set:", String(f.entriesToSet)],
+    ["Entries masked:", String(f.entriesMasked)],
+    ["Entry failures:", String(f.entryFailures)],
+    ["Render failures:", `${f.podEntryRenderFailures} (pod entries)`],
+    ["Last change:", f.lastChangeTime ?? "(unknown)"],
+  ]);
 }
 
 export function inspectionText(report: BindingInspectionReport, exitCode: number): string {
@@ -91,6 +109,9 @@ export function inspectionText(report: BindingInspectionReport, exitCode: number
   } else {
     out.push("  (none rendered)");
   }
+
+  out.push("", "SPIRE");
+  out.push(...spireLines(report.spire));
 
   out.push("", "Conditions");
   if (report.conditions.length === 0) out.push("  (none)");
@@ -163,6 +184,14 @@ export function statusText(report: KleymStatusReport): string {
     out.push(`  ${b.total} total: ${b.ok} OK, ${b.warning} WARNING, ${b.error} ERROR`);
     const conds = Object.entries(report.summary.trueConditions ?? {});
     out.push(`  True conditions: ${conds.map(([t, n]) => `${t} ${n}`).join(", ")}`);
+    const sp = report.summary.spire;
+    if (sp !== null) {
+      out.push(
+        `  SPIRE: ${sp.reported} of ${b.total} reported; ${sp.podsSelected} pods selected, ` +
+          `${sp.entryFailures} entry failures, ${sp.podEntryRenderFailures} pod-entry render ` +
+          `failures, ${sp.entriesMasked} entries masked`,
+      );
+    }
   }
 
   out.push("", "Dependencies");

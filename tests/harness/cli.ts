@@ -6,6 +6,7 @@ import assert from "node:assert/strict";
 import { type CliDeps, runCli } from "../../cli/run.ts";
 import { checkReport } from "../../cli/schema.ts";
 import { REPO_ROOT } from "./controlplane.ts";
+import { runCollecting } from "./process.ts";
 
 export interface CliRun {
   code: number;
@@ -43,4 +44,28 @@ export function checkedReport<T>(run: CliRun): T {
 export function cliPermissions(): string[] {
   const task: string = JSON.parse(Deno.readTextFileSync(`${REPO_ROOT}/deno.json`)).tasks.kleym;
   return task.match(/--(allow|deny)-\S+/g) ?? [];
+}
+
+/** The system directories only: no `deno` on them (tests assert it), `sh`, `make` and git are. */
+const SYSTEM_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+
+/**
+ * `make kubectl-plugin PREFIX=<prefix>` (the documented install), and the environment a user who
+ * put `prefix` on PATH runs kubectl in: PATH = prefix + the system directories (no deno), HOME
+ * (and DENO_DIR when set: the module cache), plus `extra` (e.g. KUBECONFIG) — nothing else.
+ */
+export async function installKubectlPlugin(
+  prefix: string,
+  extra: Record<string, string> = {},
+): Promise<Record<string, string>> {
+  const make = await runCollecting("make", ["-s", "kubectl-plugin", `PREFIX=${prefix}`], {
+    cwd: REPO_ROOT,
+  });
+  assert.equal(make.code, 0, make.stdout + make.stderr);
+  const env: Record<string, string> = { PATH: `${prefix}:${SYSTEM_PATH}`, ...extra };
+  for (const name of ["HOME", "DENO_DIR"]) {
+    const value = Deno.env.get(name);
+    if (value !== undefined) env[name] = value;
+  }
+  return env;
 }

@@ -42,7 +42,7 @@ Deno.test("the checker rejects missing, extra and mistyped fields", () => {
       trustDomain: { value: null, source: "undiscovered", mixed: false, observed: [] },
       className: { value: null, source: "undiscovered", mixed: false, observed: [] },
     },
-    summary: { bindings: null, trueConditions: null },
+    summary: { bindings: null, trueConditions: null, spire: null },
     findings: [finding],
   };
   assert.deepEqual(checkReport(minimal), []);
