@@ -17,6 +17,7 @@
  *   in a namespace that exists has a status once SCM has handled it.
  */
 import { isRecord } from "../reconcile/json.ts";
+import { maskingHolders } from "../reconcile/spire.ts";
 import { bindingHealth, bindingMeta, bindingObjectRef } from "./findings.ts";
 import type { Finding, ObjectRef, SpireFigures, SpireTotals, SpireView } from "./report.ts";
 
@@ -122,7 +123,7 @@ export interface SpireFindingsInput {
   pods: MatchedPodNames;
   /**
    * Only asked when entries are masked: names of the ClusterSPIFFEIDs that mask them
-   * (`maskingCandidates`), undefined when ClusterSPIFFEIDs could not be listed.
+   * (reconcile/spire.ts `maskingHolders`), undefined when ClusterSPIFFEIDs could not be listed.
    */
   maskers: () => string[] | undefined;
 }
@@ -232,65 +233,6 @@ export function spireFindings(input: SpireFindingsInput): Finding[] {
   return out;
 }
 
-function objectName(o: unknown): string {
-  const name = rec(rec(o).metadata).name;
-  return typeof name === "string" ? name : "";
-}
-
-/** SPIFFE ID template and workload selector templates (as a set): what the entry is made of. */
-function entryShape(o: unknown): string {
-  const spec = rec(rec(o).spec);
-  const templates = Array.isArray(spec.workloadSelectorTemplates)
-    ? spec.workloadSelectorTemplates.filter((t): t is string => typeof t === "string").sort()
-    : [];
-  return JSON.stringify([spec.spiffeIDTemplate ?? null, templates]);
-}
-
-function className(o: unknown): string {
-  const c = rec(rec(o).spec).className;
-  return typeof c === "string" ? c : "";
-}
-
-function time(u: unknown): number {
-  const ms = typeof u === "string" ? Date.parse(u) : NaN;
-  return Number.isFinite(ms) ? ms : 0;
-}
-
-/**
- * SCM's preference between two objects declaring the same entry: the older (creationTimestamp),
- * then the one not being deleted (of two being deleted, the later deletion), then the lower UID.
- */
-function keptOver(a: unknown, b: unknown): boolean {
-  const am = rec(rec(a).metadata);
-  const bm = rec(rec(b).metadata);
-  const created = time(am.creationTimestamp) - time(bm.creationTimestamp);
-  if (created !== 0) return created < 0;
-  const ad = am.deletionTimestamp;
-  const bd = bm.deletionTimestamp;
-  if ((ad === undefined) !== (bd === undefined)) return ad === undefined;
-  if (ad !== undefined && time(ad) !== time(bd)) return time(ad) > time(bd);
-  return String(am.uid ?? "") < String(bm.uid ?? "");
-}
-
-/**
- * The ClusterSPIFFEIDs that can mask `ours`: others with the same SPIFFE ID template and workload
- * selector templates (so they render the same entry for a pod both select), handled by the same
- * SCM (equal class names, or one classless: an SCM watching classless objects handles both), and
- * kept over `ours` by SCM (`keptOver`). Sorted by name. A foreign object whose templates differ in
- * form but render the same is not recognised; the message then says "an older ...".
- */
-export function maskingCandidates(ours: unknown, all: readonly unknown[]): string[] {
-  const name = objectName(ours);
-  const shape = entryShape(ours);
-  const cls = className(ours);
-  return all
-    .filter((o) => objectName(o) !== name && entryShape(o) === shape)
-    .filter((o) => className(o) === cls || className(o) === "" || cls === "")
-    .filter((o) => keptOver(o, ours))
-    .map(objectName)
-    .sort();
-}
-
 /**
  * The masking candidates of the ClusterSPIFFEID named `name` among `list` (every
  * ClusterSPIFFEID); undefined when they could not be listed, [] when `name` is not among them.
@@ -300,8 +242,8 @@ export function maskersIn(
   name: string,
 ): string[] | undefined {
   if (list === undefined) return undefined;
-  const ours = list.find((o) => objectName(o) === name);
-  return ours === undefined ? [] : maskingCandidates(ours, list);
+  const ours = list.find((o) => rec(rec(o).metadata).name === name);
+  return ours === undefined ? [] : maskingHolders(ours, list);
 }
 
 /** Totals over the bindings that carry SPIRE's figures. */

@@ -230,7 +230,7 @@ function maskedEvent(
     who = `kleym could not list ClusterSPIFFEIDs to name it (${masking.error}); find it with ` +
       `kubectl get clusterspiffeids and delete it or stop it from selecting these pods. `;
   } else {
-    const names = maskingHolders(object, desired, masking.objects);
+    const names = maskingHolders({ ...object, spec: desired.spec }, masking.objects);
     if (names.length === 0) {
       who = "kleym found no older ClusterSPIFFEID with the same SPIFFE ID and workload " +
         "selector templates (templated ones cannot be compared); find the one with " +
@@ -251,51 +251,62 @@ function maskedEvent(
 }
 
 /**
- * Names of the ClusterSPIFFEIDs that can mask `self`'s entries: another object with the same
- * `spiffeIDTemplate` and the same set of `workloadSelectorTemplates` (so it renders the same
- * entry for a pod both select), handled by the same SCM class (equal class names, or either
- * classless: an SCM with `watchClassless` handles both), and preferred by SCM — older by
- * creationTimestamp (whole seconds), then not being deleted, then the lower UID (SCM v0.7.0
- * `objectCmp`). Sorted by name.
+ * The ClusterSPIFFEIDs SCM prefers over `ours` for the same entries (SCM v0.7.0 `objectCmp`):
+ * others with the same `spiffeIDTemplate` and the same set of `workloadSelectorTemplates` (so they
+ * render the same entry for a pod both select), handled by the same SCM class (equal class names,
+ * or either classless: an SCM with `watchClassless` handles both), and kept over `ours` — older
+ * by creationTimestamp (whole seconds), then not being deleted (of two being deleted, the later
+ * deletion), then the lower UID. Sorted by name. Objects are read as decoded JSON (`unknown`), so
+ * the operator (its LIST) and the CLI (its GETs) share this one rule. Templated objects that
+ * render the same entry in another form are not recognised; callers then say "an older ...".
  */
-export function maskingHolders(
-  self: ObservedClusterSPIFFEID,
-  desired: ClusterSPIFFEID,
-  objects: readonly ObservedClusterSPIFFEID[],
-): string[] {
-  const ours = desired.spec;
-  const selectors = JSON.stringify([...ours.workloadSelectorTemplates].sort());
-  const names: string[] = [];
-  for (const other of objects) {
-    const name = other.metadata.name;
-    const spec = other.spec;
-    if (!name || name === self.metadata.name || !isRecord(spec)) continue;
-    if (spec.spiffeIDTemplate !== ours.spiffeIDTemplate) continue;
-    const templates = Array.isArray(spec.workloadSelectorTemplates)
-      ? spec.workloadSelectorTemplates.filter((t): t is string => typeof t === "string")
-      : [];
-    if (JSON.stringify([...templates].sort()) !== selectors) continue;
-    const theirClass = typeof spec.className === "string" ? spec.className : "";
-    const ourClass = ours.className ?? "";
-    if (theirClass !== ourClass && theirClass !== "" && ourClass !== "") continue;
-    if (preferredBySCM(other, self)) names.push(name);
-  }
-  return names.sort();
+export function maskingHolders(ours: unknown, all: readonly unknown[]): string[] {
+  const name = objectName(ours);
+  const shape = entryShape(ours);
+  const cls = className(ours);
+  return all
+    .filter((o) => objectName(o) !== "" && objectName(o) !== name && entryShape(o) === shape)
+    .filter((o) => className(o) === cls || className(o) === "" || cls === "")
+    .filter((o) => keptOver(o, ours))
+    .map(objectName)
+    .sort();
+}
+
+function field(o: unknown, key: string): Record<string, unknown> {
+  const v = isRecord(o) ? o[key] : undefined;
+  return isRecord(v) ? v : {};
+}
+
+function objectName(o: unknown): string {
+  const name = field(o, "metadata").name;
+  return typeof name === "string" ? name : "";
+}
+
+/** SPIFFE ID template and workload selector templates (as a set): what the entry is made of. */
+function entryShape(o: unknown): string {
+  const spec = field(o, "spec");
+  const templates = Array.isArray(spec.workloadSelectorTemplates)
+    ? spec.workloadSelectorTemplates.filter((t): t is string => typeof t === "string").sort()
+    : [];
+  return JSON.stringify([spec.spiffeIDTemplate ?? null, templates]);
+}
+
+function className(o: unknown): string {
+  const c = field(o, "spec").className;
+  return typeof c === "string" ? c : "";
 }
 
 /** SCM's order of two objects declaring the same entry: is `a` kept over `b`? */
-function preferredBySCM(a: ObservedClusterSPIFFEID, b: ObservedClusterSPIFFEID): boolean {
-  const created = time(a.metadata.creationTimestamp) - time(b.metadata.creationTimestamp);
+function keptOver(a: unknown, b: unknown): boolean {
+  const am = field(a, "metadata");
+  const bm = field(b, "metadata");
+  const created = time(am.creationTimestamp) - time(bm.creationTimestamp);
   if (created !== 0) return created < 0;
-  const aDeleted = a.metadata.deletionTimestamp;
-  const bDeleted = b.metadata.deletionTimestamp;
-  if (aDeleted === undefined && bDeleted !== undefined) return true;
-  if (aDeleted !== undefined && bDeleted === undefined) return false;
-  if (aDeleted !== undefined && bDeleted !== undefined) {
-    const deleted = time(aDeleted) - time(bDeleted);
-    if (deleted !== 0) return deleted > 0;
-  }
-  return (a.metadata.uid ?? "") < (b.metadata.uid ?? "");
+  const ad = am.deletionTimestamp;
+  const bd = bm.deletionTimestamp;
+  if ((ad === undefined) !== (bd === undefined)) return ad === undefined;
+  if (ad !== undefined && time(ad) !== time(bd)) return time(ad) > time(bd);
+  return String(am.uid ?? "") < String(bm.uid ?? "");
 }
 
 function time(value: unknown): number {

@@ -18,13 +18,13 @@ import { decodePod } from "../../cli/matching.ts";
 import { checkReport } from "../../cli/schema.ts";
 import {
   decodeSpireFigures,
-  maskingCandidates,
   spireFindings,
   type SpireFindingsInput,
   spireTotals,
   spireView,
 } from "../../cli/spire.ts";
 import { buildStatusReport } from "../../cli/status.ts";
+import { maskingHolders } from "../../reconcile/spire.ts";
 import { inspectionText, statusText } from "../../cli/text.ts";
 import type { SpireFigures } from "../../cli/report.ts";
 
@@ -326,14 +326,14 @@ Deno.test("masking candidates: same templates, same SCM, kept over ours by SCM's
     csid("other-class", "2030-01-01T00:00:01Z", { className: "b" }),
     csid("classless", "2030-01-01T00:00:01Z", { className: undefined }),
   ];
-  assert.deepEqual(maskingCandidates(ours, all), ["a-same-second", "classless", "older"]);
+  assert.deepEqual(maskingHolders(ours, all), ["a-same-second", "classless", "older"]);
   const deleting = csid("m", t0, {}, { deletionTimestamp: "2030-01-01T00:01:00Z" });
-  assert.deepEqual(maskingCandidates(deleting, [deleting, csid("z-same-second", t0)]), [
+  assert.deepEqual(maskingHolders(deleting, [deleting, csid("z-same-second", t0)]), [
     "z-same-second",
   ]);
   // A classless ClusterSPIFFEID of ours is masked by classed ones too (one SCM handles both).
   const classless = csid("m", t0, { className: undefined });
-  assert.deepEqual(maskingCandidates(classless, all), [
+  assert.deepEqual(maskingHolders(classless, all), [
     "a-same-second",
     "classless",
     "older",
