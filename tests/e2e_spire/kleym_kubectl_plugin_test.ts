@@ -88,6 +88,21 @@ Deno.test("kubectl kleym status and inspect binding, through the built kubectl a
       },
     );
 
+    await t.step(
+      "kleym inspect shows SPIRE's figures copied onto the binding: 2 pods",
+      async () => {
+        // The operator copies SCM's status.stats onto status.spire; inspect reads them from there.
+        const report = await pollUntil("inspect reports podsSelected 2", 60_000, async () => {
+          const out = await direct(["inspect", "binding", "objective-a", "-n", ns, "-o", "json"]);
+          const r = JSON.parse(out.stdout) as {
+            spire: { state: string; figures: { podsSelected: number } | null } | null;
+          };
+          return r.spire?.state === "reported" && r.spire.figures?.podsSelected === 2 && r;
+        });
+        assert.equal(report.spire?.figures?.podsSelected, 2);
+      },
+    );
+
     const cases: [string, string[]][] = [
       ["status", ["status"]],
       ["status -o json", ["status", "-o", "json"]],
