@@ -10,6 +10,7 @@
  */
 import type { Clock } from "./clock.ts";
 import { realClock } from "./clock.ts";
+import { compareCodeUnits } from "./compare.ts";
 import type { KubeRequest, Transport } from "./transport.ts";
 
 export type Verb =
@@ -160,7 +161,8 @@ export class RequestCounter {
   /** Every (verb, resource, code) seen, sorted. */
   snapshot(): RequestCount[] {
     return [...this.#counts.values()].map((c) => ({ ...c })).sort((a, b) =>
-      a.verb.localeCompare(b.verb) || a.resource.localeCompare(b.resource) || a.code - b.code
+      compareCodeUnits(a.verb, b.verb) || compareCodeUnits(a.resource, b.resource) ||
+      a.code - b.code
     );
   }
 

@@ -13,6 +13,7 @@
  * (`unsupported-selector`). This only tells which pods *would be* selected; whether a workload
  * attests or an SVID is issued is SPIRE's business and is never claimed.
  */
+import { compareCodeUnits } from "../apis/compare.ts";
 import { isRecord } from "../reconcile/json.ts";
 import type { MatchedPod } from "./report.ts";
 
@@ -125,9 +126,9 @@ export function matchPods(selectors: readonly string[], pods: readonly PodView[]
 function byRef(a: PodView, b: PodView): number {
   const x = `${a.namespace}/${a.name}`;
   const y = `${b.namespace}/${b.name}`;
-  return x < y ? -1 : x > y ? 1 : 0;
+  return compareCodeUnits(x, y);
 }
 
 function sortedRecord(r: Readonly<Record<string, string>>): Record<string, string> {
-  return Object.fromEntries(Object.entries(r).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
+  return Object.fromEntries(Object.entries(r).sort(([a], [b]) => compareCodeUnits(a, b)));
 }

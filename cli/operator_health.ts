@@ -14,6 +14,7 @@
  * The Lease's renewTime is compared with the CLI's clock: skew beyond the lease duration misjudges
  * it (docs/cli.md).
  */
+import { compareCodeUnits } from "../apis/compare.ts";
 import { isRecord } from "../reconcile/json.ts";
 import type { Finding, OperatorDeployment, OperatorLease, OperatorStatus } from "./report.ts";
 import type { ListRead } from "./status.ts";
@@ -42,10 +43,6 @@ export interface OperatorHealthInput {
 
 function rec(u: unknown): Record<string, unknown> {
   return isRecord(u) ? u : {};
-}
-
-function cmp(a: string, b: string): number {
-  return a < b ? -1 : a > b ? 1 : 0;
 }
 
 /** The Lease as the report shows it; `live` judged against `now`. */
@@ -89,7 +86,7 @@ function unreconciled(bindings: readonly unknown[]): string[] {
       }));
     if (behind) out.push(`${meta.namespace}/${meta.name}`);
   }
-  return out.sort(cmp);
+  return out.sort(compareCodeUnits);
 }
 
 /** The operator's state and the findings that explain it. */

@@ -5,6 +5,7 @@
  * Everything here is plain JSON: `null` (never `undefined`) for "not known / not applicable", so
  * `JSON.stringify` keeps every documented key.
  */
+import { compareCodeUnits } from "../apis/compare.ts";
 import type { ClusterSPIFFEID } from "../reconcile/types.ts";
 
 export const SCHEMA_VERSION = "v1alpha1";
@@ -304,10 +305,7 @@ export function aggregate(findings: readonly Finding[]): Aggregate {
 export function sortFindings(findings: readonly Finding[]): Finding[] {
   const rank: Record<Severity, number> = { error: 0, warning: 1, info: 2 };
   return [...findings].sort((a, b) =>
-    rank[a.severity] - rank[b.severity] || cmp(a.id, b.id) || cmp(a.message, b.message)
+    rank[a.severity] - rank[b.severity] || compareCodeUnits(a.id, b.id) ||
+    compareCodeUnits(a.message, b.message)
   );
-}
-
-function cmp(a: string, b: string): number {
-  return a < b ? -1 : a > b ? 1 : 0;
 }

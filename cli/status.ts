@@ -8,6 +8,7 @@
  * the `spire-entry-failures` / `spire-entries-masked` findings (cli/spire.ts); `spire-zero-pods`
  * needs the pods, which only inspect reads.
  */
+import { compareCodeUnits } from "../apis/compare.ts";
 import { VERSION } from "../apis/version.ts";
 import { CONDITION_TYPES, decodeConditions } from "../reconcile/conditions.ts";
 import { isRecord } from "../reconcile/json.ts";
@@ -107,10 +108,6 @@ function rec(u: unknown): Record<string, unknown> {
   return isRecord(u) ? u : {};
 }
 
-function cmp(a: string, b: string): number {
-  return a < b ? -1 : a > b ? 1 : 0;
-}
-
 /** Tag of an image reference (`latest` without tag or digest), else its digest. */
 export function imageTag(image: string): string {
   const at = image.indexOf("@");
@@ -183,7 +180,7 @@ function configValue(
   source: "binding-status" | "deployment-args",
   observed: (string | null)[],
 ): StatusConfigValue {
-  const distinct = [...new Set(observed)].sort((a, b) => cmp(a ?? "", b ?? ""));
+  const distinct = [...new Set(observed)].sort((a, b) => compareCodeUnits(a ?? "", b ?? ""));
   const mixed = distinct.length > 1;
   return { value: mixed ? "mixed" : distinct[0] ?? null, source, mixed, observed: distinct };
 }
@@ -200,7 +197,7 @@ export function buildStatusReport(input: StatusInput): KleymStatusReport {
 
   const crds: CrdStatus[] = CRDS.map((c) => {
     const name = `${c.plural}.${c.group}`;
-    const servedVersions = [...(input.served.get(name) ?? [])].sort(cmp);
+    const servedVersions = [...(input.served.get(name) ?? [])].sort(compareCodeUnits);
     return {
       name,
       group: c.group,
@@ -250,7 +247,7 @@ export function buildStatusReport(input: StatusInput): KleymStatusReport {
   let decoded: DecodedDeployment[] = [];
   if (input.deployments.state === "listed") {
     decoded = input.deployments.items.map(decodeDeployment).sort((a, b) =>
-      cmp(`${a.namespace}/${a.name}`, `${b.namespace}/${b.name}`)
+      compareCodeUnits(`${a.namespace}/${a.name}`, `${b.namespace}/${b.name}`)
     );
   }
   const health = operatorHealth({

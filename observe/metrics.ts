@@ -11,6 +11,7 @@
  */
 
 import process from "node:process";
+import { compareCodeUnits } from "../apis/compare.ts";
 import type { DropReason, EventRecorderObserver } from "../apis/events.ts";
 import { VERSION } from "../apis/version.ts";
 
@@ -99,7 +100,7 @@ abstract class Family<L extends string, S> implements Collectable {
   }
 
   protected sorted(): { values: string[]; state: S }[] {
-    return [...this.series.entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map((
+    return [...this.series.entries()].sort(([a], [b]) => compareCodeUnits(a, b)).map((
       [, s],
     ) => s);
   }

@@ -35,6 +35,7 @@ import {
   type ValidBindingSpec,
 } from "./types.ts";
 import { checkBindingName, checkObjectiveTargetsPool, validateBindingSpec } from "./validate.ts";
+import { compareCodeUnits } from "../apis/compare.ts";
 
 /** Everything kleym derives for a binding that renders. */
 export interface RenderedIdentity {
@@ -227,9 +228,7 @@ export function workloadSelectors(
   return [...selectors].sort(compareCodeUnits);
 }
 
-export function compareCodeUnits(a: string, b: string): number {
-  return a < b ? -1 : a > b ? 1 : 0;
-}
+export { compareCodeUnits };
 
 /**
  * SPEC 4: the SPIFFE ID and the workload selectors are Go templates for SPIRE Controller Manager,
