@@ -10,7 +10,6 @@
  *   metrics.setBindingState("ns/name", { condition, reason, mode }); // keeps the gauge exact
  */
 
-import process from "node:process";
 import { compareCodeUnits } from "../apis/compare.ts";
 import type { DropReason, EventRecorderObserver } from "../apis/events.ts";
 import { VERSION } from "../apis/version.ts";
@@ -252,14 +251,22 @@ export class Histogram<L extends string = never> extends Family<L, HistogramStat
   }
 }
 
-/** A single unlabelled sample whose value is read at scrape time (process metrics). */
+/**
+ * A single unlabelled sample whose value is read at scrape time (process metrics). A reader that
+ * returns `undefined` (its source is not loaded yet) exports no sample line.
+ */
 export class Sampled implements Collectable {
   readonly name: string;
   readonly help: string;
   readonly type: "counter" | "gauge";
-  readonly #read: () => number;
+  readonly #read: () => number | undefined;
 
-  constructor(name: string, help: string, type: "counter" | "gauge", read: () => number) {
+  constructor(
+    name: string,
+    help: string,
+    type: "counter" | "gauge",
+    read: () => number | undefined,
+  ) {
     if (!NAME_RE.test(name)) throw new TypeError(`invalid metric name ${JSON.stringify(name)}`);
     this.name = name;
     this.help = help;
@@ -268,8 +275,21 @@ export class Sampled implements Collectable {
   }
 
   samples(): string[] {
-    return [`${this.name} ${formatValue(this.#read())}`];
+    const v = this.#read();
+    return v === undefined ? [] : [`${this.name} ${formatValue(v)}`];
   }
+}
+
+/**
+ * CPU time comes from `node:process` (Deno has no API of its own for it). Importing any `node:`
+ * module sets up Deno's Node compatibility layer, about 10 MiB of RSS (issue 15), so it is loaded
+ * on the first scrape, not at start: a process nobody scrapes never pays for it.
+ */
+let cpuUsage: (() => { user: number; system: number }) | undefined;
+async function loadCpuUsage(): Promise<void> {
+  if (cpuUsage) return;
+  const process = (await import("node:process")).default;
+  cpuUsage = () => process.cpuUsage();
 }
 
 export class Registry {
@@ -404,8 +424,8 @@ export class Metrics {
       "Total user and system CPU time spent in seconds.",
       "counter",
       () => {
-        const u = process.cpuUsage();
-        return (u.user + u.system) / 1e6;
+        const u = cpuUsage?.();
+        return u && (u.user + u.system) / 1e6;
       },
     ),
   );
@@ -483,7 +503,14 @@ export class Metrics {
     }
   }
 
+  /** Every metric but `process_cpu_seconds_total` until the first `scrape()` loads its source. */
   expose(): string {
+    return this.registry.expose();
+  }
+
+  /** Every metric, for `/metrics`. */
+  async scrape(): Promise<string> {
+    await loadCpuUsage();
     return this.registry.expose();
   }
 }

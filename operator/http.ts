@@ -47,7 +47,7 @@ export interface EndpointOptions {
   metricsAddress?: BindAddress;
   healthAddress?: BindAddress;
   /** Text exposition of every metric. */
-  metrics: () => string;
+  metrics: () => string | Promise<string>;
   /** True once the caches have synced. */
   ready: () => boolean;
   logger: Logger;
@@ -82,7 +82,7 @@ export function routes(
 ): Map<string, Route> {
   const r = new Map<string, Route>();
   if (serve.metrics) {
-    const expose = () => text(200, opts.metrics(), EXPOSITION_CONTENT_TYPE);
+    const expose = async () => text(200, await opts.metrics(), EXPOSITION_CONTENT_TYPE);
     const authorize = opts.authorizeMetrics;
     r.set(
       "/metrics",

@@ -248,7 +248,7 @@ export async function runOperator(deps: OperatorDeps, signal: AbortSignal): Prom
     endpoints = await serveEndpoints({
       metricsAddress: config.metricsAddress,
       healthAddress: config.healthAddress,
-      metrics: () => metrics.expose(),
+      metrics: () => metrics.scrape(),
       ready: () => controller?.hasSynced() ?? false,
       logger,
       metricsTls: config.metricsSecure ? { files: config.metricsCert } : undefined,

@@ -160,8 +160,8 @@ Deno.test("unlabelled kleym metrics are exported at zero before anything happens
   }
 });
 
-Deno.test("process metrics are read at scrape time and agree with the runtime and /proc", () => {
-  const text = new Metrics().expose();
+Deno.test("process metrics are read at scrape time and agree with the runtime and /proc", async () => {
+  const text = await new Metrics().scrape();
   const value = (name: string) => {
     const line = text.split("\n").find((l) => l.startsWith(`${name} `));
     assert.ok(line, `${name} missing:\n${text}`);
