@@ -16,8 +16,6 @@
  * Decoding happens once here: YAML -> `unknown` -> `Kubeconfig` (typed) with every shape error
  * named by file and field. Everything that can go wrong is a one-line `ConfigError`.
  */
-import { dirname, isAbsolute, resolve } from "node:path";
-import { parse as parseYaml } from "yaml";
 import {
   type ExecConfig,
   execCredentials,
@@ -25,6 +23,7 @@ import {
   tokenFileCredentials,
 } from "./auth.ts";
 import type { Clock } from "./clock.ts";
+import { dirOf, isAbsolutePath, resolvePath } from "./paths.ts";
 import { ConfigError, describeCause } from "./errors.ts";
 import type { ConnectionConfig, CredentialProvider, Impersonation } from "./transport.ts";
 
@@ -128,7 +127,7 @@ export async function loadKubeconfig(opts: LoadOptions = {}): Promise<Kubeconfig
         cause: err,
       });
     }
-    parsed.push(parseKubeconfig(text, path));
+    parsed.push(await parseKubeconfig(text, path));
   }
   if (parsed.length === 0) {
     throw new ConfigError(`no kubeconfig found: none of KUBECONFIG=${paths.join(":")} exists`);
@@ -154,11 +153,28 @@ export function mergeKubeconfigs(configs: readonly Kubeconfig[]): Kubeconfig {
   return out;
 }
 
+/**
+ * A kubeconfig's document. JSON (what tools and the test harness write; a subset of YAML) is read
+ * with `JSON.parse`; only other text loads the YAML parser, so a process given a JSON kubeconfig,
+ * or none (in-cluster), never holds it in memory (issue 15).
+ */
+async function parseDocument(text: string): Promise<unknown> {
+  if (/^\s*\{/.test(text)) {
+    try {
+      return JSON.parse(text);
+    } catch {
+      // not JSON after all (a YAML flow mapping, say): the YAML parser decides and words the error
+    }
+  }
+  const { parse } = await import("yaml");
+  return parse(text);
+}
+
 /** Decode one kubeconfig file's text. Relative paths are resolved against `path`'s directory. */
-export function parseKubeconfig(text: string, path: string): Kubeconfig {
+export async function parseKubeconfig(text: string, path: string): Promise<Kubeconfig> {
   let doc: unknown;
   try {
-    doc = parseYaml(text);
+    doc = await parseDocument(text);
   } catch (err) {
     // The YAML error's first line says what and where; the rest is a source excerpt.
     const first = (err instanceof Error ? err.message : String(err)).split("\n")[0];
@@ -167,7 +183,7 @@ export function parseKubeconfig(text: string, path: string): Kubeconfig {
       { cause: err },
     );
   }
-  const d = new Decoder(path, resolve(dirname(path)));
+  const d = new Decoder(path, resolvePath(dirOf(path)));
   const out: Kubeconfig = {
     files: [path],
     clusters: new Map(),
@@ -403,7 +419,7 @@ class Decoder {
   path(u: unknown, at: string): string | undefined {
     const s = this.optString(u, at);
     if (!s) return undefined;
-    return isAbsolute(s) ? s : resolve(this.dir, s);
+    return isAbsolutePath(s) ? s : resolvePath(this.dir, s);
   }
 
   stringList(u: unknown, at: string): string[] {
@@ -489,7 +505,9 @@ class Decoder {
     }
     return {
       // kubectl resolves a command with a path separator against the kubeconfig's directory
-      command: command.includes("/") && !isAbsolute(command) ? resolve(this.dir, command) : command,
+      command: command.includes("/") && !isAbsolutePath(command)
+        ? resolvePath(this.dir, command)
+        : command,
       args: this.list(o.args, `${at}.args`).map((a, i) => {
         const v = this.optString(a, `${at}.args[${i}]`);
         return v ?? "";

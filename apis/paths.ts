@@ -1,0 +1,31 @@
+/**
+ * The three file-path operations kubeconfig decoding needs (POSIX paths: kleym runs on Linux and
+ * macOS). Not `node:path`: importing any `node:` module sets up Deno's Node compatibility layer,
+ * about 10 MiB of RSS in a process that otherwise never needs it (issue 15).
+ */
+
+export function isAbsolutePath(p: string): boolean {
+  return p.startsWith("/");
+}
+
+/** The directory part of `p` ("." when it has none), as `dirname`. */
+export function dirOf(p: string): string {
+  const trimmed = p.replace(/\/+$/, "");
+  const i = trimmed.lastIndexOf("/");
+  if (i < 0) return trimmed === "" && p.startsWith("/") ? "/" : ".";
+  return i === 0 ? "/" : trimmed.slice(0, i);
+}
+
+/** `p` made absolute against `base` (itself made absolute against the working directory), normalised. */
+export function resolvePath(base: string, p = "."): string {
+  const joined = isAbsolutePath(p)
+    ? p
+    : `${isAbsolutePath(base) ? base : `${Deno.cwd()}/${base}`}/${p}`;
+  const parts: string[] = [];
+  for (const seg of joined.split("/")) {
+    if (seg === "" || seg === ".") continue;
+    if (seg === "..") parts.pop();
+    else parts.push(seg);
+  }
+  return `/${parts.join("/")}`;
+}
