@@ -2,14 +2,16 @@
  * `Cache<T>`: the in-memory copy of one resource, fed only by its Informer.
  *
  * - Keyed `namespace/name` (just `name` for cluster-scoped objects); see `objectKey`.
- * - Objects are deep-frozen on the way in: the cache takes ownership of what it is given, and
- *   readers get the frozen object itself (no copies). Clone (`structuredClone`) before changing.
+ * - Objects are deep-frozen on the way in (`freezeInterned`: repeated strings shared, issue 15):
+ *   the cache takes ownership of what it is given, and readers get the frozen object itself (no
+ *   copies). Clone (`structuredClone`) before changing.
  * - Secondary indexes: `addIndex(name, fn)` where `fn(obj)` returns the index values of an object
  *   (e.g. the pool names a binding refers to); `byIndex(name, value)` returns the objects with that
  *   value. Indexes are maintained on every change and may be added at any time.
  * - Writes (`upsert`, `delete`, `replace`) return the previous object so the Informer can tell
  *   handlers what changed. `synced` turns true after the first complete list.
  */
+import { freezeInterned } from "./intern.ts";
 import type { KubeObject } from "./rest.ts";
 
 export type IndexFunc<T> = (obj: T) => readonly string[];
@@ -40,8 +42,12 @@ export interface ReplaceResult<T> {
 
 interface Index<T> {
   fn: IndexFunc<T>;
-  /** value -> keys */
-  byValue: Map<string, Set<string>>;
+  /**
+   * value -> keys. Most values name one object (a binding's own pool, its ClusterSPIFFEID), so a
+   * single key is held as the string itself and becomes a Set only at the second key: a Set costs
+   * ~100 bytes of heap, a reference 4 (issue 15).
+   */
+  byValue: Map<string, string | Set<string>>;
 }
 
 export class Cache<T extends KubeObject> {
@@ -101,7 +107,11 @@ export class Cache<T extends KubeObject> {
     const idx = this.#indexes.get(name);
     if (!idx) throw new Error(`cache has no index named ${JSON.stringify(name)}`);
     const keys = idx.byValue.get(value);
-    if (!keys) return [];
+    if (keys === undefined) return [];
+    if (typeof keys === "string") {
+      const o = this.#items.get(keys);
+      return o ? [o] : [];
+    }
     const out: T[] = [];
     for (const k of keys) {
       const o = this.#items.get(k);
@@ -125,7 +135,7 @@ export class Cache<T extends KubeObject> {
   /** Insert or replace; freezes `obj`; returns the previous object, if any. */
   upsert(obj: T): T | undefined {
     const key = objectKey(obj);
-    deepFreeze(obj);
+    freezeInterned(obj);
     const old = this.#items.get(key);
     if (old) { for (const idx of this.#indexes.values()) this.#indexRemove(idx, key, old); }
     this.#items.set(key, obj);
@@ -169,18 +179,20 @@ export class Cache<T extends KubeObject> {
 
   #indexAdd(idx: Index<T>, key: string, obj: T): void {
     for (const v of new Set(idx.fn(obj))) {
-      let keys = idx.byValue.get(v);
-      if (!keys) idx.byValue.set(v, keys = new Set());
-      keys.add(key);
+      const keys = idx.byValue.get(v);
+      if (keys === undefined) idx.byValue.set(v, key);
+      else if (typeof keys !== "string") keys.add(key);
+      else if (keys !== key) idx.byValue.set(v, new Set([keys, key]));
     }
   }
 
   #indexRemove(idx: Index<T>, key: string, obj: T): void {
     for (const v of new Set(idx.fn(obj))) {
       const keys = idx.byValue.get(v);
-      if (!keys) continue;
+      if (keys === key) idx.byValue.delete(v);
+      if (typeof keys !== "object") continue;
       keys.delete(key);
-      if (keys.size === 0) idx.byValue.delete(v);
+      if (keys.size === 1) idx.byValue.set(v, keys.values().next().value as string);
     }
   }
 }

@@ -88,3 +88,35 @@ Deno.test("replace returns the true difference against the cached state", () => 
   equal(c.get("a/keep"), keep, "an unchanged object keeps its cached copy");
   deepEqual(c.keys().sort(), ["a/change", "a/keep", "a/new"]);
 });
+
+Deno.test("an index answers like a naive scan through every mix of one and many keys per value", () => {
+  // A value's keys are held as one string or as a Set (apis/cache.ts); a seeded walk of upserts
+  // and deletes over few pools crosses 0 -> 1 -> 2 -> 1 -> 0 keys per value many times.
+  let seed = 7;
+  const rand = (n: number) => (seed = (seed * 1103515245 + 12345) % 2147483648) % n;
+  const c = new Cache<Binding>();
+  c.addIndex("pool", (o) => [o.spec.pool, o.spec.pool]); // a repeated value counts once
+  c.addIndex("tag", (o) => o.spec.tags);
+  const live = new Map<string, Binding>();
+  for (let i = 0; i < 2000; i++) {
+    const name = `b${rand(6)}`;
+    if (rand(3) === 0) {
+      c.delete(`a/${name}`);
+      live.delete(`a/${name}`);
+    } else {
+      const o = b("a", name, String(i), `p${rand(3)}`, rand(2) ? [`t${rand(2)}`] : []);
+      live.set(`a/${name}`, o);
+      c.upsert(o);
+    }
+    for (const v of ["p0", "p1", "p2"]) {
+      const want = [...live.values()].filter((o) => o.spec.pool === v).map(objectKey).sort();
+      deepEqual(names(c.byIndex("pool", v)), want, `step ${i} pool ${v}`);
+    }
+    for (const v of ["t0", "t1"]) {
+      const want = [...live.values()].filter((o) => o.spec.tags.includes(v)).map(objectKey).sort();
+      deepEqual(names(c.byIndex("tag", v)), want, `step ${i} tag ${v}`);
+    }
+    const present = new Set([...live.values()].map((o) => o.spec.pool));
+    deepEqual(c.indexValues("pool").sort(), [...present].sort(), `step ${i} values`);
+  }
+});

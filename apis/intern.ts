@@ -1,0 +1,60 @@
+/**
+ * `freezeInterned`: deep-freeze an object for a cache, sharing its repeated strings.
+ *
+ * `JSON.parse` makes a new string for every value it reads, so 10,000 cached objects hold 10,000
+ * copies of their namespace, apiVersion, kind, pool name, label keys and values, service account
+ * and container names. Swapping each for the first copy seen leaves one per distinct value (issue
+ * 15: retained heap per cached binding, `make bench-heap`). Values that are unique by nature (uid,
+ * resourceVersion, timestamps) are not worth a table entry and are left as parsed.
+ *
+ * The table is bounded: when it reaches `MAX_ENTRIES` it is emptied and starts again, so names of
+ * long-deleted objects cannot pin memory; strings already shared stay shared.
+ */
+
+const MAX_ENTRIES = 1 << 16;
+/** Longer strings are rare and rarely repeated (messages, annotations). */
+const MAX_LENGTH = 256;
+/** Keys whose values are unique per object or per write. */
+const UNIQUE = new Set([
+  "uid",
+  "resourceVersion",
+  "creationTimestamp",
+  "deletionTimestamp",
+  "lastTransitionTime",
+  "lastChangeTime",
+]);
+
+const table = new Map<string, string>();
+
+/** The shared copy of `s`. */
+export function intern(s: string): string {
+  const hit = table.get(s);
+  if (hit !== undefined) return hit;
+  if (table.size >= MAX_ENTRIES) table.clear();
+  table.set(s, s);
+  return s;
+}
+
+/** Entries in the table now (for tests and the heap benchmark). */
+export function internedCount(): number {
+  return table.size;
+}
+
+/**
+ * Freeze `o` and everything reachable from it, replacing its strings with their shared copies
+ * first (objects already frozen are left alone: they were interned when frozen, or are not ours
+ * to change). Returns `o`.
+ */
+export function freezeInterned<T>(o: T): T {
+  if (typeof o !== "object" || o === null || Object.isFrozen(o)) return o;
+  const rec = o as Record<string, unknown>;
+  for (const k of Object.keys(rec)) {
+    const v = rec[k];
+    if (typeof v === "string") {
+      if (v.length <= MAX_LENGTH && !UNIQUE.has(k)) rec[k] = intern(v);
+    } else if (typeof v === "object" && v !== null) {
+      freezeInterned(v);
+    }
+  }
+  return Object.freeze(o);
+}
