@@ -14,8 +14,9 @@ COPY generated/ generated/
 COPY observe/ observe/
 COPY operator/ operator/
 COPY reconcile/ reconcile/
-# The permission flags come from their one definition, the "operator" task in deno.json.
-RUN PERMS="$(deno eval 'console.log(JSON.parse(Deno.readTextFileSync("deno.json")).tasks.operator.match(/--(allow-|deny-|v8-flags=)\S+/g).join(" "))')" \
+COPY tools/task_flags.ts tools/
+# The run flags come from their one definition, the "operator" task in deno.json.
+RUN PERMS="$(deno run --quiet --allow-read=deno.json tools/task_flags.ts operator)" \
   && deno compile $PERMS --frozen --output /out/kleym-operator main.ts
 
 # glibc + libgcc (what a deno compile binary links against), no shell, nonroot (65532).

@@ -3,10 +3,11 @@ SHELL := /bin/bash
 DENO := node_modules/.bin/deno
 # The operator's permissions have ONE definition: the "operator" task in deno.json
 # (docs/permissions.md). `make build` compiles with exactly those flags.
-# V8 flags (--v8-flags=..., docs/benchmarks.md "Memory") travel with the permissions.
-OPERATOR_PERMS = $(shell $(DENO) eval 'console.log(JSON.parse(Deno.readTextFileSync("deno.json")).tasks.operator.match(/--(allow-|deny-|v8-flags=)\S+/g).join(" "))')
+# V8 flags and --no-code-cache (docs/benchmarks.md "Memory") travel with the permissions
+# (tools/task_flags.ts: every -- flag of the task).
+OPERATOR_PERMS = $(shell $(DENO) run --quiet --allow-read=deno.json tools/task_flags.ts operator)
 # The CLI's likewise: the "kleym" task in deno.json (docs/cli.md, docs/permissions.md).
-CLI_PERMS = $(shell $(DENO) eval 'console.log(JSON.parse(Deno.readTextFileSync("deno.json")).tasks.kleym.match(/--(allow|deny)-\S+/g).join(" "))')
+CLI_PERMS = $(shell $(DENO) run --quiet --allow-read=deno.json tools/task_flags.ts kleym)
 TESTENV := $(DENO) run -A tools/testenv.ts
 # The one version source (apis/version.ts): the operator, the CLI, the image tag, deploy.yaml.
 VERSION = $(shell sed -n 's/^export const VERSION = "\(.*\)";$$/\1/p' apis/version.ts)

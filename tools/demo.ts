@@ -23,6 +23,7 @@
  */
 import { parse, stringify } from "yaml";
 import { freePort, runCollecting } from "../tests/harness/process.ts";
+import { taskFlagsOf } from "./task_flags.ts";
 
 const ROOT = new URL("../", import.meta.url).pathname.replace(/\/$/, "");
 const DENO = Deno.execPath();
@@ -61,10 +62,9 @@ async function run(cmd: string, args: string[], stdin?: string): Promise<string>
 const kubectl = (args: string[], stdin?: string) =>
   run(KUBECTL, ["--kubeconfig", ADMIN_KUBECONFIG, ...args], stdin);
 
-/** The operator's permission flags, from their one definition (deno.json "operator" task). */
+/** The operator's run flags, from their one definition (deno.json "operator" task). */
 function operatorPermissions(): string[] {
-  const task: string = JSON.parse(Deno.readTextFileSync(`${ROOT}/deno.json`)).tasks.operator;
-  return task.match(/--(allow|deny)-\S+/g) ?? [];
+  return taskFlagsOf(`${ROOT}/deno.json`, "operator");
 }
 
 /** A fresh bound token for the kleym ServiceAccount, replacing SA_TOKEN in one rename. */

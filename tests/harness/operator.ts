@@ -7,15 +7,15 @@
 import { parseAllDocuments, stringify } from "yaml";
 import { REPO_ROOT } from "./controlplane.ts";
 import { pollUntil } from "./poll.ts";
+import { taskFlagsOf } from "../../tools/task_flags.ts";
 
 export const TRUST_DOMAIN = "kleym.sonda.red";
 
 export type Kubectl = (args: string[], opts?: { stdin?: string }) => Promise<string>;
 
+/** The operator's run flags: permissions, V8 flags and code-cache setting (tools/task_flags.ts). */
 export function operatorPermissions(): string[] {
-  const task: string = JSON.parse(Deno.readTextFileSync(`${REPO_ROOT}/deno.json`)).tasks.operator;
-  // the V8 flags (memory, docs/benchmarks.md) are part of how the operator runs
-  return task.match(/--(allow-|deny-|v8-flags=)\S+/g) ?? [];
+  return taskFlagsOf(`${REPO_ROOT}/deno.json`, "operator");
 }
 
 /**

@@ -8,11 +8,9 @@ import assert from "node:assert/strict";
 import { stringify } from "yaml";
 import { REPO_ROOT } from "../harness/controlplane.ts";
 import { testEnv } from "../harness/env.ts";
+import { taskFlagsOf } from "../../tools/task_flags.ts";
 
-function taskFlags(task: string): string[] {
-  const tasks = JSON.parse(Deno.readTextFileSync(`${REPO_ROOT}/deno.json`)).tasks;
-  return (tasks[task] as string).match(/--(allow|deny)-\S+/g) ?? [];
-}
+const taskFlags = (task: string) => taskFlagsOf(`${REPO_ROOT}/deno.json`, task);
 
 Deno.test("an exec plugin gets the inherited environment while kleym runs with its narrowed --allow-env", async () => {
   const env = await testEnv();
