@@ -231,25 +231,35 @@ export class ResourceClient<T extends KubeObject = KubeObject> {
    * first page's resourceVersion (pages are one consistent snapshot). If a continue token expires
    * (410) the whole list restarts unpaginated. `transform` runs on each page's items as it
    * arrives, so only one page of full objects is held at a time (the informer's small cache).
+   *
+   * Pipelined: the next page is requested before this page's items are transformed, so the API
+   * server encodes page k+1 while this process transforms page k (issue 15: a 10,000-binding
+   * restart is bound by the two taking turns on a small machine).
    */
   async listAll(
     opts: Omit<ListOptions, "continue"> = {},
     transform: (item: T) => T = (item) => item,
   ): Promise<ObjectList<T>> {
     const limit = opts.limit ?? 500;
+    const next = (cont: string | undefined) => {
+      if (!cont) return undefined;
+      const p = this.list({
+        ...opts,
+        limit,
+        continue: cont,
+        resourceVersion: undefined,
+        resourceVersionMatch: undefined,
+      });
+      p.catch(() => {}); // awaited below; a transform that throws first must not leave it unhandled
+      return p;
+    };
     const first = await this.list({ ...opts, limit });
+    let pending = next(first.metadata.continue);
     const items = first.items.map((i) => transform(i));
-    let cont = first.metadata.continue;
-    while (cont) {
+    while (pending) {
       let page: ObjectList<T>;
       try {
-        page = await this.list({
-          ...opts,
-          limit,
-          continue: cont,
-          resourceVersion: undefined,
-          resourceVersionMatch: undefined,
-        });
+        page = await pending;
       } catch (err) {
         if (err instanceof ApiError && err.isGone()) {
           const whole = await this.list({ ...opts, limit: undefined });
@@ -257,8 +267,8 @@ export class ResourceClient<T extends KubeObject = KubeObject> {
         }
         throw err;
       }
+      pending = next(page.metadata.continue);
       for (const i of page.items) items.push(transform(i));
-      cont = page.metadata.continue;
     }
     return {
       ...first,

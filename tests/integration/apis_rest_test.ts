@@ -177,6 +177,19 @@ Deno.test("list filters by label and field selector and pages with limit/continu
     equal(all.items.length, 7);
     equal(new Set(all.items.map((o) => o.metadata.name)).size, 7);
     ok(all.metadata.resourceVersion);
+    // Pipelined pages (the next requested before this one is transformed): every item still
+    // goes through the transform exactly once, in the server's order.
+    const seen: string[] = [];
+    const marked = await cms.listAll(
+      { namespace: ns, labelSelector: "parity", limit: 2 },
+      (o) => {
+        seen.push(o.metadata.name ?? "");
+        return { ...o, metadata: { ...o.metadata, labels: { transformed: "yes" } } };
+      },
+    );
+    deepEqual(seen, all.items.map((o) => o.metadata.name));
+    deepEqual(marked.items.map((o) => o.metadata.name), seen);
+    ok(marked.items.every((o) => o.metadata.labels?.transformed === "yes"));
   } finally {
     c.close();
   }
