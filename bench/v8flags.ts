@@ -17,7 +17,6 @@ import {
   type Operator,
   operatorPermissions,
   requestsByVerb,
-  startOperator,
   waitReady,
   writesOf,
 } from "../tests/resilience/operator.ts";
@@ -33,6 +32,7 @@ import {
   rawWriteAll,
   round,
   slowestHealthz,
+  startBenchOperator,
 } from "./main.ts";
 
 const env = (k: string, d: number) => Number(Deno.env.get(k) ?? d);
@@ -93,7 +93,7 @@ async function largeSetup(cp: ControlPlane): Promise<string> {
 
 async function restart(sa: string, flags: string): Promise<Row["large"]> {
   const spawn = Date.now();
-  const op = startOperator(sa, [], flags);
+  const op = startBenchOperator(sa, [], flags);
   try {
     const healthStop = new AbortController();
     const health = slowestHealthz(op, healthStop.signal);

@@ -40,11 +40,26 @@ export function apiRequests(text: string): ApiRequestSeries[] {
   return out;
 }
 
-/** `kleym_api_requests_total` summed by verb. */
+/**
+ * Reviews a secure /metrics endpoint creates to authenticate and authorise each scrape: requests
+ * the scrape itself causes, not writes of the operator's state.
+ */
+export const SCRAPE_REVIEWS =
+  /^(tokenreviews\.authentication|subjectaccessreviews\.authorization)\.k8s\.io$/;
+
+/** `kleym_api_requests_total` summed by verb, without the scrape reviews (`scrapeReviews`). */
 export function requestsByVerb(text: string): Record<string, number> {
   const out: Record<string, number> = {};
-  for (const r of apiRequests(text)) out[r.verb] = (out[r.verb] ?? 0) + r.count;
+  for (const r of apiRequests(text)) {
+    if (!SCRAPE_REVIEWS.test(r.resource)) out[r.verb] = (out[r.verb] ?? 0) + r.count;
+  }
   return out;
+}
+
+/** Requests the secure endpoint made to review scrapes (TokenReview + SubjectAccessReview). */
+export function scrapeReviews(text: string): number {
+  return apiRequests(text).filter((r) => SCRAPE_REVIEWS.test(r.resource))
+    .reduce((n, r) => n + r.count, 0);
 }
 
 export const WRITE_VERBS: readonly string[] = [

@@ -5,6 +5,7 @@
  * from the TokenRequest API.
  */
 import { parseAllDocuments, stringify } from "yaml";
+import { selfSignedCertificate } from "../../operator/x509.ts";
 import { REPO_ROOT } from "./controlplane.ts";
 import { pollUntil } from "./poll.ts";
 import { taskFlagsOf } from "../../tools/task_flags.ts";
@@ -140,6 +141,43 @@ export function tokenKubeconfig(server: string, token: string, caPem?: string): 
   });
 }
 
+/** What `OperatorSpawnOptions.secureMetrics` needs: the serving certificate and a scraper token. */
+export interface MetricsScraper {
+  certDir: string;
+  caPem: string;
+  token: string;
+}
+
+/**
+ * What a production scraper has: a ServiceAccount `scraper` in `ns` bound to the
+ * `kleym-metrics-reader` ClusterRole and its token, plus a loopback serving certificate in
+ * `${dir}/metrics-certs` (tls.crt, tls.key) that it trusts.
+ */
+export async function metricsScraper(
+  kubectl: Kubectl,
+  ns: string,
+  dir: string,
+): Promise<MetricsScraper> {
+  const certDir = `${dir}/metrics-certs`;
+  await Deno.mkdir(certDir, { recursive: true });
+  const pair = await selfSignedCertificate({
+    commonName: "kleym-test",
+    hosts: ["localhost", "127.0.0.1", "::1"],
+  });
+  await Deno.writeTextFile(`${certDir}/tls.crt`, pair.cert);
+  await Deno.writeTextFile(`${certDir}/tls.key`, pair.key);
+  await kubectl(["create", "serviceaccount", "scraper", "-n", ns]);
+  await kubectl([
+    "create",
+    "clusterrolebinding",
+    `kleym-metrics-reader-${ns}`,
+    "--clusterrole=kleym-metrics-reader",
+    `--serviceaccount=${ns}:scraper`,
+  ]);
+  const token = (await kubectl(["create", "token", "scraper", "-n", ns, "--duration=4h"])).trim();
+  return { certDir, caPem: pair.cert, token };
+}
+
 // ---- the operator as a child process --------------------------------------------------------
 
 /** One JSON log line (a line that is not JSON becomes `{time: "", level: "raw", msg: line}`). */
@@ -168,7 +206,7 @@ export interface OperatorSpawnOptions {
    * with `token`, trusting `caPem`. Default: `--metrics-secure=false` (tests read their own
    * operator's counters; tests/integration/metrics_secure_test.ts covers the secure endpoint).
    */
-  secureMetrics?: { certDir: string; caPem: string; token: string };
+  secureMetrics?: MetricsScraper;
   /** Bind metrics and probes to ":0" (every interface, IPv4 and IPv6) instead of 127.0.0.1:0. */
   everyInterface?: boolean;
   /**

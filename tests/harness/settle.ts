@@ -19,7 +19,7 @@
  */
 import { describeRequest, type Verb } from "../../apis/hooks.ts";
 import type { KubeRequest, Transport } from "../../apis/transport.ts";
-import { apiRequests, sample, WRITE_VERBS } from "./metrics.ts";
+import { apiRequests, sample, SCRAPE_REVIEWS, WRITE_VERBS } from "./metrics.ts";
 import { delay, pollUntil } from "./poll.ts";
 
 export interface Activity {
@@ -61,13 +61,6 @@ export async function waitSettled(
 export function isWrite(verb: Verb): boolean {
   return WRITE_VERBS.includes(verb);
 }
-
-/**
- * Reviews a secure /metrics endpoint creates to authenticate and authorise each scrape: requests
- * the scrape itself causes, not writes of the operator's state.
- */
-const SCRAPE_REVIEWS =
-  /^(tokenreviews\.authentication|subjectaccessreviews\.authorization)\.k8s\.io$/;
 
 /** `Activity` of an operator process from its `/metrics` text. */
 export function activityFromMetrics(text: string): Activity {

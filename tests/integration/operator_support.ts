@@ -3,7 +3,6 @@
  * permissions (deno.json "operator" task), authenticated as deploy.yaml's ServiceAccount with a
  * TokenRequest token, logs captured line by line, metrics and probes on ephemeral loopback ports.
  */
-import { selfSignedCertificate } from "../../operator/x509.ts";
 import { REPO_ROOT } from "../harness/controlplane.ts";
 import { type TestEnv, testEnv } from "../harness/env.ts";
 import { pollUntil } from "../harness/poll.ts";
@@ -11,6 +10,8 @@ import {
   applyDeploy as applyDeployWith,
   deployDocs,
   type LogRecord,
+  type MetricsScraper,
+  metricsScraper as scraperWith,
   operatorPermissions,
   type OperatorProcess,
   serviceAccountKubeconfig as writeServiceAccountKubeconfig,
@@ -46,34 +47,9 @@ export function serviceAccountKubeconfig(env: TestEnv, dir: string): Promise<str
   );
 }
 
-/**
- * What a production scraper has: a ServiceAccount `scraper` in `ns` bound to the
- * `kleym-metrics-reader` ClusterRole and its token, plus a loopback serving certificate in
- * `${dir}/metrics-certs` (tls.crt, tls.key) that it trusts.
- */
-export async function metricsScraper(
-  env: TestEnv,
-  ns: string,
-  dir: string,
-): Promise<{ certDir: string; caPem: string; token: string }> {
-  const certDir = `${dir}/metrics-certs`;
-  await Deno.mkdir(certDir, { recursive: true });
-  const pair = await selfSignedCertificate({
-    commonName: "kleym-test",
-    hosts: ["localhost", "127.0.0.1", "::1"],
-  });
-  await Deno.writeTextFile(`${certDir}/tls.crt`, pair.cert);
-  await Deno.writeTextFile(`${certDir}/tls.key`, pair.key);
-  await env.kubectl(["create", "serviceaccount", "scraper", "-n", ns]);
-  await env.kubectl([
-    "create",
-    "clusterrolebinding",
-    `kleym-metrics-reader-${ns}`,
-    "--clusterrole=kleym-metrics-reader",
-    `--serviceaccount=${ns}:scraper`,
-  ]);
-  const token = (await env.kubectl(["create", "token", "scraper", "-n", ns])).trim();
-  return { certDir, caPem: pair.cert, token };
+/** `metricsScraper` of tests/harness/operator.ts on the run's control plane. */
+export function metricsScraper(env: TestEnv, ns: string, dir: string): Promise<MetricsScraper> {
+  return scraperWith(env.kubectl, ns, dir);
 }
 
 export type { LogRecord, OperatorProcess };
@@ -87,7 +63,7 @@ export interface StartOptions {
    * with `token`, trusting `caPem`. Default: `--metrics-secure=false` (tests read their own
    * operator's counters; tests/integration/metrics_secure_test.ts covers the secure endpoint).
    */
-  secureMetrics?: { certDir: string; caPem: string; token: string };
+  secureMetrics?: MetricsScraper;
   /** Bind metrics and probes to ":0" (every interface, IPv4 and IPv6) instead of 127.0.0.1:0. */
   everyInterface?: boolean;
 }

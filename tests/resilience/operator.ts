@@ -11,17 +11,21 @@ export {
   TRUST_DOMAIN,
   waitReady,
 } from "../harness/operator.ts";
-import { type OperatorProcess, spawnOperator } from "../harness/operator.ts";
+import { type MetricsScraper, type OperatorProcess, spawnOperator } from "../harness/operator.ts";
 export type { LogRecord as LogLine } from "../harness/operator.ts";
 
 /** The operator process as the long runs need it: info level, bounded logs, RSS readable. */
 export type Operator = OperatorProcess;
 
-/** `v8Flags`: see `OperatorSpawnOptions.v8Flags` (bench/v8flags.ts compares flag sets). */
+/**
+ * `v8Flags`: see `OperatorSpawnOptions.v8Flags` (bench/v8flags.ts compares flag sets).
+ * `secureMetrics`: /metrics as shipped (HTTPS, reviewed scrapes); the benchmarks measure that.
+ */
 export function startOperator(
   kubeconfig: string,
   extra: string[] = [],
   v8Flags?: string,
+  secureMetrics?: MetricsScraper,
 ): Operator {
   return spawnOperator({
     name: "kleym-resilience",
@@ -30,10 +34,11 @@ export function startOperator(
     logLevel: "info",
     logs: "bounded",
     v8Flags,
+    secureMetrics,
   });
 }
 
-export { requestsByVerb, WRITE_VERBS, writesOf } from "../harness/metrics.ts";
+export { requestsByVerb, scrapeReviews, WRITE_VERBS, writesOf } from "../harness/metrics.ts";
 
 /** Series-by-series difference of two `requestsByVerb` results. */
 export function diffCounts(
