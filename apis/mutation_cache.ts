@@ -105,6 +105,9 @@ export class MutationCache<T extends KubeObject> {
   /** `cache.byIndex(name, value)` with recorded writes applied. */
   byIndex(name: string, value: string): T[] {
     this.#prune();
+    // Nothing recorded (steady state, a restart's first pass): the cache's answer as it is, with
+    // no per-object key lookups (issue 15: the namespace scans of SPEC 5's collision candidates).
+    if (this.#entries.size === 0) return this.#informer.cache.byIndex(name, value);
     const out: T[] = [];
     for (const object of this.#informer.cache.byIndex(name, value)) {
       if (!this.#entries.has(objectKey(object))) out.push(object);

@@ -9,7 +9,7 @@
  *   answer goes into the read-your-writes views (apis/mutation_cache.ts).
  * - deleting (deletionTimestamp): leave collisions at once (peers look again), then the deletion
  *   flow (finalize.ts); requeue after 2 s while objects remain.
- * - gone: forget the binding (metrics, memo), let former peers look again, delete any managed
+ * - gone: forget the binding (metrics), let former peers look again, delete any managed
  *   ClusterSPIFFEID still labelled for it (an orphan) — only from synced caches, so a not-served
  *   blip (which empties a cache) can never delete everything.
  *
@@ -262,7 +262,6 @@ export class Reconciler {
     this.#opts.metrics.setBindingState(key, undefined);
     this.#suspect.delete(key);
     const peers = this.#opts.peers;
-    peers.forget(key);
     const namespace = key.slice(0, key.indexOf("/"));
     const enqueue = peers.fingerprintChanged(
       key,
