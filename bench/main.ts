@@ -312,7 +312,10 @@ export async function convergeRun(
   const before = requestsByVerb(beforeText);
   const first = Date.now();
   const ticker = setInterval(
-    () => progress(`${label}: ${createdAt.size} created, ${readyAt.size}/${n} Ready`),
+    () => {
+      const ready = [...createdAt.keys()].filter((k) => readyAt.has(k)).length; // this population
+      progress(`${label}: ${createdAt.size} created, ${ready}/${n} Ready`);
+    },
     5000,
   );
   await parallel(p.bindings, 16, async (b) => {
@@ -374,6 +377,7 @@ export async function convergeRun(
     managedClusterSPIFFEIDs: managed.size,
     errorLines: op.errorLines.length,
     logLevels: { ...op.levels },
+    logNotices: { ...op.notices },
     ...rss,
   };
   progress(`${label}: ${JSON.stringify(out)}`);
@@ -1005,7 +1009,7 @@ function markdown(r: Record<string, unknown>): string {
           (t.apiServerArgs as string[]).join(" ")
         }: converged ${t.convergeSeconds} s, ${t.bindingsWithOneClusterSPIFFEID}/${t.n} bindings with their ClusterSPIFFEID (${t.managedClusterSPIFFEIDs} managed), ${t.throttled429} x 429 retried, ${t.reconciledEvents} Reconciled events, ${t.errorLines} error lines, log levels ${
           JSON.stringify(t.logLevels)
-        }`
+        }, warn/error lines by message ${JSON.stringify(t.logNotices)}`
         : "?",
     ],
     ["raw limit (3 writes/binding, qps 50 burst 100)", `${r.rawLimitSeconds} s`],

@@ -223,6 +223,8 @@ export interface OperatorProcess {
   /** Every record ("all"), or empty ("bounded"). */
   readonly logs: LogRecord[];
   readonly levels: Record<string, number>;
+  /** Warn and error lines counted by message ("warn: msg"), in both log modes. */
+  readonly notices: Record<string, number>;
   readonly lastLines: string[];
   readonly errorLines: string[];
   /** Resolves with the exit code. */
@@ -276,6 +278,7 @@ export function spawnOperator(opts: OperatorSpawnOptions): OperatorProcess {
   }).spawn();
   const logs: LogRecord[] = [];
   const levels: Record<string, number> = {};
+  const notices: Record<string, number> = {};
   const lastLines: string[] = [];
   const errorLines: string[] = [];
   let metricsAddr: string | undefined;
@@ -293,6 +296,10 @@ export function spawnOperator(opts: OperatorSpawnOptions): OperatorProcess {
     if (keepAll) logs.push(rec);
     const level = String(rec.level ?? "raw");
     levels[level] = (levels[level] ?? 0) + 1;
+    if (level === "warn" || level === "error") {
+      const notice = `${level}: ${rec.msg}`;
+      notices[notice] = (notices[notice] ?? 0) + 1;
+    }
     lastLines.push(line);
     if (lastLines.length > 50) lastLines.shift();
     if ((level === "error" || level === "raw") && errorLines.length < 200) errorLines.push(line);
@@ -326,6 +333,7 @@ export function spawnOperator(opts: OperatorSpawnOptions): OperatorProcess {
     pid: child.pid,
     logs,
     levels,
+    notices,
     lastLines,
     errorLines,
     exited,
