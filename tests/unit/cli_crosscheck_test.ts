@@ -12,31 +12,15 @@ import {
   identityConfig,
   renderConfig,
   renderForInspect,
-  type ServedApis,
 } from "../../cli/inspect.ts";
 import type { Finding } from "../../cli/report.ts";
 import { checkReport } from "../../cli/schema.ts";
 import { buildStatusReport } from "../../cli/status.ts";
+import { INSPECT_COMMAND, SERVED_ALL, V1, V1ALPHA2 } from "./cli_fixtures.ts";
 
 const NOW = new Date("2030-01-02T03:04:05Z");
-const V1 = "inference.networking.k8s.io/v1";
-const V1ALPHA2 = "inference.networking.x-k8s.io/v1alpha2";
-
-const command: InspectCommand = {
-  command: "inspect-binding",
-  output: "json",
-  timeoutMs: 1000,
-  name: "b",
-  namespace: "ns",
-  strict: false,
-};
-
-const served: ServedApis = {
-  binding: true,
-  pools: [V1],
-  objectives: [V1ALPHA2],
-  clusterSPIFFEID: true,
-};
+const command = INSPECT_COMMAND;
+const served = SERVED_ALL;
 
 const pool = {
   metadata: { name: "p", namespace: "ns" },

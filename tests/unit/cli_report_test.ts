@@ -1,6 +1,5 @@
 /** The pure report builders: matching, findings, config precedence, status aggregation. */
 import assert from "node:assert/strict";
-import type { InspectCommand } from "../../cli/args.ts";
 import { collisionPeers, renderFindingId } from "../../cli/findings.ts";
 import {
   buildInspectionReport,
@@ -8,7 +7,6 @@ import {
   type InspectInput,
   renderConfig,
   renderForInspect,
-  type ServedApis,
 } from "../../cli/inspect.ts";
 import { decodePod, matchPods } from "../../cli/matching.ts";
 import { checkReport } from "../../cli/schema.ts";
@@ -20,24 +18,12 @@ import {
 } from "../../cli/status.ts";
 import { Reasons, StateError } from "../../reconcile/errors.ts";
 import { collisionMessage } from "../../reconcile/collision.ts";
+import { INSPECT_COMMAND, SERVED_ALL } from "./cli_fixtures.ts";
 
 const NOW = new Date("2030-01-02T03:04:05Z");
 
-const command: InspectCommand = {
-  command: "inspect-binding",
-  output: "json",
-  timeoutMs: 1000,
-  name: "b",
-  namespace: "ns",
-  strict: false,
-};
-
-const served: ServedApis = {
-  binding: true,
-  pools: ["inference.networking.k8s.io/v1"],
-  objectives: ["inference.networking.x-k8s.io/v1alpha2"],
-  clusterSPIFFEID: true,
-};
+const command = INSPECT_COMMAND;
+const served = SERVED_ALL;
 
 function binding(spec: Record<string, unknown>, status?: Record<string, unknown>) {
   return { metadata: { name: "b", namespace: "ns", uid: "u-1", generation: 1 }, spec, status };

@@ -4,7 +4,6 @@
  * masking candidates, and how inspect, status and their text carry them.
  */
 import assert from "node:assert/strict";
-import type { InspectCommand } from "../../cli/args.ts";
 import { exitCode } from "../../cli/exit.ts";
 import {
   buildInspectionReport,
@@ -27,6 +26,7 @@ import { buildStatusReport } from "../../cli/status.ts";
 import { maskingHolders } from "../../reconcile/spire.ts";
 import { inspectionText, statusText } from "../../cli/text.ts";
 import type { SpireFigures } from "../../cli/report.ts";
+import { INSPECT_COMMAND, SERVED_ALL } from "./cli_fixtures.ts";
 
 const NOW = new Date("2030-01-02T03:04:05Z");
 const CSID = "kleym-ns-b-0123456789";
@@ -341,20 +341,8 @@ Deno.test("masking candidates: same templates, same SCM, kept over ours by SCM's
   ]);
 });
 
-const command: InspectCommand = {
-  command: "inspect-binding",
-  output: "json",
-  timeoutMs: 1000,
-  name: "b",
-  namespace: "ns",
-  strict: false,
-};
-const served: ServedApis = {
-  binding: true,
-  pools: ["inference.networking.k8s.io/v1"],
-  objectives: [],
-  clusterSPIFFEID: true,
-};
+const command = INSPECT_COMMAND;
+const served: ServedApis = { ...SERVED_ALL, objectives: [] };
 const pool = {
   metadata: { name: "p", namespace: "ns" },
   spec: { selector: { matchLabels: { app: "m" } } },
