@@ -881,7 +881,7 @@ export async function deployAsServiceAccount(cp: ControlPlane): Promise<string> 
 
 /**
  * The operator as shipped: /metrics over HTTPS with every scrape reviewed by the API server, so
- * its memory includes the TLS server. The reviews (about two per 10 s of scraping) are not the
+ * its memory includes the TLS server. The reviews (at most two per 10 s of scraping) are not the
  * operator's writes: `requestsByVerb` leaves them out and the results report them apart.
  */
 export function startBenchOperator(saKubeconfig: string, args: string[] = [], v8Flags?: string) {
