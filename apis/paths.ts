@@ -1,7 +1,8 @@
 /**
  * The three file-path operations kubeconfig decoding needs (POSIX paths: kleym runs on Linux and
- * macOS). Not `node:path`: importing any `node:` module sets up Deno's Node compatibility layer,
- * about 10 MiB of RSS in a process that otherwise never needs it (issue 15).
+ * macOS). Not `node:path`: importing any `node:` module sets up Deno's Node compatibility layer
+ * (+3.9 MiB RSS in a bare `deno eval`; with the lazy YAML parser -3 MiB for the idle operator,
+ * docs/benchmarks.md "Memory"), which a process that serves no TLS otherwise never needs.
  */
 
 export function isAbsolutePath(p: string): boolean {
