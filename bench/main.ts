@@ -863,10 +863,10 @@ async function churn(admin: Clients, op: Operator): Promise<Record<string, unkno
   return out;
 }
 
-/** deploy.yaml's RBAC applied; a kubeconfig that authenticates as its ServiceAccount. */
 /** The scraper of each control plane's operators, by their kubeconfig (`deployAsServiceAccount`). */
 const scrapers = new Map<string, MetricsScraper>();
 
+/** deploy.yaml's RBAC applied; a kubeconfig that authenticates as its ServiceAccount. */
 export async function deployAsServiceAccount(cp: ControlPlane): Promise<string> {
   await applyDeploy(cp.kubectl);
   const kubeconfig = await serviceAccountKubeconfig(

@@ -27,7 +27,8 @@
 import { Reasons, StateError } from "./errors.ts";
 import { bindingKey } from "./bindings.ts";
 import { findCondition } from "./conditions.ts";
-import { compareCodeUnits, type RenderOutcome } from "./render.ts";
+import { compareCodeUnits } from "../apis/compare.ts";
+import type { RenderOutcome } from "./render.ts";
 import type {
   BindingCondition,
   BindingInput,

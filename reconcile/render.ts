@@ -11,7 +11,7 @@
  *   selectors, the `{{` check, the safety check. The first failure wins.
  * - `renderSpiffeID(trustDomain, namespace, spec)`, `workloadSelectors(namespace, spec, labels)`,
  *   `checkSelectorSafety(selectors, namespace)`, `checkNoTemplateMarkers(strings)`,
- *   `spiffeIDProblem(id)`, `desiredClusterSPIFFEID(...)`, `compareCodeUnits(a, b)`.
+ *   `spiffeIDProblem(id)`, `desiredClusterSPIFFEID(...)`.
  */
 
 import { isStateError, Reasons, StateError } from "./errors.ts";
@@ -227,8 +227,6 @@ export function workloadSelectors(
   }
   return [...selectors].sort(compareCodeUnits);
 }
-
-export { compareCodeUnits };
 
 /**
  * SPEC 4: the SPIFFE ID and the workload selectors are Go templates for SPIRE Controller Manager,

@@ -28,7 +28,8 @@ import {
 } from "./conditions.ts";
 import type { StateError } from "./errors.ts";
 import { isRecord, jsonEqual } from "./json.ts";
-import { compareCodeUnits, type RenderedIdentity } from "./render.ts";
+import { compareCodeUnits } from "../apis/compare.ts";
+import type { RenderedIdentity } from "./render.ts";
 import type { BindingCondition, BindingStatus, RenderConfig } from "./types.ts";
 
 function baseStatus(

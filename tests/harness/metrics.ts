@@ -44,7 +44,7 @@ export function apiRequests(text: string): ApiRequestSeries[] {
  * Reviews a secure /metrics endpoint creates to authenticate and authorise each scrape: requests
  * the scrape itself causes, not writes of the operator's state.
  */
-export const SCRAPE_REVIEWS =
+const SCRAPE_REVIEWS =
   /^(tokenreviews\.authentication|subjectaccessreviews\.authorization)\.k8s\.io$/;
 
 /** `kleym_api_requests_total` summed by verb, without the scrape reviews (`scrapeReviews`). */

@@ -19,7 +19,7 @@
  */
 import { describeRequest, type Verb } from "../../apis/hooks.ts";
 import type { KubeRequest, Transport } from "../../apis/transport.ts";
-import { apiRequests, sample, SCRAPE_REVIEWS, WRITE_VERBS } from "./metrics.ts";
+import { requestsByVerb, sample, WRITE_VERBS, writesOf } from "./metrics.ts";
 import { delay, pollUntil } from "./poll.ts";
 
 export interface Activity {
@@ -64,10 +64,8 @@ export function isWrite(verb: Verb): boolean {
 
 /** `Activity` of an operator process from its `/metrics` text. */
 export function activityFromMetrics(text: string): Activity {
-  let writes = 0;
-  for (const r of apiRequests(text)) {
-    if (isWrite(r.verb as Verb) && !SCRAPE_REVIEWS.test(r.resource)) writes += r.count;
-  }
+  // the scrape reviews of a secure endpoint are not the operator's writes (requestsByVerb)
+  const writes = writesOf(requestsByVerb(text));
   return {
     depth: sample(text, "kleym_workqueue_depth") ?? NaN,
     inFlight: sample(text, "kleym_workqueue_in_flight") ?? NaN,
