@@ -34,6 +34,12 @@ export const LEASE_DESCRIPTOR: ResourceDescriptor = {
   namespaced: true,
 };
 
+/**
+ * The Lease's own client budget (operator/run.ts): a renewal every retry period, plus a read after
+ * a conflict, needs well under this; nothing else spends it.
+ */
+export const LEASE_BUDGET = { qps: 5, burst: 10 } as const;
+
 /** Name of kleym's Lease. */
 export const LEASE_NAME = "kleym-operator";
 
