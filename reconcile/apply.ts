@@ -44,7 +44,7 @@ import type { Plan } from "./plan.ts";
 import { FINALIZER } from "./types.ts";
 
 export { ApplyConflictError } from "./errors.ts";
-export { type EventObject, eventsClient } from "../apis/events.ts";
+export { type EventObject, eventsClient } from "../apis/event_writer.ts";
 
 export interface ApplyContext {
   readonly bindings: Pick<ResourceClient<InferenceIdentityBinding>, "patch" | "updateStatus">;
