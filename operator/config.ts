@@ -12,6 +12,16 @@
  */
 import { isLogLevel, LOG_LEVELS, type LogLevel } from "../observe/log.ts";
 import { DEFAULT_SPIRE_STATS_INTERVAL_MS } from "../reconcile/spire.ts";
+import {
+  DEFAULT_CLUSTER_DOMAIN,
+  DEFAULT_SVID_LIMITS,
+  parseClusterDomain,
+  type Parsed,
+  parseDnsSuffixes,
+  parseFederatedTrustDomains,
+  parseMaxSvidTtl,
+  type SvidLimits,
+} from "../reconcile/svid_limits.ts";
 
 export const PROGRAM = "kleym-operator";
 
@@ -60,6 +70,8 @@ export interface OperatorConfig {
   metricsSecure: boolean;
   /** Serving certificate files for /metrics; undefined: a self-signed pair made at start. */
   metricsCert?: { dir: string; certName: string; keyName: string };
+  /** `--max-svid-ttl`, `--cluster-domain`, `--allowed-*`: what `spec.svid` may ask for. */
+  svidLimits: SvidLimits;
 }
 
 export type ParseResult =
@@ -245,6 +257,37 @@ export const FLAGS: readonly FlagSpec[] = [
     kind: "string",
     value: "file",
     help: "private key file name in --metrics-cert-dir (default tls.key)",
+  },
+  {
+    name: "max-svid-ttl",
+    kind: "string",
+    env: "KLEYM_MAX_SVID_TTL",
+    value: "duration",
+    help: "longest spec.svid.x509TTL / jwtTTL a binding may ask for, whole seconds (default 24h)",
+  },
+  {
+    name: "cluster-domain",
+    kind: "string",
+    env: "KLEYM_CLUSTER_DOMAIN",
+    value: "domain",
+    help: "DNS domain of the cluster's Services: spec.svid.dnsNames may hold " +
+      `<service>.<binding namespace>.svc[.<domain>] (default ${DEFAULT_CLUSTER_DOMAIN})`,
+  },
+  {
+    name: "allowed-dns-suffixes",
+    kind: "string",
+    env: "KLEYM_ALLOWED_DNS_SUFFIXES",
+    value: "a.example,b.example",
+    help: "DNS names that bindings in EVERY namespace may put in SVIDs, each with the names " +
+      "below it (default none)",
+  },
+  {
+    name: "allowed-federated-trust-domains",
+    kind: "string",
+    env: "KLEYM_ALLOWED_FEDERATED_TRUST_DOMAINS",
+    value: "td1,td2",
+    help: "trust domains bindings in every namespace may federate with (spec.svid.federatesWith; " +
+      "default none)",
   },
   { name: "help", kind: "bool", help: "print this help and exit" },
   { name: "version", kind: "bool", help: "print the version and exit" },
@@ -548,6 +591,29 @@ function build(raw: RawFlags, env: Env, defaults: ParseDefaults): OperatorConfig
     kubeApiBurst,
     startupTimeoutMs,
     ...metricsTls(raw),
+    svidLimits: svidLimits(raw, env, td.value),
+  };
+}
+
+/** The four `spec.svid` limit flags (reconcile/svid_limits.ts parses each value). */
+function svidLimits(raw: RawFlags, env: Env, trustDomain: string): SvidLimits {
+  const value = <T>(name: string, parse: (text: string) => Parsed<T>, dflt: T): T => {
+    const v = lookup(raw, env, name);
+    if (!v) return dflt;
+    const parsed = parse(v.value);
+    if ("problem" in parsed) usage(`${v.source}=${JSON.stringify(v.value)}: ${parsed.problem}`);
+    return parsed.value;
+  };
+  const d = DEFAULT_SVID_LIMITS;
+  return {
+    maxTtlSeconds: value("max-svid-ttl", parseMaxSvidTtl, d.maxTtlSeconds),
+    clusterDomain: value("cluster-domain", parseClusterDomain, d.clusterDomain),
+    allowedDnsSuffixes: value("allowed-dns-suffixes", parseDnsSuffixes, d.allowedDnsSuffixes),
+    allowedFederatedTrustDomains: value(
+      "allowed-federated-trust-domains",
+      (text) => parseFederatedTrustDomains(text, trustDomain),
+      d.allowedFederatedTrustDomains,
+    ),
   };
 }
 

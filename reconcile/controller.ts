@@ -46,6 +46,7 @@ import { CollisionPeers } from "./peers.ts";
 import { Reconciler } from "./reconciler.ts";
 import { type OptionalId, ServedApis } from "./served.ts";
 import type { RenderConfig } from "./types.ts";
+import type { SvidLimits } from "./svid_limits.ts";
 import {
   bindingEventKeys,
   inputEventKeys,
@@ -59,6 +60,8 @@ export interface ControllerOptions {
   rest: RestClient;
   trustDomain: string;
   className?: string;
+  /** The limits on `spec.svid` (svid_limits.ts); default `DEFAULT_SVID_LIMITS`. */
+  svidLimits?: SvidLimits;
   logger: Logger;
   metrics: Metrics;
   /** Reconciles running at once (default 4). */
@@ -99,7 +102,11 @@ export class Controller {
   #synced = false;
 
   constructor(opts: ControllerOptions) {
-    this.#config = { trustDomain: opts.trustDomain, className: opts.className };
+    this.#config = {
+      trustDomain: opts.trustDomain,
+      className: opts.className,
+      svid: opts.svidLimits,
+    };
     this.#logger = opts.logger;
     this.#metrics = opts.metrics;
     this.#concurrency = Math.max(1, opts.concurrency ?? 4);
