@@ -8,8 +8,9 @@
  * `$HOME/.kube/config`.
  *
  * Transport stack, outermost first: retry -> request hook (sees every attempt) -> rate limit
- * (token bucket, qps 50 / burst 100 by default; qps <= 0 turns it off) -> HTTP (TLS, credentials,
- * User-Agent). `unthrottled` is the same stack on the same HTTP client without the rate limit,
+ * (token bucket at `qps` / `burst`: the operator passes `--kube-api-qps` / `--kube-api-burst`,
+ * 200 / 400 unless set; a caller that passes neither, the CLI, gets ratelimit.ts's 50 / 100;
+ * qps <= 0 turns it off) -> HTTP (TLS, credentials, User-Agent). `unthrottled` is the same stack on the same HTTP client without the rate limit,
  * for callers with a budget of their own (the event recorder: events must not spend the
  * reconciler's budget).
  */

@@ -2,15 +2,17 @@
  * Client-side request rate limit: a token bucket (`qps` tokens per second, at most `burst` banked).
  * Waiting requests reserve tokens in arrival order (the bucket may go negative; each request waits
  * until its own token exists), so the limiter is fair and needs no polling. An aborted wait returns
- * its token. Defaults match the operator's needs: qps 50, burst 100.
+ * its token. `DEFAULT_QPS` / `DEFAULT_BURST` (50 / 100) apply only to a caller that passes no
+ * limits, such as the read-only CLI; the operator always passes its own (`--kube-api-qps` /
+ * `--kube-api-burst`, 200 / 400 unless set: operator/config.ts).
  */
 import { type Clock, delay, realClock } from "./clock.ts";
 import type { Transport } from "./transport.ts";
 
 export interface RateLimitOptions {
-  /** Sustained requests per second; `Infinity` or <= 0 disables limiting. Default 50. */
+  /** Sustained requests per second; `Infinity` or <= 0 disables limiting. `DEFAULT_QPS` when absent. */
   qps?: number;
-  /** Requests allowed at once after idling. Default 100. */
+  /** Requests allowed at once after idling. `DEFAULT_BURST` when absent. */
   burst?: number;
   clock?: Clock;
 }

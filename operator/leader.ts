@@ -10,7 +10,7 @@
  * - The leader renews every retry period. If renewal keeps failing until the renew deadline has
  *   passed since the last successful renewal, or someone else is seen holding the Lease,
  *   leadership is lost: the leader signal aborts (with `LeadershipLostError`) and
- *   `runLeaderElection` resolves `"lost"` once the work under it has stopped.
+ *   `LeaderElector.run` resolves `"lost"` once the work under it has stopped.
  * - On shutdown (the outer signal aborts) the work under the leader signal is stopped and awaited
  *   first, then the Lease is released (`holderIdentity: ""`, `leaseDurationSeconds: 1`) so a
  *   standby takes over at once instead of waiting out the lease.
