@@ -32,7 +32,7 @@ export class TokenBucket {
     this.burst = Math.max(1, opts.burst ?? DEFAULT_BURST);
     this.#clock = opts.clock ?? realClock;
     this.#tokens = this.burst;
-    this.#last = this.#clock.now();
+    this.#last = this.#clock.monotonic();
   }
 
   get unlimited(): boolean {
@@ -45,7 +45,8 @@ export class TokenBucket {
    */
   reserve(): number {
     if (this.unlimited) return 0;
-    const now = this.#clock.now();
+    // Monotonic: a wall-clock step back must not drain the bucket for the length of the step.
+    const now = this.#clock.monotonic();
     this.#tokens = Math.min(this.burst, this.#tokens + ((now - this.#last) / 1000) * this.qps);
     this.#last = now;
     this.#tokens -= 1;
