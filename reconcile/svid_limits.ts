@@ -153,23 +153,11 @@ export function parseDnsSuffixes(text: string): Parsed<string[]> {
 }
 
 /**
- * `--allowed-federated-trust-domains`. The operator's own trust domain is refused: SPIRE never
- * federates a trust domain with itself, so listing it can only be a mistake.
+ * `--allowed-federated-trust-domains`: bare trust domain names. (The operator's own trust domain
+ * is refused by the operator's configuration, operator/config.ts, which knows it.)
  */
-export function parseFederatedTrustDomains(
-  text: string,
-  ownTrustDomain: string,
-): Parsed<string[]> {
-  const parsed = parseList(text, trustDomainNameProblem, "trust domain");
-  if ("problem" in parsed) return parsed;
-  if (parsed.value.includes(ownTrustDomain)) {
-    return {
-      problem: `trust domain ${
-        JSON.stringify(ownTrustDomain)
-      } is the operator's own (--trust-domain): SPIRE does not federate a trust domain with itself`,
-    };
-  }
-  return parsed;
+export function parseFederatedTrustDomains(text: string): Parsed<string[]> {
+  return parseList(text, trustDomainNameProblem, "trust domain");
 }
 
 /** `name` is `suffix` itself or below it, on a label boundary. */

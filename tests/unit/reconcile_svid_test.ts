@@ -306,9 +306,8 @@ Deno.test("limit flag values: parsed, or a problem in words", async (t) => {
     }
   });
   await t.step("--allowed-federated-trust-domains", () => {
-    assert.deepEqual(parseFederatedTrustDomains("a.example", "td"), { value: ["a.example"] });
-    assert.ok("problem" in parseFederatedTrustDomains("spiffe://a.example", "td"));
-    const own = parseFederatedTrustDomains("a.example,td", "td");
-    assert.ok("problem" in own && own.problem.includes("own"));
+    assert.deepEqual(parseFederatedTrustDomains("a.example"), { value: ["a.example"] });
+    assert.ok("problem" in parseFederatedTrustDomains("spiffe://a.example"));
+    assert.ok("problem" in parseFederatedTrustDomains("a.example,a.example"));
   });
 });
