@@ -60,6 +60,7 @@ import { BindError, serveEndpoints } from "./http.ts";
 import { apiReviewer, DelegatedAuth } from "./metricsauth.ts";
 import { LeaderElector, LEASE_BUDGET, LEASE_DESCRIPTOR, type LeaseObject } from "./leader.ts";
 import { REVIEW_BUDGET } from "./review_limit.ts";
+import type { SvidLimits } from "../reconcile/svid_limits.ts";
 
 /** What the operator needs of the controller (reconcile/controller.ts implements it). */
 export interface OperatorController {
@@ -74,6 +75,8 @@ export interface ControllerParams {
   rest: RestClient;
   trustDomain: string;
   className?: string;
+  /** `--max-svid-ttl`, `--cluster-domain`, `--allowed-*` (reconcile/svid_limits.ts). */
+  svidLimits?: SvidLimits;
   logger: Logger;
   metrics: Metrics;
   concurrency?: number;
@@ -242,6 +245,7 @@ export async function runOperator(deps: OperatorDeps, signal: AbortSignal): Prom
     source: connection.conn.source,
     trustDomain: config.trustDomain,
     className: config.className,
+    svidLimits: config.svidLimits,
     leaderElection: config.leaderElection.enabled,
   });
 
@@ -329,6 +333,7 @@ export async function runOperator(deps: OperatorDeps, signal: AbortSignal): Prom
       rest: connection.rest,
       trustDomain: config.trustDomain,
       className: config.className,
+      svidLimits: config.svidLimits,
       logger,
       metrics,
       concurrency: config.concurrency,
