@@ -225,6 +225,8 @@ Deno.test("spec.svid: each field rendered, each refusal fails closed and recover
             "json",
             "--kubeconfig",
             env.kubeconfigPath,
+            // The operator's limits: the CLI cannot see its flags.
+            ...FLAGS,
           ]);
           const report = checkedReport<BindingInspectionReport>(run);
           assert.equal(report.svid?.refusedBy?.flag, flag, name);
