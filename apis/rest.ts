@@ -36,24 +36,7 @@ import {
 import { watchEvents } from "./stream.ts";
 import type { KubeRequest, Transport } from "./transport.ts";
 
-export {
-  apiVersionOf,
-  type DeleteOptions,
-  groupVersionPath,
-  type JsonPatchOp,
-  type KubeObject,
-  type ListOptions,
-  type NamespacedOptions,
-  type ObjectList,
-  type PatchOptions,
-  type PatchType,
-  type RequestOptions,
-  type ResourceDescriptor,
-  resourcePath,
-  type WatchEvent,
-  type WatchOptions,
-  type WriteOptions,
-} from "./resource.ts";
+export * from "./resource.ts";
 
 /** Upper bound of one non-watch request; kube-apiserver's own default request timeout is 60 s. */
 export const REQUEST_TIMEOUT_MS = 60_000;
