@@ -8,7 +8,8 @@
  * `$HOME/.kube/config`.
  *
  * Transport stack, outermost first: retry -> request hook (sees every attempt) -> rate limit
- * (token bucket, qps 50 / burst 100 by default; qps <= 0 turns it off) -> HTTP (TLS, credentials,
+ * (token bucket, qps 50 / burst 100 by default; qps <= 0 turns it off) -> request deadline
+ * (timeout.ts, not for watches; a wait for a token does not count) -> HTTP (TLS, credentials,
  * User-Agent). `unthrottled` is the same stack on the same HTTP client without the rate limit,
  * for callers with a budget of their own (the event recorder: events must not spend the
  * reconciler's budget).
@@ -20,6 +21,7 @@ import { kubeconfigConnection } from "./kubeconfig.ts";
 import { withRateLimit } from "./ratelimit.ts";
 import { RestClient } from "./rest.ts";
 import { type RetryOptions, withRetry } from "./retry.ts";
+import { withTimeout } from "./timeout.ts";
 import { type ConnectionConfig, httpTransport, type Transport } from "./transport.ts";
 
 export interface ConnectionOptions {
@@ -41,6 +43,8 @@ export interface TransportOptions {
   retry?: RetryOptions | false;
   clock?: Clock;
   userAgent?: string;
+  /** Deadline of every non-watch request (apis/timeout.ts; default 60 s; 0 turns it off). */
+  requestTimeoutMs?: number;
 }
 
 export interface Connection {
@@ -74,7 +78,13 @@ export function buildTransport(
   conn: ConnectionConfig,
   opts: TransportOptions = {},
 ): { transport: Transport; unthrottled: Transport; close(): void } {
-  const http = httpTransport(conn, { userAgent: opts.userAgent });
+  const raw = httpTransport(conn, { userAgent: opts.userAgent });
+  // docs/contract.md#dead-connections: every request but a watch has a deadline (timeout.ts).
+  const http = withTimeout(raw, {
+    timeoutMs: opts.requestTimeoutMs,
+    server: conn.server,
+    clock: opts.clock,
+  });
   const stack = (inner: Transport): Transport => {
     let t = inner;
     if (opts.onRequest) t = withRequestHook(t, opts.onRequest, opts.clock);
@@ -84,7 +94,7 @@ export function buildTransport(
     return t;
   };
   const limited = withRateLimit(http, { qps: opts.qps, burst: opts.burst, clock: opts.clock });
-  return { transport: stack(limited), unthrottled: stack(http), close: () => http.close() };
+  return { transport: stack(limited), unthrottled: stack(http), close: () => raw.close() };
 }
 
 export async function connect(

@@ -69,6 +69,8 @@ export interface ControllerOptions {
   syncPeriodMs?: number;
   /** Figures-only status writes at most once per this many ms per binding; default 10 000. */
   spireStatsIntervalMs?: number;
+  /** Reopen a watch that delivers nothing for this long (apis/idle.ts; default 150 s). */
+  watchIdleMs?: number;
   /** Injectable time for timers and the views' TTL. */
   clock?: Clock;
   /** Where planned events go; `record` never blocks (apis/events.ts `EventRecorder`). */
@@ -125,6 +127,7 @@ export class Controller {
       transform: cachedBinding,
       clock: this.#clock,
       notServedRetryMs: crdRetryMs,
+      idleTimeoutMs: opts.watchIdleMs,
       onStatus: (status) => this.#status("inferenceidentitybindings", status),
       onError: (error) => this.#informerError("inferenceidentitybindings", error),
     });
@@ -143,6 +146,7 @@ export class Controller {
       rest: opts.rest,
       clock: this.#clock,
       crdRetryMs,
+      watchIdleMs: opts.watchIdleMs,
       logger: this.#logger,
       metrics: this.#metrics,
       onInformer: (id, informer) => this.#watchOptional(id, informer),
