@@ -34,6 +34,7 @@ import {
   type RenderConfig,
 } from "../reconcile/types.ts";
 import { VERSION } from "../apis/version.ts";
+import { INSPECT_DEFAULT_TRUST_DOMAIN } from "../flags/cli.ts";
 import type { InspectCommand } from "./args.ts";
 import {
   bindingHealthFindings,
@@ -63,8 +64,6 @@ import {
   SCHEMA_VERSION,
   sortFindings,
 } from "./report.ts";
-
-export const DEFAULT_TRUST_DOMAIN = "kleym.sonda.red";
 
 /** The served versions kleym reads and writes, from discovery. */
 export interface ServedApis {
@@ -109,7 +108,7 @@ export function identityConfig(
     ? { value: command.trustDomain, source: "flag" }
     : statusTd !== undefined
     ? { value: statusTd, source: "binding-status" }
-    : { value: DEFAULT_TRUST_DOMAIN, source: "default" };
+    : { value: INSPECT_DEFAULT_TRUST_DOMAIN, source: "default" };
   const className: IdentityConfig["className"] = command.className !== undefined
     ? { value: command.className === "" ? null : command.className, source: "flag" }
     : statusTd !== undefined
@@ -380,7 +379,9 @@ export function buildInspectionReport(input: InspectInput): BindingInspectionRep
       severity: "warning",
       reason: "TrustDomainDefaulted",
       message: `the binding's status names no trust domain (not reconciled yet?): rendered with ` +
-        `the default ${JSON.stringify(DEFAULT_TRUST_DOMAIN)}, classless; pass --trust-domain ` +
+        `the default ${
+          JSON.stringify(INSPECT_DEFAULT_TRUST_DOMAIN)
+        }, classless; pass --trust-domain ` +
         `and --clusterspiffeid-class-name to render with the operator's configuration`,
       affectedRefs: [ref],
     });

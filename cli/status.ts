@@ -12,6 +12,8 @@ import { compareCodeUnits } from "../apis/compare.ts";
 import { VERSION } from "../apis/version.ts";
 import { CONDITION_TYPES, decodeConditions } from "../reconcile/conditions.ts";
 import { isRecord } from "../reconcile/json.ts";
+import { OPERATOR_FLAG_LIST, OPERATOR_FLAGS } from "../flags/operator.ts";
+import { type Flag, given, type RawFlags, readFlags } from "../flags/parse.ts";
 import { crossCheckBindings, type CrossCheckInput } from "./crosscheck.ts";
 import { bindingHealth, bindingHealthFindings } from "./findings.ts";
 import { decodeSpireFigures, maskersIn, spireFindings, spireTotals } from "./spire.ts";
@@ -125,22 +127,20 @@ interface DecodedDeployment extends OperatorDeployment {
   className?: string;
 }
 
-/** The value of `--name=v` / `--name v` in args, or a literal env var. */
-function flagValue(
-  args: readonly string[],
+/**
+ * What the operator container is configured with for `flag`: its args read with the operator's
+ * own flag table (flags/operator.ts), else the variable when the container sets it literally.
+ */
+function configured(
+  flags: RawFlags,
   env: readonly unknown[],
-  flag: string,
-  envName: string,
+  flag: Flag,
 ): string | undefined {
-  for (let i = 0; i < args.length; i++) {
-    if (args[i].startsWith(`--${flag}=`)) return args[i].slice(flag.length + 3);
-    if (args[i] === `--${flag}` && i + 1 < args.length) return args[i + 1];
-  }
-  for (const e of env) {
-    const o = rec(e);
-    if (o.name === envName && typeof o.value === "string") return o.value;
-  }
-  return undefined;
+  const literal = (name: string) => {
+    const e = env.map(rec).find((o) => o.name === name);
+    return typeof e?.value === "string" ? e.value : undefined;
+  };
+  return given(flag, flags, literal)?.text;
 }
 
 export function decodeDeployment(u: unknown): DecodedDeployment {
@@ -157,13 +157,9 @@ export function decodeDeployment(u: unknown): DecodedDeployment {
   const args = [...strings(container.command), ...strings(container.args)];
   const env = Array.isArray(container.env) ? container.env : [];
   const image = typeof container.image === "string" ? container.image : null;
-  const td = flagValue(args, env, "trust-domain", "KLEYM_TRUST_DOMAIN");
-  const cls = flagValue(
-    args,
-    env,
-    "clusterspiffeid-class-name",
-    "KLEYM_CLUSTERSPIFFEID_CLASS_NAME",
-  );
+  const flags = readFlags(OPERATOR_FLAG_LIST, args);
+  const td = configured(flags, env, OPERATOR_FLAGS.trustDomain);
+  const cls = configured(flags, env, OPERATOR_FLAGS.className);
   return {
     namespace: typeof meta.namespace === "string" ? meta.namespace : "",
     name: typeof meta.name === "string" ? meta.name : "",

@@ -32,7 +32,7 @@
  *   reconciler makes only for such a write (`lookupMasking`, then `masking` in a second plan).
  *
  * API: `spireSource`, `reportedFigures`, `decodeSpireStatus`, `planSpire`, `maskingHolders`, `SpireSource`,
- * `MaskingLookup`, `SpireDecision`, `DEFAULT_SPIRE_STATS_INTERVAL_MS`, `SPIRE_EVENT_REASONS`.
+ * `MaskingLookup`, `SpireDecision`, `SPIRE_EVENT_REASONS`.
  */
 import { formatTime } from "./conditions.ts";
 import { isRecord } from "./json.ts";
@@ -44,9 +44,6 @@ import {
   type SpireFigures,
   type SpireStatus,
 } from "./types.ts";
-
-/** `--spire-stats-interval` default: one figures-only status write per 10 s per binding. */
-export const DEFAULT_SPIRE_STATS_INTERVAL_MS = 10_000;
 
 export const SPIRE_EVENT_REASONS = {
   entryFailures: "SPIREEntryFailures",
