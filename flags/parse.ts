@@ -102,8 +102,9 @@ export function scanFlags(
   args: readonly string[],
   words: ScanWords = {},
 ): Scanned {
-  const unknown = words.unknown ?? ((arg: string, name: string) =>
-    `unknown flag ${arg.startsWith("--") ? `--${name}` : JSON.stringify(arg)} (see --help)`);
+  const unknown = words.unknown ??
+    ((arg: string, name: string) =>
+      `unknown flag ${arg.startsWith("--") ? `--${name}` : JSON.stringify(arg)} (see --help)`);
   const byName = new Map(table.map((f) => [f.name, f]));
   const flags = new Map<string, string | boolean>();
   const positionals: string[] = [];
