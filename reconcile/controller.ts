@@ -44,6 +44,7 @@ import type { Logger } from "../observe/log.ts";
 import type { Metrics } from "../observe/metrics.ts";
 import { cachedBinding } from "./cached.ts";
 import { CollisionPeers } from "./peers.ts";
+import { InformerHealth } from "./informer_health.ts";
 import { Reconciler } from "./reconciler.ts";
 import { type OptionalId, ServedApis } from "./served.ts";
 import type { RenderConfig } from "./types.ts";
@@ -92,6 +93,8 @@ export class Controller {
   readonly #peers: CollisionPeers;
   readonly #reconciler: Reconciler;
   readonly #queue: WorkQueue<string>;
+  /** Warn-once logging of list/watch failures, `kleym_informer_synced` (informer_health.ts). */
+  readonly #health: InformerHealth;
 
   /** Owned by the controller (linked to startCaches' signal); aborted when `run` ends. */
   readonly #caches = new AbortController();
@@ -108,6 +111,7 @@ export class Controller {
     this.#syncPeriodMs = opts.syncPeriodMs ?? OPERATOR_FLAGS.syncPeriod.default;
     this.#clock = opts.clock ?? realClock;
     const crdRetryMs = opts.crdRetryMs ?? 30_000;
+    this.#health = new InformerHealth(this.#logger, this.#metrics);
 
     this.#queue = new WorkQueue<string>({
       clock: this.#clock,
@@ -311,6 +315,10 @@ export class Controller {
   }
 
   #status(resource: string, status: InformerStatus): void {
+    const synced = resource === "inferenceidentitybindings"
+      ? this.#bindings.hasSynced()
+      : this.#served?.running(resource as OptionalId)?.informer.hasSynced() ?? false;
+    this.#health.status(resource, status, synced);
     if (status.state === "notServed" && resource === "inferenceidentitybindings") {
       this.#logger.error(
         "the InferenceIdentityBinding API is not served: install kleym's CRD (deploy.yaml)",
@@ -321,7 +329,7 @@ export class Controller {
 
   #informerError(resource: string, error: unknown): void {
     if (this.#caches.signal.aborted) return;
-    this.#logger.debug("watch interrupted; reconnecting", { resource, error });
+    this.#health.failed(resource, error);
   }
 }
 
