@@ -59,6 +59,7 @@ import { BindError, serveEndpoints } from "./http.ts";
 import { apiReviewer, DelegatedAuth } from "./metricsauth.ts";
 import { LeaderElector, LEASE_BUDGET, LEASE_DESCRIPTOR, type LeaseObject } from "./leader.ts";
 import { REVIEW_BUDGET } from "./review_limit.ts";
+import type { SvidLimits } from "../reconcile/svid_limits.ts";
 
 /** What the operator needs of the controller (reconcile/controller.ts implements it). */
 export interface OperatorController {
@@ -73,6 +74,8 @@ export interface ControllerParams {
   rest: RestClient;
   trustDomain: string;
   className?: string;
+  /** `--max-svid-ttl`, `--cluster-domain`, `--allowed-*` (reconcile/svid_limits.ts). */
+  svidLimits?: SvidLimits;
   logger: Logger;
   metrics: Metrics;
   concurrency?: number;
@@ -241,6 +244,7 @@ export async function runOperator(deps: OperatorDeps, signal: AbortSignal): Prom
     source: connection.conn.source,
     trustDomain: config.trustDomain,
     className: config.className,
+    svidLimits: config.svidLimits,
     leaderElection: config.leaderElection.enabled,
   });
 
@@ -328,6 +332,7 @@ export async function runOperator(deps: OperatorDeps, signal: AbortSignal): Prom
       rest: connection.rest,
       trustDomain: config.trustDomain,
       className: config.className,
+      svidLimits: config.svidLimits,
       logger,
       metrics,
       concurrency: config.concurrency,

@@ -48,6 +48,7 @@ import { InformerHealth } from "./informer_health.ts";
 import { Reconciler } from "./reconciler.ts";
 import { type OptionalId, ServedApis } from "./served.ts";
 import type { RenderConfig } from "./types.ts";
+import type { SvidLimits } from "./svid_limits.ts";
 import {
   bindingEventKeys,
   inputEventKeys,
@@ -61,6 +62,8 @@ export interface ControllerOptions {
   rest: RestClient;
   trustDomain: string;
   className?: string;
+  /** The limits on `spec.svid` (svid_limits.ts); default `DEFAULT_SVID_LIMITS`. */
+  svidLimits?: SvidLimits;
   logger: Logger;
   metrics: Metrics;
   /** Reconciles running at once (default: `--max-concurrent-reconciles`'s). */
@@ -103,7 +106,11 @@ export class Controller {
   #synced = false;
 
   constructor(opts: ControllerOptions) {
-    this.#config = { trustDomain: opts.trustDomain, className: opts.className };
+    this.#config = {
+      trustDomain: opts.trustDomain,
+      className: opts.className,
+      svid: opts.svidLimits,
+    };
     this.#logger = opts.logger;
     this.#metrics = opts.metrics;
     // Unset: the flags' defaults (flags/operator.ts), so a test's controller runs like the operator.

@@ -42,6 +42,9 @@ export const REASONS_BY_CONDITION = {
     "ClusterSPIFFEIDNameTaken",
     "InvalidBindingName",
     "ClusterSPIFFEIDRejected",
+    "SVIDTTLOutOfRange",
+    "DNSNameNotAllowed",
+    "FederationNotAllowed",
   ],
   Conflict: ["IdentityCollision"],
 } as const satisfies Record<FailureCondition, readonly string[]>;
@@ -88,6 +91,10 @@ export const RETRY_CLASS = {
   ClusterSPIFFEIDNameTaken: "timer",
   InvalidBindingName: "watch",
   ClusterSPIFFEIDRejected: "backoff",
+  // A limit flag changes only with a restart, and start-up reconciles every binding.
+  SVIDTTLOutOfRange: "watch",
+  DNSNameNotAllowed: "watch",
+  FederationNotAllowed: "watch",
   IdentityCollision: "watch",
 } as const satisfies Record<FailureReason, RetryClass>;
 
