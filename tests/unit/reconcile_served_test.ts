@@ -14,14 +14,11 @@ import type { Transport } from "../../apis/transport.ts";
 import { Logger } from "../../observe/log.ts";
 import { Metrics } from "../../observe/metrics.ts";
 import { ServedApis } from "../../reconcile/served.ts";
+import { pollUntil } from "../harness/poll.ts";
 
-async function until(cond: () => boolean, what: string): Promise<void> {
-  const end = Date.now() + 5_000;
-  while (!cond()) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 0));
-  }
-}
+/** In-process state: look again after every macrotask (the deadline only bounds a failure). */
+const until = (cond: () => boolean, what: string) =>
+  pollUntil(what, 60_000, cond, { intervalMs: 0 });
 
 /** Group-version paths whose LISTs answer 404 (the CRD is really gone). */
 const gone = new Set<string>();
