@@ -47,7 +47,7 @@ import { type Refusal, refusalOf, type RefusedVerb } from "./refusal.ts";
 import { FINALIZER } from "./types.ts";
 
 export { ApplyConflictError } from "./errors.ts";
-export { type EventObject, eventsClient } from "../apis/events.ts";
+export { type EventObject, eventsClient } from "../apis/event_writer.ts";
 
 export interface ApplyContext {
   readonly bindings: Pick<ResourceClient<InferenceIdentityBinding>, "patch" | "updateStatus">;

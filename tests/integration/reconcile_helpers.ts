@@ -8,7 +8,8 @@
  */
 import { buildTransport, connect, loadConnection } from "../../apis/connect.ts";
 import { ApiError } from "../../apis/errors.ts";
-import { apiEventWriter, EventRecorder } from "../../apis/events.ts";
+import { apiEventWriter } from "../../apis/event_writer.ts";
+import { EventRecorder } from "../../apis/events.ts";
 import { RequestCounter } from "../../apis/hooks.ts";
 import { type KubeObject, ResourceClient, RestClient } from "../../apis/rest.ts";
 import type { Transport } from "../../apis/transport.ts";
