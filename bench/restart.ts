@@ -1,0 +1,81 @@
+/**
+ * A restart on a converged cluster: a fresh control plane, a population whose converged state the
+ * raw writer puts in place without a rate limit (setup, not measured), then the operator starts
+ * with nothing to do. Measures spawn -> /readyz, the first pass (every binding reconciled once,
+ * queue empty), its writes (target 0), the slowest /healthz meanwhile and the peak RSS. The large
+ * phase and the namespace-scale phase are this with different populations.
+ */
+import { startControlPlane } from "../tests/harness/controlplane.ts";
+import {
+  type Operator,
+  requestsByVerb,
+  waitReady,
+  writesOf,
+} from "../tests/resilience/operator.ts";
+import { clients } from "./clients.ts";
+import { N_LARGE } from "./config.ts";
+import {
+  deployAsServiceAccount,
+  initialPass,
+  rssNow,
+  slowestHealthz,
+  startBenchOperator,
+} from "./operator.ts";
+import { createAll, createBindings, type Population, population } from "./population.ts";
+import { rawWriteAll } from "./rawwriter.ts";
+import { loadavg, progress, round } from "./report.ts";
+
+export async function convergedRestart(
+  label: string,
+  p: Population,
+): Promise<Record<string, unknown>> {
+  const n = p.bindings.length;
+  progress(`${label}: fresh control plane, ${n} converged bindings in ${p.namespaces.length} ns`);
+  const cp = await startControlPlane();
+  let op: Operator | undefined;
+  try {
+    const saKubeconfig = await deployAsServiceAccount(cp);
+    const admin = await clients(cp.kubeconfigPath, 5000, 5000);
+    await createAll(admin, p, label);
+    const setup = Date.now();
+    const created = await createBindings(admin, p);
+    const took = () => ((Date.now() - setup) / 1000).toFixed(0);
+    progress(`${label}: ${n} bindings created in ${took()} s; writing their converged state`);
+    await rawWriteAll(admin, p, created, 32);
+    progress(`${label}: converged state written (${took()} s)`);
+    admin.close();
+    const loadStart = loadavg();
+    const spawn = Date.now();
+    op = startBenchOperator(saKubeconfig);
+    const healthStop = new AbortController();
+    const health = slowestHealthz(op, healthStop.signal);
+    const startupMs = await waitReady(op, spawn, 600_000);
+    const passMs = await initialPass(op, n, 1_800_000);
+    healthStop.abort();
+    const req = requestsByVerb(await op.metrics());
+    const mem = op.memory();
+    const rss = await rssNow(op);
+    const out = {
+      ...rss,
+      n,
+      namespaces: p.namespaces.length,
+      startupSeconds: round(startupMs / 1000),
+      cachesSyncedSeconds: round(((op.syncedAt() ?? NaN) - spawn) / 1000),
+      slowestHealthzMs: await health,
+      initialPassSeconds: round(passMs / 1000),
+      writesAfterStartup: writesOf(req),
+      requestsByVerb: req,
+      peakRssBytes: mem.hwm,
+      rssBytes: mem.rss,
+      load: { start: loadStart, end: loadavg() },
+    };
+    progress(`${label}: ${JSON.stringify(out)}`);
+    return out;
+  } finally {
+    if (op) await op.stop();
+    await cp.stop();
+  }
+}
+
+/** Large: N_LARGE converged bindings over the convergence populations' 10 namespaces. */
+export const large = () => convergedRestart("large", population("large", N_LARGE));
