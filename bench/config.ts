@@ -30,3 +30,13 @@ export const CHURN_POOLS = 5;
 export const CHURN_PER_POOL = 20;
 /** Every bench binding runs as this one ServiceAccount. */
 export const SERVICE_ACCOUNT = "inference-sa";
+/**
+ * `make bench-scale` only: checkouts to restart on each converged layout, `label=path` separated
+ * by `,` (e.g. `before=/src/old,after=.`), so two versions are compared on the same data under
+ * the same load. Default: this checkout.
+ */
+export const SCALE_ROOTS: { label: string; root?: string }[] = (Deno.env.get("SCALE_ROOTS") ?? "")
+  .split(",").filter((x) => x.includes("=")).map((x) => {
+    const [label, root] = x.split("=", 2);
+    return { label, root: Deno.realPathSync(root) };
+  });

@@ -30,6 +30,9 @@ export async function deployAsServiceAccount(cp: ControlPlane): Promise<string> 
   return kubeconfig;
 }
 
+/** The scraper `deployAsServiceAccount` made for this kubeconfig's control plane. */
+export const scraperOf = (saKubeconfig: string) => scrapers.get(saKubeconfig);
+
 /**
  * The operator as shipped: /metrics over HTTPS with every scrape reviewed by the API server, so
  * its memory includes the TLS server. The reviews (at most two per 10 s of scraping) are not the

@@ -3,12 +3,14 @@
  * raw writer puts in place without a rate limit (setup, not measured), then the operator starts
  * with nothing to do. Measures spawn -> /readyz, the first pass (every binding reconciled once,
  * queue empty), its writes (target 0), the slowest /healthz meanwhile and the peak RSS. The large
- * phase and the namespace-scale phase are this with different populations.
+ * phase and the namespace-scale phase are this with different populations; the latter may
+ * restart several checkouts on one setup (same data, same hour, same load).
  */
-import { startControlPlane } from "../tests/harness/controlplane.ts";
+import { type ControlPlane, startControlPlane } from "../tests/harness/controlplane.ts";
 import {
   type Operator,
   requestsByVerb,
+  startOperator,
   waitReady,
   writesOf,
 } from "../tests/resilience/operator.ts";
@@ -18,21 +20,21 @@ import {
   deployAsServiceAccount,
   initialPass,
   rssNow,
+  scraperOf,
   slowestHealthz,
-  startBenchOperator,
 } from "./operator.ts";
 import { createAll, createBindings, type Population, population } from "./population.ts";
 import { rawWriteAll } from "./rawwriter.ts";
 import { loadavg, progress, round } from "./report.ts";
 
-export async function convergedRestart(
+/** A control plane holding `p` converged; the ServiceAccount kubeconfig for the operator. */
+export async function convergedCluster(
   label: string,
   p: Population,
-): Promise<Record<string, unknown>> {
+): Promise<{ cp: ControlPlane; saKubeconfig: string }> {
   const n = p.bindings.length;
   progress(`${label}: fresh control plane, ${n} converged bindings in ${p.namespaces.length} ns`);
   const cp = await startControlPlane();
-  let op: Operator | undefined;
   try {
     const saKubeconfig = await deployAsServiceAccount(cp);
     const admin = await clients(cp.kubeconfigPath, 5000, 5000);
@@ -44,9 +46,27 @@ export async function convergedRestart(
     await rawWriteAll(admin, p, created, 32);
     progress(`${label}: converged state written (${took()} s)`);
     admin.close();
-    const loadStart = loadavg();
-    const spawn = Date.now();
-    op = startBenchOperator(saKubeconfig);
+    return { cp, saKubeconfig };
+  } catch (e) {
+    await cp.stop();
+    throw e;
+  }
+}
+
+/**
+ * One operator start on a converged cluster of `n` bindings; `root`: the checkout to run
+ * (default this one). The load average is read before the spawn and after the first pass.
+ */
+export async function restartOn(
+  label: string,
+  saKubeconfig: string,
+  n: number,
+  root?: string,
+): Promise<Record<string, unknown>> {
+  const loadStart = loadavg();
+  const spawn = Date.now();
+  const op: Operator = startOperator(saKubeconfig, [], undefined, scraperOf(saKubeconfig), root);
+  try {
     const healthStop = new AbortController();
     const health = slowestHealthz(op, healthStop.signal);
     const startupMs = await waitReady(op, spawn, 600_000);
@@ -58,7 +78,7 @@ export async function convergedRestart(
     const out = {
       ...rss,
       n,
-      namespaces: p.namespaces.length,
+      ...(root ? { root } : {}),
       startupSeconds: round(startupMs / 1000),
       cachesSyncedSeconds: round(((op.syncedAt() ?? NaN) - spawn) / 1000),
       slowestHealthzMs: await health,
@@ -72,7 +92,22 @@ export async function convergedRestart(
     progress(`${label}: ${JSON.stringify(out)}`);
     return out;
   } finally {
-    if (op) await op.stop();
+    await op.stop();
+  }
+}
+
+/** Setup and one restart of this checkout, on a control plane of its own. */
+export async function convergedRestart(
+  label: string,
+  p: Population,
+): Promise<Record<string, unknown>> {
+  const { cp, saKubeconfig } = await convergedCluster(label, p);
+  try {
+    return {
+      ...(await restartOn(label, saKubeconfig, p.bindings.length)),
+      namespaces: p.namespaces.length,
+    };
+  } finally {
     await cp.stop();
   }
 }

@@ -6,54 +6,83 @@
  * namespaces; the ratio of the two first passes is the figure (target <= 1.5).
  *
  * Also an entry point of its own (`make bench-scale`): this phase alone, results on stdout and in
- * bench/results/scale-<time>.json.
+ * bench/results/scale-<time>.{md,json}; with SCALE_ROOTS, several checkouts restarted on each
+ * layout's one setup.
  */
-import { SCALE_N, SCALE_SPREAD } from "./config.ts";
+import { SCALE_N, SCALE_ROOTS, SCALE_SPREAD } from "./config.ts";
+import { commit } from "./machine.ts";
 import { population } from "./population.ts";
 import { loadavg, progress, round } from "./report.ts";
-import { convergedRestart } from "./restart.ts";
-import { commit } from "./machine.ts";
+import { convergedCluster, restartOn } from "./restart.ts";
 
-export async function namespaceScale(): Promise<Record<string, unknown>> {
-  const one = await convergedRestart("scale (1 namespace)", population("one", SCALE_N, 1));
-  const spread = await convergedRestart(
-    `scale (${SCALE_SPREAD} namespaces)`,
-    population("spread", SCALE_N, SCALE_SPREAD),
-  );
-  const out = {
-    n: SCALE_N,
-    oneNamespace: one,
-    spread,
-    firstPassRatio: round(Number(one.initialPassSeconds) / Number(spread.initialPassSeconds)),
-    readyzRatio: round(Number(one.startupSeconds) / Number(spread.startupSeconds)),
-  };
-  progress(`scale: first pass one/spread = ${out.firstPassRatio}`);
-  return out;
+type Run = Record<string, unknown>;
+
+/** Per checkout (`roots`; default this one): its restart on each layout and the ratio. */
+export async function namespaceScale(
+  roots: { label: string; root?: string }[] = [{ label: "this checkout" }],
+): Promise<Record<string, unknown>> {
+  const layouts = [
+    { key: "oneNamespace", label: "1 namespace", p: population("one", SCALE_N, 1) },
+    {
+      key: "spread",
+      label: `${SCALE_SPREAD} namespaces`,
+      p: population("spread", SCALE_N, SCALE_SPREAD),
+    },
+  ];
+  const runs: Run[] = roots.map((r) => ({ label: r.label, ...(r.root ? { root: r.root } : {}) }));
+  for (const layout of layouts) {
+    const { cp, saKubeconfig } = await convergedCluster(`scale (${layout.label})`, layout.p);
+    try {
+      for (const [i, r] of roots.entries()) {
+        runs[i][layout.key] = {
+          ...(await restartOn(
+            `scale (${layout.label}, ${r.label})`,
+            saKubeconfig,
+            SCALE_N,
+            r.root,
+          )),
+          namespaces: layout.p.namespaces.length,
+        };
+      }
+    } finally {
+      await cp.stop();
+    }
+  }
+  for (const run of runs) {
+    const one = run.oneNamespace as Run;
+    const spread = run.spread as Run;
+    run.firstPassRatio = round(Number(one.initialPassSeconds) / Number(spread.initialPassSeconds));
+    run.readyzRatio = round(Number(one.startupSeconds) / Number(spread.startupSeconds));
+    progress(`scale (${run.label}): first pass 1 ns / spread = ${run.firstPassRatio}`);
+  }
+  return { n: SCALE_N, spreadNamespaces: SCALE_SPREAD, runs };
 }
 
 const MiB = (b: unknown) => `${(Number(b) / 1048576).toFixed(1)} MiB`;
 
-/** One row per layout: the figures and the load around them. */
+/** Per checkout: one row per layout (figures and the load around them) and the ratio. */
 export function scaleRows(s: Record<string, unknown>): [string, string][] {
-  const row = (r: Record<string, unknown>) => {
+  const row = (r: Run) => {
     const load = r.load as { start: number[]; end: number[] };
     return `/readyz ${r.startupSeconds} s (caches synced ${r.cachesSyncedSeconds} s), first pass ${r.initialPassSeconds} s after, ${r.writesAfterStartup} writes, slowest /healthz ${r.slowestHealthzMs} ms, peak RSS ${
       MiB(r.peakRssBytes)
     } (load ${load.start.join(" ")} -> ${load.end.join(" ")})`;
   };
-  const one = s.oneNamespace as Record<string, unknown>;
-  const spread = s.spread as Record<string, unknown>;
-  return [
-    [`scale: ${s.n} bindings in 1 namespace`, row(one)],
-    [`scale: ${s.n} bindings over ${spread.namespaces} namespaces`, row(spread)],
-    ["scale: first pass 1 ns / spread (target <= 1.5)", String(s.firstPassRatio)],
-  ];
+  return (s.runs as Run[]).flatMap((run): [string, string][] => [
+    [`scale (${run.label}): ${s.n} bindings in 1 namespace`, row(run.oneNamespace as Run)],
+    [
+      `scale (${run.label}): ${s.n} bindings over ${s.spreadNamespaces} namespaces`,
+      row(run.spread as Run),
+    ],
+    [`scale (${run.label}): first pass 1 ns / spread (target <= 1.5)`, String(run.firstPassRatio)],
+  ]);
 }
 
 if (import.meta.main) {
   const started = new Date().toISOString();
   const loadStart = loadavg();
-  const result = { startedAt: started, commit: await commit(), ...(await namespaceScale()) };
+  const roots = SCALE_ROOTS.length > 0 ? SCALE_ROOTS : undefined;
+  const result = { startedAt: started, commit: await commit(), ...(await namespaceScale(roots)) };
   const md = [
     `## kleym namespace-scale bench (${started}, commit ${result.commit})`,
     "",
