@@ -23,6 +23,8 @@ export const THROTTLE_MUTATING = env("THROTTLE_MUTATING", 3);
 export const SCALE = env("SCALE", 1) !== 0;
 export const SCALE_N = env("SCALE_N", 10000);
 export const SCALE_SPREAD = env("SCALE_SPREAD", 50);
+/** How long a first pass of the scale phase may take before it is reported as not done. */
+export const SCALE_PASS_DEADLINE_S = env("SCALE_PASS_DEADLINE_S", 1800);
 
 /** Namespaces of the convergence populations. */
 export const NAMESPACES = 10;
@@ -38,5 +40,12 @@ export const SERVICE_ACCOUNT = "inference-sa";
 export const SCALE_ROOTS: { label: string; root?: string }[] = (Deno.env.get("SCALE_ROOTS") ?? "")
   .split(",").filter((x) => x.includes("=")).map((x) => {
     const [label, root] = x.split("=", 2);
-    return { label, root: Deno.realPathSync(root) };
+    // absolute, so the operator's cwd is that checkout; it may not exist yet (SCALE_GATE)
+    return { label, root: new URL(root, `file://${Deno.cwd()}/`).pathname.replace(/\/$/, "") };
   });
+/**
+ * `make bench-scale` only: when set, the restarts of checkout `label` wait (up to 3 h) until the
+ * file `<SCALE_GATE>.<label>` exists, so a later version can be measured on the same converged
+ * clusters once it exists (both layouts stay up meanwhile).
+ */
+export const SCALE_GATE = Deno.env.get("SCALE_GATE");

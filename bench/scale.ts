@@ -9,7 +9,8 @@
  * bench/results/scale-<time>.{md,json}; with SCALE_ROOTS, several checkouts restarted on each
  * layout's one setup.
  */
-import { SCALE_N, SCALE_ROOTS, SCALE_SPREAD } from "./config.ts";
+import { pollUntil } from "../tests/harness/poll.ts";
+import { SCALE_GATE, SCALE_N, SCALE_PASS_DEADLINE_S, SCALE_ROOTS, SCALE_SPREAD } from "./config.ts";
 import { commit } from "./machine.ts";
 import { population } from "./population.ts";
 import { loadavg, progress, round } from "./report.ts";
@@ -17,7 +18,10 @@ import { convergedCluster, restartOn } from "./restart.ts";
 
 type Run = Record<string, unknown>;
 
-/** Per checkout (`roots`; default this one): its restart on each layout and the ratio. */
+/**
+ * Per checkout (`roots`; default this one): its restart on each layout and the ratio. Both
+ * layouts are set up first and stay up, then each checkout restarts on both back to back.
+ */
 export async function namespaceScale(
   roots: { label: string; root?: string }[] = [{ label: "this checkout" }],
 ): Promise<Record<string, unknown>> {
@@ -30,32 +34,57 @@ export async function namespaceScale(
     },
   ];
   const runs: Run[] = roots.map((r) => ({ label: r.label, ...(r.root ? { root: r.root } : {}) }));
-  for (const layout of layouts) {
-    const { cp, saKubeconfig } = await convergedCluster(`scale (${layout.label})`, layout.p);
-    try {
-      for (const [i, r] of roots.entries()) {
+  const clusters: Awaited<ReturnType<typeof convergedCluster>>[] = [];
+  try {
+    for (const layout of layouts) {
+      clusters.push(await convergedCluster(`scale (${layout.label})`, layout.p));
+    }
+    for (const [i, r] of roots.entries()) {
+      if (SCALE_GATE) {
+        progress(`scale: waiting for ${SCALE_GATE}.${r.label}`);
+        await pollUntil(
+          `gate ${r.label}`,
+          3 * 3600_000,
+          () => exists(`${SCALE_GATE}.${r.label}`),
+          2000,
+        );
+      }
+      for (const [j, layout] of layouts.entries()) {
         runs[i][layout.key] = {
           ...(await restartOn(
             `scale (${layout.label}, ${r.label})`,
-            saKubeconfig,
+            clusters[j].saKubeconfig,
             SCALE_N,
             r.root,
+            SCALE_PASS_DEADLINE_S * 1000,
           )),
           namespaces: layout.p.namespaces.length,
         };
       }
-    } finally {
-      await cp.stop();
     }
+  } finally {
+    for (const c of clusters) await c.cp.stop();
   }
   for (const run of runs) {
     const one = run.oneNamespace as Run;
     const spread = run.spread as Run;
-    run.firstPassRatio = round(Number(one.initialPassSeconds) / Number(spread.initialPassSeconds));
+    // null when a pass did not finish within SCALE_PASS_DEADLINE_S (the rows say so)
+    run.firstPassRatio = one.initialPassSeconds === null || spread.initialPassSeconds === null
+      ? null
+      : round(Number(one.initialPassSeconds) / Number(spread.initialPassSeconds));
     run.readyzRatio = round(Number(one.startupSeconds) / Number(spread.startupSeconds));
     progress(`scale (${run.label}): first pass 1 ns / spread = ${run.firstPassRatio}`);
   }
   return { n: SCALE_N, spreadNamespaces: SCALE_SPREAD, runs };
+}
+
+function exists(path: string): boolean {
+  try {
+    Deno.statSync(path);
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 const MiB = (b: unknown) => `${(Number(b) / 1048576).toFixed(1)} MiB`;
@@ -64,7 +93,11 @@ const MiB = (b: unknown) => `${(Number(b) / 1048576).toFixed(1)} MiB`;
 export function scaleRows(s: Record<string, unknown>): [string, string][] {
   const row = (r: Run) => {
     const load = r.load as { start: number[]; end: number[] };
-    return `/readyz ${r.startupSeconds} s (caches synced ${r.cachesSyncedSeconds} s), first pass ${r.initialPassSeconds} s after, ${r.writesAfterStartup} writes, slowest /healthz ${r.slowestHealthzMs} ms, peak RSS ${
+    return `/readyz ${r.startupSeconds} s (caches synced ${r.cachesSyncedSeconds} s), first pass ${
+      r.initialPassSeconds === null
+        ? `not done ${r.initialPassNotDoneWithinSeconds} s after (${r.reconciledAtDeadline} reconciled)`
+        : `${r.initialPassSeconds} s after`
+    }, ${r.writesAfterStartup} writes, slowest /healthz ${r.slowestHealthzMs} ms, peak RSS ${
       MiB(r.peakRssBytes)
     } (load ${load.start.join(" ")} -> ${load.end.join(" ")})`;
   };
