@@ -12,14 +12,10 @@ import type { Transport } from "../../apis/transport.ts";
 import { Logger } from "../../observe/log.ts";
 import { Metrics } from "../../observe/metrics.ts";
 import { ServedApis } from "../../reconcile/served.ts";
+import { pollUntil } from "../harness/poll.ts";
 
-async function until(cond: () => boolean, what: string): Promise<void> {
-  const end = Date.now() + 5_000;
-  while (!cond()) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 0));
-  }
-}
+/** In-process state: look again after every macrotask. */
+const EVERY_TASK = { intervalMs: 0 };
 
 const emptyLists: Transport = (req) => {
   if (!req.query?.watch) {
@@ -109,7 +105,12 @@ Deno.test("served APIs follow discovery and join every loop they started", async
         "inference.networking.x-k8s.io/v1alpha2/inferencepools",
       ]);
       s.served.poke(); // as an informer's 404 would: re-read now, not in 30 s
-      await until(() => s.served.ids().includes("pools.v1alpha2"), "the new informer");
+      await pollUntil(
+        "the new informer",
+        60_000,
+        () => s.served.ids().includes("pools.v1alpha2"),
+        EVERY_TASK,
+      );
       deepEqual(s.served.ids().sort(), ["clusterspiffeids", "pools.v1alpha2"]);
       equal(s.served.generation, generation + 1);
       equal(s.changes.filter((c) => c === "served").length, changesBefore + 1);
@@ -125,7 +126,12 @@ Deno.test("served APIs follow discovery and join every loop they started", async
     await s.served.start(ac.signal);
     const before = s.discovery.refreshes;
     s.clock.advance(30_000);
-    await until(() => s.discovery.refreshes === before + 1, "the periodic refresh");
+    await pollUntil(
+      "the periodic refresh",
+      60_000,
+      () => s.discovery.refreshes === before + 1,
+      EVERY_TASK,
+    );
     ac.abort();
     await s.served.join();
   });
