@@ -46,7 +46,8 @@ import {
 import type { ConnectionConfig } from "../apis/transport.ts";
 import { describeAccessFailure, serverIdentity } from "../apis/diagnose.ts";
 import { ConfigError, ConnectionError } from "../apis/errors.ts";
-import { apiEventWriter, EventRecorder, type EventSink } from "../apis/events.ts";
+import { apiEventWriter } from "../apis/event_writer.ts";
+import { EventRecorder, type EventSink } from "../apis/events.ts";
 import type { RequestInfo } from "../apis/hooks.ts";
 import type { ThrottleInfo } from "../apis/retry.ts";
 import { ResourceClient, RestClient } from "../apis/rest.ts";
