@@ -31,6 +31,8 @@ export const OPERATOR_PROGRAM = "kleym-operator";
 
 /** Where the leader Lease lives when neither the flag nor the pod's namespace says. */
 export const DEFAULT_LEASE_NAMESPACE = "kleym-system";
+/** The leader Lease's name (fixed; deploy.yaml's RBAC names it). */
+export const LEASE_NAME = "kleym-operator";
 export const MAX_CONCURRENCY = 256;
 
 function wholeSeconds(why: string) {

@@ -79,6 +79,13 @@ export class Metrics {
       ["result"],
     ),
   );
+  readonly informerSynced: Gauge<"resource"> = this.registry.register(
+    new Gauge(
+      "kleym_informer_synced",
+      "1 while the resource's informer cache is synced, else 0 (reconcile/informer_health.ts).",
+      ["resource"],
+    ),
+  );
   readonly watchRestarts: Counter<"resource"> = this.registry.register(
     new Counter(
       "kleym_watch_restarts_total",

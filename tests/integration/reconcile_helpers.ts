@@ -100,6 +100,8 @@ export interface StartOptions {
   syncPeriodMs?: number;
   /** Wraps the controller's transport (outermost), e.g. to lose a watch event on purpose. */
   transport?: (inner: Transport) => Transport;
+  /** The informers' watch idle limit (apis/idle.ts). */
+  watchIdleMs?: number;
 }
 
 /** Starts a Controller in-process, waits for its caches, runs its work loop. */
@@ -143,6 +145,7 @@ export async function startController(
     crdRetryMs: opts.crdRetryMs,
     events: recorder,
     syncPeriodMs: opts.syncPeriodMs,
+    watchIdleMs: opts.watchIdleMs,
   };
   const controller = new Controller(options);
   const caches = new AbortController();
