@@ -3,8 +3,8 @@
  * `Transport = (req: KubeRequest) => Promise<Response>`.
  *
  * `httpTransport(conn)` turns a resolved `ConnectionConfig` (from `kubeconfig.ts` or
- * `incluster.ts`) into a transport that adds the server URL (keeping any path prefix), TLS (CA,
- * client certificate), credentials, impersonation headers and `User-Agent: kleym/<VERSION>`. On a
+ * `incluster.ts`) into a transport that adds the server URL (keeping any path prefix), TLS (a
+ * configured CA as the only root, through `only_ca.ts`; a client certificate), credentials, impersonation headers and `User-Agent: kleym/<VERSION>`. On a
  * 401 it asks the credential provider to drop its cached credentials and retries once (request
  * bodies are strings, so they replay).
  *
@@ -22,6 +22,7 @@
  * stacks them.
  */
 import { ConfigError, ConnectionError } from "./errors.ts";
+import { type OnlyCaClient, onlyCaClient } from "./only_ca.ts";
 import { VERSION } from "./version.ts";
 
 export interface KubeRequest {
@@ -116,17 +117,19 @@ export function httpTransport(
   opts: HttpTransportOptions = {},
 ): HttpTransport {
   const userAgent = opts.userAgent ?? `kleym/${VERSION}`;
-  const clients = new Map<string, Deno.HttpClient>();
+  const clients = new Map<string, Requester>();
   const server = conn.server.replace(/\/+$/, "");
+  // A configured CA is the only trust root (docs/contract.md#connection): `fetch` would add it to
+  // the default roots, so those connections go through only_ca.ts instead.
+  const onlyCa = !conn.insecureSkipTlsVerify && conn.caPem !== undefined &&
+    server.startsWith("https:");
 
-  function clientFor(certPem: string | undefined, keyPem: string | undefined): Deno.HttpClient {
+  function clientFor(certPem: string | undefined, keyPem: string | undefined): Requester {
     const key = `${certPem ?? ""}\u0000${keyPem ?? ""}`;
     let c = clients.get(key);
     if (!c) {
-      const caCerts = !conn.insecureSkipTlsVerify && conn.caPem ? [conn.caPem] : undefined;
-      c = certPem && keyPem
-        ? Deno.createHttpClient({ caCerts, cert: certPem, key: keyPem })
-        : Deno.createHttpClient({ caCerts });
+      const pair = certPem && keyPem ? { certPem, keyPem } : {};
+      c = onlyCa ? onlyCaClient({ caPem: conn.caPem!, ...pair }) : fetchClient(pair);
       // A provider that rotates certificates would otherwise grow this map without bound.
       if (clients.size >= 4) {
         for (const old of clients.values()) old.close();
@@ -167,12 +170,11 @@ export function httpTransport(
     );
     const url = requestUrl(server, req);
     try {
-      return await fetch(url, {
+      return await client.fetch(url, {
         method: req.method,
         headers,
         body: req.body,
         signal: req.signal,
-        client,
       });
     } catch (err) {
       if (req.signal?.aborted) throw req.signal.reason;
@@ -194,6 +196,20 @@ export function httpTransport(
       clients.clear();
     },
   });
+}
+
+/** What sends one request: `fetch` on a Deno client, or only_ca.ts. */
+type Requester = OnlyCaClient;
+
+/** `fetch` with the default roots (no CA configured, or insecure-skip-tls-verify). */
+function fetchClient(pair: { certPem?: string; keyPem?: string }): Requester {
+  const client = pair.certPem && pair.keyPem
+    ? Deno.createHttpClient({ cert: pair.certPem, key: pair.keyPem })
+    : Deno.createHttpClient({});
+  return {
+    fetch: (url, init) => fetch(url, { ...init, client }),
+    close: () => client.close(),
+  };
 }
 
 function connectionFailure(conn: ConnectionConfig, err: unknown): Error {
