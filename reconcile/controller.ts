@@ -19,7 +19,7 @@
  * has settled. `run` is the controller's working life: when it returns, the caches are stopped
  * too (the operator exits after it — on shutdown or a lost Lease).
  *
- * Resync (`syncPeriodMs`, flag `--sync-period`, default 10 min, jittered ±10 %): each period
+ * Resync (`syncPeriodMs`, flag `--sync-period`, jittered ±10 %): each period
  * every informer lists again (a change its watch never delivered — a lost event — reaches the
  * handlers as part of the list's difference) and every binding is re-enqueued. A binding that is
  * in place makes no write (its plan is a no-op); one that is not is repaired. Cost: one LIST per
@@ -28,6 +28,7 @@
  * API: `Controller` (`startCaches`, `hasSynced`, `run`, `idle`), `ControllerOptions`.
  */
 import { type Clock, realClock } from "../apis/clock.ts";
+import { OPERATOR_FLAGS } from "../flags/operator.ts";
 import type { EventSink } from "../apis/events.ts";
 import { MutationCache } from "../apis/mutation_cache.ts";
 import { WorkQueue } from "../apis/queue.ts";
@@ -61,21 +62,19 @@ export interface ControllerOptions {
   className?: string;
   logger: Logger;
   metrics: Metrics;
-  /** Reconciles running at once (default 4). */
+  /** Reconciles running at once (default: `--max-concurrent-reconciles`'s). */
   concurrency?: number;
   /** SPEC 7's retry timer for missing CRDs / discovery refresh; default 30 000 ms. */
   crdRetryMs?: number;
-  /** Every binding is re-enqueued this often (jittered ±10 %); default 600 000 ms (10 min). */
+  /** Every binding is re-enqueued this often (jittered ±10 %); default: `--sync-period`'s. */
   syncPeriodMs?: number;
-  /** Figures-only status writes at most once per this many ms per binding; default 10 000. */
+  /** Figures-only status writes at most once per this many ms per binding (`--spire-stats-interval`). */
   spireStatsIntervalMs?: number;
   /** Injectable time for timers and the views' TTL. */
   clock?: Clock;
   /** Where planned events go; `record` never blocks (apis/events.ts `EventRecorder`). */
   events: EventSink;
 }
-
-const DEFAULT_SYNC_PERIOD_MS = 600_000;
 
 export class Controller {
   readonly #config: RenderConfig;
@@ -102,8 +101,9 @@ export class Controller {
     this.#config = { trustDomain: opts.trustDomain, className: opts.className };
     this.#logger = opts.logger;
     this.#metrics = opts.metrics;
-    this.#concurrency = Math.max(1, opts.concurrency ?? 4);
-    this.#syncPeriodMs = opts.syncPeriodMs ?? DEFAULT_SYNC_PERIOD_MS;
+    // Unset: the flags' defaults (flags/operator.ts), so a test's controller runs like the operator.
+    this.#concurrency = Math.max(1, opts.concurrency ?? OPERATOR_FLAGS.concurrency.default);
+    this.#syncPeriodMs = opts.syncPeriodMs ?? OPERATOR_FLAGS.syncPeriod.default;
     this.#clock = opts.clock ?? realClock;
     const crdRetryMs = opts.crdRetryMs ?? 30_000;
 

@@ -3,11 +3,10 @@ import {
   type Env,
   helpText,
   type OperatorConfig,
-  parseBindAddress,
   parseConfig,
-  parseDuration,
   TRUST_DOMAIN_MISSING,
 } from "../../operator/config.ts";
+import { parseBindAddress, parseDuration } from "../../flags/values.ts";
 
 const noEnv: Env = () => undefined;
 const envOf = (vars: Record<string, string>): Env => (n) => vars[n];
@@ -433,5 +432,57 @@ Deno.test("metrics TLS flags: secure by default, cert dir with file names, confl
     await t.step(`refused: ${args.join(" ")}`, () => {
       assert.match(usage(["--trust-domain=a", ...args]), want);
     });
+  }
+});
+
+Deno.test("messages the flag table changed: each is one line naming the fix", async (t) => {
+  const td = "--trust-domain=a";
+  const cases: [string, string[], string][] = [
+    [
+      "a value that starts with '-' must be attached, so a forgotten value never eats a flag",
+      [td, "--context", "-x"],
+      "--context needs a value (--context=name)",
+    ],
+    [
+      "the same for a namespace",
+      [td, "--leader-elect-namespace", "-x"],
+      "--leader-elect-namespace needs a value (--leader-elect-namespace=namespace)",
+    ],
+    [
+      '"--" is an argument, not an unknown flag',
+      [td, "--"],
+      'unexpected argument "--": kleym-operator takes only flags',
+    ],
+    [
+      "durations in messages are written as the flags take them",
+      [td, "--leader-elect-lease-duration=90s", "--leader-elect-renew-deadline=95s"],
+      "--leader-elect-renew-deadline (1m35s) must be shorter than --leader-elect-lease-duration (1m30s)",
+    ],
+  ];
+  for (const [name, args, message] of cases) {
+    await t.step(name, () => assert.equal(usage(args), message));
+  }
+  await t.step("an attached value may start with '-'", () => {
+    assert.equal(config([td, "--context=-x"]).context, "-x");
+  });
+});
+
+Deno.test("the help states every default from the value the parser uses", () => {
+  const text = helpText();
+  for (
+    const [line, want] of [
+      ["--sync-period", "(default 10m)"],
+      ["--startup-timeout", "(default 1m)"],
+      ["--leader-elect-lease-duration", "(default 15s)"],
+      ["--spire-stats-interval", "(default 10s)"],
+      ["--max-concurrent-reconciles", "(default 4)"],
+      ["--kube-api-qps", "(default 200)"],
+      ["--metrics-bind-address", '(default "127.0.0.1:8443")'],
+    ]
+  ) {
+    const at = text.indexOf(`  ${line} `);
+    assert.ok(at >= 0, line);
+    const help = text.slice(at).split("\n")[1];
+    assert.ok(help.includes(want), `${line}: ${help}`);
   }
 });
