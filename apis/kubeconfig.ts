@@ -11,7 +11,7 @@
  * - Context: `--context` if given, else current-context. The context's namespace defaults to
  *   "default".
  * - Credentials, highest priority first: token, tokenFile, exec plugin, username/password; a client
- *   certificate may be combined with any of them. `auth-provider` is not supported (use exec).
+ *   certificate may be combined with any of them (from files: re-read when they change). `auth-provider` is not supported (use exec).
  *
  * Decoding happens once here: YAML -> `unknown` -> `Kubeconfig` (typed) with every shape error
  * named by file and field. Everything that can go wrong is a one-line `ConfigError`.
@@ -22,6 +22,7 @@ import {
   staticCredentials,
   tokenFileCredentials,
 } from "./auth.ts";
+import { clientCertificateFiles } from "./cert_files.ts";
 import type { Clock } from "./clock.ts";
 import { dirOf, isAbsolutePath, resolvePath } from "./paths.ts";
 import { ConfigError, describeCause } from "./errors.ts";
@@ -316,6 +317,13 @@ export async function resolveKubeconfig(
   }
   conn.clientCertPem = certPem;
   conn.clientKeyPem = keyPem;
+  if (user.clientCertificate !== undefined && user.clientKey !== undefined) {
+    // Both from files: re-read when they change (docs/contract.md#connection).
+    conn.clientCertificate = await clientCertificateFiles(user.clientCertificate, user.clientKey, {
+      clock: opts.clock,
+      owner: userWhat,
+    });
+  }
   conn.impersonate = user.impersonate;
 
   let credentials: CredentialProvider | undefined;

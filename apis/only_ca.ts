@@ -77,11 +77,13 @@ function send(
       for (let i = 0; i + 1 < raw.length; i += 2) headers.append(raw[i], raw[i + 1]);
       const status = res.statusCode ?? 0;
       const noBody = NO_BODY.has(status) || init.method === "HEAD";
-      if (noBody) res.resume();
+      if (noBody) res.on("error", () => {}).resume();
       const body = noBody ? null : Readable.toWeb(res) as ReadableStream<Uint8Array>;
       resolve(new Response(body, { status, statusText: res.statusMessage, headers }));
     });
-    req.once("error", (err) => reject(peerCertificateError(err) ?? err));
+    // Every error, also those after the answer came (the body stream reports those): one
+    // unhandled "error" event would crash the process.
+    req.on("error", (err) => reject(peerCertificateError(err) ?? err));
     req.end(init.body);
   });
 }

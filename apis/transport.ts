@@ -21,6 +21,7 @@
  * Wrappers (`Transport -> Transport`) live in `ratelimit.ts`, `hooks.ts` and `retry.ts`; `connect.ts`
  * stacks them.
  */
+import type { ClientCertificateSource } from "./cert_files.ts";
 import { ConfigError, ConnectionError } from "./errors.ts";
 import { type OnlyCaClient, onlyCaClient } from "./only_ca.ts";
 import { VERSION } from "./version.ts";
@@ -74,6 +75,8 @@ export interface ConnectionConfig {
   caPem?: string;
   clientCertPem?: string;
   clientKeyPem?: string;
+  /** Client certificate files that may change (re-read by cert_files.ts); wins over the PEMs. */
+  clientCertificate?: ClientCertificateSource;
   insecureSkipTlsVerify?: boolean;
   credentials?: CredentialProvider;
   impersonate?: Impersonation;
@@ -164,9 +167,10 @@ export function httpTransport(
     if (req.body !== undefined) headers.set("Content-Type", "application/json");
     for (const [k, v] of Object.entries(req.headers ?? {})) headers.set(k, v);
 
+    const files = creds.certPem ? undefined : await conn.clientCertificate?.get();
     const client = clientFor(
-      creds.certPem ?? conn.clientCertPem,
-      creds.keyPem ?? conn.clientKeyPem,
+      creds.certPem ?? files?.certPem ?? conn.clientCertPem,
+      creds.keyPem ?? files?.keyPem ?? conn.clientKeyPem,
     );
     const url = requestUrl(server, req);
     try {
@@ -184,10 +188,12 @@ export function httpTransport(
 
   const transport = async (req: KubeRequest): Promise<Response> => {
     const res = await once(req);
-    if (res.status !== 401 || !conn.credentials) return res;
-    // Credentials may have rotated (token file, exec plugin expiry): refresh and retry once.
+    if (res.status !== 401 || !(conn.credentials || conn.clientCertificate)) return res;
+    // Credentials may have rotated (token file, exec plugin expiry, certificate files): refresh
+    // and retry once.
     await res.body?.cancel();
-    conn.credentials.invalidate();
+    conn.credentials?.invalidate();
+    conn.clientCertificate?.invalidate();
     return await once(req);
   };
   return Object.assign(transport, {
