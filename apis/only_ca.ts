@@ -13,7 +13,6 @@
  */
 import { Agent, request } from "node:https";
 import type { IncomingMessage } from "node:http";
-import { Readable } from "node:stream";
 
 export interface OnlyCaOptions {
   /** PEM: the only root trusted for the server. */
@@ -57,12 +56,23 @@ function send(
   if (u.protocol !== "https:") {
     return Promise.reject(new TypeError(`${url}: only https is possible with a configured CA`));
   }
+  const signal = init.signal;
+  if (signal?.aborted) return Promise.reject(signal.reason);
   const headers = Object.fromEntries(init.headers);
   // Node frames a DELETE body only when told its length (it never chunks DELETE).
   if (init.body !== undefined) {
     headers["content-length"] = String(new TextEncoder().encode(init.body).byteLength);
   }
   return new Promise<Response>((resolve, reject) => {
+    // Cancellation is ours, not node's `signal` option: node would destroy the streams with an
+    // error that nobody may be listening for any more. Here every error has a listener, and an
+    // abort fails whatever waits (the answer, or the body's reader) with the signal's reason.
+    let fail: (err: unknown) => void = reject;
+    const onAbort = () => {
+      fail(signal?.reason);
+      req.destroy();
+    };
+    const done = () => signal?.removeEventListener("abort", onAbort);
     const req = request({
       hostname: u.hostname.replace(/^\[(.*)\]$/, "$1"),
       port: u.port === "" ? 443 : Number(u.port),
@@ -70,21 +80,73 @@ function send(
       method: init.method,
       headers,
       agent,
-      signal: init.signal,
     }, (res: IncomingMessage) => {
       const headers = new Headers();
       const raw = res.rawHeaders;
       for (let i = 0; i + 1 < raw.length; i += 2) headers.append(raw[i], raw[i + 1]);
       const status = res.statusCode ?? 0;
-      const noBody = NO_BODY.has(status) || init.method === "HEAD";
-      if (noBody) res.on("error", () => {}).resume();
-      const body = noBody ? null : Readable.toWeb(res) as ReadableStream<Uint8Array>;
+      res.on("error", (err) => fail(err));
+      if (NO_BODY.has(status) || init.method === "HEAD") {
+        res.resume();
+        res.once("end", done);
+        resolve(new Response(null, { status, statusText: res.statusMessage, headers }));
+        return;
+      }
+      const body = bodyStream(res, (f) => fail = f, done);
       resolve(new Response(body, { status, statusText: res.statusMessage, headers }));
     });
-    // Every error, also those after the answer came (the body stream reports those): one
-    // unhandled "error" event would crash the process.
-    req.on("error", (err) => reject(peerCertificateError(err) ?? err));
+    // Every error, also those after the answer came: an "error" event without a listener would
+    // end the process.
+    req.on("error", (err) => {
+      done();
+      fail(peerCertificateError(err) ?? err);
+    });
+    signal?.addEventListener("abort", onAbort, { once: true });
     req.end(init.body);
+  });
+}
+
+/**
+ * The answer's body as a web stream with backpressure (`res` pauses while the reader is behind);
+ * `setFail` routes later failures (an abort, a reset) into it; `done` runs once it has ended.
+ */
+function bodyStream(
+  res: IncomingMessage,
+  setFail: (fail: (err: unknown) => void) => void,
+  done: () => void,
+): ReadableStream<Uint8Array> {
+  let settled = false;
+  return new ReadableStream<Uint8Array>({
+    start(controller) {
+      const settle = (f: () => void) => {
+        if (settled) return;
+        settled = true;
+        done();
+        f();
+      };
+      setFail((err) => settle(() => controller.error(err)));
+      res.on("data", (chunk: Uint8Array) => {
+        if (settled) return;
+        controller.enqueue(new Uint8Array(chunk));
+        if ((controller.desiredSize ?? 1) <= 0) res.pause();
+      });
+      res.once("end", () => settle(() => controller.close()));
+      res.once("close", () => {
+        if (!res.complete) {
+          settle(() =>
+            controller.error(new Error("the connection closed before the answer ended"))
+          );
+        }
+      });
+    },
+    pull() {
+      res.resume();
+    },
+    cancel() {
+      settled = true;
+      done();
+      res.destroy();
+    },
   });
 }
 
