@@ -24,7 +24,7 @@ import {
 } from "./auth.ts";
 import { clientCertificateFiles } from "./cert_files.ts";
 import type { Clock } from "./clock.ts";
-import { dirOf, isAbsolutePath, resolvePath } from "./paths.ts";
+import { dirname, isAbsolute, resolve } from "node:path";
 import { ConfigError, describeCause } from "./errors.ts";
 import type { ConnectionConfig, CredentialProvider, Impersonation } from "./transport.ts";
 
@@ -184,7 +184,7 @@ export async function parseKubeconfig(text: string, path: string): Promise<Kubec
       { cause: err },
     );
   }
-  const d = new Decoder(path, resolvePath(dirOf(path)));
+  const d = new Decoder(path, resolve(dirname(path)));
   const out: Kubeconfig = {
     files: [path],
     clusters: new Map(),
@@ -427,7 +427,7 @@ class Decoder {
   path(u: unknown, at: string): string | undefined {
     const s = this.optString(u, at);
     if (!s) return undefined;
-    return isAbsolutePath(s) ? s : resolvePath(this.dir, s);
+    return isAbsolute(s) ? s : resolve(this.dir, s);
   }
 
   stringList(u: unknown, at: string): string[] {
@@ -513,9 +513,7 @@ class Decoder {
     }
     return {
       // kubectl resolves a command with a path separator against the kubeconfig's directory
-      command: command.includes("/") && !isAbsolutePath(command)
-        ? resolvePath(this.dir, command)
-        : command,
+      command: command.includes("/") && !isAbsolute(command) ? resolve(this.dir, command) : command,
       args: this.list(o.args, `${at}.args`).map((a, i) => {
         const v = this.optString(a, `${at}.args[${i}]`);
         return v ?? "";

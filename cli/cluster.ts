@@ -19,16 +19,18 @@ import type { InspectCommand } from "./args.ts";
 import {
   buildInspectionReport,
   type ClusterObjectRead,
-  type FetchedRefs,
-  identityConfig,
   type InspectInput,
   needsClusterSPIFFEIDs,
   type PodsRead,
+} from "./inspect.ts";
+import {
+  type FetchedRefs,
+  identityConfig,
   refsToFetch,
   renderConfig,
   renderForInspect,
   type ServedApis,
-} from "./inspect.ts";
+} from "./inspect_render.ts";
 import { decodePod } from "./matching.ts";
 import type { CrossCheckInput } from "./crosscheck.ts";
 import type { BindingInspectionReport, KleymStatusReport } from "./report.ts";

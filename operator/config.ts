@@ -28,6 +28,7 @@ import {
   wantsHelp,
 } from "../flags/parse.ts";
 import { type BindAddress, formatDuration } from "../flags/values.ts";
+import type { SvidLimits } from "../reconcile/svid_limits.ts";
 
 export type { Env } from "../flags/parse.ts";
 export type { BindAddress } from "../flags/values.ts";
@@ -70,6 +71,8 @@ export interface OperatorConfig {
   metricsSecure: boolean;
   /** Serving certificate files for /metrics; undefined: a self-signed pair made at start. */
   metricsCert?: { dir: string; certName: string; keyName: string };
+  /** `--max-svid-ttl`, `--cluster-domain`, `--allowed-*`: what `spec.svid` may ask for. */
+  svidLimits: SvidLimits;
 }
 
 export type ParseResult =
@@ -128,6 +131,24 @@ function build(raw: RawFlags, env: Env, defaults: ParseDefaults): OperatorConfig
     kubeApiBurst,
     startupTimeoutMs,
     ...metricsTls(raw),
+    svidLimits: svidLimits(raw, env, trustDomain),
+  };
+}
+
+/** The `spec.svid` limits; the operator's own trust domain is never a federation peer. */
+function svidLimits(raw: RawFlags, env: Env, trustDomain: string): SvidLimits {
+  const federated = valueOf(F.allowedFederatedTrustDomains, raw, env);
+  if (federated.includes(trustDomain)) {
+    flagError(
+      `--${F.allowedFederatedTrustDomains.name} lists ${JSON.stringify(trustDomain)}, the ` +
+        `operator's own --trust-domain: SPIRE does not federate a trust domain with itself`,
+    );
+  }
+  return {
+    maxTtlSeconds: valueOf(F.maxSvidTtl, raw, env) / 1000,
+    clusterDomain: valueOf(F.clusterDomain, raw, env),
+    allowedDnsSuffixes: valueOf(F.allowedDnsSuffixes, raw, env),
+    allowedFederatedTrustDomains: federated,
   };
 }
 

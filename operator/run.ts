@@ -46,7 +46,8 @@ import {
 import type { ConnectionConfig } from "../apis/transport.ts";
 import { describeAccessFailure, serverIdentity } from "../apis/diagnose.ts";
 import { ConfigError, ConnectionError } from "../apis/errors.ts";
-import { apiEventWriter, EventRecorder, type EventSink } from "../apis/events.ts";
+import { apiEventWriter } from "../apis/event_writer.ts";
+import { EventRecorder, type EventSink } from "../apis/events.ts";
 import type { RequestInfo } from "../apis/hooks.ts";
 import type { ThrottleInfo } from "../apis/retry.ts";
 import { ResourceClient, RestClient } from "../apis/rest.ts";
@@ -59,6 +60,7 @@ import { BindError, serveEndpoints } from "./http.ts";
 import { apiReviewer, DelegatedAuth } from "./metricsauth.ts";
 import { LeaderElector, LEASE_BUDGET, LEASE_DESCRIPTOR, type LeaseObject } from "./leader.ts";
 import { REVIEW_BUDGET } from "./review_limit.ts";
+import type { SvidLimits } from "../reconcile/svid_limits.ts";
 
 /** What the operator needs of the controller (reconcile/controller.ts implements it). */
 export interface OperatorController {
@@ -73,6 +75,8 @@ export interface ControllerParams {
   rest: RestClient;
   trustDomain: string;
   className?: string;
+  /** `--max-svid-ttl`, `--cluster-domain`, `--allowed-*` (reconcile/svid_limits.ts). */
+  svidLimits?: SvidLimits;
   logger: Logger;
   metrics: Metrics;
   concurrency?: number;
@@ -241,6 +245,7 @@ export async function runOperator(deps: OperatorDeps, signal: AbortSignal): Prom
     source: connection.conn.source,
     trustDomain: config.trustDomain,
     className: config.className,
+    svidLimits: config.svidLimits,
     leaderElection: config.leaderElection.enabled,
   });
 
@@ -328,6 +333,7 @@ export async function runOperator(deps: OperatorDeps, signal: AbortSignal): Prom
       rest: connection.rest,
       trustDomain: config.trustDomain,
       className: config.className,
+      svidLimits: config.svidLimits,
       logger,
       metrics,
       concurrency: config.concurrency,

@@ -44,9 +44,11 @@ import type { Logger } from "../observe/log.ts";
 import type { Metrics } from "../observe/metrics.ts";
 import { cachedBinding } from "./cached.ts";
 import { CollisionPeers } from "./peers.ts";
+import { InformerHealth } from "./informer_health.ts";
 import { Reconciler } from "./reconciler.ts";
 import { type OptionalId, ServedApis } from "./served.ts";
 import type { RenderConfig } from "./types.ts";
+import type { SvidLimits } from "./svid_limits.ts";
 import {
   bindingEventKeys,
   inputEventKeys,
@@ -60,6 +62,8 @@ export interface ControllerOptions {
   rest: RestClient;
   trustDomain: string;
   className?: string;
+  /** The limits on `spec.svid` (svid_limits.ts); default `DEFAULT_SVID_LIMITS`. */
+  svidLimits?: SvidLimits;
   logger: Logger;
   metrics: Metrics;
   /** Reconciles running at once (default: `--max-concurrent-reconciles`'s). */
@@ -70,6 +74,8 @@ export interface ControllerOptions {
   syncPeriodMs?: number;
   /** Figures-only status writes at most once per this many ms per binding (`--spire-stats-interval`). */
   spireStatsIntervalMs?: number;
+  /** Reopen a watch that delivers nothing for this long (apis/idle.ts; default 150 s). */
+  watchIdleMs?: number;
   /** Injectable time for timers and the views' TTL. */
   clock?: Clock;
   /** Where planned events go; `record` never blocks (apis/events.ts `EventRecorder`). */
@@ -90,6 +96,8 @@ export class Controller {
   readonly #peers: CollisionPeers;
   readonly #reconciler: Reconciler;
   readonly #queue: WorkQueue<string>;
+  /** Warn-once logging of list/watch failures, `kleym_informer_synced` (informer_health.ts). */
+  readonly #health: InformerHealth;
 
   /** Owned by the controller (linked to startCaches' signal); aborted when `run` ends. */
   readonly #caches = new AbortController();
@@ -98,7 +106,11 @@ export class Controller {
   #synced = false;
 
   constructor(opts: ControllerOptions) {
-    this.#config = { trustDomain: opts.trustDomain, className: opts.className };
+    this.#config = {
+      trustDomain: opts.trustDomain,
+      className: opts.className,
+      svid: opts.svidLimits,
+    };
     this.#logger = opts.logger;
     this.#metrics = opts.metrics;
     // Unset: the flags' defaults (flags/operator.ts), so a test's controller runs like the operator.
@@ -106,6 +118,7 @@ export class Controller {
     this.#syncPeriodMs = opts.syncPeriodMs ?? OPERATOR_FLAGS.syncPeriod.default;
     this.#clock = opts.clock ?? realClock;
     const crdRetryMs = opts.crdRetryMs ?? 30_000;
+    this.#health = new InformerHealth(this.#logger, this.#metrics);
 
     this.#queue = new WorkQueue<string>({
       clock: this.#clock,
@@ -125,6 +138,7 @@ export class Controller {
       transform: cachedBinding,
       clock: this.#clock,
       notServedRetryMs: crdRetryMs,
+      idleTimeoutMs: opts.watchIdleMs,
       onStatus: (status) => this.#status("inferenceidentitybindings", status),
       onError: (error) => this.#informerError("inferenceidentitybindings", error),
     });
@@ -143,6 +157,7 @@ export class Controller {
       rest: opts.rest,
       clock: this.#clock,
       crdRetryMs,
+      watchIdleMs: opts.watchIdleMs,
       logger: this.#logger,
       metrics: this.#metrics,
       onInformer: (id, informer) => this.#watchOptional(id, informer),
@@ -307,6 +322,10 @@ export class Controller {
   }
 
   #status(resource: string, status: InformerStatus): void {
+    const synced = resource === "inferenceidentitybindings"
+      ? this.#bindings.hasSynced()
+      : this.#served?.running(resource as OptionalId)?.informer.hasSynced() ?? false;
+    this.#health.status(resource, status, synced);
     if (status.state === "notServed" && resource === "inferenceidentitybindings") {
       this.#logger.error(
         "the InferenceIdentityBinding API is not served: install kleym's CRD (deploy.yaml)",
@@ -317,7 +336,7 @@ export class Controller {
 
   #informerError(resource: string, error: unknown): void {
     if (this.#caches.signal.aborted) return;
-    this.#logger.debug("watch interrupted; reconnecting", { resource, error });
+    this.#health.failed(resource, error);
   }
 }
 

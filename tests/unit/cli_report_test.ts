@@ -1,13 +1,8 @@
 /** The pure report builders: matching, findings, config precedence, status aggregation. */
 import assert from "node:assert/strict";
 import { collisionPeers, renderFindingId } from "../../cli/findings.ts";
-import {
-  buildInspectionReport,
-  identityConfig,
-  type InspectInput,
-  renderConfig,
-  renderForInspect,
-} from "../../cli/inspect.ts";
+import { buildInspectionReport, type InspectInput } from "../../cli/inspect.ts";
+import { identityConfig, renderConfig, renderForInspect } from "../../cli/inspect_render.ts";
 import { decodePod, matchPods } from "../../cli/matching.ts";
 import { checkReport } from "../../cli/schema.ts";
 import {

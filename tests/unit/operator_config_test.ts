@@ -6,6 +6,7 @@ import {
   parseConfig,
   TRUST_DOMAIN_MISSING,
 } from "../../operator/config.ts";
+import { DEFAULT_SVID_LIMITS } from "../../reconcile/svid_limits.ts";
 import { parseBindAddress, parseDuration } from "../../flags/values.ts";
 
 const noEnv: Env = () => undefined;
@@ -48,6 +49,7 @@ Deno.test("defaults apply when only the trust domain is given", () => {
     startupTimeoutMs: 60_000,
     metricsSecure: true,
     metricsCert: undefined,
+    svidLimits: DEFAULT_SVID_LIMITS,
   });
 });
 
@@ -73,6 +75,10 @@ Deno.test("every flag is accepted in both --flag=value and --flag value form", (
     ["metrics-cert-dir", "/certs"],
     ["metrics-cert-name", "c.pem"],
     ["metrics-key-name", "k.pem"],
+    ["max-svid-ttl", "1h30m"],
+    ["cluster-domain", "corp.internal"],
+    ["allowed-dns-suffixes", "a.example,b.example"],
+    ["allowed-federated-trust-domains", "peer.example"],
   ];
   const joined = values.map(([k, v]) => `--${k}=${v}`);
   const split = values.flatMap(([k, v]) => [`--${k}`, v]);
@@ -99,6 +105,12 @@ Deno.test("every flag is accepted in both --flag=value and --flag value form", (
     startupTimeoutMs: 90_000,
     metricsSecure: true,
     metricsCert: { dir: "/certs", certName: "c.pem", keyName: "k.pem" },
+    svidLimits: {
+      maxTtlSeconds: 5400,
+      clusterDomain: "corp.internal",
+      allowedDnsSuffixes: ["a.example", "b.example"],
+      allowedFederatedTrustDomains: ["peer.example"],
+    },
   };
   assert.deepEqual(config([...joined, "--leader-elect"]), expected);
   assert.deepEqual(config([...split, "--leader-elect=true"]), expected);

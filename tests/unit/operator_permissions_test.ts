@@ -40,8 +40,16 @@ Deno.test("the compiled operator may not spawn, and reads only the pod's two dir
     flags.filter((f) => f.startsWith("--allow-read")),
     ["--allow-read=/var/run/secrets/kubernetes.io/serviceaccount,/var/run/kleym/metrics-certs"],
   );
-  // The V8 settings and code-cache choice are the same in both sets.
+  // Every variable the local set reads, except the kubeconfig-only ones, is read in the cluster
+  // too (a flag's environment fallback added to one set only would crash the other).
+  const envOf = (fs: string[]) =>
+    fs.find((f) => f.startsWith("--allow-env="))?.split("=")[1].split(",") ?? [];
   const local = taskFlags("operator").split(" ");
+  assert.deepEqual(
+    envOf(flags),
+    envOf(local).filter((v) => !["HOME", "LOG_TOKENS", "LOG_STREAM"].includes(v)),
+  );
+  // The V8 settings and code-cache choice are the same in both sets.
   assert.deepEqual(
     flags.filter((f) => !f.startsWith("--allow-")),
     local.filter((f) => !f.startsWith("--allow-")),
