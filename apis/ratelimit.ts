@@ -4,7 +4,7 @@
  * until its own token exists), so the limiter is fair and needs no polling. An aborted wait returns
  * its token. `DEFAULT_QPS` / `DEFAULT_BURST` (50 / 100) apply only to a caller that passes no
  * limits, such as the read-only CLI; the operator always passes its own (`--kube-api-qps` /
- * `--kube-api-burst`, 200 / 400 unless set: operator/config.ts).
+ * `--kube-api-burst`, 200 / 400 unless set: flags/operator.ts).
  */
 import { type Clock, delay, realClock } from "./clock.ts";
 import type { Transport } from "./transport.ts";
