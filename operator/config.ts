@@ -12,6 +12,7 @@
  */
 import { isLogLevel, LOG_LEVELS, type LogLevel } from "../observe/log.ts";
 import { DEFAULT_SPIRE_STATS_INTERVAL_MS } from "../reconcile/spire.ts";
+import { IDENTITY_OVERLAP_MODES, type IdentityOverlapMode } from "../reconcile/collision.ts";
 
 export const PROGRAM = "kleym-operator";
 
@@ -50,6 +51,8 @@ export interface OperatorConfig {
   syncPeriodMs: number;
   /** `--spire-stats-interval`: figures-only binding status writes at most once per this (ms). */
   spireStatsIntervalMs: number;
+  /** `--identity-overlap`: what an overlap does (docs/contract.md#overlap). */
+  identityOverlap: IdentityOverlapMode;
   /** `--kube-api-qps`: sustained requests per second; 0 means no client-side limit. */
   kubeApiQps: number;
   /** `--kube-api-burst`: requests allowed at once after idling. */
@@ -198,6 +201,15 @@ export const FLAGS: readonly FlagSpec[] = [
     value: "duration",
     help: "write a binding's status when only SPIRE Controller Manager's figures changed at " +
       "most once per this, whole seconds; later changes wait, the newest win (default 10s)",
+  },
+  {
+    name: "identity-overlap",
+    kind: "string",
+    env: "KLEYM_IDENTITY_OVERLAP",
+    value: "warn|refuse",
+    help: "two bindings whose selections can pick the same container under different SPIFFE " +
+      "IDs: warn (both stay Ready, Warning event, gauge) or refuse (both Conflict, outputs " +
+      "removed) (default warn)",
   },
   {
     name: "kube-api-qps",
@@ -437,6 +449,19 @@ function build(raw: RawFlags, env: Env, defaults: ParseDefaults): OperatorConfig
     logLevel = lvl;
   }
 
+  let identityOverlap: IdentityOverlapMode = "warn";
+  const overlap = lookup(raw, env, "identity-overlap");
+  if (overlap && overlap.value !== "") {
+    if (!(IDENTITY_OVERLAP_MODES as readonly string[]).includes(overlap.value)) {
+      usage(
+        `${overlap.source}=${JSON.stringify(overlap.value)}: expected one of ${
+          IDENTITY_OVERLAP_MODES.join(", ")
+        }`,
+      );
+    }
+    identityOverlap = overlap.value as IdentityOverlapMode;
+  }
+
   let concurrency = DEFAULT_CONCURRENCY;
   const conc = raw.get("max-concurrent-reconciles");
   if (typeof conc === "string") {
@@ -541,6 +566,7 @@ function build(raw: RawFlags, env: Env, defaults: ParseDefaults): OperatorConfig
       retryPeriodMs,
     },
     logLevel,
+    identityOverlap,
     concurrency,
     syncPeriodMs,
     spireStatsIntervalMs,

@@ -1,5 +1,5 @@
 /**
- * The one-key reconciler (reconcile/reconciler.ts) and the collision peers (reconcile/peers.ts),
+ * The one-key reconciler (reconcile/reconciler.ts) with the exclusivity engine (exclusivity.ts),
  * in memory: informer stand-ins with real caches and read-your-writes views, a `FakeClock`, and
  * recording stand-ins for the few client calls a reconcile makes (the real API server's behaviour
  * is covered by tests/integration/reconcile_*_test.ts). These pin the reconciler's own decisions:
@@ -16,7 +16,7 @@ import type { ClusterSPIFFEID } from "../../generated/spire.spiffe.io/v1alpha1.t
 import { Logger } from "../../observe/log.ts";
 import { Metrics } from "../../observe/metrics.ts";
 import type { EventRegarding } from "../../apis/events.ts";
-import { CollisionPeers } from "../../reconcile/peers.ts";
+import { ExclusivityEngine } from "../../reconcile/exclusivity.ts";
 import { type ReconcileClients, Reconciler } from "../../reconcile/reconciler.ts";
 import type { ResolveSources } from "../../reconcile/resolve.ts";
 import { FINALIZER } from "../../reconcile/types.ts";
@@ -125,11 +125,19 @@ function rig(opts: { servedOutput?: boolean } = {}) {
       get: (_ns, name) => ({ metadata: { name }, spec: { poolRef: { name: "pool" } } }),
     }],
   });
-  const peers = new CollisionPeers({
+  const enqueued: string[] = [];
+  const exclusivity = new ExclusivityEngine({
     bindings: bindingsView,
+    keys: () => bindings.cache.keys(),
     sources,
     servedGeneration: () => 0,
     config,
+    onAffected: (keys) => enqueued.push(...keys),
+  });
+  bindings.addHandler({
+    onAdd: (b) => exclusivity.changed([`${b.metadata.namespace}/${b.metadata.name}`]),
+    onUpdate: (_, b) => exclusivity.changed([`${b.metadata.namespace}/${b.metadata.name}`]),
+    onDelete: (b) => exclusivity.changed([`${b.metadata.namespace}/${b.metadata.name}`]),
   });
   const events: string[] = [];
   const logs: Record<string, unknown>[] = [];
@@ -141,7 +149,7 @@ function rig(opts: { servedOutput?: boolean } = {}) {
     bindingsSynced: () => bindings.hasSynced(),
     managed: () => opts.servedOutput === false ? undefined : { informer: csids, view: csidView },
     sources,
-    peers,
+    exclusivity,
     clients: clients.clients,
     events: {
       record: (regarding: EventRegarding, type, reason) =>
@@ -164,6 +172,7 @@ function rig(opts: { servedOutput?: boolean } = {}) {
     logs,
     reconciler,
     signal,
+    enqueued,
   };
 }
 
@@ -378,20 +387,24 @@ Deno.test("SPIRE's figures: one status write per change, a held change requeues,
   deepEqual(r.events, []);
 });
 
-Deno.test("collision peers: a changed fingerprint enqueues the old and new peers only", async () => {
+Deno.test("exclusivity peers: a change enqueues the old and new peers only", async () => {
   const r = rig();
   for (const name of ["a", "b", "c"]) r.bindings.upsert(bindingOf(name));
   r.bindings.upsert(bindingOf("d", { containerName: "other" }));
   // a, b and c share pool + container: a collision of three. d stands apart.
-  const first = await settle(r, "ns/a");
-  deepEqual([...first.enqueue].sort(), ["ns/b", "ns/c"]);
+  await settle(r, "ns/a");
   equal(debugLines(r.logs).at(-1)?.outcome, "Conflict/IdentityCollision");
-  // Unchanged fingerprint: nobody else is enqueued.
-  deepEqual((await r.reconciler.reconcile("ns/a", r.signal)).enqueue, []);
+  r.enqueued.length = 0;
+  // Unchanged: nobody else is enqueued.
+  await r.reconciler.reconcile("ns/a", r.signal);
+  deepEqual(r.enqueued, []);
+  // d moves to the shared container: its new peers look again; nobody else.
+  r.bindings.upsert(bindingOf("d"));
+  await r.reconciler.reconcile("ns/d", r.signal);
+  deepEqual([...r.enqueued].sort(), ["ns/a", "ns/b", "ns/c"]);
+  r.enqueued.length = 0;
   // a leaves (gone): its former peers look again.
   r.bindings.delete("ns/a", String(++r.clients.rv));
-  deepEqual([...(await r.reconciler.reconcile("ns/a", r.signal)).enqueue].sort(), [
-    "ns/b",
-    "ns/c",
-  ]);
+  await r.reconciler.reconcile("ns/a", r.signal);
+  deepEqual([...r.enqueued].sort(), ["ns/b", "ns/c", "ns/d"]);
 });
