@@ -14,6 +14,7 @@ import { CONDITION_TYPES, decodeConditions } from "../reconcile/conditions.ts";
 import { isRecord } from "../reconcile/json.ts";
 import { crossCheckBindings, type CrossCheckInput } from "./crosscheck.ts";
 import { bindingHealth, bindingHealthFindings } from "./findings.ts";
+import { exclusivityFindings } from "./exclusivity.ts";
 import { decodeSpireFigures, maskersIn, spireFindings, spireTotals } from "./spire.ts";
 import { type ObjectRead, operatorHealth } from "./operator_health.ts";
 import {
@@ -299,6 +300,8 @@ export function buildStatusReport(input: StatusInput): KleymStatusReport {
         }));
       }
     }
+    // Duplicates and overlaps among what is registered (exclusivity.ts).
+    findings.push(...exclusivityFindings(bindings));
     spire = spireTotals(bindings);
     if (input.crossCheck) findings.push(...crossCheckBindings(bindings, input.crossCheck));
   }

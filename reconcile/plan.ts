@@ -285,7 +285,7 @@ function overlapWarning(input: PlanInput): string | undefined {
     return undefined;
   }
   return `${overlapMessage(verdict.serviceAccount, verdict.overlap)}; ` +
-    "both stay Ready (--identity-overlap=warn)";
+    "this binding stays Ready (--identity-overlap=warn)";
 }
 
 function planFailure(
