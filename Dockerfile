@@ -10,6 +10,7 @@ WORKDIR /src
 COPY deno.json deno.lock ./
 COPY main.ts ./
 COPY apis/ apis/
+COPY flags/ flags/
 COPY generated/ generated/
 COPY observe/ observe/
 COPY operator/ operator/

@@ -10,9 +10,15 @@ export type TimerId = number | ReturnType<typeof setTimeout>;
 export interface Clock {
   /**
    * Milliseconds since the epoch. Fake clocks may start anywhere, but code that compares with wall
-   * time (exec credential expiry) needs an epoch-based start.
+   * time (exec credential expiry) needs an epoch-based start. It may step (NTP, an operator fixing
+   * the time): never measure a deadline with it.
    */
   now(): number;
+  /**
+   * Milliseconds from an arbitrary origin that never go back and never jump with the wall clock:
+   * what deadlines are measured on (the lease's renew deadline, docs/contract.md#leader-election).
+   */
+  monotonic(): number;
   setTimeout(fn: () => void, ms: number): TimerId;
   clearTimeout(id: TimerId): void;
 }
@@ -20,6 +26,7 @@ export interface Clock {
 /** The real clock. */
 export const realClock: Clock = {
   now: () => Date.now(),
+  monotonic: () => performance.now(),
   setTimeout: (fn, ms) => setTimeout(fn, Math.max(0, ms)),
   clearTimeout: (id) => clearTimeout(id),
 };
@@ -49,9 +56,16 @@ interface FakeTimer {
   fn: () => void;
 }
 
-/** A manual clock for tests. Timers fire only inside `advance`, in due-time order. */
+/**
+ * A manual clock for tests. Timers fire only inside `advance`, in due-time order. `advance` moves
+ * both the wall clock and the monotonic clock; `stepWall` moves only the wall clock (what NTP or a
+ * person setting the time does), so a test can show a deadline does not follow it.
+ */
 export class FakeClock implements Clock {
+  /** Monotonic time; timers are due on it (as real timers are). */
   #now: number;
+  /** Wall clock minus monotonic clock. */
+  #wallOffset = 0;
   #seq = 0;
   #timers: FakeTimer[] = [];
 
@@ -60,7 +74,16 @@ export class FakeClock implements Clock {
   }
 
   now(): number {
+    return this.#now + this.#wallOffset;
+  }
+
+  monotonic(): number {
     return this.#now;
+  }
+
+  /** Step the wall clock by `ms` (negative: back) without moving monotonic time or any timer. */
+  stepWall(ms: number): void {
+    this.#wallOffset += ms;
   }
 
   setTimeout(fn: () => void, ms: number): number {
@@ -80,7 +103,7 @@ export class FakeClock implements Clock {
     return this.#timers.length;
   }
 
-  /** Due time of the next timer, if any. */
+  /** Due time of the next timer (on the monotonic clock), if any. */
   nextTimerAt(): number | undefined {
     return this.#timers[0]?.at;
   }

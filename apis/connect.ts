@@ -8,10 +8,13 @@
  * `$HOME/.kube/config`.
  *
  * Transport stack, outermost first: retry -> request hook (sees every attempt) -> rate limit
- * (token bucket, qps 50 / burst 100 by default; qps <= 0 turns it off) -> HTTP (TLS, credentials,
- * User-Agent). `unthrottled` is the same stack on the same HTTP client without the rate limit,
+ * (token bucket at `qps` / `burst`: the operator passes `--kube-api-qps` / `--kube-api-burst`,
+ * 200 / 400 unless set; a caller that passes neither, the CLI, gets ratelimit.ts's 50 / 100;
+ * qps <= 0 turns it off) -> HTTP (TLS, credentials, User-Agent). `unthrottled` is the same stack on the same HTTP client without the rate limit,
  * for callers with a budget of their own (the event recorder: events must not spend the
- * reconciler's budget).
+ * reconciler's budget). `budgeted({qps, burst})` is the same stack with a token bucket of its own:
+ * the Lease and the metrics reviews each get one, so neither can spend, or be starved by, the
+ * reconciler's budget (docs/contract.md#process).
  */
 import type { Clock } from "./clock.ts";
 import { type RequestHook, withRequestHook } from "./hooks.ts";
@@ -43,12 +46,20 @@ export interface TransportOptions {
   userAgent?: string;
 }
 
+/** A client budget: a token bucket's sustained rate and burst. */
+export interface Budget {
+  qps: number;
+  burst: number;
+}
+
 export interface Connection {
   conn: ConnectionConfig;
   transport: Transport;
   rest: RestClient;
   /** Like `rest`, without the client-side rate limit (the caller paces itself). */
   unthrottled: RestClient;
+  /** Like `rest`, with a token bucket of its own (not shared with `rest` or any other). */
+  budgeted(budget: Budget): RestClient;
   /** Release TLS clients. */
   close(): void;
 }
@@ -73,7 +84,12 @@ export async function loadConnection(opts: ConnectionOptions = {}): Promise<Conn
 export function buildTransport(
   conn: ConnectionConfig,
   opts: TransportOptions = {},
-): { transport: Transport; unthrottled: Transport; close(): void } {
+): {
+  transport: Transport;
+  unthrottled: Transport;
+  budgeted(budget: Budget): Transport;
+  close(): void;
+} {
   const http = httpTransport(conn, { userAgent: opts.userAgent });
   const stack = (inner: Transport): Transport => {
     let t = inner;
@@ -83,20 +99,27 @@ export function buildTransport(
     }
     return t;
   };
-  const limited = withRateLimit(http, { qps: opts.qps, burst: opts.burst, clock: opts.clock });
-  return { transport: stack(limited), unthrottled: stack(http), close: () => http.close() };
+  const limited = (b: Partial<Budget>) =>
+    withRateLimit(http, { qps: b.qps, burst: b.burst, clock: opts.clock });
+  return {
+    transport: stack(limited(opts)),
+    unthrottled: stack(http),
+    budgeted: (budget) => stack(limited(budget)),
+    close: () => http.close(),
+  };
 }
 
 export async function connect(
   opts: ConnectionOptions & TransportOptions = {},
 ): Promise<Connection> {
   const conn = await loadConnection(opts);
-  const { transport, unthrottled, close } = buildTransport(conn, opts);
+  const { transport, unthrottled, budgeted, close } = buildTransport(conn, opts);
   return {
     conn,
     transport,
     rest: new RestClient(transport),
     unthrottled: new RestClient(unthrottled),
+    budgeted: (budget) => new RestClient(budgeted(budget)),
     close,
   };
 }

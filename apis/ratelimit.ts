@@ -2,15 +2,17 @@
  * Client-side request rate limit: a token bucket (`qps` tokens per second, at most `burst` banked).
  * Waiting requests reserve tokens in arrival order (the bucket may go negative; each request waits
  * until its own token exists), so the limiter is fair and needs no polling. An aborted wait returns
- * its token. Defaults match the operator's needs: qps 50, burst 100.
+ * its token. `DEFAULT_QPS` / `DEFAULT_BURST` (50 / 100) apply only to a caller that passes no
+ * limits, such as the read-only CLI; the operator always passes its own (`--kube-api-qps` /
+ * `--kube-api-burst`, 200 / 400 unless set: operator/config.ts).
  */
 import { type Clock, delay, realClock } from "./clock.ts";
 import type { Transport } from "./transport.ts";
 
 export interface RateLimitOptions {
-  /** Sustained requests per second; `Infinity` or <= 0 disables limiting. Default 50. */
+  /** Sustained requests per second; `Infinity` or <= 0 disables limiting. `DEFAULT_QPS` when absent. */
   qps?: number;
-  /** Requests allowed at once after idling. Default 100. */
+  /** Requests allowed at once after idling. `DEFAULT_BURST` when absent. */
   burst?: number;
   clock?: Clock;
 }
@@ -30,7 +32,7 @@ export class TokenBucket {
     this.burst = Math.max(1, opts.burst ?? DEFAULT_BURST);
     this.#clock = opts.clock ?? realClock;
     this.#tokens = this.burst;
-    this.#last = this.#clock.now();
+    this.#last = this.#clock.monotonic();
   }
 
   get unlimited(): boolean {
@@ -43,7 +45,8 @@ export class TokenBucket {
    */
   reserve(): number {
     if (this.unlimited) return 0;
-    const now = this.#clock.now();
+    // Monotonic: a wall-clock step back must not drain the bucket for the length of the step.
+    const now = this.#clock.monotonic();
     this.#tokens = Math.min(this.burst, this.#tokens + ((now - this.#last) / 1000) * this.qps);
     this.#last = now;
     this.#tokens -= 1;

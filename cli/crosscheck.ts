@@ -98,15 +98,14 @@ export function crossCheckBindings(
     );
     if (!outcome.ok) continue;
     const object = outcome.identity.clusterSPIFFEID;
-    const desired = { spec: object.spec, labels: object.metadata.labels ?? {} };
     const found = csids.get(`/${outcome.identity.name}`);
     const read: ClusterObjectRead = found === undefined
       ? { state: "absent" }
       : { state: "found", object: found };
     const stale = staleReadyFinding(binding, {
       name: outcome.identity.name,
-      state: clusterState(true, read, desired),
-      differences: isRecord(found) ? clusterDifferences(found, desired) : [],
+      state: clusterState(true, read, object),
+      differences: isRecord(found) ? clusterDifferences(found, object) : [],
     });
     if (stale !== undefined) findings.push(stale);
   }

@@ -8,7 +8,7 @@
 import { decodeConditions, findCondition } from "../reconcile/conditions.ts";
 import { parseConflictPeers } from "../reconcile/conflict_messages.ts";
 import type { StateError } from "../reconcile/errors.ts";
-import { isRecord } from "../reconcile/json.ts";
+import { asRecord, isRecord } from "../reconcile/json.ts";
 import { BINDING_API_VERSION, BINDING_KIND } from "../reconcile/types.ts";
 import type { ClusterState, Finding, FindingId, ObjectRef } from "./report.ts";
 
@@ -18,7 +18,7 @@ export function bindingObjectRef(namespace: string, name: string): ObjectRef {
 
 /** Name and namespace of a binding read from the cluster ("" when absent). */
 export function bindingMeta(binding: unknown): { namespace: string; name: string } {
-  const meta = isRecord(binding) && isRecord(binding.metadata) ? binding.metadata : {};
+  const meta = asRecord(asRecord(binding).metadata);
   return {
     namespace: typeof meta.namespace === "string" ? meta.namespace : "",
     name: typeof meta.name === "string" ? meta.name : "",

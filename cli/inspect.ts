@@ -12,7 +12,8 @@
  */
 import { decodeConditions } from "../reconcile/conditions.ts";
 import type { StateError } from "../reconcile/errors.ts";
-import { isRecord, jsonEqual } from "../reconcile/json.ts";
+import { asRecord } from "../reconcile/json.ts";
+import { driftedFields } from "../reconcile/ownership.ts";
 import { renderBinding, type RenderOutcome } from "../reconcile/render.ts";
 import {
   OBJECTIVE_VERSIONS,
@@ -24,16 +25,15 @@ import {
   BINDING_API_VERSION,
   BINDING_KIND,
   type BindingInput,
+  type ClusterSPIFFEID,
   DEFAULT_MODE,
   groupOf,
-  LABEL_BINDING_NAME,
-  LABEL_BINDING_NAMESPACE,
-  LABEL_MANAGED_BY,
   type ObjectiveApiVersion,
   type PoolApiVersion,
   type RenderConfig,
 } from "../reconcile/types.ts";
 import { VERSION } from "../apis/version.ts";
+import { INSPECT_DEFAULT_TRUST_DOMAIN } from "../flags/cli.ts";
 import type { InspectCommand } from "./args.ts";
 import {
   bindingHealthFindings,
@@ -65,8 +65,6 @@ import {
   sortFindings,
 } from "./report.ts";
 
-export const DEFAULT_TRUST_DOMAIN = "kleym.sonda.red";
-
 /** The served versions kleym reads and writes, from discovery. */
 export interface ServedApis {
   binding: boolean;
@@ -92,10 +90,6 @@ export type ClusterObjectRead =
   | { state: "forbidden"; message: string }
   | { state: "skipped" };
 
-function rec(u: unknown): Record<string, unknown> {
-  return isRecord(u) ? u : {};
-}
-
 function nonEmpty(u: unknown): string | undefined {
   return typeof u === "string" && u !== "" ? u : undefined;
 }
@@ -104,13 +98,13 @@ export function identityConfig(
   command: Pick<InspectCommand, "trustDomain" | "className">,
   binding: unknown,
 ): IdentityConfig {
-  const status = rec(rec(binding).status);
+  const status = asRecord(asRecord(binding).status);
   const statusTd = nonEmpty(status.trustDomain);
   const trustDomain: IdentityConfig["trustDomain"] = command.trustDomain !== undefined
     ? { value: command.trustDomain, source: "flag" }
     : statusTd !== undefined
     ? { value: statusTd, source: "binding-status" }
-    : { value: DEFAULT_TRUST_DOMAIN, source: "default" };
+    : { value: INSPECT_DEFAULT_TRUST_DOMAIN, source: "default" };
   const className: IdentityConfig["className"] = command.className !== undefined
     ? { value: command.className === "" ? null : command.className, source: "flag" }
     : statusTd !== undefined
@@ -137,9 +131,9 @@ interface RawSpec {
 }
 
 function rawSpec(binding: unknown): RawSpec {
-  const spec = rec(rec(binding).spec);
-  const pool = rec(spec.poolRef);
-  const objective = rec(spec.objectiveRef);
+  const spec = asRecord(asRecord(binding).spec);
+  const pool = asRecord(spec.poolRef);
+  const objective = asRecord(spec.objectiveRef);
   const mode = nonEmpty(spec.mode) ?? null;
   return {
     mode,
@@ -179,7 +173,7 @@ export function renderForInspect(
     synced: true,
     get: (_namespace, name) => {
       const object = objects[apiVersion];
-      return rec(rec(object).metadata).name === name ? object : undefined;
+      return asRecord(asRecord(object).metadata).name === name ? object : undefined;
     },
   });
   const resolved = resolveInputs(binding, {
@@ -239,7 +233,7 @@ function resolvedInput(
 }
 
 function reportConditions(binding: unknown): ReportCondition[] {
-  return decodeConditions(rec(binding).status).map((c) => ({
+  return decodeConditions(asRecord(binding).status).map((c) => ({
     type: c.type,
     status: c.status,
     reason: c.reason,
@@ -249,34 +243,20 @@ function reportConditions(binding: unknown): ReportCondition[] {
   }));
 }
 
-const OWNER_LABELS = [LABEL_MANAGED_BY, LABEL_BINDING_NAME, LABEL_BINDING_NAMESPACE] as const;
-
 /**
- * What differs between a found object and the rendered one: `spec.<field>` for each spec field
- * that is not equal, `label <key>` for each of kleym's owner labels that is not as rendered.
+ * What differs between a found object and the rendered one, named as the operator judges it
+ * (reconcile/ownership.ts `driftedFields`: spec fields, kleym's labels, the binding-UID stamp).
  */
-export function clusterDifferences(
-  object: unknown,
-  desired: { spec: unknown; labels: Record<string, string> },
-): string[] {
-  const out: string[] = [];
-  const labels = rec(rec(rec(object).metadata).labels);
-  const spec = rec(rec(object).spec);
-  const want = rec(desired.spec);
-  for (const field of [...new Set([...Object.keys(want), ...Object.keys(spec)])].sort()) {
-    if (!jsonEqual(spec[field], want[field])) out.push(`spec.${field}`);
-  }
-  for (const k of OWNER_LABELS) {
-    if (labels[k] !== desired.labels[k]) out.push(`label ${k}`);
-  }
-  return out;
+export function clusterDifferences(object: unknown, desired: ClusterSPIFFEID): string[] {
+  const o = asRecord(object);
+  return driftedFields({ metadata: asRecord(o.metadata), spec: o.spec }, desired);
 }
 
-/** Compare the object at the rendered name with the rendered one (spec and owner labels). */
+/** Compare the object at the rendered name with the rendered one (`clusterDifferences`). */
 export function clusterState(
   servedCsid: boolean,
   read: ClusterObjectRead,
-  desired: { spec: unknown; labels: Record<string, string> },
+  desired: ClusterSPIFFEID,
 ): ClusterState {
   if (!servedCsid) return "not-served";
   switch (read.state) {
@@ -333,7 +313,7 @@ export function buildInspectionReport(input: InspectInput): BindingInspectionRep
   const { command, served, binding, outcome } = input;
   const config = identityConfig(command, binding);
   const ref = bindingObjectRef(command.namespace, command.name);
-  const meta = rec(rec(binding).metadata);
+  const meta = asRecord(asRecord(binding).metadata);
   const findings: Finding[] = [];
   const base = {
     schemaVersion: SCHEMA_VERSION,
@@ -402,7 +382,9 @@ export function buildInspectionReport(input: InspectInput): BindingInspectionRep
       severity: "warning",
       reason: "TrustDomainDefaulted",
       message: `the binding's status names no trust domain (not reconciled yet?): rendered with ` +
-        `the default ${JSON.stringify(DEFAULT_TRUST_DOMAIN)}, classless; pass --trust-domain ` +
+        `the default ${
+          JSON.stringify(INSPECT_DEFAULT_TRUST_DOMAIN)
+        }, classless; pass --trust-domain ` +
         `and --clusterspiffeid-class-name to render with the operator's configuration`,
       affectedRefs: [ref],
     });
@@ -430,20 +412,16 @@ export function buildInspectionReport(input: InspectInput): BindingInspectionRep
     renderedClusterSPIFFEID = {
       name: identity.name,
       object,
-      clusterState: clusterState(served.clusterSPIFFEID, input.cluster, {
-        spec: object.spec,
-        labels: object.metadata.labels ?? {},
-      }),
+      clusterState: clusterState(served.clusterSPIFFEID, input.cluster, identity.clusterSPIFFEID),
     };
     // SPEC 7: Ready=True only while the object exists as rendered — checked with the operator's
     // configuration only (another --trust-domain renders another object on purpose).
     if (isOperatorConfig(config, binding) && input.cluster.state !== "forbidden") {
-      const desired = { spec: object.spec, labels: object.metadata.labels ?? {} };
       const stale = staleReadyFinding(binding, {
         name: identity.name,
         state: renderedClusterSPIFFEID.clusterState,
         differences: input.cluster.state === "found"
-          ? clusterDifferences(input.cluster.object, desired)
+          ? clusterDifferences(input.cluster.object, identity.clusterSPIFFEID)
           : [],
       });
       if (stale !== undefined) findings.push(stale);

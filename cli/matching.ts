@@ -14,7 +14,7 @@
  * attests or an SVID is issued is SPIRE's business and is never claimed.
  */
 import { compareCodeUnits } from "../apis/compare.ts";
-import { isRecord } from "../reconcile/json.ts";
+import { asRecord, isRecord } from "../reconcile/json.ts";
 import type { MatchedPod } from "./report.ts";
 
 export interface PodView {
@@ -26,9 +26,9 @@ export interface PodView {
 }
 
 export function decodePod(u: unknown): PodView {
-  const o = isRecord(u) ? u : {};
-  const meta = isRecord(o.metadata) ? o.metadata : {};
-  const spec = isRecord(o.spec) ? o.spec : {};
+  const o = asRecord(u);
+  const meta = asRecord(o.metadata);
+  const spec = asRecord(o.spec);
   const labels: Record<string, string> = {};
   if (isRecord(meta.labels)) {
     for (const [k, v] of Object.entries(meta.labels)) if (typeof v === "string") labels[k] = v;

@@ -15,7 +15,7 @@
  * it (docs/cli.md).
  */
 import { compareCodeUnits } from "../apis/compare.ts";
-import { isRecord } from "../reconcile/json.ts";
+import { asRecord } from "../reconcile/json.ts";
 import type { Finding, OperatorDeployment, OperatorLease, OperatorStatus } from "./report.ts";
 import type { ListRead } from "./status.ts";
 
@@ -41,15 +41,11 @@ export interface OperatorHealthInput {
   lease?: ObjectRead;
 }
 
-function rec(u: unknown): Record<string, unknown> {
-  return isRecord(u) ? u : {};
-}
-
 /** The Lease as the report shows it; `live` judged against `now`. */
 export function decodeLease(u: unknown, now: Date): OperatorLease {
-  const o = rec(u);
-  const meta = rec(o.metadata);
-  const spec = rec(o.spec);
+  const o = asRecord(u);
+  const meta = asRecord(o.metadata);
+  const spec = asRecord(o.spec);
   const holder = typeof spec.holderIdentity === "string" && spec.holderIdentity !== ""
     ? spec.holderIdentity
     : null;
@@ -74,14 +70,14 @@ export function decodeLease(u: unknown, now: Date): OperatorLease {
 function unreconciled(bindings: readonly unknown[]): string[] {
   const out: string[] = [];
   for (const b of bindings) {
-    const meta = rec(rec(b).metadata);
+    const meta = asRecord(asRecord(b).metadata);
     const generation = typeof meta.generation === "number" ? meta.generation : undefined;
-    const conditions = Array.isArray(rec(rec(b).status).conditions)
-      ? rec(rec(b).status).conditions as unknown[]
+    const conditions = Array.isArray(asRecord(asRecord(b).status).conditions)
+      ? asRecord(asRecord(b).status).conditions as unknown[]
       : [];
     const behind = conditions.length === 0 || (generation !== undefined &&
       conditions.some((c) => {
-        const g = rec(c).observedGeneration;
+        const g = asRecord(c).observedGeneration;
         return typeof g !== "number" || g < generation;
       }));
     if (behind) out.push(`${meta.namespace}/${meta.name}`);

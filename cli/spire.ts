@@ -16,43 +16,27 @@
  * - SCM writes a ClusterSPIFFEID's status only when its figures change, so a ClusterSPIFFEID
  *   in a namespace that exists has a status once SCM has handled it.
  */
-import { isRecord } from "../reconcile/json.ts";
-import { maskingHolders } from "../reconcile/spire.ts";
+import { asRecord, isRecord } from "../reconcile/json.ts";
+import { maskingHolders, readSpireStatus } from "../reconcile/spire.ts";
 import { bindingHealth, bindingMeta, bindingObjectRef } from "./findings.ts";
 import type { Finding, ObjectRef, SpireFigures, SpireTotals, SpireView } from "./report.ts";
 
 const CSID_API_VERSION = "spire.spiffe.io/v1alpha1";
 
-function rec(u: unknown): Record<string, unknown> {
-  return isRecord(u) ? u : {};
-}
-
-function count(u: unknown): number {
-  return typeof u === "number" && Number.isInteger(u) && u >= 0 ? u : 0;
-}
-
-/** The binding's `status.spire`, figures SCM omitted as 0; undefined when it carries none. */
+/** The binding's `status.spire` (reconcile/spire.ts decodes it), figures SCM omitted as 0. */
 export function decodeSpireFigures(binding: unknown): SpireFigures | undefined {
-  const spire = rec(rec(rec(binding).status).spire);
-  if (typeof spire.clusterSPIFFEIDName !== "string" || spire.clusterSPIFFEIDName === "") {
-    return undefined;
-  }
+  const read = readSpireStatus(asRecord(binding).status);
+  if (read === undefined || read.clusterSPIFFEIDName === "") return undefined;
   return {
-    clusterSPIFFEIDName: spire.clusterSPIFFEIDName,
-    namespacesSelected: count(spire.namespacesSelected),
-    namespacesIgnored: count(spire.namespacesIgnored),
-    podsSelected: count(spire.podsSelected),
-    entriesToSet: count(spire.entriesToSet),
-    entriesMasked: count(spire.entriesMasked),
-    entryFailures: count(spire.entryFailures),
-    podEntryRenderFailures: count(spire.podEntryRenderFailures),
-    lastChangeTime: typeof spire.lastChangeTime === "string" ? spire.lastChangeTime : null,
+    clusterSPIFFEIDName: read.clusterSPIFFEIDName,
+    ...read.figures,
+    lastChangeTime: read.lastChangeTime ?? null,
   };
 }
 
 /** Whether SCM has written the ClusterSPIFFEID's `status.stats`. */
 export function hasScmStats(clusterSPIFFEID: unknown): boolean {
-  return isRecord(rec(rec(clusterSPIFFEID).status).stats);
+  return isRecord(asRecord(asRecord(clusterSPIFFEID).status).stats);
 }
 
 /** The binding's ClusterSPIFFEID as inspect read it; null when nothing was rendered. */
@@ -242,7 +226,7 @@ export function maskersIn(
   name: string,
 ): string[] | undefined {
   if (list === undefined) return undefined;
-  const ours = list.find((o) => rec(rec(o).metadata).name === name);
+  const ours = list.find((o) => asRecord(asRecord(o).metadata).name === name);
   return ours === undefined ? [] : maskingHolders(ours, list);
 }
 

@@ -11,7 +11,9 @@
 import { compareCodeUnits } from "../apis/compare.ts";
 import { VERSION } from "../apis/version.ts";
 import { CONDITION_TYPES, decodeConditions } from "../reconcile/conditions.ts";
-import { isRecord } from "../reconcile/json.ts";
+import { asRecord } from "../reconcile/json.ts";
+import { OPERATOR_FLAG_LIST, OPERATOR_FLAGS } from "../flags/operator.ts";
+import { type Flag, given, type RawFlags, readFlags } from "../flags/parse.ts";
 import { crossCheckBindings, type CrossCheckInput } from "./crosscheck.ts";
 import { bindingHealth, bindingHealthFindings } from "./findings.ts";
 import { exclusivityFindings } from "./exclusivity.ts";
@@ -105,10 +107,6 @@ export interface StatusInput {
   crossCheck?: CrossCheckInput;
 }
 
-function rec(u: unknown): Record<string, unknown> {
-  return isRecord(u) ? u : {};
-}
-
 /** Tag of an image reference (`latest` without tag or digest), else its digest. */
 export function imageTag(image: string): string {
   const at = image.indexOf("@");
@@ -126,45 +124,41 @@ interface DecodedDeployment extends OperatorDeployment {
   className?: string;
 }
 
-/** The value of `--name=v` / `--name v` in args, or a literal env var. */
-function flagValue(
-  args: readonly string[],
+/**
+ * What the operator container is configured with for `flag`: its args read with the operator's
+ * own flag table (flags/operator.ts), else the variable when the container sets it literally.
+ */
+function configured(
+  flags: RawFlags,
   env: readonly unknown[],
-  flag: string,
-  envName: string,
+  flag: Flag,
 ): string | undefined {
-  for (let i = 0; i < args.length; i++) {
-    if (args[i].startsWith(`--${flag}=`)) return args[i].slice(flag.length + 3);
-    if (args[i] === `--${flag}` && i + 1 < args.length) return args[i + 1];
-  }
-  for (const e of env) {
-    const o = rec(e);
-    if (o.name === envName && typeof o.value === "string") return o.value;
-  }
-  return undefined;
+  const literal = (name: string) => {
+    const e = env.map(asRecord).find((o) => o.name === name);
+    return typeof e?.value === "string" ? e.value : undefined;
+  };
+  return given(flag, flags, literal)?.text;
 }
 
 export function decodeDeployment(u: unknown): DecodedDeployment {
-  const o = rec(u);
-  const meta = rec(o.metadata);
-  const spec = rec(o.spec);
-  const status = rec(o.status);
-  const containers = Array.isArray(rec(rec(spec.template).spec).containers)
-    ? rec(rec(spec.template).spec).containers as unknown[]
+  const o = asRecord(u);
+  const meta = asRecord(o.metadata);
+  const spec = asRecord(o.spec);
+  const status = asRecord(o.status);
+  const containers = Array.isArray(asRecord(asRecord(spec.template).spec).containers)
+    ? asRecord(asRecord(spec.template).spec).containers as unknown[]
     : [];
-  const container = rec(containers.find((c) => rec(c).name === "operator") ?? containers[0]);
+  const container = asRecord(
+    containers.find((c) => asRecord(c).name === "operator") ?? containers[0],
+  );
   const strings = (v: unknown): string[] =>
     Array.isArray(v) ? v.filter((x): x is string => typeof x === "string") : [];
   const args = [...strings(container.command), ...strings(container.args)];
   const env = Array.isArray(container.env) ? container.env : [];
   const image = typeof container.image === "string" ? container.image : null;
-  const td = flagValue(args, env, "trust-domain", "KLEYM_TRUST_DOMAIN");
-  const cls = flagValue(
-    args,
-    env,
-    "clusterspiffeid-class-name",
-    "KLEYM_CLUSTERSPIFFEID_CLASS_NAME",
-  );
+  const flags = readFlags(OPERATOR_FLAG_LIST, args);
+  const td = configured(flags, env, OPERATOR_FLAGS.trustDomain);
+  const cls = configured(flags, env, OPERATOR_FLAGS.className);
   return {
     namespace: typeof meta.namespace === "string" ? meta.namespace : "",
     name: typeof meta.name === "string" ? meta.name : "",
@@ -280,7 +274,7 @@ export function buildStatusReport(input: StatusInput): KleymStatusReport {
     trueConditions = Object.fromEntries(CONDITION_TYPES.map((t) => [t, 0]));
     for (const b of bindings) {
       counts[bindingHealth(b)]++;
-      for (const c of decodeConditions(rec(b).status)) {
+      for (const c of decodeConditions(asRecord(b).status)) {
         if (c.status === "True") trueConditions[c.type] = (trueConditions[c.type] ?? 0) + 1;
       }
       findings.push(...bindingHealthFindings(b));
@@ -307,7 +301,7 @@ export function buildStatusReport(input: StatusInput): KleymStatusReport {
   }
 
   // Identity configuration: binding status first, then the Deployment's args.
-  const reconciled = bindings.map((b) => rec(rec(b).status)).filter((s) =>
+  const reconciled = bindings.map((b) => asRecord(asRecord(b).status)).filter((s) =>
     typeof s.trustDomain === "string" && s.trustDomain !== ""
   );
   let trustDomain = UNDISCOVERED;

@@ -369,6 +369,13 @@ export class Metrics {
       ["verb", "resource", "code"],
     ),
   );
+  readonly metricsAuth: Counter<"result"> = this.registry.register(
+    new Counter(
+      "kleym_metrics_auth_total",
+      'Decisions on secure /metrics requests: "allowed", "unauthenticated", "forbidden", "throttled" (429, too many reviews at once), "unavailable" (the review failed).',
+      ["result"],
+    ),
+  );
   readonly watchRestarts: Counter<"resource"> = this.registry.register(
     new Counter(
       "kleym_watch_restarts_total",

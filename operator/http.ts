@@ -53,8 +53,15 @@ export interface EndpointOptions {
   logger: Logger;
   /** HTTPS for the metrics listener; undefined: plain HTTP. */
   metricsTls?: MetricsTlsOptions;
-  /** Decides each `/metrics` request from its Authorization header; undefined: no checks. */
-  authorizeMetrics?: (authorization: string | null, path: string) => Promise<Decision>;
+  /**
+   * Decides each `/metrics` request from its Authorization header; undefined: no checks. `signal`
+   * aborts when the caller hangs up (its review is then cancelled, operator/review_limit.ts).
+   */
+  authorizeMetrics?: (
+    authorization: string | null,
+    path: string,
+    signal: AbortSignal,
+  ) => Promise<Decision>;
 }
 
 export interface Endpoints {
@@ -87,12 +94,21 @@ export function routes(
     r.set(
       "/metrics",
       !authorize ? expose : async (req) => {
-        const d = await authorize(req.headers.get("authorization"), "/metrics");
+        let d: Decision;
+        try {
+          d = await authorize(req.headers.get("authorization"), "/metrics", req.signal);
+        } catch (err) {
+          // The caller hung up while its request was under review: nobody reads this answer.
+          if (req.signal.aborted) return text(503, "the caller went away\n");
+          throw err;
+        }
         if (d.status === 200) return expose();
-        const challenge: Record<string, string> = d.status === 401
+        const extra: Record<string, string> = d.status === 401
           ? { "WWW-Authenticate": 'Bearer realm="kleym-metrics"' }
+          : d.status === 429
+          ? { "Retry-After": "1" }
           : {};
-        return text(d.status, `${d.message}\n`, undefined, challenge);
+        return text(d.status, `${d.message}\n`, undefined, extra);
       },
     );
   }

@@ -5,12 +5,14 @@
  *   holds it (no Lease, or `holderIdentity` empty after a release) or when the holder has let it
  *   expire. Expiry is judged on OUR clock only: the Lease counts as expired `leaseDurationSeconds`
  *   after we last saw its record change, whatever its `renewTime` says (remote clocks may be
- *   skewed). Every write carries the `resourceVersion` it was based on, so two candidates can never
- *   both win: the loser gets 409 Conflict and tries again later.
+ *   skewed), and measured on the monotonic clock, like every deadline here: a wall-clock step never
+ *   extends leadership (renewTime/acquireTime written to the Lease are wall-clock). Every write
+ *   carries the `resourceVersion` it was based on, so two candidates can never both win: the
+ *   loser gets 409 Conflict and tries again later.
  * - The leader renews every retry period. If renewal keeps failing until the renew deadline has
  *   passed since the last successful renewal, or someone else is seen holding the Lease,
  *   leadership is lost: the leader signal aborts (with `LeadershipLostError`) and
- *   `runLeaderElection` resolves `"lost"` once the work under it has stopped.
+ *   `LeaderElector.run` resolves `"lost"` once the work under it has stopped.
  * - On shutdown (the outer signal aborts) the work under the leader signal is stopped and awaited
  *   first, then the Lease is released (`holderIdentity: ""`, `leaseDurationSeconds: 1`) so a
  *   standby takes over at once instead of waiting out the lease.
@@ -32,6 +34,12 @@ export const LEASE_DESCRIPTOR: ResourceDescriptor = {
   namespaced: true,
 };
 
+/**
+ * The Lease's own client budget (operator/run.ts): a renewal every retry period, plus a read after
+ * a conflict, needs well under this; nothing else spends it.
+ */
+export const LEASE_BUDGET = { qps: 5, burst: 10 } as const;
+
 /** Name of kleym's Lease. */
 export const LEASE_NAME = "kleym-operator";
 
@@ -39,8 +47,11 @@ export class LeadershipLostError extends Error {
   override readonly name = "LeadershipLostError";
 }
 
+/** The Lease calls the elector makes (a `ResourceClient<LeaseObject>` in production). */
+export type LeaseClient = Pick<ResourceClient<LeaseObject>, "get" | "create" | "update">;
+
 export interface LeaderElectionOptions {
-  leases: ResourceClient<LeaseObject>;
+  leases: LeaseClient;
   namespace: string;
   name?: string;
   identity: string;
@@ -62,8 +73,9 @@ export type LeadershipEnd = "stopped" | "lost";
 export type LeaseDecision = "take" | "renew" | "wait";
 
 /**
- * Decide from the Lease as read and when we last saw its record change (our clock). `observedAt`
- * must be updated by the caller whenever the record differs from the previous read.
+ * Decide from the Lease as read and when we last saw its record change (our monotonic clock:
+ * `observedAt` and `now` are both `Clock.monotonic()`). `observedAt` must be updated by the caller
+ * whenever the record differs from the previous read.
  */
 export function decideLease(
   spec: Lease["spec"],
@@ -202,22 +214,23 @@ export class LeaderElector {
 
   /** Renew until `stop` aborts (returns undefined) or leadership is lost (returns why). */
   async #renewLoop(stop: AbortSignal): Promise<string | undefined> {
-    let lastRenew = this.#clock.now();
+    // Deadlines on the monotonic clock: a wall-clock step back must never extend leadership
+    // (docs/contract.md#leader-election).
+    let lastRenew = this.#clock.monotonic();
     for (;;) {
       if (!await delay(this.#clock, this.#o.retryPeriodMs, stop)) return undefined;
       const deadline = lastRenew + this.#o.renewDeadlineMs;
-      const attempt = this.#timeoutSignal(stop, deadline - this.#clock.now());
+      const attempt = this.#timeoutSignal(stop, deadline - this.#clock.monotonic());
       try {
         const outcome = await this.tryAcquireOrRenew(attempt.signal);
         if (outcome === "leading") {
-          lastRenew = this.#clock.now();
+          lastRenew = this.#clock.monotonic();
           continue;
         }
         return `the lease is held by ${this.#lease?.spec?.holderIdentity ?? "another replica"}`;
       } catch (err) {
         if (stop.aborted) return undefined;
-        const now = this.#clock.now();
-        if (now >= deadline) {
+        if (this.#clock.monotonic() >= deadline) {
           return `could not renew the lease within the renew deadline (${this.#o.renewDeadlineMs} ms): ${
             errorText(err)
           }`;
@@ -271,7 +284,7 @@ export class LeaderElector {
       return "leading";
     }
     this.#store(current);
-    const decision = decideLease(current.spec, identity, this.#observedAt, this.#clock.now());
+    const decision = decideLease(current.spec, identity, this.#observedAt, this.#clock.monotonic());
     if (decision === "wait") return "follower";
     const next = this.#held(current, now, decision);
     this.#store(await leases.update(next, { namespace, signal }));
@@ -344,12 +357,15 @@ export class LeaderElector {
     };
   }
 
-  /** Remember the Lease; restart the expiry clock when its record changed since the last read. */
+  /**
+   * Remember the Lease; restart the expiry clock (monotonic) when its record changed since the
+   * last read.
+   */
   #store(lease: LeaseObject): void {
     const key = recordKey(lease);
     if (key !== this.#observedKey) {
       this.#observedKey = key;
-      this.#observedAt = this.#clock.now();
+      this.#observedAt = this.#clock.monotonic();
     }
     this.#lease = lease;
   }

@@ -72,9 +72,15 @@ export function tlsServer(pair: CertificatePair, handler: Handler, logger: Logge
       for (const [k, v] of Object.entries(req.headers)) {
         if (v !== undefined) headers.set(k, Array.isArray(v) ? v.join(", ") : v);
       }
+      // Aborts when the client hangs up before its answer is written, as Deno.serve's does.
+      const gone = new AbortController();
+      res.once("close", () => {
+        if (!res.writableFinished) gone.abort(new Error("the client closed the connection"));
+      });
       const request = new Request(new URL(req.url ?? "/", "https://localhost"), {
         method: req.method,
         headers,
+        signal: gone.signal,
       });
       handler(request).then(async (resp) => {
         const body = req.method === "HEAD" ? undefined : new Uint8Array(await resp.arrayBuffer());

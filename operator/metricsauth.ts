@@ -12,10 +12,16 @@
  * Concurrent requests with the same token share one review. A review that fails (API server
  * unreachable, 5xx) answers 503 and is not cached. The operator's ServiceAccount needs `create` on
  * `tokenreviews` and `subjectaccessreviews` (ClusterRole `kleym-metrics-auth`).
+ *
+ * Strangers have no lever (docs/contract.md#metrics-auth, `review_limit.ts`): at most
+ * `maxConcurrentReviews` reviews run at once and a caller that finds none free gets 429 at once
+ * (not cached); a review is cancelled when every caller waiting for it has hung up; every decision
+ * is reported to `onDecision` (the `kleym_metrics_auth_total` counter), so a flood shows.
  */
 import { type Clock, realClock } from "../apis/clock.ts";
 import { ResourceClient, type RestClient } from "../apis/rest.ts";
 import { errorText, type Logger } from "../observe/log.ts";
+import { MAX_CONCURRENT_REVIEWS, ReviewSlots, SharedReview } from "./review_limit.ts";
 
 export interface UserInfo {
   username: string;
@@ -92,7 +98,18 @@ export function apiReviewer(rest: RestClient): Reviewer {
 
 export type Decision =
   | { status: 200; user: string }
-  | { status: 401 | 403 | 503; message: string };
+  | { status: 401 | 403 | 429 | 503; message: string };
+
+/** What `kleym_metrics_auth_total{result}` calls each decision. */
+export const DECISION_RESULT = {
+  200: "allowed",
+  401: "unauthenticated",
+  403: "forbidden",
+  429: "throttled",
+  503: "unavailable",
+} as const satisfies Record<Decision["status"], string>;
+
+export type DecisionResult = (typeof DECISION_RESULT)[Decision["status"]];
 
 export interface DelegatedAuthOptions {
   reviewer: Reviewer;
@@ -101,6 +118,10 @@ export interface DelegatedAuthOptions {
   ttlMs?: number;
   /** Most cached decisions kept (oldest dropped first); default 1024. */
   maxEntries?: number;
+  /** Reviews in flight at once (default `MAX_CONCURRENT_REVIEWS`); excess callers get 429. */
+  maxConcurrentReviews?: number;
+  /** Told of every decision (cached or not), e.g. to count them. */
+  onDecision?: (result: DecisionResult) => void;
 }
 
 export const DEFAULT_AUTH_TTL_MS = 10_000;
@@ -117,40 +138,70 @@ export function bearerToken(header: string | null): string | undefined {
 }
 
 export class DelegatedAuth {
-  readonly #o: Required<Omit<DelegatedAuthOptions, "clock">> & { clock: Clock };
-  readonly #cache = new Map<string, { expires: number; decision: Promise<Decision> }>();
+  readonly #o: Required<Omit<DelegatedAuthOptions, "clock" | "onDecision">> & { clock: Clock };
+  readonly #onDecision: (result: DecisionResult) => void;
+  readonly #slots: ReviewSlots;
+  readonly #cache = new Map<string, { expires: number; review: SharedReview<Decision> }>();
 
   constructor(o: DelegatedAuthOptions) {
     this.#o = {
       clock: o.clock ?? realClock,
       ttlMs: o.ttlMs ?? DEFAULT_AUTH_TTL_MS,
       maxEntries: o.maxEntries ?? 1024,
+      maxConcurrentReviews: o.maxConcurrentReviews ?? MAX_CONCURRENT_REVIEWS,
       reviewer: o.reviewer,
       logger: o.logger,
     };
+    this.#onDecision = o.onDecision ?? (() => {});
+    this.#slots = new ReviewSlots(this.#o.maxConcurrentReviews);
   }
 
-  /** Decides one request for `path` (GET) with the given `Authorization` header. */
+  /** Reviews running now. */
+  get reviewsInFlight(): number {
+    return this.#slots.inFlight;
+  }
+
+  /**
+   * Decides one request for `path` (GET) with the given `Authorization` header. `signal` is the
+   * caller's connection: when it aborts, this rejects with its reason, and the review is cancelled
+   * once nobody else waits for it.
+   */
   async check(authorization: string | null, path: string, signal?: AbortSignal): Promise<Decision> {
-    const token = bearerToken(authorization);
-    if (!token) return { status: 401, message: "a bearer token is required" };
-    const key = `${await sha256(token)} ${path}`;
-    const now = this.#o.clock.now();
-    const hit = this.#cache.get(key);
-    if (hit && hit.expires > now) return await hit.decision;
-    const decision = this.#review(token, path, signal);
-    this.#cache.delete(key);
-    this.#cache.set(key, { expires: now + this.#o.ttlMs, decision });
-    while (this.#cache.size > this.#o.maxEntries) {
-      this.#cache.delete(this.#cache.keys().next().value!);
-    }
-    const d = await decision;
-    // Failed reviews are not decisions: the next request asks again.
-    if (d.status === 503 && this.#cache.get(key)?.decision === decision) this.#cache.delete(key);
+    const d = await this.#decide(authorization, path, signal);
+    this.#onDecision(DECISION_RESULT[d.status]);
     return d;
   }
 
-  async #review(token: string, path: string, signal?: AbortSignal): Promise<Decision> {
+  async #decide(authorization: string | null, path: string, signal?: AbortSignal) {
+    const token = bearerToken(authorization);
+    if (!token) return { status: 401, message: "a bearer token is required" } as const;
+    const key = `${await sha256(token)} ${path}`;
+    // Monotonic: a wall-clock step must neither keep decisions forever nor expire them early.
+    const now = this.#o.clock.monotonic();
+    const hit = this.#cache.get(key);
+    if (hit && hit.expires > now) return await hit.review.join(signal);
+    const release = this.#slots.tryAcquire();
+    if (!release) {
+      return {
+        status: 429,
+        message: "too many metrics requests under review; retry later",
+      } as const;
+    }
+    const review = new SharedReview((reviewSignal) => this.#review(token, path, reviewSignal));
+    review.result.then(release, release);
+    this.#cache.delete(key);
+    this.#cache.set(key, { expires: now + this.#o.ttlMs, review });
+    while (this.#cache.size > this.#o.maxEntries) {
+      this.#cache.delete(this.#cache.keys().next().value!);
+    }
+    review.result.then((d) => {
+      // Failed or cancelled reviews are not decisions: the next request asks again.
+      if (d.status === 503 && this.#cache.get(key)?.review === review) this.#cache.delete(key);
+    });
+    return await review.join(signal);
+  }
+
+  async #review(token: string, path: string, signal: AbortSignal): Promise<Decision> {
     const { reviewer, logger } = this.#o;
     try {
       const user = await reviewer.authenticate(token, signal);
@@ -160,6 +211,8 @@ export class DelegatedAuth {
       }
       return { status: 200, user: user.username };
     } catch (err) {
+      // Everyone waiting hung up: not a failure worth a line.
+      if (signal.aborted) return { status: 503, message: "the caller went away" };
       logger.warn("cannot review a metrics request with the API server", {
         error: errorText(err),
       });

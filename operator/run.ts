@@ -11,6 +11,11 @@
  * retry. After `--startup-timeout` it logs the last line as an error and the process exits 1, so
  * a crash-looping pod shows the reason in `kubectl logs --previous`.
  *
+ * Client budgets (docs/contract.md#process): the reconciler spends `--kube-api-qps`/`-burst`;
+ * the Lease (`LEASE_BUDGET`) and the metrics reviews (`REVIEW_BUDGET`) each have a token bucket of
+ * their own on the same connection, so a flood of `/metrics` callers can neither delay a renewal
+ * nor a reconcile.
+ *
  * Events: one `EventRecorder` (apis/events.ts) per process, handed to the controller as its
  * event sink. It writes through the connection's `unthrottled` client with a budget of its own
  * (the same qps/burst as `--kube-api-qps`/`--kube-api-burst`, in a separate bucket), so events
@@ -53,7 +58,9 @@ import type { OperatorConfig } from "./config.ts";
 import { CertificateError } from "./certs.ts";
 import { BindError, serveEndpoints } from "./http.ts";
 import { apiReviewer, DelegatedAuth } from "./metricsauth.ts";
-import { LeaderElector, LEASE_DESCRIPTOR, type LeaseObject } from "./leader.ts";
+import { LeaderElector, LEASE_BUDGET, LEASE_DESCRIPTOR, type LeaseObject } from "./leader.ts";
+import { REVIEW_BUDGET } from "./review_limit.ts";
+import type { SvidLimits } from "../reconcile/svid_limits.ts";
 
 /** What the operator needs of the controller (reconcile/controller.ts implements it). */
 export interface OperatorController {
@@ -68,6 +75,8 @@ export interface ControllerParams {
   rest: RestClient;
   trustDomain: string;
   className?: string;
+  /** `--max-svid-ttl`, `--cluster-domain`, `--allowed-*` (reconcile/svid_limits.ts). */
+  svidLimits?: SvidLimits;
   logger: Logger;
   metrics: Metrics;
   concurrency?: number;
@@ -238,6 +247,7 @@ export async function runOperator(deps: OperatorDeps, signal: AbortSignal): Prom
     source: connection.conn.source,
     trustDomain: config.trustDomain,
     className: config.className,
+    svidLimits: config.svidLimits,
     leaderElection: config.leaderElection.enabled,
   });
 
@@ -245,7 +255,13 @@ export async function runOperator(deps: OperatorDeps, signal: AbortSignal): Prom
   let endpoints: Awaited<ReturnType<typeof serveEndpoints>>;
   // Secure metrics (issue 13): HTTPS, callers authenticated and authorized by the API server.
   const auth = config.metricsSecure
-    ? new DelegatedAuth({ reviewer: apiReviewer(connection.rest), logger, clock: deps.clock })
+    ? new DelegatedAuth({
+      // The reviews' own budget: a flood of callers never spends the reconciler's or the Lease's.
+      reviewer: apiReviewer(connection.budgeted(REVIEW_BUDGET)),
+      logger,
+      clock: deps.clock,
+      onDecision: (result) => metrics.metricsAuth.inc({ result }),
+    })
     : undefined;
   try {
     endpoints = await serveEndpoints({
@@ -255,7 +271,8 @@ export async function runOperator(deps: OperatorDeps, signal: AbortSignal): Prom
       ready: () => controller?.hasSynced() ?? false,
       logger,
       metricsTls: config.metricsSecure ? { files: config.metricsCert } : undefined,
-      authorizeMetrics: auth && ((authorization, path) => auth.check(authorization, path)),
+      authorizeMetrics: auth &&
+        ((authorization, path, signal) => auth.check(authorization, path, signal)),
     });
   } catch (err) {
     logger.error("cannot start the HTTP endpoints", { error: describeFatal(err) });
@@ -318,6 +335,7 @@ export async function runOperator(deps: OperatorDeps, signal: AbortSignal): Prom
       rest: connection.rest,
       trustDomain: config.trustDomain,
       className: config.className,
+      svidLimits: config.svidLimits,
       logger,
       metrics,
       concurrency: config.concurrency,
@@ -375,7 +393,8 @@ async function operate(
 
   const le = config.leaderElection;
   const elector = new LeaderElector({
-    leases: new ResourceClient<LeaseObject>(connection.rest, LEASE_DESCRIPTOR),
+    // The Lease's own budget: neither reconciles nor metrics reviews can delay a renewal.
+    leases: new ResourceClient<LeaseObject>(connection.budgeted(LEASE_BUDGET), LEASE_DESCRIPTOR),
     namespace: le.namespace,
     identity: deps.identity,
     leaseDurationMs: le.leaseDurationMs,

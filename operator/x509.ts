@@ -6,7 +6,7 @@
  * Why not a library: the shape is fixed (one subject name, four extensions), the encoder is ~100
  * lines, and Web Crypto already does the cryptography. A certificate dependency would add a
  * transitive tree to an operator that otherwise ships only `yaml`. The output is checked by
- * `openssl x509`/`openssl verify` and by a real TLS handshake in tests/unit/operator_x509_test.ts.
+ * `openssl x509`/`openssl verify` and by a real TLS handshake in tests/unit/operator_tls_test.ts.
  *
  * The certificate is an end entity (basicConstraints cA=false), so a client may trust it directly
  * as its own anchor (rustls/webpki refuse a CA certificate used as a server certificate).

@@ -20,7 +20,7 @@
  * has settled. `run` is the controller's working life: when it returns, the caches are stopped
  * too (the operator exits after it — on shutdown or a lost Lease).
  *
- * Resync (`syncPeriodMs`, flag `--sync-period`, default 10 min, jittered ±10 %): each period
+ * Resync (`syncPeriodMs`, flag `--sync-period`, jittered ±10 %): each period
  * every informer lists again (a change its watch never delivered — a lost event — reaches the
  * handlers as part of the list's difference) and every binding is re-enqueued. A binding that is
  * in place makes no write (its plan is a no-op); one that is not is repaired. Cost: one LIST per
@@ -29,6 +29,7 @@
  * API: `Controller` (`startCaches`, `hasSynced`, `run`, `idle`), `ControllerOptions`.
  */
 import { type Clock, realClock } from "../apis/clock.ts";
+import { OPERATOR_FLAGS } from "../flags/operator.ts";
 import type { EventSink } from "../apis/events.ts";
 import { MutationCache } from "../apis/mutation_cache.ts";
 import { WorkQueue } from "../apis/queue.ts";
@@ -48,6 +49,7 @@ import type { IdentityOverlapMode } from "./plan.ts";
 import { Reconciler } from "./reconciler.ts";
 import { type OptionalId, ServedApis } from "./served.ts";
 import type { RenderConfig } from "./types.ts";
+import type { SvidLimits } from "./svid_limits.ts";
 import {
   bindingEventKeys,
   inputEventKeys,
@@ -61,15 +63,17 @@ export interface ControllerOptions {
   rest: RestClient;
   trustDomain: string;
   className?: string;
+  /** The limits on `spec.svid` (svid_limits.ts); default `DEFAULT_SVID_LIMITS`. */
+  svidLimits?: SvidLimits;
   logger: Logger;
   metrics: Metrics;
-  /** Reconciles running at once (default 4). */
+  /** Reconciles running at once (default: `--max-concurrent-reconciles`'s). */
   concurrency?: number;
   /** SPEC 7's retry timer for missing CRDs / discovery refresh; default 30 000 ms. */
   crdRetryMs?: number;
-  /** Every binding is re-enqueued this often (jittered ±10 %); default 600 000 ms (10 min). */
+  /** Every binding is re-enqueued this often (jittered ±10 %); default: `--sync-period`'s. */
   syncPeriodMs?: number;
-  /** Figures-only status writes at most once per this many ms per binding; default 10 000. */
+  /** Figures-only status writes at most once per this many ms per binding (`--spire-stats-interval`). */
   spireStatsIntervalMs?: number;
   /** `--identity-overlap` (docs/contract.md#overlap); default warn. */
   identityOverlap?: IdentityOverlapMode;
@@ -78,8 +82,6 @@ export interface ControllerOptions {
   /** Where planned events go; `record` never blocks (apis/events.ts `EventRecorder`). */
   events: EventSink;
 }
-
-const DEFAULT_SYNC_PERIOD_MS = 600_000;
 
 export class Controller {
   readonly #config: RenderConfig;
@@ -103,11 +105,16 @@ export class Controller {
   #synced = false;
 
   constructor(opts: ControllerOptions) {
-    this.#config = { trustDomain: opts.trustDomain, className: opts.className };
+    this.#config = {
+      trustDomain: opts.trustDomain,
+      className: opts.className,
+      svid: opts.svidLimits,
+    };
     this.#logger = opts.logger;
     this.#metrics = opts.metrics;
-    this.#concurrency = Math.max(1, opts.concurrency ?? 4);
-    this.#syncPeriodMs = opts.syncPeriodMs ?? DEFAULT_SYNC_PERIOD_MS;
+    // Unset: the flags' defaults (flags/operator.ts), so a test's controller runs like the operator.
+    this.#concurrency = Math.max(1, opts.concurrency ?? OPERATOR_FLAGS.concurrency.default);
+    this.#syncPeriodMs = opts.syncPeriodMs ?? OPERATOR_FLAGS.syncPeriod.default;
     this.#clock = opts.clock ?? realClock;
     const crdRetryMs = opts.crdRetryMs ?? 30_000;
 

@@ -41,6 +41,9 @@ export const REASONS_BY_CONDITION = {
     "ClusterSPIFFEIDCRDMissing",
     "ClusterSPIFFEIDNameTaken",
     "InvalidBindingName",
+    "SVIDTTLOutOfRange",
+    "DNSNameNotAllowed",
+    "FederationNotAllowed",
   ],
   Conflict: ["IdentityCollision", "DuplicateSPIFFEID", "IdentityOverlap"],
 } as const satisfies Record<FailureCondition, readonly string[]>;
@@ -83,6 +86,10 @@ export const RETRY_CLASS = {
   ClusterSPIFFEIDCRDMissing: "timer",
   ClusterSPIFFEIDNameTaken: "timer",
   InvalidBindingName: "watch",
+  // A limit flag changes only with a restart, and start-up reconciles every binding.
+  SVIDTTLOutOfRange: "watch",
+  DNSNameNotAllowed: "watch",
+  FederationNotAllowed: "watch",
   IdentityCollision: "watch",
   // Both are decided by other bindings' renderings; every change of those re-enqueues exactly
   // the bindings whose outcome can change (exclusivity.ts), so no timer.

@@ -1,13 +1,18 @@
 /**
  * Small helpers for decoding and comparing JSON-shaped values (what the API server sends).
  *
- * API: `isRecord`, `show` (a value as it should appear in a user-facing message),
+ * API: `isRecord`, `asRecord` (the object, or {} for anything else), `show` (a value as it should appear in a user-facing message),
  * `jsonEqual` (structural equality where object key order does not matter and a key holding
  * `undefined` counts as absent — the way the value would serialise).
  */
 
 export function isRecord(value: unknown): value is Record<string, unknown> {
   return typeof value === "object" && value !== null && !Array.isArray(value);
+}
+
+/** `value` when it is a JSON object, else an empty one: for reading fields that may be absent. */
+export function asRecord(value: unknown): Record<string, unknown> {
+  return isRecord(value) ? value : {};
 }
 
 /** Render a value for a message: strings quoted and escaped, everything else as JSON. */

@@ -12,13 +12,15 @@
  * - `ownerLabelSelector(namespace, bindingName)` — the same, as a list/watch `labelSelector`
  * - `isOwnedBy(object, namespace, bindingName)`
  * - `planDeletion(binding, managed)` — what to delete when the binding itself is being deleted
- * - `drifted(observed, desired)`, `mergedUpdate(observed, desired)` — restoring kleym's fields
+ * - `driftedFields(observed, desired)`, `drifted(observed, desired)`, `mergedUpdate(observed,
+ *   desired)` — what of kleym's differs (shared with the CLI), restoring kleym's fields
  * - `nameTakenError(name, holder)` — the desired name is held by an object not this binding's
  */
 
 import { bindingKey } from "./bindings.ts";
 import { Reasons, StateError } from "./errors.ts";
-import { jsonEqual, show } from "./json.ts";
+import { compareCodeUnits } from "../apis/compare.ts";
+import { isRecord, jsonEqual, show } from "./json.ts";
 import {
   type BindingInput,
   type ClusterSPIFFEID,
@@ -83,13 +85,40 @@ export function planDeletion(
   return ownedDeletions(managed, namespace, name);
 }
 
-/** Does the observed object differ from the desired one in anything kleym owns? */
-export function drifted(observed: ObservedClusterSPIFFEID, desired: ClusterSPIFFEID): boolean {
-  if (!jsonEqual(observed.spec, desired.spec)) return true;
+/**
+ * What of kleym's differs between the observed object and the desired one: `spec.<field>` for
+ * each spec field that is not equal (`spec` when the observed spec is not an object), `label <key>`
+ * and `annotation <key>` for each of kleym's labels and its binding-UID stamp that is not as
+ * rendered; [] when the object is in place. The operator restores on any of them (`drifted`); the
+ * CLI names them (`kleym inspect`, stale-ready), so both judge one object alike.
+ */
+export function driftedFields(
+  observed: ObservedClusterSPIFFEID,
+  desired: ClusterSPIFFEID,
+): string[] {
+  const out: string[] = [];
+  if (!jsonEqual(observed.spec, desired.spec)) {
+    const have: Record<string, unknown> = isRecord(observed.spec) ? observed.spec : {};
+    const want: Record<string, unknown> = { ...desired.spec };
+    const fields = [...new Set([...Object.keys(want), ...Object.keys(have)])]
+      .filter((f) => !jsonEqual(have[f], want[f]))
+      .sort(compareCodeUnits);
+    out.push(...(fields.length > 0 ? fields.map((f) => `spec.${f}`) : ["spec"]));
+  }
   const labels = observed.metadata.labels ?? {};
   const annotations = observed.metadata.annotations ?? {};
-  return Object.entries(desired.metadata.labels ?? {}).some(([k, v]) => labels[k] !== v) ||
-    Object.entries(desired.metadata.annotations ?? {}).some(([k, v]) => annotations[k] !== v);
+  for (const [k, v] of Object.entries(desired.metadata.labels ?? {})) {
+    if (labels[k] !== v) out.push(`label ${k}`);
+  }
+  for (const [k, v] of Object.entries(desired.metadata.annotations ?? {})) {
+    if (annotations[k] !== v) out.push(`annotation ${k}`);
+  }
+  return out;
+}
+
+/** Does the observed object differ from the desired one in anything kleym owns? */
+export function drifted(observed: ObservedClusterSPIFFEID, desired: ClusterSPIFFEID): boolean {
+  return driftedFields(observed, desired).length > 0;
 }
 
 /**

@@ -65,6 +65,7 @@ import {
   retryClass,
   StateError,
 } from "./errors.ts";
+import { OPERATOR_FLAGS } from "../flags/operator.ts";
 import { isRecord } from "./json.ts";
 import {
   type ClusterSPIFFEIDDeletion,
@@ -75,12 +76,7 @@ import {
   ownedDeletions,
 } from "./ownership.ts";
 import type { RenderedIdentity, RenderOutcome } from "./render.ts";
-import {
-  DEFAULT_SPIRE_STATS_INTERVAL_MS,
-  type MaskingLookup,
-  planSpire,
-  spireSource,
-} from "./spire.ts";
+import { type MaskingLookup, planSpire, spireSource } from "./spire.ts";
 import { failureStatus, statusEquals, successStatus, withoutSpire } from "./status.ts";
 import {
   ANNOTATION_BINDING_UID,
@@ -231,7 +227,7 @@ function planFull(input: PlanInput): Plan {
     source: spireSource(current, update, identity.clusterSPIFFEID),
     othersChanged,
     now,
-    intervalMs: input.spireStatsIntervalMs ?? DEFAULT_SPIRE_STATS_INTERVAL_MS,
+    intervalMs: input.spireStatsIntervalMs ?? OPERATOR_FLAGS.spireStatsInterval.default,
     masking: input.masking,
   });
   const status = spire.spire === undefined ? base : { ...base, spire: spire.spire };

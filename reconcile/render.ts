@@ -6,16 +6,17 @@
  * API:
  * - `renderBinding(binding, resolved, config): RenderOutcome` — the whole pipeline; never throws
  *   a StateError (it is returned as `{ok: false, error}`); programming errors still throw.
- *   Order: binding spec and name (validate.ts), then the edge's resolution error if any, then the
- *   pool selector (selectors.ts), the objective-targets-the-pool rule, the SPIFFE ID, the
- *   selectors, the `{{` check, the safety check. The first failure wins.
+ *   Order: binding spec and name (validate.ts), `spec.svid` against the operator's limits
+ *   (svid.ts), then the edge's resolution error if any, then the pool selector (selectors.ts),
+ *   the objective-targets-the-pool rule, the SPIFFE ID, the selectors, the `{{` check, the
+ *   safety check. The first failure wins.
  * - `renderSpiffeID(trustDomain, namespace, spec)`, `workloadSelectors(namespace, spec, labels)`,
  *   `checkSelectorSafety(selectors, namespace)`, `checkNoTemplateMarkers(strings)`,
  *   `spiffeIDProblem(id)`, `desiredClusterSPIFFEID(...)`.
  */
 
 import { isStateError, Reasons, StateError } from "./errors.ts";
-import { show } from "./json.ts";
+import { isRecord, show } from "./json.ts";
 import { bindingKey } from "./bindings.ts";
 import { clusterSPIFFEIDName } from "./naming.ts";
 import { ownerLabels } from "./ownership.ts";
@@ -35,6 +36,8 @@ import {
   type ValidBindingSpec,
 } from "./types.ts";
 import { checkBindingName, checkObjectiveTargetsPool, validateBindingSpec } from "./validate.ts";
+import { renderSvid, type SvidFields } from "./svid.ts";
+import { DEFAULT_SVID_LIMITS } from "./svid_limits.ts";
 import { compareCodeUnits } from "../apis/compare.ts";
 
 /** Everything kleym derives for a binding that renders. */
@@ -91,6 +94,11 @@ function render(
   const { name, namespace, uid } = bindingKey(binding);
   const spec = validateBindingSpec(binding.spec);
   checkBindingName(name);
+  const svid = renderSvid(
+    isRecord(binding.spec) ? binding.spec.svid : undefined,
+    namespace,
+    config.svid ?? DEFAULT_SVID_LIMITS,
+  );
   const resolved = typeof resolvedOrResolver === "function"
     ? resolvedOrResolver(spec)
     : resolvedOrResolver;
@@ -116,7 +124,7 @@ function render(
 
   const spiffeID = renderSpiffeID(config.trustDomain, namespace, spec);
   const selectors = workloadSelectors(namespace, spec, podLabels);
-  checkNoTemplateMarkers([spiffeID, ...selectors]);
+  checkNoTemplateMarkers([spiffeID, ...selectors, ...(svid.dnsNameTemplates ?? [])]);
   checkSelectorSafety(selectors, namespace);
 
   const objectName = clusterSPIFFEIDName(namespace, name, spec.mode, spiffeID);
@@ -135,6 +143,7 @@ function render(
       selectors,
       podLabels,
       className: config.className,
+      svid,
     }),
   };
 }
@@ -277,6 +286,8 @@ export interface DesiredClusterSPIFFEIDInput {
   readonly selectors: readonly string[];
   readonly podLabels: LabelMap;
   readonly className?: string;
+  /** From `renderSvid`; absent or empty: the spec carries none of its fields. */
+  readonly svid?: SvidFields;
 }
 
 /** The managed ClusterSPIFFEID exactly as SPEC 4 and tests/fixtures/examples describe it. */
@@ -296,6 +307,7 @@ export function desiredClusterSPIFFEID(input: DesiredClusterSPIFFEIDInput): Clus
       workloadSelectorTemplates: [...input.selectors],
       fallback: false,
       hint: `${input.namespace}/${input.bindingName}`,
+      ...structuredClone(input.svid ?? {}),
     },
   };
   if (input.className !== undefined && input.className !== "") {

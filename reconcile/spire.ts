@@ -31,11 +31,11 @@
  *   templates that SCM prefers (`maskingHolders`), from one LIST of all ClusterSPIFFEIDs the
  *   reconciler makes only for such a write (`lookupMasking`, then `masking` in a second plan).
  *
- * API: `spireSource`, `reportedFigures`, `decodeSpireStatus`, `planSpire`, `maskingHolders`, `SpireSource`,
- * `MaskingLookup`, `SpireDecision`, `DEFAULT_SPIRE_STATS_INTERVAL_MS`, `SPIRE_EVENT_REASONS`.
+ * API: `spireSource`, `reportedFigures`, `readSpireStatus`, `decodeSpireStatus`, `planSpire`, `maskingHolders`, `SpireSource`,
+ * `MaskingLookup`, `SpireDecision`, `SPIRE_EVENT_REASONS`.
  */
 import { formatTime } from "./conditions.ts";
-import { isRecord } from "./json.ts";
+import { asRecord, isRecord } from "./json.ts";
 import {
   type ClusterSPIFFEID,
   type ObservedClusterSPIFFEID,
@@ -44,9 +44,6 @@ import {
   type SpireFigures,
   type SpireStatus,
 } from "./types.ts";
-
-/** `--spire-stats-interval` default: one figures-only status write per 10 s per binding. */
-export const DEFAULT_SPIRE_STATS_INTERVAL_MS = 10_000;
 
 export const SPIRE_EVENT_REASONS = {
   entryFailures: "SPIREEntryFailures",
@@ -93,10 +90,42 @@ export interface SpireDecision {
 export function reportedFigures(object: ObservedClusterSPIFFEID): SpireFigures | undefined {
   const status = object.status;
   if (!isRecord(status) || !isRecord(status.stats)) return undefined;
-  const stats = status.stats;
+  return figuresIn(status.stats);
+}
+
+/** The seven figures in `record`, an absent or malformed one as 0. */
+function figuresIn(record: Record<string, unknown>): SpireFigures {
   const figures = {} as SpireFigures;
-  for (const f of SPIRE_FIGURES) figures[f] = isCount(stats[f]) ? stats[f] as number : 0;
+  for (const f of SPIRE_FIGURES) figures[f] = isCount(record[f]) ? record[f] as number : 0;
   return figures;
+}
+
+/** A binding's `status.spire` as read, however it was written. */
+export interface SpireRead {
+  readonly clusterSPIFFEIDName: string;
+  /** Absent or malformed figures count as 0. */
+  readonly figures: SpireFigures;
+  readonly lastChangeTime?: string;
+  /** Exactly kleym's shape: every figure a count, `lastChangeTime` a string. */
+  readonly exact: boolean;
+}
+
+/**
+ * The one decoder of a binding's `status.spire` (the operator's coalescing and the CLI's report
+ * both read it): undefined when it is absent or names no ClusterSPIFFEID.
+ */
+export function readSpireStatus(status: unknown): SpireRead | undefined {
+  const spire = isRecord(status) ? status.spire : undefined;
+  if (!isRecord(spire) || typeof spire.clusterSPIFFEIDName !== "string") return undefined;
+  const lastChangeTime = typeof spire.lastChangeTime === "string"
+    ? spire.lastChangeTime
+    : undefined;
+  return {
+    clusterSPIFFEIDName: spire.clusterSPIFFEIDName,
+    figures: figuresIn(spire),
+    lastChangeTime,
+    exact: lastChangeTime !== undefined && SPIRE_FIGURES.every((f) => isCount(spire[f])),
+  };
 }
 
 /**
@@ -104,16 +133,13 @@ export function reportedFigures(object: ObservedClusterSPIFFEID): SpireFigures |
  * counts as absent, so the next write replaces it at once rather than being held behind it).
  */
 export function decodeSpireStatus(status: unknown): SpireStatus | undefined {
-  const spire = isRecord(status) ? status.spire : undefined;
-  if (!isRecord(spire)) return undefined;
-  const { clusterSPIFFEIDName, lastChangeTime } = spire;
-  if (typeof clusterSPIFFEIDName !== "string" || typeof lastChangeTime !== "string") {
-    return undefined;
-  }
-  if (!SPIRE_FIGURES.every((f) => isCount(spire[f]))) return undefined;
-  const out = { clusterSPIFFEIDName, lastChangeTime } as SpireStatus;
-  for (const f of SPIRE_FIGURES) out[f] = spire[f] as number;
-  return out;
+  const read = readSpireStatus(status);
+  if (!read?.exact || read.lastChangeTime === undefined) return undefined;
+  return {
+    clusterSPIFFEIDName: read.clusterSPIFFEIDName,
+    ...read.figures,
+    lastChangeTime: read.lastChangeTime,
+  };
 }
 
 /**
@@ -273,8 +299,7 @@ export function maskingHolders(ours: unknown, all: readonly unknown[]): string[]
 }
 
 function field(o: unknown, key: string): Record<string, unknown> {
-  const v = isRecord(o) ? o[key] : undefined;
-  return isRecord(v) ? v : {};
+  return asRecord(asRecord(o)[key]);
 }
 
 function objectName(o: unknown): string {

@@ -8,6 +8,7 @@
  */
 
 import type { Condition, ObjectMeta } from "kubernetes-types/meta/v1.d.ts";
+import type { SvidLimits } from "./svid_limits.ts";
 
 /** The two API groups kleym resolves InferencePools and InferenceObjectives in (SPEC 2, 3). */
 export const SUPPORTED_GROUPS = [
@@ -84,6 +85,8 @@ export interface RenderConfig {
   readonly trustDomain: string;
   /** Only set on the ClusterSPIFFEID (and status) when configured and non-empty. */
   readonly className?: string;
+  /** The limits on `spec.svid` (svid_limits.ts); absent: the defaults (`DEFAULT_SVID_LIMITS`). */
+  readonly svid?: SvidLimits;
 }
 
 /** An InferencePool the edge found for the binding's poolRef, with the version it was read at. */
@@ -116,6 +119,12 @@ export interface ClusterSPIFFEIDSpec {
   fallback: boolean;
   hint: string;
   className?: string;
+  // From spec.svid, only when set (reconcile/svid.ts; docs/contract.md#rendering).
+  ttl?: string;
+  jwtTtl?: string;
+  dnsNameTemplates?: string[];
+  autoPopulateDNSNames?: boolean;
+  federatesWith?: string[];
 }
 
 /** A ClusterSPIFFEID as kleym writes it (SPEC 4). */

@@ -29,6 +29,8 @@ import {
 } from "./codegen/emit.ts";
 import { formatTypeScript } from "./codegen/format.ts";
 import { crdInputs } from "./codegen/sources.ts";
+import { scanFlags, valueOf } from "../flags/parse.ts";
+import { textFlag } from "../flags/values.ts";
 
 const ROOT = new URL("../", import.meta.url);
 
@@ -37,18 +39,15 @@ export interface CodegenOptions {
   out: string;
 }
 
+const OUT = textFlag({ name: "out", value: "dir", help: "output directory" });
+
 export function parseArgs(args: readonly string[]): CodegenOptions {
-  let out = new URL("generated", ROOT).pathname;
-  for (let i = 0; i < args.length; i++) {
-    const arg = args[i];
-    if (arg === "--out" && i + 1 < args.length) {
-      out = args[++i];
-    } else if (arg.startsWith("--out=")) {
-      out = arg.slice("--out=".length);
-    } else {
-      throw new Error(`unknown argument ${JSON.stringify(arg)} (usage: codegen [--out <dir>])`);
-    }
-  }
+  const usage = "(usage: codegen [--out <dir>])";
+  const { flags } = scanFlags([OUT], args, {
+    unknown: (arg) => `unknown argument ${JSON.stringify(arg)} ${usage}`,
+    positional: (arg) => `unknown argument ${JSON.stringify(arg)} ${usage}`,
+  });
+  const out = valueOf(OUT, flags) ?? new URL("generated", ROOT).pathname;
   if (out === "") throw new Error("--out needs a directory");
   return { out };
 }

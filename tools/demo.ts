@@ -24,6 +24,8 @@
 import { parse, stringify } from "yaml";
 import { freePort, runCollecting } from "../tests/harness/process.ts";
 import { taskFlagsOf } from "./task_flags.ts";
+import { scanFlags, valueOf } from "../flags/parse.ts";
+import { boolFlag } from "../flags/values.ts";
 
 const ROOT = new URL("../", import.meta.url).pathname.replace(/\/$/, "");
 const DENO = Deno.execPath();
@@ -139,10 +141,13 @@ async function readyStatus(): Promise<string> {
 }
 
 async function main(): Promise<number> {
-  const once = Deno.args.includes("--once");
-  const unknown = Deno.args.filter((a) => a !== "--once");
-  if (unknown.length > 0) {
-    console.error(`demo: unknown argument ${unknown[0]} (only --once)`);
+  const ONCE = boolFlag({ name: "once", help: "stop after one pass", default: false });
+  let once: boolean;
+  try {
+    const words = (arg: string) => `unknown argument ${arg} (only --once)`;
+    once = valueOf(ONCE, scanFlags([ONCE], Deno.args, { unknown: words, positional: words }).flags);
+  } catch (err) {
+    console.error(`demo: ${err instanceof Error ? err.message : err}`);
     return 2;
   }
 

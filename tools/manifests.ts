@@ -21,6 +21,8 @@
  * --allow-run (kubectl)
  */
 import { VERSION } from "../apis/version.ts";
+import { scanFlags, valueOf } from "../flags/parse.ts";
+import { boolFlag } from "../flags/values.ts";
 
 const ROOT = new URL("../", import.meta.url).pathname.replace(/\/$/, "");
 export const KUSTOMIZATION = "config/manager/kustomization.yaml";
@@ -68,8 +70,14 @@ export async function render(kubectl = defaultKubectl()): Promise<Rendered> {
   };
 }
 
+const CHECK = boolFlag({
+  name: "check",
+  help: "fail if the files are not current",
+  default: false,
+});
+
 async function main(args: string[]): Promise<number> {
-  const check = args.includes("--check");
+  const check = valueOf(CHECK, scanFlags([CHECK], args).flags);
   const kustomizationPath = `${ROOT}/${KUSTOMIZATION}`;
   const current = await Deno.readTextFile(kustomizationPath);
   const tagged = withImageTag(current, VERSION);

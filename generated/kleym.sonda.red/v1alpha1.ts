@@ -56,6 +56,13 @@ export interface InferenceIdentityBindingSpec {
   poolRef: InferenceIdentityBindingSpecPoolRef;
   /** Service account the workloads run as (a DNS-1123 subdomain). */
   serviceAccountName: string;
+  /**
+   * Options for the SVIDs SPIRE mints for this identity. Each one widens what the identity can do,
+   * so each is bounded by a limit only the operator's administrator sets (kleym-operator flags); a
+   * value outside it is refused on the binding's status (RenderFailure) and the identity is not
+   * registered.
+   */
+  svid?: InferenceIdentityBindingSpecSvid;
 }
 
 export type InferenceIdentityBindingSpecMode = "PoolOnly" | "PerObjective";
@@ -89,6 +96,37 @@ export interface InferenceIdentityBindingSpecPoolRef {
 export type InferenceIdentityBindingSpecPoolRefGroup =
   | "inference.networking.k8s.io"
   | "inference.networking.x-k8s.io";
+
+/**
+ * Options for the SVIDs SPIRE mints for this identity. Each one widens what the identity can do, so
+ * each is bounded by a limit only the operator's administrator sets (kleym-operator flags); a value
+ * outside it is refused on the binding's status (RenderFailure) and the identity is not registered.
+ */
+export interface InferenceIdentityBindingSpecSvid {
+  /**
+   * Let SPIRE Controller Manager add the DNS names of the Services that select the pod (all in the
+   * pod's own namespace).
+   */
+  autoPopulateDNSNames?: boolean;
+  /**
+   * DNS names for the X.509 SVIDs (at most 16, lowercase, no wildcards). Each is a Service of the
+   * binding's namespace (<service>.<namespace>.svc or <service>.<namespace>.svc.<cluster domain>)
+   * or lies at or below a suffix the operator allows (--allowed-dns-suffixes, default none).
+   */
+  dnsNames?: string[];
+  /**
+   * Trust domains (bare names such as example.org) whose bundles the workloads receive; each must
+   * be listed in the operator's --allowed-federated-trust-domains (default none).
+   */
+  federatesWith?: string[];
+  /** Lifetime of JWT SVIDs, same syntax and limit as x509TTL. Unset: SPIRE's default. */
+  jwtTTL?: string;
+  /**
+   * Lifetime of X.509 SVIDs, whole hours, minutes and seconds (90s, 30m, 1h, 1h30m); greater than
+   * zero and at most the operator's --max-svid-ttl (default 24h). Unset: SPIRE's default.
+   */
+  x509TTL?: string;
+}
 
 /** What kleym rendered, and why it is or is not Ready. */
 export interface InferenceIdentityBindingStatus {

@@ -3,6 +3,7 @@
  * names the offending field and value. Where do the others live:
  * - InferencePoolCRDMissing, InferenceObjectiveCRDMissing, ClusterSPIFFEIDCRDMissing:
  *   reconcile_crds_test.ts (a private control plane without those CRDs);
+ * - SVIDTTLOutOfRange, DNSNameNotAllowed, FederationNotAllowed: svid_test.ts (operator process);
  * - ClusterSPIFFEIDNameTaken, IdentityCollision, TargetObjectiveNotFound, InvalidObjectiveRef
  *   (objective pointing elsewhere / group mismatch): reconcile_lifecycle_test.ts and below.
  *

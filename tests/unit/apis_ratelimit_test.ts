@@ -44,3 +44,12 @@ Deno.test("qps Infinity or 0 disables limiting", () => {
     for (let i = 0; i < 100; i++) equal(bucket.reserve(), 0);
   }
 });
+
+Deno.test("a wall-clock step back does not drain the token bucket", () => {
+  const clock = new FakeClock(Date.UTC(2026, 0, 1));
+  const bucket = new TokenBucket({ qps: 1, burst: 1, clock });
+  equal(bucket.reserve(), 0);
+  clock.stepWall(-3_600_000);
+  clock.advance(1_000);
+  equal(bucket.reserve(), 0, "one second refills one token, whatever the wall clock did");
+});

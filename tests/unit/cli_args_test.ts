@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
-import { DEFAULT_TIMEOUT_MS, parseArgs } from "../../cli/args.ts";
+import { parseArgs } from "../../cli/args.ts";
+import { CLI_FLAGS } from "../../flags/cli.ts";
 
 function usage(args: string[]): string {
   const r = parseArgs(args);
@@ -16,7 +17,7 @@ Deno.test("inspect binding: flags anywhere, short and long forms, defaults", () 
       output: "json",
       kubeconfig: undefined,
       context: undefined,
-      timeoutMs: DEFAULT_TIMEOUT_MS,
+      timeoutMs: CLI_FLAGS.timeout.default,
       name: "b1",
       namespace: "team-a",
       strict: true,
@@ -69,4 +70,25 @@ Deno.test("bad input is one precise line", () => {
   for (const args of [["status", "--timeout=0s"], ["inspect", "binding"], []]) {
     assert.ok(!usage(args).includes("\n"));
   }
+});
+
+Deno.test("messages the flag table changed", async (t) => {
+  await t.step("an empty namespace says so", () => {
+    assert.equal(
+      usage(["inspect", "binding", "x", "--namespace="]),
+      "--namespace must not be empty",
+    );
+    assert.equal(usage(["inspect", "binding", "x", "-n", ""]), "--namespace must not be empty");
+  });
+  await t.step("booleans take 1 and 0 as the operator's do", () => {
+    const r = parseArgs(["inspect", "binding", "x", "--strict=1"]);
+    assert.ok(r.kind === "run" && r.command.command === "inspect-binding" && r.command.strict);
+  });
+  await t.step("-o=json is -o json", () => {
+    const r = parseArgs(["status", "-o=json"]);
+    assert.ok(r.kind === "run" && r.command.output === "json");
+  });
+  await t.step("an unknown short flag is quoted as given", () => {
+    assert.equal(usage(["status", "-x"]), 'unknown flag "-x" (see --help)');
+  });
 });

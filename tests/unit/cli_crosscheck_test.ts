@@ -16,6 +16,8 @@ import {
 import type { Finding } from "../../cli/report.ts";
 import { checkReport } from "../../cli/schema.ts";
 import { buildStatusReport } from "../../cli/status.ts";
+import { drifted } from "../../reconcile/ownership.ts";
+import type { ObservedClusterSPIFFEID } from "../../reconcile/types.ts";
 import { INSPECT_COMMAND, SERVED_ALL, V1, V1ALPHA2 } from "./cli_fixtures.ts";
 
 const NOW = new Date("2030-01-02T03:04:05Z");
@@ -217,4 +219,53 @@ Deno.test("status: every Ready binding is cross-checked against the listed Clust
     assert.equal(r.status, "ERROR");
     assert.equal(stale(r.findings).length, 1);
   });
+});
+
+Deno.test("kleym inspect and the operator agree on drift, a foreign UID stamp included", async (t) => {
+  type Edit = (o: Editable & { metadata: { annotations?: Record<string, string> } }) => void;
+  const cases: [string, Edit, string | undefined][] = [
+    ["as rendered", () => {}, undefined],
+    [
+      "stamped with another binding's UID (a leftover of an earlier binding of the same name)",
+      (o) => {
+        o.metadata.annotations = { "kleym.sonda.red/binding-uid": "u-foreign" };
+      },
+      "annotation kleym.sonda.red/binding-uid",
+    ],
+    [
+      "no UID stamp at all",
+      (o) => {
+        o.metadata.annotations = {};
+      },
+      "annotation kleym.sonda.red/binding-uid",
+    ],
+    [
+      "a spec field edited",
+      (o) => {
+        o.spec.className = "other";
+      },
+      "spec.className",
+    ],
+  ];
+  for (const [name, edit, named] of cases) {
+    await t.step(name, () => {
+      const object = rendered();
+      edit(object);
+      const desired = renderForInspect(binding("True"), served, fetched, {
+        trustDomain: "kleym.sonda.red",
+      });
+      assert.ok(desired.ok);
+      const operator = drifted(
+        object as unknown as ObservedClusterSPIFFEID,
+        desired.identity.clusterSPIFFEID,
+      );
+      const r = inspect(binding("True"), { state: "found", object });
+      const cli = r.renderedClusterSPIFFEID?.clusterState;
+      assert.equal(cli, operator ? "differs" : "in-sync", "the CLI says what the operator does");
+      assert.equal(operator, named !== undefined);
+      const [f] = stale(r.findings);
+      if (named === undefined) assert.equal(f, undefined);
+      else assert.ok(f?.message.includes(`(${named})`), f?.message);
+    });
+  }
 });

@@ -3,11 +3,11 @@ import {
   type Env,
   helpText,
   type OperatorConfig,
-  parseBindAddress,
   parseConfig,
-  parseDuration,
   TRUST_DOMAIN_MISSING,
 } from "../../operator/config.ts";
+import { DEFAULT_SVID_LIMITS } from "../../reconcile/svid_limits.ts";
+import { parseBindAddress, parseDuration } from "../../flags/values.ts";
 
 const noEnv: Env = () => undefined;
 const envOf = (vars: Record<string, string>): Env => (n) => vars[n];
@@ -50,6 +50,7 @@ Deno.test("defaults apply when only the trust domain is given", () => {
     startupTimeoutMs: 60_000,
     metricsSecure: true,
     metricsCert: undefined,
+    svidLimits: DEFAULT_SVID_LIMITS,
   });
 });
 
@@ -76,6 +77,10 @@ Deno.test("every flag is accepted in both --flag=value and --flag value form", (
     ["metrics-cert-name", "c.pem"],
     ["metrics-key-name", "k.pem"],
     ["identity-overlap", "refuse"],
+    ["max-svid-ttl", "1h30m"],
+    ["cluster-domain", "corp.internal"],
+    ["allowed-dns-suffixes", "a.example,b.example"],
+    ["allowed-federated-trust-domains", "peer.example"],
   ];
   const joined = values.map(([k, v]) => `--${k}=${v}`);
   const split = values.flatMap(([k, v]) => [`--${k}`, v]);
@@ -103,6 +108,12 @@ Deno.test("every flag is accepted in both --flag=value and --flag value form", (
     startupTimeoutMs: 90_000,
     metricsSecure: true,
     metricsCert: { dir: "/certs", certName: "c.pem", keyName: "k.pem" },
+    svidLimits: {
+      maxTtlSeconds: 5400,
+      clusterDomain: "corp.internal",
+      allowedDnsSuffixes: ["a.example", "b.example"],
+      allowedFederatedTrustDomains: ["peer.example"],
+    },
   };
   assert.deepEqual(config([...joined, "--leader-elect"]), expected);
   assert.deepEqual(config([...split, "--leader-elect=true"]), expected);
@@ -456,4 +467,56 @@ Deno.test("--identity-overlap: warn by default, refuse by flag or KLEYM_IDENTITY
     usage(["--trust-domain=a"], envOf({ KLEYM_IDENTITY_OVERLAP: "Refuse" })),
     'KLEYM_IDENTITY_OVERLAP="Refuse": expected one of warn, refuse',
   );
+});
+
+Deno.test("messages the flag table changed: each is one line naming the fix", async (t) => {
+  const td = "--trust-domain=a";
+  const cases: [string, string[], string][] = [
+    [
+      "a value that starts with '-' must be attached, so a forgotten value never eats a flag",
+      [td, "--context", "-x"],
+      "--context needs a value (--context=name)",
+    ],
+    [
+      "the same for a namespace",
+      [td, "--leader-elect-namespace", "-x"],
+      "--leader-elect-namespace needs a value (--leader-elect-namespace=namespace)",
+    ],
+    [
+      '"--" is an argument, not an unknown flag',
+      [td, "--"],
+      'unexpected argument "--": kleym-operator takes only flags',
+    ],
+    [
+      "durations in messages are written as the flags take them",
+      [td, "--leader-elect-lease-duration=90s", "--leader-elect-renew-deadline=95s"],
+      "--leader-elect-renew-deadline (1m35s) must be shorter than --leader-elect-lease-duration (1m30s)",
+    ],
+  ];
+  for (const [name, args, message] of cases) {
+    await t.step(name, () => assert.equal(usage(args), message));
+  }
+  await t.step("an attached value may start with '-'", () => {
+    assert.equal(config([td, "--context=-x"]).context, "-x");
+  });
+});
+
+Deno.test("the help states every default from the value the parser uses", () => {
+  const text = helpText();
+  for (
+    const [line, want] of [
+      ["--sync-period", "(default 10m)"],
+      ["--startup-timeout", "(default 1m)"],
+      ["--leader-elect-lease-duration", "(default 15s)"],
+      ["--spire-stats-interval", "(default 10s)"],
+      ["--max-concurrent-reconciles", "(default 4)"],
+      ["--kube-api-qps", "(default 200)"],
+      ["--metrics-bind-address", '(default "127.0.0.1:8443")'],
+    ]
+  ) {
+    const at = text.indexOf(`  ${line} `);
+    assert.ok(at >= 0, line);
+    const help = text.slice(at).split("\n")[1];
+    assert.ok(help.includes(want), `${line}: ${help}`);
+  }
 });

@@ -144,3 +144,104 @@ Deno.test("the /metrics route serves the exposition only to an allowed caller", 
   // Probes stay open: kubelets send no token.
   assert.equal((await get("/healthz")).status, 200);
 });
+
+/** A reviewer whose TokenReviews wait until released (or until their signal aborts). */
+function held() {
+  const pending: { token: string; signal?: AbortSignal; answer: () => void }[] = [];
+  const reviewer: Reviewer = {
+    authenticate(token, signal) {
+      return new Promise((resolve, reject) => {
+        signal?.addEventListener("abort", () => reject(signal.reason), { once: true });
+        pending.push({ token, signal, answer: () => resolve(undefined) });
+      });
+    },
+    authorize: () => Promise.resolve(false),
+  };
+  return { reviewer, pending };
+}
+
+Deno.test("reviews beyond the concurrency cap are refused at once with 429, not queued", async () => {
+  const { reviewer, pending } = held();
+  const results: string[] = [];
+  const auth = new DelegatedAuth({
+    reviewer,
+    logger: quiet,
+    clock: new FakeClock(0),
+    maxConcurrentReviews: 3,
+    onDecision: (r) => results.push(r),
+  });
+  const first = Array.from({ length: 3 }, (_, i) => auth.check(`Bearer t${i}`, "/metrics"));
+  await Promise.resolve();
+  await new Promise((r) => setTimeout(r, 0));
+  assert.equal(auth.reviewsInFlight, 3);
+  const excess = await auth.check("Bearer t3", "/metrics");
+  assert.equal(excess.status, 429);
+  assert.equal(pending.length, 3, "the refused caller cost a review");
+  for (const p of pending) p.answer();
+  assert.deepEqual((await Promise.all(first)).map((d) => d.status), [401, 401, 401]);
+  assert.equal(auth.reviewsInFlight, 0);
+  // The refusal is not cached: with a slot free the same caller is reviewed.
+  const again = auth.check("Bearer t3", "/metrics");
+  await new Promise((r) => setTimeout(r, 0));
+  pending[3].answer();
+  assert.equal((await again).status, 401);
+  assert.deepEqual(results, [
+    "throttled",
+    "unauthenticated",
+    "unauthenticated",
+    "unauthenticated",
+    "unauthenticated",
+  ]);
+});
+
+Deno.test("a caller that hangs up cancels its review unless another caller still waits", async (t) => {
+  await t.step(
+    "the only caller hangs up: the review's signal aborts and its slot frees",
+    async () => {
+      const { reviewer, pending } = held();
+      const auth = new DelegatedAuth({ reviewer, logger: quiet, clock: new FakeClock(0) });
+      const caller = new AbortController();
+      const check = auth.check("Bearer x", "/metrics", caller.signal);
+      await new Promise((r) => setTimeout(r, 0));
+      assert.equal(pending.length, 1);
+      caller.abort(new Error("hung up"));
+      await assert.rejects(check, /hung up/);
+      assert.equal(pending[0].signal?.aborted, true);
+      await new Promise((r) => setTimeout(r, 0));
+      assert.equal(auth.reviewsInFlight, 0);
+    },
+  );
+  await t.step("one of two callers hangs up: the review goes on for the other", async () => {
+    const { reviewer, pending } = held();
+    const auth = new DelegatedAuth({ reviewer, logger: quiet, clock: new FakeClock(0) });
+    const a = new AbortController();
+    const b = new AbortController();
+    const first = auth.check("Bearer x", "/metrics", a.signal);
+    const second = auth.check("Bearer x", "/metrics", b.signal);
+    await new Promise((r) => setTimeout(r, 0));
+    assert.equal(pending.length, 1, "two callers with one token share one review");
+    a.abort(new Error("hung up"));
+    await assert.rejects(first, /hung up/);
+    assert.equal(pending[0].signal?.aborted, false);
+    pending[0].answer();
+    assert.equal((await second).status, 401);
+  });
+});
+
+Deno.test("the /metrics route answers 429 with Retry-After and passes the caller's signal", async () => {
+  const seen: AbortSignal[] = [];
+  const table = routes({ metrics: true, health: false }, {
+    metrics: () => "m 1\n",
+    ready: () => true,
+    authorizeMetrics: (_h, _p, signal) => {
+      seen.push(signal);
+      return Promise.resolve({ status: 429, message: "too many" });
+    },
+  });
+  const req = new Request("https://x/metrics", { headers: { Authorization: "Bearer a" } });
+  const r = await table.get("/metrics")!(req);
+  assert.equal(r.status, 429);
+  assert.equal(r.headers.get("retry-after"), "1");
+  await r.body?.cancel();
+  assert.equal(seen[0], req.signal);
+});

@@ -7,7 +7,7 @@
 import assert from "node:assert/strict";
 import { Logger } from "../../observe/log.ts";
 import { checkPair, readPair } from "../../operator/certs.ts";
-import { parseBindAddress } from "../../operator/config.ts";
+import { parseBindAddress } from "../../flags/values.ts";
 import { type EndpointOptions, serveEndpoints } from "../../operator/http.ts";
 import { listenAll, type ServerFactory } from "../../operator/listen.ts";
 import { integer, ipBytes, oid, selfSignedCertificate } from "../../operator/x509.ts";

@@ -48,6 +48,8 @@ class Clients {
   rv = 100;
   createFails: ApiError | undefined;
   getAnswer: ClusterSPIFFEID | undefined;
+  /** Holds every create until resolved: a reconcile caught between its verdict and its write. */
+  createGate: Promise<void> | undefined;
 
   readonly clients: ReconcileClients = {
     bindings: {
@@ -67,10 +69,11 @@ class Clients {
         if (this.getAnswer) return Promise.resolve(this.getAnswer);
         return Promise.reject(new ApiError({ status: 404, reason: "NotFound" }));
       },
-      create: (object: ClusterSPIFFEID) => {
+      create: async (object: ClusterSPIFFEID) => {
         this.calls.push(`create ${object.metadata.name}`);
-        if (this.createFails) return Promise.reject(this.createFails);
-        return Promise.resolve({ ...structuredClone(object), metadata: this.#meta(object) });
+        await this.createGate;
+        if (this.createFails) throw this.createFails;
+        return { ...structuredClone(object), metadata: this.#meta(object) };
       },
       update: (object: ClusterSPIFFEID) => {
         this.calls.push(`update ${object.metadata.name}`);
@@ -407,4 +410,81 @@ Deno.test("exclusivity peers: a change enqueues the old and new peers only", asy
   r.bindings.delete("ns/a", String(++r.clients.rv));
   await r.reconciler.reconcile("ns/a", r.signal);
   deepEqual([...r.enqueued].sort(), ["ns/b", "ns/c", "ns/d"]);
+});
+
+/** Ready/Conflict of a binding as the view holds it after kleym's status writes. */
+function outcomeOf(r: ReturnType<typeof rig>, name: string): string {
+  const conditions = (r.bindingsView.get(`ns/${name}`)?.status?.conditions ?? []) as {
+    type: string;
+    status: string;
+    reason: string;
+  }[];
+  const ready = conditions.find((c) => c.type === "Ready");
+  return `${ready?.status}/${ready?.reason}`;
+}
+
+Deno.test("races: a duplicate peer and a reconcile, in both orders, end in both refused", async (t) => {
+  const withFinalizer = (b: InferenceIdentityBinding) => ({
+    ...b,
+    metadata: { ...b.metadata, finalizers: [FINALIZER] },
+  });
+  // a and b render one SPIFFE ID (objective "shared") with different service accounts.
+  const a = withFinalizer(bindingOf("a", { objectiveRef: { name: "shared" } }));
+  const b = withFinalizer(
+    bindingOf("b", { objectiveRef: { name: "shared" }, serviceAccountName: "other" }),
+  );
+
+  await t.step("b arrives while a's reconcile is between its verdict and its create", async () => {
+    const r = rig();
+    r.bindings.upsert(a);
+    let release = () => {};
+    r.clients.createGate = new Promise((resolve) => release = resolve);
+    const inFlight = r.reconciler.reconcile("ns/a", r.signal);
+    await Promise.resolve(); // a has its verdict (no peer) and waits in create
+    r.bindings.upsert(b);
+    await r.reconciler.reconcile("ns/b", r.signal);
+    equal(outcomeOf(r, "b"), "False/DuplicateSPIFFEID");
+    ok(r.enqueued.includes("ns/a"), "b's arrival enqueues a");
+    release();
+    await inFlight; // a finishes with the stale verdict: created, Ready ...
+    r.clients.createGate = undefined;
+    r.clients.calls = [];
+    await r.reconciler.reconcile("ns/a", r.signal); // ... and the queue reconciles it again
+    equal(outcomeOf(r, "a"), "False/DuplicateSPIFFEID");
+    ok(r.clients.calls.some((c) => c.startsWith("delete ")), "a's object is deleted");
+  });
+
+  await t.step("a is Ready first, then b arrives: b refused, a enqueued and refused", async () => {
+    const r = rig();
+    r.bindings.upsert(a);
+    await r.reconciler.reconcile("ns/a", r.signal);
+    equal(outcomeOf(r, "a"), "True/Reconciled");
+    r.enqueued.length = 0;
+    r.bindings.upsert(b);
+    await r.reconciler.reconcile("ns/b", r.signal);
+    equal(outcomeOf(r, "b"), "False/DuplicateSPIFFEID");
+    deepEqual(r.enqueued, ["ns/a"]);
+    await r.reconciler.reconcile("ns/a", r.signal);
+    equal(outcomeOf(r, "a"), "False/DuplicateSPIFFEID");
+  });
+
+  await t.step(
+    "b leaves while a's reconcile is in flight: a is enqueued and recovers",
+    async () => {
+      const r = rig();
+      r.bindings.upsert(a);
+      r.bindings.upsert(b);
+      await r.reconciler.reconcile("ns/a", r.signal);
+      await r.reconciler.reconcile("ns/b", r.signal);
+      equal(outcomeOf(r, "a"), "False/DuplicateSPIFFEID");
+      r.enqueued.length = 0;
+      const inFlight = r.reconciler.reconcile("ns/a", r.signal);
+      r.bindings.delete("ns/b", String(++r.clients.rv));
+      await r.reconciler.reconcile("ns/b", r.signal); // gone
+      deepEqual(r.enqueued, ["ns/a"]);
+      await inFlight;
+      await r.reconciler.reconcile("ns/a", r.signal);
+      equal(outcomeOf(r, "a"), "True/Reconciled");
+    },
+  );
 });

@@ -1,0 +1,91 @@
+import assert from "node:assert/strict";
+import { CLI_FLAG_LIST } from "../../flags/cli.ts";
+import { OPERATOR_FLAG_LIST, OPERATOR_FLAGS } from "../../flags/operator.ts";
+import { FlagError, given, readFlags, scanFlags } from "../../flags/parse.ts";
+import { parseDuration } from "../../flags/values.ts";
+import { decodeDeployment } from "../../cli/status.ts";
+
+function refusal(fn: () => unknown): string {
+  try {
+    fn();
+  } catch (err) {
+    if (err instanceof FlagError) return err.message;
+    throw err;
+  }
+  throw new Error("not refused");
+}
+
+Deno.test("every flag of both programs is refused when given twice", async (t) => {
+  for (
+    const [program, table] of [["operator", OPERATOR_FLAG_LIST], ["cli", CLI_FLAG_LIST]] as const
+  ) {
+    for (const flag of table) {
+      await t.step(`${program} --${flag.name}`, () => {
+        const arg = flag.type === "boolean" ? `--${flag.name}` : `--${flag.name}=x`;
+        assert.equal(
+          refusal(() => scanFlags(table, [arg, arg])),
+          `--${flag.name} is given more than once`,
+        );
+      });
+    }
+  }
+});
+
+Deno.test("every duration default in the help reads back as the default itself", () => {
+  for (const flag of [...OPERATOR_FLAG_LIST, ...CLI_FLAG_LIST]) {
+    if (flag.value !== "duration") continue;
+    assert.equal(parseDuration(flag.defaultHelp ?? ""), flag.default, flag.name);
+  }
+});
+
+Deno.test("the operator's args are read with its own table: forms, variables, unknown flags", async (t) => {
+  const td = OPERATOR_FLAGS.trustDomain;
+  const cases: [string, string[], Record<string, string>, string | undefined][] = [
+    ["--flag=value", ["/kleym-operator", "--trust-domain=a.org"], {}, "a.org"],
+    ["--flag value", ["--leader-elect", "--trust-domain", "b.org"], {}, "b.org"],
+    [
+      "a flag this CLI does not know is skipped",
+      ["--newer-flag=1", "--trust-domain=c.org"],
+      {},
+      "c.org",
+    ],
+    [
+      "the variable when the flag is absent",
+      ["--leader-elect"],
+      { KLEYM_TRUST_DOMAIN: "d.org" },
+      "d.org",
+    ],
+    [
+      "the flag wins over the variable",
+      ["--trust-domain=e.org"],
+      { KLEYM_TRUST_DOMAIN: "d.org" },
+      "e.org",
+    ],
+    ["neither", ["--leader-elect=false"], {}, undefined],
+  ];
+  for (const [name, args, env, want] of cases) {
+    await t.step(name, () => {
+      assert.equal(given(td, readFlags(OPERATOR_FLAG_LIST, args), (n) => env[n])?.text, want);
+    });
+  }
+  await t.step("decodeDeployment reads command and args, and the container's literal env", () => {
+    const deployment = {
+      metadata: { namespace: "kleym-system", name: "kleym-operator" },
+      spec: {
+        template: {
+          spec: {
+            containers: [{
+              name: "operator",
+              command: ["/kleym-operator"],
+              args: ["--clusterspiffeid-class-name", "spire-a"],
+              env: [{ name: "KLEYM_TRUST_DOMAIN", value: "f.org" }],
+            }],
+          },
+        },
+      },
+    };
+    const d = decodeDeployment(deployment);
+    assert.equal(d.trustDomain, "f.org");
+    assert.equal(d.className, "spire-a");
+  });
+});
