@@ -19,7 +19,7 @@ UNDEPLOY_TIMEOUT ?= 120s
 PREFIX ?= $(HOME)/.local/bin
 CRD := customresourcedefinition/inferenceidentitybindings.kleym.sonda.red
 
-.PHONY: all deps controlplane spire e2e-spire cluster-up cluster-down check fmt test test-unit demo build codegen clean operator-perms cli-perms bench bench-v8flags resilience manifests deploy undeploy image version kubectl-plugin
+.PHONY: all deps controlplane spire e2e-spire cluster-up cluster-down check fmt test test-unit demo build codegen clean operator-perms cli-perms bench bench-v8flags bench-scale resilience manifests deploy undeploy image version kubectl-plugin
 
 all: check
 
@@ -101,7 +101,8 @@ test: check controlplane spire
 e2e-spire: deps controlplane spire
 	$(TESTENV) run -- $(DENO) test -A --frozen tests/e2e_spire/
 
-# Benchmarks (not part of make test): N=, N_LARGE=, LARGE=0, STEADY_SECONDS=, CHURN_SECONDS=, REFERENCE=1.
+# Benchmarks (not part of make test): N=, N_LARGE=, LARGE=0, STEADY_SECONDS=, CHURN_SECONDS=,
+# SCALE=0, SCALE_N=, SCALE_SPREAD=, REFERENCE=1.
 bench: deps controlplane
 	$(DENO) run -A --frozen bench/main.ts
 
@@ -109,6 +110,11 @@ bench: deps controlplane
 # V8_FLAGS="set;set" (comma lists, as in --v8-flags=), N=, N_LARGE=, SMALL=0, LARGE=0.
 bench-v8flags: deps controlplane
 	$(DENO) run -A --frozen bench/v8flags.ts
+
+# The namespace-scale phase of make bench alone (bench/scale.ts): SCALE_N converged bindings in one
+# namespace, then spread over SCALE_SPREAD namespaces; restart, first pass, peak RSS of each.
+bench-scale: deps controlplane
+	$(DENO) run -A --frozen bench/scale.ts
 
 # The full resilience suite (make test runs the short one): SEED= replays a run, CHURN_SECONDS=.
 resilience: deps controlplane

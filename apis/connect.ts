@@ -10,7 +10,9 @@
  * Transport stack, outermost first: retry -> request hook (sees every attempt) -> rate limit
  * (token bucket at `qps` / `burst`: the operator passes `--kube-api-qps` / `--kube-api-burst`,
  * 200 / 400 unless set; a caller that passes neither, the CLI, gets ratelimit.ts's 50 / 100;
- * qps <= 0 turns it off) -> HTTP (TLS, credentials, User-Agent). `unthrottled` is the same stack on the same HTTP client without the rate limit,
+ * qps <= 0 turns it off) -> request deadline (timeout.ts, not for watches; a wait for a token
+ * does not count) -> HTTP (TLS, credentials, User-Agent). `unthrottled` is the same stack on the
+ * same HTTP client without the rate limit,
  * for callers with a budget of their own (the event recorder: events must not spend the
  * reconciler's budget). `budgeted({qps, burst})` is the same stack with a token bucket of its own:
  * the Lease and the metrics reviews each get one, so neither can spend, or be starved by, the
@@ -23,6 +25,7 @@ import { kubeconfigConnection } from "./kubeconfig.ts";
 import { withRateLimit } from "./ratelimit.ts";
 import { RestClient } from "./rest.ts";
 import { type RetryOptions, withRetry } from "./retry.ts";
+import { withTimeout } from "./timeout.ts";
 import { type ConnectionConfig, httpTransport, type Transport } from "./transport.ts";
 
 export interface ConnectionOptions {
@@ -44,6 +47,8 @@ export interface TransportOptions {
   retry?: RetryOptions | false;
   clock?: Clock;
   userAgent?: string;
+  /** Deadline of every non-watch request (apis/timeout.ts; default 60 s; 0 turns it off). */
+  requestTimeoutMs?: number;
 }
 
 /** A client budget: a token bucket's sustained rate and burst. */
@@ -90,7 +95,13 @@ export function buildTransport(
   budgeted(budget: Budget): Transport;
   close(): void;
 } {
-  const http = httpTransport(conn, { userAgent: opts.userAgent });
+  const raw = httpTransport(conn, { userAgent: opts.userAgent });
+  // docs/contract.md#dead-connections: every request but a watch has a deadline (timeout.ts).
+  const http = withTimeout(raw, {
+    timeoutMs: opts.requestTimeoutMs,
+    server: conn.server,
+    clock: opts.clock,
+  });
   const stack = (inner: Transport): Transport => {
     let t = inner;
     if (opts.onRequest) t = withRequestHook(t, opts.onRequest, opts.clock);
@@ -105,7 +116,7 @@ export function buildTransport(
     transport: stack(limited(opts)),
     unthrottled: stack(http),
     budgeted: (budget) => stack(limited(budget)),
-    close: () => http.close(),
+    close: () => raw.close(),
   };
 }
 

@@ -73,6 +73,18 @@ export class Discovery {
     return this.#resources.has(keyOf(group, version, plural));
   }
 
+  /**
+   * What the last refresh says of one resource: `served`; `unknown` when its group-version's
+   * document failed or was stale (a fault says nothing about whether a CRD exists:
+   * docs/contract.md#fail-static); `absent` when discovery answered and did not list it.
+   */
+  state(group: string, version: string, plural: string): "served" | "absent" | "unknown" {
+    if (this.serves(group, version, plural)) return "served";
+    return this.#failed.includes(group === "" ? version : `${group}/${version}`)
+      ? "unknown"
+      : "absent";
+  }
+
   servesGroupVersion(group: string, version: string): boolean {
     return this.#groupVersions.has(group === "" ? version : `${group}/${version}`);
   }

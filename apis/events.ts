@@ -30,14 +30,13 @@
  * whose series window has passed are forgotten (at most `maxSeries` are kept; the oldest go
  * first), so a steady cluster holds nothing here.
  *
- * The writer is injected (`EventWriter`): `apiEventWriter(rest)` in the operator, an in-memory one
- * in unit tests.
+ * The writer is injected (`EventWriter`, apis/event_writer.ts): `apiEventWriter(rest)` in the
+ * operator, an in-memory one in unit tests.
  */
-import type { Event as KubeEvent, EventSeries } from "kubernetes-types/events/v1.d.ts";
 import { type Clock, delay, realClock } from "./clock.ts";
 import { ApiError } from "./errors.ts";
+import { eventObject, type EventWriter, microTime, namespaceOf } from "./event_writer.ts";
 import { TokenBucket } from "./ratelimit.ts";
-import { type KubeObject, ResourceClient, type RestClient } from "./rest.ts";
 
 /** The object an event is about (the agreed interface; see docs/architecture.md). */
 export interface EventRegarding {
@@ -51,42 +50,6 @@ export interface EventRegarding {
 /** What the reconciler hands planned events to. */
 export interface EventSink {
   record(regarding: EventRegarding, type: "Normal" | "Warning", reason: string, note: string): void;
-}
-
-/** `events.k8s.io/v1` Event as kleym writes it. */
-export type EventObject = KubeEvent & KubeObject;
-
-export const EVENTS_RESOURCE = {
-  group: "events.k8s.io",
-  version: "v1",
-  plural: "events",
-  kind: "Event",
-  namespaced: true,
-} as const;
-
-export function eventsClient(rest: RestClient): ResourceClient<EventObject> {
-  return new ResourceClient<EventObject>(rest, { ...EVENTS_RESOURCE });
-}
-
-/** The two writes the recorder makes. */
-export interface EventWriter {
-  create(event: EventObject, signal: AbortSignal): Promise<EventObject>;
-  /** Merge patch of `series`; rejects with a 404 `ApiError` when the Event is gone. */
-  patchSeries(
-    namespace: string,
-    name: string,
-    series: EventSeries,
-    signal: AbortSignal,
-  ): Promise<EventObject>;
-}
-
-export function apiEventWriter(rest: RestClient): EventWriter {
-  const events = eventsClient(rest);
-  return {
-    create: (event, signal) => events.create(event, { signal }),
-    patchSeries: (namespace, name, series, signal) =>
-      events.patch(name, "merge", { series }, { namespace, signal }),
-  };
 }
 
 export type DropReason = "buffer_full" | "spam" | "write_failed" | "shutdown";
@@ -129,11 +92,6 @@ export const EVENT_QPS = 25;
 export const EVENT_BURST = 100;
 export const EVENT_BUFFER = 4096;
 
-/** metav1.MicroTime: RFC 3339 with microseconds. */
-export function microTime(ms: number): string {
-  return new Date(ms).toISOString().replace(/\.(\d{3})Z$/, ".$1000Z");
-}
-
 /** One similar-event key's state. */
 interface Series {
   readonly key: string;
@@ -150,11 +108,6 @@ interface Series {
   pending: boolean;
 }
 
-interface Spam {
-  tokens: number;
-  lastMs: number;
-}
-
 export class EventRecorder implements EventSink {
   readonly #opts: EventRecorderOptions;
   readonly #clock: Clock;
@@ -166,7 +119,8 @@ export class EventRecorder implements EventSink {
   readonly #maxSeries: number;
   /** Insertion order = last-observed order (re-inserted on every observation). */
   readonly #series = new Map<string, Series>();
-  readonly #spam = new Map<string, Spam>();
+  /** Per-object spam filter buckets (apis/ratelimit.ts), forgotten once full again. */
+  readonly #spam = new Map<string, TokenBucket>();
   readonly #queue: Series[] = [];
   #inFlight = 0;
   #closed = false;
@@ -234,12 +188,12 @@ export class EventRecorder implements EventSink {
       this.#touch(existing);
       this.#notify((o) => o.aggregated?.());
       if (existing.pending) return; // the waiting write carries the new count
-      if (!this.#admit(object, now)) return;
+      if (!this.#admit(object)) return;
       existing.pending = true;
       this.#enqueue(existing);
       return;
     }
-    if (!this.#admit(object, now)) return;
+    if (!this.#admit(object)) return;
     const series: Series = {
       key,
       regarding: { ...regarding },
@@ -256,27 +210,24 @@ export class EventRecorder implements EventSink {
   }
 
   /** Spam filter and buffer bound for one more write; counts a refusal. */
-  #admit(object: string, now: number): boolean {
+  #admit(object: string): boolean {
     if (this.#queue.length >= this.#bufferSize) {
       this.#drop("buffer_full");
       return false;
     }
     let spam = this.#spam.get(object);
     if (spam === undefined) {
-      spam = { tokens: this.#spamBurst, lastMs: now };
+      spam = new TokenBucket({
+        qps: 1000 / this.#spamRefillMs,
+        burst: this.#spamBurst,
+        clock: this.#clock,
+      });
       this.#spam.set(object, spam);
-    } else {
-      spam.tokens = Math.min(
-        this.#spamBurst,
-        spam.tokens + (now - spam.lastMs) / this.#spamRefillMs,
-      );
-      spam.lastMs = now;
     }
-    if (spam.tokens < 1) {
+    if (!spam.tryTake()) {
       this.#drop("spam");
       return false;
     }
-    spam.tokens -= 1;
     return true;
   }
 
@@ -405,7 +356,7 @@ export class EventRecorder implements EventSink {
           // The Event expired (events have a TTL): record the series as a new one.
         }
       }
-      const created = await this.#opts.writer.create(this.#event(series), signal);
+      const created = await this.#opts.writer.create(eventObject(series, this.#opts), signal);
       series.name = created.metadata.name;
       this.#notify((o) => o.written?.("create"));
     } catch (error) {
@@ -423,39 +374,6 @@ export class EventRecorder implements EventSink {
     }
   }
 
-  #event(series: Series): EventObject {
-    const r = series.regarding;
-    const event: EventObject = {
-      apiVersion: "events.k8s.io/v1",
-      kind: "Event",
-      metadata: {
-        // client-go's naming: <object>.<unix nanos in hex>; trimmed so it stays a valid name.
-        name: `${r.name.slice(0, 200)}.${(BigInt(series.firstMs) * 1_000_000n).toString(16)}${
-          randomHex(4)
-        }`,
-        namespace: namespaceOf(r),
-      },
-      eventTime: microTime(series.firstMs),
-      reportingController: this.#opts.reportingController,
-      reportingInstance: this.#opts.reportingInstance,
-      action: this.#opts.action ?? "Reconcile",
-      reason: series.reason,
-      note: series.note,
-      type: series.type,
-      regarding: {
-        apiVersion: r.apiVersion,
-        kind: r.kind,
-        name: r.name,
-        namespace: r.namespace,
-        uid: r.uid,
-      },
-    };
-    if (series.count > 1) {
-      event.series = { count: series.count, lastObservedTime: microTime(series.lastMs) };
-    }
-    return event;
-  }
-
   /** Forget series whose window has passed and spam buckets that are full again. */
   #forget(): void {
     const now = this.#clock.now();
@@ -467,9 +385,7 @@ export class EventRecorder implements EventSink {
       if (!s.pending) this.#series.delete(s.key);
     }
     for (const [object, spam] of this.#spam) {
-      if (spam.tokens + (now - spam.lastMs) / this.#spamRefillMs >= this.#spamBurst) {
-        this.#spam.delete(object);
-      }
+      if (spam.full) this.#spam.delete(object);
     }
   }
 
@@ -498,14 +414,4 @@ export class EventRecorder implements EventSink {
 
 function objectId(r: EventRegarding): string {
   return r.uid ? `uid:${r.uid}` : `${r.apiVersion}/${r.kind}/${r.namespace ?? ""}/${r.name}`;
-}
-
-/** Events about cluster-scoped objects go to "default", as client-go does. */
-function namespaceOf(r: EventRegarding): string {
-  return r.namespace || "default";
-}
-
-function randomHex(bytes: number): string {
-  return [...crypto.getRandomValues(new Uint8Array(bytes))]
-    .map((b) => b.toString(16).padStart(2, "0")).join("");
 }

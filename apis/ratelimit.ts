@@ -4,7 +4,7 @@
  * until its own token exists), so the limiter is fair and needs no polling. An aborted wait returns
  * its token. `DEFAULT_QPS` / `DEFAULT_BURST` (50 / 100) apply only to a caller that passes no
  * limits, such as the read-only CLI; the operator always passes its own (`--kube-api-qps` /
- * `--kube-api-burst`, 200 / 400 unless set: operator/config.ts).
+ * `--kube-api-burst`, 200 / 400 unless set: flags/operator.ts).
  */
 import { type Clock, delay, realClock } from "./clock.ts";
 import type { Transport } from "./transport.ts";
@@ -45,12 +45,32 @@ export class TokenBucket {
    */
   reserve(): number {
     if (this.unlimited) return 0;
+    this.#refill();
+    this.#tokens -= 1;
+    return this.#tokens >= 0 ? 0 : Math.ceil((-this.#tokens / this.qps) * 1000);
+  }
+
+  /** Take a token if one is there now; never waits and never goes into debt (a filter). */
+  tryTake(): boolean {
+    if (this.unlimited) return true;
+    this.#refill();
+    if (this.#tokens < 1) return false;
+    this.#tokens -= 1;
+    return true;
+  }
+
+  /** Refilled to `burst`: a keyed set of buckets may forget this one (a new one is the same). */
+  get full(): boolean {
+    if (this.unlimited) return true;
+    this.#refill();
+    return this.#tokens >= this.burst;
+  }
+
+  #refill(): void {
     // Monotonic: a wall-clock step back must not drain the bucket for the length of the step.
     const now = this.#clock.monotonic();
     this.#tokens = Math.min(this.burst, this.#tokens + ((now - this.#last) / 1000) * this.qps);
     this.#last = now;
-    this.#tokens -= 1;
-    return this.#tokens >= 0 ? 0 : Math.ceil((-this.#tokens / this.qps) * 1000);
   }
 
   /** Give back a reserved token (its request was abandoned). */

@@ -10,7 +10,9 @@
  *      event, bookmarks included.
  *   3. on any end of the stream (server timeout, cut connection, parse error, error status) the
  *      watch is reopened from the resume point after a jittered backoff that grows while failures
- *      repeat; `restarts` counts these. A `410 Gone` (HTTP status or an ERROR event with code 410)
+ *      repeat; `restarts` counts these. A watch that delivers nothing (no event, no bookmark) for
+ *      `idleTimeoutMs` is closed and reopened at once (apis/idle.ts; `idleReopens` counts these).
+ *      A `410 Gone` (HTTP status or an ERROR event with code 410)
  *      drops the resume point, so step 1 runs again.
  *
  * `relist()` (the resync safety net) closes the open watch and runs step 1 again at once, so a
@@ -40,6 +42,7 @@ import { ApiError, decodeStatus } from "./errors.ts";
 import { Cache, deepFreeze, objectKey } from "./cache.ts";
 import { freezeInterned } from "./intern.ts";
 import { type Clock, delay, realClock } from "./clock.ts";
+import { DEFAULT_WATCH_IDLE_MS, IdleTimer, WatchIdleError } from "./idle.ts";
 import { backoffMs } from "./retry.ts";
 import type { KubeObject, ResourceClient, WatchEvent } from "./rest.ts";
 
@@ -90,6 +93,8 @@ export interface InformerOptions<T = KubeObject> {
   backoffMaxMs?: number;
   /** Retry interval while the resource is not served. Default 30 s. */
   notServedRetryMs?: number;
+  /** Reopen a watch that delivers nothing for this long (apis/idle.ts; default 150 s; 0: off). */
+  idleTimeoutMs?: number;
   /** Server-side watch timeout; default random in [300, 600) s, like client-go. */
   watchTimeoutSeconds?: () => number;
   onStatus?: (status: InformerStatus) => void;
@@ -110,6 +115,7 @@ export class Informer<T extends KubeObject> {
   #status: InformerStatus = { state: "starting" };
   #restarts = 0;
   #relists = 0;
+  #idleReopens = 0;
   #running = false;
   /** The open watch's controller, while one is open (`relist` aborts it). */
   #attempt: AbortController | undefined;
@@ -128,6 +134,11 @@ export class Informer<T extends KubeObject> {
   /** Watch reconnections so far (every reopen after the first watch, whatever the cause). */
   get restarts(): number {
     return this.#restarts;
+  }
+
+  /** Watches reopened because they delivered nothing for the idle limit (apis/idle.ts). */
+  get idleReopens(): number {
+    return this.#idleReopens;
   }
 
   /** Lists after the first one (410 Gone, or recovery from not-served). */
@@ -289,6 +300,13 @@ export class Informer<T extends KubeObject> {
     const stop = () => attempt.abort(signal.reason);
     signal.addEventListener("abort", stop, { once: true });
     let progressed = false;
+    // docs/contract.md#dead-connections: a watch quiet for longer than the limit is reopened.
+    const idleMs = this.#opts.idleTimeoutMs ?? DEFAULT_WATCH_IDLE_MS;
+    const idle = new IdleTimer(
+      this.#clock,
+      idleMs,
+      () => attempt.abort(new WatchIdleError(idleMs)),
+    );
     try {
       const timeout = this.#opts.watchTimeoutSeconds?.() ?? Math.floor(300 + this.#random() * 300);
       const stream = await this.client.watch({
@@ -302,6 +320,7 @@ export class Informer<T extends KubeObject> {
       });
       this.#setStatus({ state: "watching" });
       for await (const ev of stream) {
+        idle.touch();
         try {
           this.#apply(ev);
         } catch (err) {
@@ -312,7 +331,14 @@ export class Informer<T extends KubeObject> {
         progressed = true;
       }
       return progressed;
+    } catch (err) {
+      const reason = attempt.signal.reason;
+      if (!(reason instanceof WatchIdleError) || signal.aborted) throw err;
+      this.#idleReopens++;
+      this.#report(reason);
+      return true; // not a failure: reopen at once, from the resume point
     } finally {
+      idle.stop();
       signal.removeEventListener("abort", stop);
       this.#attempt = undefined;
       attempt.abort();

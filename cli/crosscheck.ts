@@ -10,17 +10,15 @@
 import type { BindingInput, ObjectiveApiVersion, PoolApiVersion } from "../reconcile/types.ts";
 import { isRecord } from "../reconcile/json.ts";
 import { bindingHealth, bindingMeta, staleReadyFinding } from "./findings.ts";
+import { clusterDifferences, type ClusterObjectRead, clusterState } from "./inspect.ts";
 import {
-  clusterDifferences,
-  type ClusterObjectRead,
-  clusterState,
   type FetchedRefs,
   identityConfig,
   refsToFetch,
   renderConfig,
   renderForInspect,
   type ServedApis,
-} from "./inspect.ts";
+} from "./inspect_render.ts";
 import type { Finding } from "./report.ts";
 import type { ListRead } from "./status.ts";
 

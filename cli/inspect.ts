@@ -1,40 +1,17 @@
 /**
- * `kleym inspect binding` as pure functions over what the edge read (cli/run.ts does the reads):
- *
- * 1. `identityConfig(command, binding)`: trust domain and class name with their source (explicit
- *    flag, then the binding's status, then the default `kleym.sonda.red`, classless).
- * 2. `refsToFetch(binding)`: the pool/objective names the edge must GET.
- * 3. `renderForInspect(...)`: the operator's own resolution (`resolveInputs`) and rendering
- *    (`renderBinding`) over those objects — the same code, so the same SPIFFE ID, selectors and
- *    ClusterSPIFFEID name.
- * 4. `buildInspectionReport(input)`: the report, with findings, matched pods and what SPIRE
- *    Controller Manager reported (cli/spire.ts).
+ * `kleym inspect binding`'s report as a pure function over what the edge read (cli/run.ts does
+ * the reads) and what cli/inspect_render.ts rendered: `buildInspectionReport(input)`, with
+ * findings, matched pods and what SPIRE Controller Manager reported (cli/spire.ts).
  */
 import { decodeConditions } from "../reconcile/conditions.ts";
-import type { StateError } from "../reconcile/errors.ts";
 import { asRecord } from "../reconcile/json.ts";
 import { driftedFields } from "../reconcile/ownership.ts";
-import { renderBinding, type RenderOutcome } from "../reconcile/render.ts";
-import {
-  OBJECTIVE_VERSIONS,
-  POOL_VERSIONS,
-  resolveInputs,
-  type ResolveSource,
-} from "../reconcile/resolve.ts";
-import {
-  BINDING_API_VERSION,
-  BINDING_KIND,
-  type BindingInput,
-  type ClusterSPIFFEID,
-  DEFAULT_MODE,
-  groupOf,
-  type ObjectiveApiVersion,
-  type PoolApiVersion,
-  type RenderConfig,
-} from "../reconcile/types.ts";
+import type { RenderOutcome } from "../reconcile/render.ts";
+import { BINDING_API_VERSION, BINDING_KIND, type ClusterSPIFFEID } from "../reconcile/types.ts";
 import { VERSION } from "../apis/version.ts";
 import { INSPECT_DEFAULT_TRUST_DOMAIN } from "../flags/cli.ts";
 import type { InspectCommand } from "./args.ts";
+import { svidLimitsFinding, svidView } from "./inspect_svid.ts";
 import {
   bindingHealthFindings,
   bindingObjectRef,
@@ -56,28 +33,23 @@ import {
   type BindingInspectionReport,
   type ClusterState,
   type Finding,
-  type IdentityConfig,
   INSPECTION_REPORT_KIND,
   type ObjectRef,
   type ReportCondition,
-  type ResolvedInput,
   SCHEMA_VERSION,
   sortFindings,
 } from "./report.ts";
-
-/** The served versions kleym reads and writes, from discovery. */
-export interface ServedApis {
-  binding: boolean;
-  pools: readonly PoolApiVersion[];
-  objectives: readonly ObjectiveApiVersion[];
-  clusterSPIFFEID: boolean;
-}
-
-/** Objects the edge fetched by name; a missing key means 404 (or not asked). */
-export interface FetchedRefs {
-  pools: Partial<Record<PoolApiVersion, unknown>>;
-  objectives: Partial<Record<ObjectiveApiVersion, unknown>>;
-}
+import {
+  type FetchedRefs,
+  identityConfig,
+  isOperatorConfig,
+  nonEmpty,
+  type RawSpec,
+  rawSpec,
+  refsFor,
+  resolvedInput,
+  type ServedApis,
+} from "./inspect_render.ts";
 
 export type PodsRead =
   | { state: "read"; items: PodView[] }
@@ -89,148 +61,6 @@ export type ClusterObjectRead =
   | { state: "absent" }
   | { state: "forbidden"; message: string }
   | { state: "skipped" };
-
-function nonEmpty(u: unknown): string | undefined {
-  return typeof u === "string" && u !== "" ? u : undefined;
-}
-
-export function identityConfig(
-  command: Pick<InspectCommand, "trustDomain" | "className">,
-  binding: unknown,
-): IdentityConfig {
-  const status = asRecord(asRecord(binding).status);
-  const statusTd = nonEmpty(status.trustDomain);
-  const trustDomain: IdentityConfig["trustDomain"] = command.trustDomain !== undefined
-    ? { value: command.trustDomain, source: "flag" }
-    : statusTd !== undefined
-    ? { value: statusTd, source: "binding-status" }
-    : { value: INSPECT_DEFAULT_TRUST_DOMAIN, source: "default" };
-  const className: IdentityConfig["className"] = command.className !== undefined
-    ? { value: command.className === "" ? null : command.className, source: "flag" }
-    : statusTd !== undefined
-    ? { value: nonEmpty(status.clusterSPIFFEIDClassName) ?? null, source: "binding-status" }
-    : { value: null, source: "default" };
-  return { trustDomain, className };
-}
-
-export function renderConfig(config: IdentityConfig): RenderConfig {
-  return config.className.value === null
-    ? { trustDomain: config.trustDomain.value }
-    : { trustDomain: config.trustDomain.value, className: config.className.value };
-}
-
-interface RawSpec {
-  mode: string | null;
-  effectiveMode: string;
-  poolName: string | null;
-  poolGroup: string | null;
-  objectiveName: string | null;
-  objectiveGroup: string | null;
-  serviceAccountName: string | null;
-  containerName: string | null;
-}
-
-function rawSpec(binding: unknown): RawSpec {
-  const spec = asRecord(asRecord(binding).spec);
-  const pool = asRecord(spec.poolRef);
-  const objective = asRecord(spec.objectiveRef);
-  const mode = nonEmpty(spec.mode) ?? null;
-  return {
-    mode,
-    effectiveMode: mode ?? DEFAULT_MODE,
-    poolName: nonEmpty(pool.name) ?? null,
-    poolGroup: nonEmpty(pool.group) ?? null,
-    objectiveName: nonEmpty(objective.name) ?? null,
-    objectiveGroup: nonEmpty(objective.group) ?? null,
-    serviceAccountName: nonEmpty(spec.serviceAccountName) ?? null,
-    containerName: nonEmpty(spec.containerName) ?? null,
-  };
-}
-
-/** Names the edge must GET (in every served version): the pool, and the objective unless PoolOnly. */
-export function refsToFetch(binding: unknown): { pool?: string; objective?: string } {
-  const raw = rawSpec(binding);
-  return {
-    pool: raw.poolName ?? undefined,
-    objective: raw.effectiveMode === "PoolOnly" ? undefined : raw.objectiveName ?? undefined,
-  };
-}
-
-/** The operator's resolution and rendering, over objects fetched by name instead of caches. */
-export function renderForInspect(
-  binding: BindingInput,
-  served: ServedApis,
-  fetched: FetchedRefs,
-  config: RenderConfig,
-): RenderOutcome {
-  const source = <V extends PoolApiVersion | ObjectiveApiVersion>(
-    apiVersion: V,
-    isServed: boolean,
-    objects: Partial<Record<V, unknown>>,
-  ): ResolveSource<V> => ({
-    apiVersion,
-    served: isServed,
-    synced: true,
-    get: (_namespace, name) => {
-      const object = objects[apiVersion];
-      return asRecord(asRecord(object).metadata).name === name ? object : undefined;
-    },
-  });
-  const resolved = resolveInputs(binding, {
-    pools: POOL_VERSIONS.map((v) => source(v, served.pools.includes(v), fetched.pools)),
-    objectives: OBJECTIVE_VERSIONS.map((v) =>
-      source(v, served.objectives.includes(v), fetched.objectives)
-    ),
-  });
-  return renderBinding(binding, resolved, config);
-}
-
-/** The first served version (in SPEC 3 order, within the pinned group) holding the object. */
-function foundAt<V extends PoolApiVersion | ObjectiveApiVersion>(
-  order: readonly V[],
-  served: readonly V[],
-  objects: Partial<Record<V, unknown>>,
-  group: string | null,
-): V | null {
-  for (const v of order) {
-    if (group !== null && groupOf(v) !== group) continue;
-    if (served.includes(v) && objects[v] !== undefined) return v;
-  }
-  return null;
-}
-
-function resolvedInput(
-  binding: unknown,
-  served: ServedApis,
-  fetched: FetchedRefs,
-  outcome: RenderOutcome | null,
-): ResolvedInput {
-  const raw = rawSpec(binding);
-  const poolAt = raw.poolName === null
-    ? null
-    : foundAt(POOL_VERSIONS, served.pools, fetched.pools, raw.poolGroup);
-  const objectiveAt = raw.objectiveName === null
-    ? null
-    : foundAt(OBJECTIVE_VERSIONS, served.objectives, fetched.objectives, raw.objectiveGroup);
-  return {
-    mode: raw.effectiveMode,
-    serviceAccountName: raw.serviceAccountName,
-    containerName: raw.containerName,
-    pool: {
-      name: raw.poolName,
-      requestedGroup: raw.poolGroup,
-      apiVersion: poolAt,
-      found: poolAt !== null,
-      podLabels: outcome?.ok ? { ...outcome.identity.podLabels } : null,
-    },
-    objective: raw.effectiveMode === "PoolOnly" ? null : {
-      name: raw.objectiveName,
-      requestedGroup: raw.objectiveGroup,
-      apiVersion: objectiveAt,
-      found: objectiveAt !== null,
-    },
-  };
-}
 
 function reportConditions(binding: unknown): ReportCondition[] {
   return decodeConditions(asRecord(binding).status).map((c) => ({
@@ -268,14 +98,6 @@ export function clusterState(
     case "found":
       return clusterDifferences(read.object, desired).length === 0 ? "in-sync" : "differs";
   }
-}
-
-/** Whether `config` is the operator's own (from the binding's status), so its rendering is too. */
-export function isOperatorConfig(config: IdentityConfig, binding: unknown): boolean {
-  const operator = identityConfig({}, binding);
-  return operator.trustDomain.source === "binding-status" &&
-    operator.trustDomain.value === config.trustDomain.value &&
-    operator.className.value === config.className.value;
 }
 
 export interface InspectInput {
@@ -331,35 +153,7 @@ export function buildInspectionReport(input: InspectInput): BindingInspectionRep
   } as const;
 
   if (binding === undefined || outcome === null) {
-    if (!served.binding) {
-      findings.push({
-        id: "crd-missing",
-        severity: "error",
-        reason: "BindingCRDMissing",
-        message:
-          `${BINDING_API_VERSION} ${BINDING_KIND} is not served by this cluster: install kleym's CRD (deploy.yaml)`,
-        affectedRefs: [],
-      });
-    }
-    findings.push({
-      id: "binding-not-found",
-      severity: "error",
-      reason: "NotFound",
-      message: `${BINDING_KIND} ${JSON.stringify(command.name)} was not found in namespace ${
-        JSON.stringify(command.namespace)
-      }`,
-      affectedRefs: [ref],
-    });
-    return {
-      ...base,
-      resolvedInput: null,
-      renderedIdentity: null,
-      renderedClusterSPIFFEID: null,
-      conditions: [],
-      matchedPods: null,
-      spire: null,
-      findings: sortFindings(findings),
-    };
+    return { ...base, ...notFound(served, command, ref) };
   }
 
   findings.push(...bindingHealthFindings(binding));
@@ -396,7 +190,11 @@ export function buildInspectionReport(input: InspectInput): BindingInspectionRep
   let matchedPods: BindingInspectionReport["matchedPods"] = null;
   let spireSource: SpireSource | null = null;
 
-  if (!outcome.ok) {
+  const svid = svidView(binding, outcome, config.svidLimits);
+  const svidWarning = svidLimitsFinding(binding, svid, config.svidLimits, ref);
+  if (svidWarning !== undefined) {
+    findings.push(svidWarning);
+  } else if (!outcome.ok) {
     findings.push(
       renderFinding(outcome.error, refsFor(outcome.error, command.namespace, raw, ref)),
     );
@@ -473,44 +271,13 @@ export function buildInspectionReport(input: InspectInput): BindingInspectionRep
       });
     }
     if (input.pods.state === "read") {
-      const result = matchPods(identity.selectors, input.pods.items);
-      matchedPods = result.matched;
-      for (const selector of result.unsupported) {
-        findings.push({
-          id: "unsupported-selector",
-          severity: "warning",
-          reason: "UnsupportedSelector",
-          message: `selector ${
-            JSON.stringify(selector)
-          } cannot be evaluated against pod objects; it was ignored when matching pods`,
-          affectedRefs: [ref],
-        });
-      }
-      if (result.matched.length === 0) {
-        const misses: string[] = [];
-        if (result.otherServiceAccount > 0) {
-          misses.push(
-            `${result.otherServiceAccount} run under another service account than ${
-              JSON.stringify(raw.serviceAccountName)
-            }`,
-          );
-        }
-        if (result.missingContainer > 0) {
-          misses.push(
-            `${result.missingContainer} have no container ${JSON.stringify(raw.containerName)}`,
-          );
-        }
-        findings.push({
-          id: "zero-matched-pods",
-          severity: "info",
-          reason: "NoMatchingPods",
-          message: `no pod in namespace ${command.namespace} matches the rendered selectors` +
-            ` (${result.withPoolLabels} carry the pool's labels${
-              misses.length > 0 ? `; of those, ${misses.join(", ")}` : ""
-            })`,
-          affectedRefs: [ref],
-        });
-      }
+      const pods = matchedPodsFindings(identity.selectors, input.pods.items, {
+        namespace: command.namespace,
+        raw,
+        ref,
+      });
+      matchedPods = pods.matched;
+      findings.push(...pods.findings);
     }
   }
 
@@ -544,34 +311,98 @@ export function buildInspectionReport(input: InspectInput): BindingInspectionRep
     conditions: reportConditions(binding),
     matchedPods,
     spire,
+    svid,
     findings: sortFindings(findings),
   };
 }
 
-function refsFor(
-  error: StateError,
-  namespace: string,
-  raw: RawSpec,
-  binding: ObjectRef,
-): ObjectRef[] {
-  const refs = [binding];
-  const pick = <V extends string>(order: readonly V[], group: string | null): V =>
-    order.find((v) => group === null || v.startsWith(`${group}/`)) ?? order[0];
-  if (error.reason === "TargetPoolNotFound" && raw.poolName !== null) {
-    refs.push({
-      apiVersion: pick(POOL_VERSIONS, raw.poolGroup),
-      kind: "InferencePool",
-      namespace,
-      name: raw.poolName,
+/** The pods the rendered selectors match, and the findings about them (none, unsupported). */
+function matchedPodsFindings(
+  selectors: readonly string[],
+  pods: PodView[],
+  at: { namespace: string; raw: RawSpec; ref: ObjectRef },
+): { matched: ReturnType<typeof matchPods>["matched"]; findings: Finding[] } {
+  const result = matchPods(selectors, pods);
+  const findings: Finding[] = [];
+  for (const selector of result.unsupported) {
+    findings.push({
+      id: "unsupported-selector",
+      severity: "warning",
+      reason: "UnsupportedSelector",
+      message: `selector ${
+        JSON.stringify(selector)
+      } cannot be evaluated against pod objects; it was ignored when matching pods`,
+      affectedRefs: [at.ref],
     });
   }
-  if (error.reason === "TargetObjectiveNotFound" && raw.objectiveName !== null) {
-    refs.push({
-      apiVersion: pick(OBJECTIVE_VERSIONS, raw.objectiveGroup),
-      kind: "InferenceObjective",
-      namespace,
-      name: raw.objectiveName,
+  if (result.matched.length === 0) {
+    const misses: string[] = [];
+    if (result.otherServiceAccount > 0) {
+      misses.push(
+        `${result.otherServiceAccount} run under another service account than ${
+          JSON.stringify(at.raw.serviceAccountName)
+        }`,
+      );
+    }
+    if (result.missingContainer > 0) {
+      misses.push(
+        `${result.missingContainer} have no container ${JSON.stringify(at.raw.containerName)}`,
+      );
+    }
+    findings.push({
+      id: "zero-matched-pods",
+      severity: "info",
+      reason: "NoMatchingPods",
+      message: `no pod in namespace ${at.namespace} matches the rendered selectors` +
+        ` (${result.withPoolLabels} carry the pool's labels${
+          misses.length > 0 ? `; of those, ${misses.join(", ")}` : ""
+        })`,
+      affectedRefs: [at.ref],
     });
   }
-  return refs;
+  return { matched: result.matched, findings };
+}
+
+/** What every inspection report starts with. */
+type ReportBase = Pick<
+  BindingInspectionReport,
+  "schemaVersion" | "kind" | "generatedAt" | "cliVersion" | "identityConfig" | "bindingRef"
+>;
+
+/** The report's body when the binding was not found (or its CRD is not served). */
+function notFound(
+  served: ServedApis,
+  command: InspectCommand,
+  ref: ObjectRef,
+): Omit<BindingInspectionReport, keyof ReportBase> {
+  const findings: Finding[] = [];
+  if (!served.binding) {
+    findings.push({
+      id: "crd-missing",
+      severity: "error",
+      reason: "BindingCRDMissing",
+      message:
+        `${BINDING_API_VERSION} ${BINDING_KIND} is not served by this cluster: install kleym's CRD (deploy.yaml)`,
+      affectedRefs: [],
+    });
+  }
+  findings.push({
+    id: "binding-not-found",
+    severity: "error",
+    reason: "NotFound",
+    message: `${BINDING_KIND} ${JSON.stringify(command.name)} was not found in namespace ${
+      JSON.stringify(command.namespace)
+    }`,
+    affectedRefs: [ref],
+  });
+  return {
+    resolvedInput: null,
+    renderedIdentity: null,
+    renderedClusterSPIFFEID: null,
+    conditions: [],
+    matchedPods: null,
+    spire: null,
+    svid: null,
+    findings: sortFindings(findings),
+  };
 }

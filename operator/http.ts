@@ -19,7 +19,7 @@
  */
 import type { BindAddress } from "./config.ts";
 import { errorText, type Logger } from "../observe/log.ts";
-import { EXPOSITION_CONTENT_TYPE } from "../observe/metrics.ts";
+import { EXPOSITION_CONTENT_TYPE } from "../observe/prometheus.ts";
 import { type CertFiles, certPaths, readPair, selfSigned, watchCertificates } from "./certs.ts";
 import {
   BindError,

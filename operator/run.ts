@@ -46,7 +46,8 @@ import {
 import type { ConnectionConfig } from "../apis/transport.ts";
 import { describeAccessFailure, serverIdentity } from "../apis/diagnose.ts";
 import { ConfigError, ConnectionError } from "../apis/errors.ts";
-import { apiEventWriter, EventRecorder, type EventSink } from "../apis/events.ts";
+import { apiEventWriter } from "../apis/event_writer.ts";
+import { EventRecorder, type EventSink } from "../apis/events.ts";
 import type { RequestInfo } from "../apis/hooks.ts";
 import type { ThrottleInfo } from "../apis/retry.ts";
 import { ResourceClient, RestClient } from "../apis/rest.ts";
@@ -58,7 +59,8 @@ import type { OperatorConfig } from "./config.ts";
 import { CertificateError } from "./certs.ts";
 import { BindError, serveEndpoints } from "./http.ts";
 import { apiReviewer, DelegatedAuth } from "./metricsauth.ts";
-import { LeaderElector, LEASE_BUDGET, LEASE_DESCRIPTOR, type LeaseObject } from "./leader.ts";
+import { LEASE_DESCRIPTOR } from "../apis/resource.ts";
+import { LeaderElector, LEASE_BUDGET, type LeaseObject } from "./leader.ts";
 import { REVIEW_BUDGET } from "./review_limit.ts";
 import type { SvidLimits } from "../reconcile/svid_limits.ts";
 

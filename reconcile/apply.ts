@@ -10,8 +10,10 @@
  *
  * What happened comes back as data (`ApplyResult`): every write's answer (the reconciler records
  * them in the read-your-writes views), `nameTaken` when a create met AlreadyExists, and `failure`
- * — the error of the step that stopped the sequence (`ApplyConflictError` for a lost race). Apply
- * never calls back into the controller.
+ * — the error of the step that stopped the sequence (`ApplyConflictError` for a lost race) — or
+ * `refused` when the API server refused that step for good (400/403/422, refusal.ts): the
+ * reconciler reports it on the binding (docs/contract.md#fail-closed). Apply never calls back
+ * into the controller.
  *
  * Never clobber (SPEC 8, "write conflicts re-read and retry"):
  * - deletes carry a `uid` precondition: a same-named object someone re-created is never hit;
@@ -41,10 +43,11 @@ import type { Logger } from "../observe/log.ts";
 import { ApplyConflictError } from "./errors.ts";
 import type { ClusterSPIFFEIDDeletion } from "./ownership.ts";
 import type { Plan } from "./plan.ts";
+import { type Refusal, refusalOf, type RefusedVerb } from "./refusal.ts";
 import { FINALIZER } from "./types.ts";
 
 export { ApplyConflictError } from "./errors.ts";
-export { type EventObject, eventsClient } from "../apis/events.ts";
+export { type EventObject, eventsClient } from "../apis/event_writer.ts";
 
 export interface ApplyContext {
   readonly bindings: Pick<ResourceClient<InferenceIdentityBinding>, "patch" | "updateStatus">;
@@ -67,6 +70,11 @@ export interface ApplyResult {
   readonly nameTaken?: string;
   /** The error of the step that stopped the sequence; undefined when every step succeeded. */
   readonly failure?: unknown;
+  /**
+   * The step that stopped the sequence was refused (400/403/422, refusal.ts): data, not an
+   * error — the reconciler reports it on the binding (docs/contract.md#fail-closed).
+   */
+  readonly refused?: Refusal;
 }
 
 export async function applyPlan(
@@ -79,13 +87,19 @@ export async function applyPlan(
   let written: ClusterSPIFFEID | undefined;
   const deleted: { name: string; answer?: ClusterSPIFFEID }[] = [];
   let nameTaken: string | undefined;
-  const result = (failure?: unknown): ApplyResult => ({
+  /** The write under way, to name a refusal. */
+  let step: { verb: RefusedVerb; name: string } = {
+    verb: "binding",
+    name: binding.metadata.name ?? "",
+  };
+  const result = (failure?: unknown, refused?: Refusal): ApplyResult => ({
     writes,
     binding: current,
     written,
     deleted,
     nameTaken,
     failure,
+    refused,
   });
   try {
     if (plan.addFinalizer) {
@@ -97,6 +111,7 @@ export async function applyPlan(
       writes++;
     }
     for (const deletion of plan.deletes) {
+      step = { verb: "delete", name: deletion.name };
       const outcome = await deleteClusterSPIFFEID(deletion, ctx);
       if (outcome.deleted) {
         deleted.push({ name: deletion.name, answer: outcome.answer });
@@ -105,6 +120,7 @@ export async function applyPlan(
     }
     if (plan.create !== undefined) {
       const name = plan.create.metadata.name ?? "";
+      step = { verb: "create", name };
       try {
         written = await createClusterSPIFFEID(plan.create, ctx);
       } catch (error) {
@@ -113,15 +129,18 @@ export async function applyPlan(
       }
       writes++;
     } else if (plan.update !== undefined) {
+      step = { verb: "update", name: plan.update.metadata.name ?? "" };
       written = await updateClusterSPIFFEID(plan.update, ctx);
       writes++;
     }
     if (plan.writeStatus) {
+      step = { verb: "binding", name: current.metadata.name ?? "" };
       current = await writeStatus(current, plan, ctx);
       writes++;
     }
   } catch (error) {
-    return result(error);
+    const refused = ctx.signal.aborted ? undefined : refusalOf(error, step.verb, step.name);
+    return refused === undefined ? result(error) : result(undefined, refused);
   }
   const regarding = {
     apiVersion: current.apiVersion ?? "kleym.sonda.red/v1alpha1",

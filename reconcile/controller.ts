@@ -46,6 +46,7 @@ import type { Metrics } from "../observe/metrics.ts";
 import { cachedBinding } from "./cached.ts";
 import { ExclusivityEngine } from "./exclusivity.ts";
 import type { IdentityOverlapMode } from "./plan.ts";
+import { InformerHealth } from "./informer_health.ts";
 import { Reconciler } from "./reconciler.ts";
 import { type OptionalId, ServedApis } from "./served.ts";
 import type { RenderConfig } from "./types.ts";
@@ -77,6 +78,8 @@ export interface ControllerOptions {
   spireStatsIntervalMs?: number;
   /** `--identity-overlap` (docs/contract.md#overlap); default warn. */
   identityOverlap?: IdentityOverlapMode;
+  /** Reopen a watch that delivers nothing for this long (apis/idle.ts; default 150 s). */
+  watchIdleMs?: number;
   /** Injectable time for timers and the views' TTL. */
   clock?: Clock;
   /** Where planned events go; `record` never blocks (apis/events.ts `EventRecorder`). */
@@ -97,6 +100,8 @@ export class Controller {
   readonly #exclusivity: ExclusivityEngine;
   readonly #reconciler: Reconciler;
   readonly #queue: WorkQueue<string>;
+  /** Warn-once logging of list/watch failures, `kleym_informer_synced` (informer_health.ts). */
+  readonly #health: InformerHealth;
 
   /** Owned by the controller (linked to startCaches' signal); aborted when `run` ends. */
   readonly #caches = new AbortController();
@@ -117,6 +122,7 @@ export class Controller {
     this.#syncPeriodMs = opts.syncPeriodMs ?? OPERATOR_FLAGS.syncPeriod.default;
     this.#clock = opts.clock ?? realClock;
     const crdRetryMs = opts.crdRetryMs ?? 30_000;
+    this.#health = new InformerHealth(this.#logger, this.#metrics);
 
     this.#queue = new WorkQueue<string>({
       clock: this.#clock,
@@ -136,6 +142,7 @@ export class Controller {
       transform: cachedBinding,
       clock: this.#clock,
       notServedRetryMs: crdRetryMs,
+      idleTimeoutMs: opts.watchIdleMs,
       onStatus: (status) => this.#status("inferenceidentitybindings", status),
       onError: (error) => this.#informerError("inferenceidentitybindings", error),
     });
@@ -158,6 +165,7 @@ export class Controller {
       rest: opts.rest,
       clock: this.#clock,
       crdRetryMs,
+      watchIdleMs: opts.watchIdleMs,
       logger: this.#logger,
       metrics: this.#metrics,
       onInformer: (id, informer) => this.#watchOptional(id, informer),
@@ -327,6 +335,10 @@ export class Controller {
   }
 
   #status(resource: string, status: InformerStatus): void {
+    const synced = resource === "inferenceidentitybindings"
+      ? this.#bindings.hasSynced()
+      : this.#served?.running(resource as OptionalId)?.informer.hasSynced() ?? false;
+    this.#health.status(resource, status, synced);
     if (status.state === "notServed" && resource === "inferenceidentitybindings") {
       this.#logger.error(
         "the InferenceIdentityBinding API is not served: install kleym's CRD (deploy.yaml)",
@@ -337,7 +349,7 @@ export class Controller {
 
   #informerError(resource: string, error: unknown): void {
     if (this.#caches.signal.aborted) return;
-    this.#logger.debug("watch interrupted; reconnecting", { resource, error });
+    this.#health.failed(resource, error);
   }
 }
 

@@ -10,7 +10,7 @@
  * - `RETRY_CLASS` / `retryClass(reason)`: how a failure is retried (SPEC 7), one entry per reason.
  * - `ApplyConflictError`: a write lost a race; re-read and re-plan.
  *
- * Reasons added beyond SPEC 6 (both RenderFailure):
+ * Reasons added beyond SPEC 6 (all RenderFailure; `ClusterSPIFFEIDRejected` is refusal.ts's):
  * - `ClusterSPIFFEIDNameTaken`: the desired ClusterSPIFFEID name is held by an object kleym does
  *   not own (SPEC 4 asks for "a clear reason such as" this one).
  * - `InvalidBindingName`: the binding's name is longer than a label value may be (63), so it
@@ -41,6 +41,7 @@ export const REASONS_BY_CONDITION = {
     "ClusterSPIFFEIDCRDMissing",
     "ClusterSPIFFEIDNameTaken",
     "InvalidBindingName",
+    "ClusterSPIFFEIDRejected",
     "SVIDTTLOutOfRange",
     "DNSNameNotAllowed",
     "FederationNotAllowed",
@@ -63,9 +64,12 @@ export const Reasons = Object.freeze(
  * - `watch`: a change of something kleym watches fixes it (the binding, a pool, an objective, a
  *   managed ClusterSPIFFEID), and that change re-enqueues the binding; no timer;
  * - `timer`: nothing kleym watches announces the fix (a CRD appearing, a foreign object at the
- *   desired name going away): requeue after the retry period (`crdRetryMs`, ~30 s).
+ *   desired name going away): requeue after the retry period (`crdRetryMs`, ~30 s);
+ * - `backoff`: the API server refused a write (refusal.ts, docs/contract.md#fail-closed): try the
+ *   write again after a per-key backoff (1 s doubling, capped at the retry period), so the binding
+ *   recovers by itself when the refusal stops.
  */
-export type RetryClass = "watch" | "timer";
+export type RetryClass = "watch" | "timer" | "backoff";
 
 /** The retry class of every reason; `satisfies` makes a new reason without one a type error. */
 export const RETRY_CLASS = {
@@ -86,6 +90,7 @@ export const RETRY_CLASS = {
   ClusterSPIFFEIDCRDMissing: "timer",
   ClusterSPIFFEIDNameTaken: "timer",
   InvalidBindingName: "watch",
+  ClusterSPIFFEIDRejected: "backoff",
   // A limit flag changes only with a restart, and start-up reconciles every binding.
   SVIDTTLOutOfRange: "watch",
   DNSNameNotAllowed: "watch",

@@ -12,7 +12,7 @@
  * API: `clusterSPIFFEIDName(namespace, bindingName, mode, spiffeID)`, `sanitizeNameBase(raw)`.
  */
 
-import { sha1Hex } from "./sha1.ts";
+import { createHash } from "node:crypto";
 import type { BindingMode } from "./types.ts";
 
 const MAX_NAME_LENGTH = 63;
@@ -39,7 +39,7 @@ export function clusterSPIFFEIDName(
   spiffeID: string,
 ): string {
   const modePart = NAME_MODE[mode];
-  const suffix = sha1Hex(spiffeID).slice(0, SUFFIX_LENGTH);
+  const suffix = createHash("sha1").update(spiffeID).digest("hex").slice(0, SUFFIX_LENGTH);
   const budget = MAX_NAME_LENGTH - modePart.length - SUFFIX_LENGTH - 2;
   const base = sanitizeNameBase(`kleym-${namespace}-${bindingName}`)
     .slice(0, budget)

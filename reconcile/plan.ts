@@ -35,6 +35,8 @@
  * - The ClusterSPIFFEID API not being served (`clusterSPIFFEIDServed: false`) turns a rendering
  *   that succeeded into `RenderFailure/ClusterSPIFFEIDCRDMissing`: user errors in the binding are
  *   reported first, the missing output CRD once the binding itself is right.
+ * - Refused writes (`refusals`, refusal.ts) turn a rendering that succeeded into
+ *   `RenderFailure/ClusterSPIFFEIDRejected` (docs/contract.md#fail-closed).
  * - Events: only when the plan writes something. Success: Normal `Reconciled` (not for a
  *   figures-only write). Failure: Warning `<reason>` when the status changes. Leaving a
  *   conflict: Normal `<reason>Resolved`; warn-mode overlap: Warning `IdentityOverlap` once per
@@ -75,6 +77,7 @@ import {
   nameTakenError,
   ownedDeletions,
 } from "./ownership.ts";
+import { type Refusal, refusedDeletes, rejectedError } from "./refusal.ts";
 import type { RenderedIdentity, RenderOutcome } from "./render.ts";
 import { type MaskingLookup, planSpire, spireSource } from "./spire.ts";
 import { failureStatus, statusEquals, successStatus, withoutSpire } from "./status.ts";
@@ -114,6 +117,8 @@ export interface PlanInput {
   readonly spireStatsIntervalMs?: number;
   /** Every ClusterSPIFFEID kleym can list, when the plan asked for it (`lookupMasking`). */
   readonly masking?: MaskingLookup;
+  /** Writes of this reconcile the API server refused (refusal.ts): fail closed. */
+  readonly refusals?: readonly Refusal[];
 }
 
 /** The terminal outcome, for the `kleym_identity_binding_*` metrics and logs (SPEC 8). */
@@ -201,6 +206,13 @@ function planFull(input: PlanInput): Plan {
   const { identity } = rendered;
   const failure = failureOf(identity, input, owned);
   if (failure !== undefined) return planFailure(input, failure, owned, previous);
+  if (input.refusals !== undefined && input.refusals.length > 0) {
+    // docs/contract.md#fail-closed: report it, and remove what no longer matches the intent
+    // (except what the server would not let go of: the message says so).
+    const stuck = refusedDeletes(input.refusals);
+    const removable = owned.filter((object) => !stuck.has(object.metadata.name ?? ""));
+    return planFailure(input, rejectedError(input.refusals), removable, previous);
+  }
 
   const base = successStatus(identity, config, previous, now, generation);
   const othersChanged = !statusEquals(withoutSpire(binding.status), base);

@@ -7,7 +7,9 @@
  *   apply the plan unless it is a no-op. A binding without kleym's finalizer gets only that
  *   (SPEC 7) and is reconciled again at once (the plan stops there). The plan carries every decision (finalizer, writes,
  *   events, retry class, "name taken"); apply returns what it did as data, and every write's
- *   answer goes into the read-your-writes views (apis/mutation_cache.ts).
+ *   answer goes into the read-your-writes views (apis/mutation_cache.ts). A write the API server
+ *   refuses for good is reported on the binding (fail_closed.ts, docs/contract.md#fail-closed)
+ *   and retried with a per-key backoff.
  * - deleting (deletionTimestamp): leave the exclusivity rules at once (peers look again), then the deletion
  *   flow (finalize.ts); requeue after 2 s while objects remain.
  * - gone: forget the binding (metrics), let former peers look again, delete any managed
@@ -40,7 +42,7 @@ import type { InferenceIdentityBinding } from "../generated/kleym.sonda.red/v1al
 import type { ClusterSPIFFEID } from "../generated/spire.spiffe.io/v1alpha1.ts";
 import type { Logger } from "../observe/log.ts";
 import type { Metrics } from "../observe/metrics.ts";
-import { applyPlan, type ApplyResult, deleteClusterSPIFFEID } from "./apply.ts";
+import { type ApplyResult, deleteClusterSPIFFEID } from "./apply.ts";
 import { participant } from "./collision.ts";
 import { ApplyConflictError } from "./errors.ts";
 import type { EventSink } from "../apis/events.ts";
@@ -55,6 +57,7 @@ import {
 } from "./plan.ts";
 import { renderBinding } from "./render.ts";
 import type { MaskingLookup } from "./spire.ts";
+import { applyFailClosed, RefusalBackoff, reportBindingRefused } from "./fail_closed.ts";
 import { CacheNotReadyError, type ResolveSources, resolveSpec } from "./resolve.ts";
 import type { ObservedClusterSPIFFEID, RenderConfig } from "./types.ts";
 
@@ -116,9 +119,12 @@ export class Reconciler {
    * overwritten — a create cannot overwrite). Saves one GET per new binding.
    */
   readonly #suspect = new Map<string, string>();
+  /** Per binding, the backoff while its writes are refused (fail_closed.ts). */
+  readonly #refused: RefusalBackoff;
 
   constructor(opts: ReconcilerOptions) {
     this.#opts = opts;
+    this.#refused = new RefusalBackoff(opts.crdRetryMs);
   }
 
   async reconcile(key: string, signal: AbortSignal): Promise<ReconcileResult> {
@@ -199,19 +205,31 @@ export class Reconciler {
 
     if (!isNoop(plan)) {
       const log = this.#opts.logger.child({ binding: key });
-      const result = await applyPlan(plan, binding, {
-        ...this.#opts.clients,
-        events: this.#opts.events,
-        logger: log,
-        signal,
+      const ctx = { ...this.#opts.clients, events: this.#opts.events, logger: log, signal };
+      const done = await applyFailClosed(plan, binding, ctx, {
+        replan: (current, refusals) =>
+          planReconcile({
+            ...input,
+            binding: current,
+            managed: managed === undefined ? [] : managed.view.byIndex("owner", key),
+            refusals,
+          }),
+        record: (before, result) => this.#recordWrites(before, result, managed?.view),
       });
-      report.writes = result.writes;
-      this.#recordWrites(binding, result, managed?.view);
+      const result = done.result;
+      plan = done.plan;
+      report.writes = done.writes;
+      report.outcome = `${plan.outcome.condition}/${plan.outcome.reason}`;
       if (result.nameTaken !== undefined) this.#suspect.set(key, result.nameTaken);
+      if (result.refused !== undefined) {
+        reportBindingRefused(result.binding, result.refused, this.#opts.events, log);
+        metrics.workqueueRetries.inc({});
+        return { next: { requeueAfterMs: this.#refused.next(key) }, enqueue: [] };
+      }
       if (result.failure !== undefined) throw result.failure;
       if (writesTransition(plan)) {
         metrics.bindingOutcomes.inc(plan.outcome);
-        log.info("reconciled", { ...plan.outcome, writes: result.writes });
+        log.info("reconciled", { ...plan.outcome, writes: done.writes });
       }
     }
     if (plan.addFinalizer) {
@@ -224,9 +242,12 @@ export class Reconciler {
     this.#opts.exclusivity.announce(key, plan.overlapNotice);
     const next = plan.retry === "timer"
       ? { requeueAfterMs: this.#opts.crdRetryMs }
+      : plan.retry === "backoff"
+      ? { requeueAfterMs: this.#refused.next(key) }
       : plan.requeueAfterMs !== undefined
       ? { requeueAfterMs: plan.requeueAfterMs }
       : undefined;
+    if (plan.retry !== "backoff") this.#refused.clear(key);
     return { next, enqueue: [] };
   }
 
@@ -266,6 +287,7 @@ export class Reconciler {
     report.outcome = "Gone";
     this.#opts.metrics.setBindingState(key, undefined);
     this.#suspect.delete(key);
+    this.#refused.clear(key);
     this.#opts.exclusivity.observe(key, undefined);
     const enqueue: string[] = [];
     const managed = this.#opts.managed();

@@ -7,13 +7,16 @@
  *
  * Served versions come from API discovery (apis/discovery.ts), read at start, then every
  * `crdRetryMs` (SPEC 7's ~30 s retry timer) and at once when an informer finds its resource gone
- * (404, `poke`). A resource that becomes served gets an informer; one that stops being served
- * loses it (its informer is aborted; cache and view go with it); either way `onChange("served")`
+ * (404, `poke`). A resource that becomes served gets an informer (so does one whose discovery
+ * document failed: its LIST decides). One that stops being served loses it (its informer is
+ * aborted; cache and view go with it) only when it is really gone — absent from discovery on
+ * consecutive reads (the second ~1 s after the first) and a LIST answering 404 (presence.ts,
+ * docs/contract.md#fail-static); a discovery fault changes nothing. Either way `onChange("served")`
  * asks the controller to look at every binding again, as does a new informer's first sync
  * (`onChange("synced")`). Why polling rather than a watch on CustomResourceDefinitions: no RBAC
  * beyond what every authenticated user has (discovery), no cache of the cluster's CRD schemas
  * (large), and the detection delay equals the retry period SPEC 7 asks for anyway. Cost: two
- * discovery GETs per period, no writes.
+ * discovery GETs per period, no writes; a removal costs one more discovery read and one LIST.
  *
  * Relist bookkeeping: watch restarts of every optional informer are sampled into
  * `kleym_watch_restarts_total` each discovery period; relists need no action here (the views
@@ -22,25 +25,15 @@
  * Every loop is owned: `start(signal)` starts the discovery loop and the informers under
  * `signal`; `join()` resolves once the loop and every informer ever started have ended.
  *
- * API: `ServedApis`, `OptionalId`, `RunningInformer`, `MANAGED_SELECTOR`.
+ * API: `ServedApis`, `RunningInformer`; `OptionalId` (optional.ts, the table of optional
+ * resources) is re-exported.
  */
 import { type Clock, delay } from "../apis/clock.ts";
 import { Discovery } from "../apis/discovery.ts";
 import { MutationCache } from "../apis/mutation_cache.ts";
-import {
-  type KubeObject,
-  ResourceClient,
-  type ResourceDescriptor,
-  type RestClient,
-} from "../apis/rest.ts";
+import { type KubeObject, ResourceClient, type RestClient } from "../apis/rest.ts";
 import { Ticker } from "../apis/ticker.ts";
 import { Informer, type InformerStatus } from "../apis/watch.ts";
-import * as gaieV1 from "../generated/inference.networking.k8s.io/v1.ts";
-import * as gaieV1alpha2 from "../generated/inference.networking.x-k8s.io/v1alpha2.ts";
-import {
-  clusterSPIFFEIDResource,
-  decodeClusterSPIFFEID,
-} from "../generated/spire.spiffe.io/v1alpha1.ts";
 import type { Logger } from "../observe/log.ts";
 import type { Metrics } from "../observe/metrics.ts";
 import {
@@ -49,76 +42,22 @@ import {
   type ResolveSource,
   type ResolveSources,
 } from "./resolve.ts";
+import type { ObjectiveApiVersion, PoolApiVersion } from "./types.ts";
+import { cachedManaged } from "./cached.ts";
 import {
-  LABEL_MANAGED_BY,
-  MANAGED_BY_VALUE,
-  type ObjectiveApiVersion,
-  type PoolApiVersion,
-} from "./types.ts";
-import { cachedInput, cachedManaged } from "./cached.ts";
+  OBJECTIVE_IDS,
+  OPTIONAL,
+  type OptionalId,
+  type OptionalSpec,
+  POOL_IDS,
+} from "./optional.ts";
+import { listAnswersNotFound, Presence } from "./presence.ts";
 import { ownerKey } from "./watch_map.ts";
 
-/** The resources that exist only while some CRD is installed. */
-export type OptionalId =
-  | "pools.v1"
-  | "pools.v1alpha2"
-  | "objectives.v1alpha2"
-  | "objectives.v1"
-  | "clusterspiffeids";
+/** Wait before re-reading discovery to confirm a resource it stopped listing. */
+const CONFIRM_DELAY_MS = 1_000;
 
-interface OptionalSpec {
-  readonly id: OptionalId;
-  readonly descriptor: ResourceDescriptor;
-  readonly decode: (u: unknown) => KubeObject;
-  readonly labelSelector?: string;
-  /** What the cache keeps of each object (cached.ts). */
-  readonly transform: (o: KubeObject) => KubeObject;
-}
-
-export const MANAGED_SELECTOR = `${LABEL_MANAGED_BY}=${MANAGED_BY_VALUE}`;
-
-const OPTIONAL: readonly OptionalSpec[] = [
-  {
-    id: "pools.v1",
-    descriptor: gaieV1.inferencePoolResource,
-    decode: gaieV1.decodeInferencePool,
-    transform: cachedInput,
-  },
-  {
-    id: "pools.v1alpha2",
-    descriptor: gaieV1alpha2.inferencePoolResource,
-    decode: gaieV1alpha2.decodeInferencePool,
-    transform: cachedInput,
-  },
-  {
-    id: "objectives.v1alpha2",
-    descriptor: gaieV1alpha2.inferenceObjectiveResource,
-    decode: gaieV1alpha2.decodeInferenceObjective,
-    transform: cachedInput,
-  },
-  {
-    id: "objectives.v1",
-    descriptor: gaieV1.inferenceObjectiveResource,
-    decode: gaieV1.decodeInferenceObjective,
-    transform: cachedInput,
-  },
-  {
-    id: "clusterspiffeids",
-    descriptor: clusterSPIFFEIDResource,
-    decode: decodeClusterSPIFFEID,
-    labelSelector: MANAGED_SELECTOR,
-    transform: cachedManaged,
-  },
-];
-
-const POOL_IDS: Readonly<Record<PoolApiVersion, OptionalId>> = {
-  "inference.networking.k8s.io/v1": "pools.v1",
-  "inference.networking.x-k8s.io/v1alpha2": "pools.v1alpha2",
-};
-const OBJECTIVE_IDS: Readonly<Record<ObjectiveApiVersion, OptionalId>> = {
-  "inference.networking.x-k8s.io/v1alpha2": "objectives.v1alpha2",
-  "inference.networking.k8s.io/v1": "objectives.v1",
-};
+export type { OptionalId } from "./optional.ts";
 
 export interface RunningInformer {
   readonly id: OptionalId;
@@ -135,6 +74,8 @@ export interface ServedApisOptions {
   rest: RestClient;
   clock: Clock;
   crdRetryMs: number;
+  /** The informers' watch idle limit (apis/idle.ts); default theirs. */
+  watchIdleMs?: number;
   logger: Logger;
   metrics: Metrics;
   /** Called for each optional informer before it starts (the controller registers handlers). */
@@ -145,23 +86,27 @@ export interface ServedApisOptions {
   onStatus(resource: string, status: InformerStatus): void;
   onError(resource: string, error: unknown): void;
   /** Which resources are served; default API discovery over `rest` (tests hand in a stand-in). */
-  discovery?: Pick<Discovery, "refresh" | "serves">;
+  discovery?: Pick<Discovery, "refresh" | "state">;
 }
 
 export class ServedApis {
   readonly #opts: ServedApisOptions;
-  readonly #discovery: Pick<Discovery, "refresh" | "serves">;
+  readonly #discovery: Pick<Discovery, "refresh" | "state">;
   readonly #ticker: Ticker;
   readonly #running = new Map<OptionalId, RunningInformer>();
   /** Every informer and loop promise ever started (joined by `join`). */
   readonly #owned: Promise<void>[] = [];
   #signal: AbortSignal | undefined;
   #generation = 0;
+  readonly #presence = new Presence<OptionalId>();
+  /** The confirming re-read of a resource discovery stopped listing (at most crdRetryMs). */
+  readonly #confirmMs: number;
 
   constructor(opts: ServedApisOptions) {
     this.#opts = opts;
     this.#discovery = opts.discovery ?? new Discovery(opts.rest);
     this.#ticker = new Ticker(opts.clock, opts.crdRetryMs);
+    this.#confirmMs = Math.min(opts.crdRetryMs, CONFIRM_DELAY_MS);
   }
 
   /** Bumped whenever the set of served optional APIs changes. */
@@ -174,7 +119,7 @@ export class ServedApis {
     this.#signal = signal;
     await this.#refreshUntilDone(signal);
     if (signal.aborted) return;
-    this.#applyServed(true);
+    await this.#applyServed(true);
     this.#owned.push(
       this.#loop(signal).catch((error) =>
         this.#opts.logger.error("discovery loop ended", { error })
@@ -254,12 +199,16 @@ export class ServedApis {
     }
   }
 
-  /** Re-reads discovery every crdRetryMs, or sooner when poked. */
+  /** Re-reads discovery every crdRetryMs, sooner when poked or confirming a removal. */
   async #loop(signal: AbortSignal): Promise<void> {
-    while (await this.#ticker.wait(signal)) {
+    let soon = false;
+    const next = () =>
+      soon ? delay(this.#opts.clock, this.#confirmMs, signal) : this.#ticker.wait(signal);
+    while (await next()) {
+      soon = false;
       try {
         await this.#discovery.refresh(signal);
-        this.#applyServed(false);
+        soon = await this.#applyServed(false);
       } catch (error) {
         if (signal.aborted) return;
         this.#opts.logger.warn("API discovery refresh failed; keeping the previous view", {
@@ -270,30 +219,52 @@ export class ServedApis {
     }
   }
 
-  /** Starts informers for newly served resources and stops those no longer served. */
-  #applyServed(initial: boolean): void {
+  /**
+   * Starts informers for newly served resources; stops one only when it is really gone
+   * (presence.ts: absent on consecutive reads and a LIST answering 404). Resolves `true` when a
+   * removal awaits a confirming re-read.
+   */
+  async #applyServed(initial: boolean): Promise<boolean> {
     const signal = this.#signal;
-    if (signal === undefined || signal.aborted) return;
+    if (signal === undefined || signal.aborted) return false;
     let changed = false;
+    let confirm = false;
     for (const spec of OPTIONAL) {
       const { group, version, plural } = spec.descriptor;
-      const served = this.#discovery.serves(group, version, plural);
+      const state = this.#discovery.state(group, version, plural);
       const running = this.#running.get(spec.id);
-      if (served && running === undefined) {
+      const action = this.#presence.decide(spec.id, state, running !== undefined);
+      const log = this.#opts.logger;
+      if (action === "start") {
         this.#start(spec, signal);
         changed = true;
-        this.#opts.logger.info("API is served; watching it", { resource: spec.id });
-      } else if (!served && running !== undefined) {
+        log.info(
+          state === "served"
+            ? "API is served; watching it"
+            : "API discovery failed for this group-version; watching it (its LIST decides)",
+          { resource: spec.id },
+        );
+      } else if (action === "confirm") {
+        confirm = true;
+        log.info("API discovery no longer lists this resource; confirming", { resource: spec.id });
+      } else if (action === "verify" && running !== undefined) {
+        const client = new ResourceClient(this.#opts.rest, spec.descriptor, spec.decode);
+        if (!await listAnswersNotFound(client, signal)) {
+          log.warn("API discovery does not list this resource, but it answers; keeping it", {
+            resource: spec.id,
+          });
+          continue;
+        }
         running.abort.abort(new Error(`${spec.id} is no longer served`));
         this.#running.delete(spec.id);
+        this.#presence.forget(spec.id);
         changed = true;
-        this.#opts.logger.info("API is no longer served; stopped watching it", {
-          resource: spec.id,
-        });
+        log.info("API is no longer served; stopped watching it", { resource: spec.id });
       }
     }
     if (changed) this.#generation++;
     if (changed && !initial) this.#opts.onChange("served");
+    return confirm;
   }
 
   #start(spec: OptionalSpec, parent: AbortSignal): void {
@@ -308,6 +279,7 @@ export class ServedApis {
       transform: spec.transform,
       clock: this.#opts.clock,
       notServedRetryMs: this.#opts.crdRetryMs,
+      idleTimeoutMs: this.#opts.watchIdleMs,
       onStatus: (status) => {
         if (status.state === "notServed") {
           settle();

@@ -8,7 +8,8 @@
  */
 import { buildTransport, connect, loadConnection } from "../../apis/connect.ts";
 import { ApiError } from "../../apis/errors.ts";
-import { apiEventWriter, EventRecorder } from "../../apis/events.ts";
+import { apiEventWriter } from "../../apis/event_writer.ts";
+import { EventRecorder } from "../../apis/events.ts";
 import { RequestCounter } from "../../apis/hooks.ts";
 import { type KubeObject, ResourceClient, RestClient } from "../../apis/rest.ts";
 import type { Transport } from "../../apis/transport.ts";
@@ -99,6 +100,8 @@ export interface StartOptions {
   syncPeriodMs?: number;
   /** Wraps the controller's transport (outermost), e.g. to lose a watch event on purpose. */
   transport?: (inner: Transport) => Transport;
+  /** The informers' watch idle limit (apis/idle.ts). */
+  watchIdleMs?: number;
 }
 
 /** Starts a Controller in-process, waits for its caches, runs its work loop. */
@@ -142,6 +145,7 @@ export async function startController(
     crdRetryMs: opts.crdRetryMs,
     events: recorder,
     syncPeriodMs: opts.syncPeriodMs,
+    watchIdleMs: opts.watchIdleMs,
   };
   const controller = new Controller(options);
   const caches = new AbortController();

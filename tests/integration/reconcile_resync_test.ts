@@ -14,6 +14,7 @@ import { describeRequest } from "../../apis/hooks.ts";
 import { splitLines } from "../../apis/stream.ts";
 import type { Transport } from "../../apis/transport.ts";
 import { testEnv } from "../harness/env.ts";
+import { delay } from "../harness/poll.ts";
 import {
   type Clients as ContractClients,
   clients,
@@ -177,11 +178,13 @@ Deno.test("60 s of steady state with a 2 s sync period: resyncs run and make zer
     const before = op.requests.snapshot();
     const windowStart = Date.now();
     // Not synchronisation: the 60 s window is the property under test.
-    await new Promise((r) => setTimeout(r, WINDOW_MS));
+    await delay(WINDOW_MS);
     const writes = op.writes() - writesBefore;
     const resynced = reconciles() - reconcilesBefore;
-    // Diagnostic only (no assertion on counts): this namespace's reconciles in the window, by key
-    // (the controller is cluster-wide: leftovers of other tests are reconciled too).
+    // The property: the resync reached every binding of this namespace in the window (its period
+    // is 2 s of a 60 s window, so each binding is due ~30 times; once is enough to prove it ran),
+    // and none of those reconciles wrote. How many reconciles ran depends on the machine's load:
+    // printed, not asserted. The controller is cluster-wide, so only this namespace's keys count.
     const perKey: Record<string, number> = {};
     for (
       const l of op.logs.filter((l) =>
@@ -203,8 +206,12 @@ Deno.test("60 s of steady state with a 2 s sync period: resyncs run and make zer
         JSON.stringify(op.requests.snapshot())
       }`,
     );
-    // The window really exercised the resync: at least one pass over all 8 bindings.
-    assert.ok(resynced >= 8, `only ${resynced} reconciles in ${WINDOW_MS} ms: no resync ran`);
+    const bindings = [
+      ...Array.from({ length: 6 }, (_, i) => `${ns}/per-objective-${i}`),
+      `${ns}/pool-only`,
+      `${ns}/no-pool`,
+    ].sort();
+    assert.deepEqual(Object.keys(perKey).sort(), bindings, "every binding was resynced");
     assert.deepEqual(compare(await snapshot(c, [ns])), []);
   } finally {
     await op.stop();

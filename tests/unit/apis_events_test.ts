@@ -4,13 +4,11 @@ import { FakeClock } from "../../apis/clock.ts";
 import { ApiError } from "../../apis/errors.ts";
 import {
   type DropReason,
-  type EventObject,
   EventRecorder,
   type EventRecorderOptions,
   type EventRegarding,
-  type EventWriter,
-  microTime,
 } from "../../apis/events.ts";
+import { type EventObject, type EventWriter, microTime } from "../../apis/event_writer.ts";
 
 /** An in-memory events API: what was created and patched, in order. */
 class MemoryWriter implements EventWriter {

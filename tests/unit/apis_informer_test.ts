@@ -103,6 +103,8 @@ function setup(script: Script) {
     random: () => 0.5,
     onError: (e) => errors.push(e),
     notServedRetryMs: 30_000,
+    // These tests count and fire the backoff timers; the idle limit has its own test below.
+    idleTimeoutMs: 0,
   });
   const seen: string[] = [];
   informer.addHandler({
@@ -328,6 +330,50 @@ Deno.test("the transform shapes every listed and watched object before the cache
     deepEqual(Object.keys(o.metadata).sort(), ["name", "namespace", "resourceVersion"]);
   }
   equal(handed.length, 4);
+  ac.abort();
+  await done;
+});
+
+Deno.test("a watch quiet for the idle limit is reopened from its resume point; deliveries keep it open (docs/contract.md#dead-connections)", async () => {
+  const script = new Script();
+  script.lists.push({ items: [cm("a", "1")], rv: "5" });
+  const clock = new FakeClock();
+  const client = new ResourceClient<KubeObject>(new RestClient(script.transport), {
+    group: "",
+    version: "v1",
+    plural: "configmaps",
+    kind: "ConfigMap",
+    namespaced: true,
+  });
+  const errors: unknown[] = [];
+  const informer = new Informer(client, {
+    clock,
+    random: () => 0.5,
+    idleTimeoutMs: 10_000,
+    onError: (e) => errors.push(e),
+  });
+  const ac = new AbortController();
+  const done = informer.run(ac.signal);
+  await until(() => script.watches.length === 1, "first watch");
+  // Deliveries 6 s apart: never 10 s of silence, so never reopened.
+  for (let i = 0; i < 3; i++) {
+    clock.advance(6_000);
+    send(script.watches[0], "BOOKMARK", { metadata: { resourceVersion: String(6 + i) } });
+    await until(() => informer.resourceVersion === String(6 + i), `bookmark ${i}`);
+  }
+  equal(script.watches.length, 1, "a live watch stays open");
+  // Then the stream stalls without closing: reopened after the limit, from the last bookmark.
+  clock.advance(9_999);
+  await new Promise((r) => setTimeout(r, 0));
+  equal(script.watches.length, 1, "not before the limit");
+  clock.advance(1);
+  await until(() => clock.pending > 0 && informer.idleReopens === 1, "the idle reopen");
+  clock.advance(clock.nextTimerAt()! - clock.now()); // the short reconnect delay
+  await until(() => script.watches.length === 2, "second watch");
+  equal(script.watchRequests()[1].query?.resourceVersion, "8", "resumes, no relist");
+  equal(script.listRequests().length, 1);
+  ok(errors.some((e) => e instanceof Error && e.name === "WatchIdleError"), "reported");
+  // A watch request that never answers at all is covered by the same limit.
   ac.abort();
   await done;
 });

@@ -53,3 +53,18 @@ Deno.test("a wall-clock step back does not drain the token bucket", () => {
   clock.advance(1_000);
   equal(bucket.reserve(), 0, "one second refills one token, whatever the wall clock did");
 });
+
+Deno.test("as a filter (the event spam filter) the bucket never goes into debt", () => {
+  const clock = new FakeClock();
+  // one token per 10 s, burst 2
+  const bucket = new TokenBucket({ qps: 0.1, burst: 2, clock });
+  equal(bucket.full, true);
+  deepEqual([bucket.tryTake(), bucket.tryTake(), bucket.tryTake()], [true, true, false]);
+  equal(bucket.full, false);
+  clock.advance(10_000);
+  deepEqual([bucket.tryTake(), bucket.tryTake()], [true, false], "one token back, not two");
+  clock.stepWall(3_600_000);
+  equal(bucket.tryTake(), false, "a wall-clock step forward refills nothing");
+  clock.advance(20_000);
+  equal(bucket.full, true, "refilled to burst: a keyed set may forget it");
+});

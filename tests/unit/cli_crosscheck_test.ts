@@ -6,13 +6,8 @@
 import assert from "node:assert/strict";
 import type { InspectCommand } from "../../cli/args.ts";
 import { crossCheckBindings, type CrossCheckInput } from "../../cli/crosscheck.ts";
-import {
-  buildInspectionReport,
-  type ClusterObjectRead,
-  identityConfig,
-  renderConfig,
-  renderForInspect,
-} from "../../cli/inspect.ts";
+import { buildInspectionReport, type ClusterObjectRead } from "../../cli/inspect.ts";
+import { identityConfig, renderConfig, renderForInspect } from "../../cli/inspect_render.ts";
 import type { Finding } from "../../cli/report.ts";
 import { checkReport } from "../../cli/schema.ts";
 import { buildStatusReport } from "../../cli/status.ts";

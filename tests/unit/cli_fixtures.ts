@@ -3,7 +3,7 @@
  * serves every API kleym reads (pools in the GA group, objectives in the alpha group).
  */
 import type { InspectCommand } from "../../cli/args.ts";
-import type { ServedApis } from "../../cli/inspect.ts";
+import type { ServedApis } from "../../cli/inspect_render.ts";
 
 export const V1 = "inference.networking.k8s.io/v1";
 export const V1ALPHA2 = "inference.networking.x-k8s.io/v1alpha2";

@@ -5,14 +5,13 @@
  */
 import assert from "node:assert/strict";
 import { exitCode } from "../../cli/exit.ts";
+import { buildInspectionReport, type InspectInput } from "../../cli/inspect.ts";
 import {
-  buildInspectionReport,
   identityConfig,
-  type InspectInput,
   renderConfig,
   renderForInspect,
   type ServedApis,
-} from "../../cli/inspect.ts";
+} from "../../cli/inspect_render.ts";
 import { decodePod } from "../../cli/matching.ts";
 import { checkReport } from "../../cli/schema.ts";
 import {

@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import { Metrics } from "../../observe/metrics.ts";
 import {
   Counter,
   escapeHelp,
@@ -6,9 +7,8 @@ import {
   formatValue,
   Gauge,
   Histogram,
-  Metrics,
   Registry,
-} from "../../observe/metrics.ts";
+} from "../../observe/prometheus.ts";
 
 Deno.test("counter and gauge render HELP, TYPE and sorted series in text format 0.0.4", () => {
   const r = new Registry();

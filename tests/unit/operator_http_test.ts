@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { handle, routes, serveEndpoints } from "../../operator/http.ts";
 import { Logger } from "../../observe/log.ts";
-import { EXPOSITION_CONTENT_TYPE } from "../../observe/metrics.ts";
+import { EXPOSITION_CONTENT_TYPE } from "../../observe/prometheus.ts";
 
 const quiet = new Logger({ level: "error", sink: () => {} });
 

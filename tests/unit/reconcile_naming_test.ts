@@ -1,40 +1,11 @@
-// SPEC 4: ClusterSPIFFEID names and the SHA-1 behind their suffix. Expected names below were
+// SPEC 4: ClusterSPIFFEID names and the SHA-1 (node:crypto) behind their suffix. Expected names below were
 // worked out independently (by hand and with Python's hashlib), not with the code under test.
 
 import assert from "node:assert/strict";
 import { clusterSPIFFEIDName, sanitizeNameBase } from "../../reconcile/naming.ts";
-import { sha1Hex } from "../../reconcile/sha1.ts";
 import type { BindingMode } from "../../reconcile/types.ts";
 
 const DNS1123_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
-
-Deno.test("sha1Hex matches the FIPS 180 and well-known test vectors", async (t) => {
-  const vectors: [string, string][] = [
-    ["", "da39a3ee5e6b4b0d3255bfef95601890afd80709"],
-    ["abc", "a9993e364706816aba3e25717850c26c9cd0d89d"],
-    [
-      "abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq",
-      "84983e441c3bd26ebaae4aa1f95129e5e54670f1",
-    ],
-    ["The quick brown fox jumps over the lazy dog", "2fd4e1c67a2d28fced849ee1bb76e7391b93eb12"],
-    ["a".repeat(1_000_000), "34aa973cd4c4daa4f61eeb2bdbad27316534016f"],
-  ];
-  for (const [input, expected] of vectors) {
-    await t.step(`${input.length} chars`, () => {
-      assert.equal(sha1Hex(input), expected, `SHA-1 of ${input.length} chars`);
-    });
-  }
-});
-
-Deno.test("sha1Hex agrees with WebCrypto across every padding boundary", async () => {
-  // Lengths 0..200 cross the 55/56/64-byte block and length-field boundaries several times.
-  for (let length = 0; length <= 200; length++) {
-    const bytes = Uint8Array.from({ length }, (_, i) => (i * 7 + length) & 0xff);
-    const digest = new Uint8Array(await crypto.subtle.digest("SHA-1", bytes));
-    const expected = [...digest].map((b) => b.toString(16).padStart(2, "0")).join("");
-    assert.equal(sha1Hex(bytes), expected, `length ${length}`);
-  }
-});
 
 Deno.test("sanitizeNameBase lowercases, collapses other characters into one dash, trims", async (t) => {
   const cases: [string, string][] = [

@@ -47,6 +47,9 @@ class Clients {
   calls: string[] = [];
   rv = 100;
   createFails: ApiError | undefined;
+  updateFails: ApiError | undefined;
+  deleteFails: ApiError | undefined;
+  statusFails: ApiError | undefined;
   getAnswer: ClusterSPIFFEID | undefined;
   /** Holds every create until resolved: a reconcile caught between its verdict and its write. */
   createGate: Promise<void> | undefined;
@@ -60,6 +63,7 @@ class Clients {
       },
       updateStatus: (object: InferenceIdentityBinding) => {
         this.calls.push(`status ${object.metadata.name}`);
+        if (this.statusFails) return Promise.reject(this.statusFails);
         return Promise.resolve({ ...structuredClone(object), metadata: this.#meta(object) });
       },
     } as unknown as ReconcileClients["bindings"],
@@ -77,10 +81,12 @@ class Clients {
       },
       update: (object: ClusterSPIFFEID) => {
         this.calls.push(`update ${object.metadata.name}`);
+        if (this.updateFails) return Promise.reject(this.updateFails);
         return Promise.resolve({ ...structuredClone(object), metadata: this.#meta(object) });
       },
       delete: (name: string) => {
         this.calls.push(`delete ${name}`);
+        if (this.deleteFails) return Promise.reject(this.deleteFails);
         return Promise.resolve({ metadata: { name, resourceVersion: String(++this.rv) } });
       },
       listAll: () => {
@@ -165,6 +171,11 @@ function rig(opts: { servedOutput?: boolean } = {}) {
   });
   const signal = new AbortController().signal;
   return {
+    /** A new pool selector (what a pool edit delivers to the cache). */
+    setPoolApp(app: string) {
+      pool.spec.selector.matchLabels.app = app;
+      exclusivity.inputsChanged(bindings.cache.keys()); // every binding here uses "pool"
+    },
     clock,
     bindings,
     bindingsView,
@@ -485,6 +496,140 @@ Deno.test("races: a duplicate peer and a reconcile, in both orders, end in both 
       await inFlight;
       await r.reconciler.reconcile("ns/a", r.signal);
       equal(outcomeOf(r, "a"), "True/Reconciled");
+    },
+  );
+});
+
+const refused = (status: number, message: string) =>
+  new ApiError({ status, reason: status === 403 ? "Forbidden" : "Invalid", message });
+
+function conditions(r: ReturnType<typeof rig>, key: string) {
+  const status = r.bindingsView.get(key)?.status as
+    | { conditions?: { type: string; status: string; reason: string; message: string }[] }
+    | undefined;
+  return Object.fromEntries((status?.conditions ?? []).map((c) => [c.type, c]));
+}
+
+/** A Ready binding whose ClusterSPIFFEID the managed informer holds. */
+async function readyBinding(r: ReturnType<typeof rig>) {
+  r.bindings.upsert(bindingOf("b"));
+  await settle(r, "ns/b");
+  const name = r.clients.calls.find((c) => c.startsWith("create "))?.split(" ")[1] ?? "";
+  const created = r.csidView.get(name);
+  ok(created);
+  r.csids.upsert(created);
+  const written = r.bindingsView.get("ns/b");
+  ok(written);
+  r.bindings.upsert(written);
+  r.clients.calls = [];
+  r.events.length = 0;
+  return name;
+}
+
+Deno.test("fail closed on a refusal (docs/contract.md#fail-closed)", async (t) => {
+  await t.step(
+    "a refused create: Rejected quoting the server, no IDs, backoff, recovers by itself",
+    async () => {
+      const r = rig();
+      r.bindings.upsert(bindingOf("b"));
+      r.clients.createFails = refused(422, "denied by policy no-kleym");
+      const first = await settle(r, "ns/b");
+      deepEqual(r.clients.calls.map((c) => c.split(" ")[0]), ["patch", "create", "status"]);
+      const c = conditions(r, "ns/b");
+      deepEqual([c.Ready.status, c.Ready.reason], ["False", "ClusterSPIFFEIDRejected"]);
+      deepEqual([c.RenderFailure.status, c.RenderFailure.reason], [
+        "True",
+        "ClusterSPIFFEIDRejected",
+      ]);
+      ok(c.Ready.message.includes("denied by policy no-kleym"), c.Ready.message);
+      ok(c.Ready.message.includes("refused to create ClusterSPIFFEID"), c.Ready.message);
+      const status = r.bindingsView.get("ns/b")?.status as Record<string, unknown>;
+      equal(status.computedSpiffeIDs, undefined);
+      equal(status.renderedSelectors, undefined);
+      deepEqual(r.events, ["b Warning/ClusterSPIFFEIDRejected"]);
+      deepEqual(first.next, { requeueAfterMs: 1_000 });
+      ok(r.logs.some((l) => l.level === "warn" && String(l.msg).includes("refused")));
+
+      r.clients.calls = [];
+      const second = await r.reconciler.reconcile("ns/b", r.signal);
+      deepEqual(r.clients.calls.map((c) => c.split(" ")[0]), ["create"], "no status rewrite");
+      deepEqual(second.next, { requeueAfterMs: 2_000 }, "backoff doubles");
+      for (let i = 0; i < 8; i++) await r.reconciler.reconcile("ns/b", r.signal);
+      deepEqual(
+        (await r.reconciler.reconcile("ns/b", r.signal)).next,
+        { requeueAfterMs: CRD_RETRY_MS },
+        "capped at the retry period",
+      );
+
+      r.clients.createFails = undefined;
+      r.clients.calls = [];
+      const recovered = await r.reconciler.reconcile("ns/b", r.signal);
+      deepEqual(r.clients.calls.map((c) => c.split(" ")[0]), ["create", "status"]);
+      equal(conditions(r, "ns/b").Ready.status, "True");
+      equal(recovered.next, undefined);
+    },
+  );
+
+  await t.step(
+    "a Ready binding whose update is refused: its object is deleted and status cleared",
+    async () => {
+      const r = rig();
+      const name = await readyBinding(r);
+      r.setPoolApp("m2");
+      r.clients.updateFails = refused(403, "ClusterSPIFFEIDs of ns are not allowed");
+      const result = await r.reconciler.reconcile("ns/b", r.signal);
+      deepEqual(r.clients.calls, [`update ${name}`, `delete ${name}`, "status b"]);
+      const c = conditions(r, "ns/b");
+      deepEqual([c.Ready.status, c.RenderFailure.reason], ["False", "ClusterSPIFFEIDRejected"]);
+      ok(c.Ready.message.includes("ClusterSPIFFEIDs of ns are not allowed"), c.Ready.message);
+      equal(r.csidView.get(name), undefined, "the delete's answer is in the view");
+      deepEqual(result.next, { requeueAfterMs: 1_000 });
+      equal(debugLines(r.logs).at(-1)?.outcome, "RenderFailure/ClusterSPIFFEIDRejected");
+    },
+  );
+
+  await t.step("the delete refused too: the message says the object still exists", async () => {
+    const r = rig();
+    const name = await readyBinding(r);
+    r.setPoolApp("m2");
+    r.clients.updateFails = refused(403, "no updates");
+    r.clients.deleteFails = refused(403, "no deletes either");
+    await r.reconciler.reconcile("ns/b", r.signal);
+    deepEqual(r.clients.calls, [`update ${name}`, `delete ${name}`, "status b"]);
+    const message = conditions(r, "ns/b").Ready.message;
+    ok(message.includes("no updates") && message.includes("no deletes either"), message);
+    ok(message.includes("still exists"), message);
+  });
+
+  await t.step("a 409 or a 5xx is not a refusal: retried, nothing reported", async () => {
+    for (const error of [refused(409, "conflict"), new ApiError({ status: 503 })]) {
+      const r = rig();
+      await readyBinding(r);
+      r.setPoolApp("m2");
+      r.clients.updateFails = error;
+      try {
+        await r.reconciler.reconcile("ns/b", r.signal);
+      } catch { /* a fault: thrown to the queue */ }
+      ok(!r.clients.calls.some((c) => c.startsWith("delete") || c.startsWith("status")));
+      equal(conditions(r, "ns/b").Ready.status, "True");
+    }
+  });
+
+  await t.step(
+    "a refused status write: a Warning event and a warn line, then backoff",
+    async () => {
+      const r = rig();
+      await readyBinding(r);
+      r.setPoolApp("m2");
+      r.clients.statusFails = refused(403, "cannot update bindings/status");
+      const result = await r.reconciler.reconcile("ns/b", r.signal);
+      deepEqual(r.events, ["b Warning/BindingUpdateRejected"]);
+      ok(
+        r.logs.some((l) =>
+          l.level === "warn" && JSON.stringify(l).includes("cannot update bindings/status")
+        ),
+      );
+      deepEqual(result.next, { requeueAfterMs: 1_000 });
     },
   );
 });

@@ -1,9 +1,11 @@
 /**
  * Served APIs (reconcile/served.ts): informers start and stop with what discovery reports, the
  * controller hears about changes, a poke re-reads discovery at once, and `join` waits for every
- * loop and informer. Discovery is a stand-in; the informers run against a transport that answers
- * every LIST with an empty list and holds every watch open until it is aborted (the informer's
- * own behaviour against a real API server is tested in tests/integration/apis_watch_test.ts).
+ * loop and informer; a resource stops being watched only when it is really gone (absent on two
+ * discovery reads and a LIST answering 404: docs/contract.md#fail-static). Discovery is a
+ * stand-in; the informers run against a transport that answers every LIST with an empty list (404
+ * for the resources in `gone`) and holds every watch open until it is aborted (the informer's own
+ * behaviour against a real API server is tested in tests/integration/apis_watch_test.ts).
  */
 import { deepEqual, equal, ok } from "node:assert/strict";
 import { FakeClock } from "../../apis/clock.ts";
@@ -12,16 +14,19 @@ import type { Transport } from "../../apis/transport.ts";
 import { Logger } from "../../observe/log.ts";
 import { Metrics } from "../../observe/metrics.ts";
 import { ServedApis } from "../../reconcile/served.ts";
+import { pollUntil } from "../harness/poll.ts";
 
-async function until(cond: () => boolean, what: string): Promise<void> {
-  const end = Date.now() + 5_000;
-  while (!cond()) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 0));
-  }
-}
+/** In-process state: look again after every macrotask (the deadline only bounds a failure). */
+const until = (cond: () => boolean, what: string) =>
+  pollUntil(what, 60_000, cond, { intervalMs: 0 });
+
+/** Group-version paths whose LISTs answer 404 (the CRD is really gone). */
+const gone = new Set<string>();
 
 const emptyLists: Transport = (req) => {
+  if ([...gone].some((prefix) => req.path.startsWith(prefix))) {
+    return Promise.resolve(new Response(JSON.stringify({ code: 404 }), { status: 404 }));
+  }
   if (!req.query?.watch) {
     return Promise.resolve(
       new Response(JSON.stringify({ kind: "List", metadata: { resourceVersion: "1" }, items: [] })),
@@ -39,16 +44,21 @@ const emptyLists: Transport = (req) => {
   return Promise.resolve(new Response(body));
 };
 
-/** Discovery stand-in: serves exactly the `group/version/plural` strings in `served`. */
+/**
+ * Discovery stand-in: serves exactly the `group/version/plural` strings in `served`; those in
+ * `failed` are `unknown` (their group-version's document failed).
+ */
 class FakeDiscovery {
   served = new Set<string>();
+  failed = new Set<string>();
   refreshes = 0;
   refresh(): Promise<void> {
     this.refreshes++;
     return Promise.resolve();
   }
-  serves(group: string, version: string, plural: string): boolean {
-    return this.served.has(`${group}/${version}/${plural}`);
+  state(group: string, version: string, plural: string): "served" | "absent" | "unknown" {
+    const key = `${group}/${version}/${plural}`;
+    return this.served.has(key) ? "served" : this.failed.has(key) ? "unknown" : "absent";
   }
 }
 
@@ -108,12 +118,77 @@ Deno.test("served APIs follow discovery and join every loop they started", async
         CSIDS,
         "inference.networking.x-k8s.io/v1alpha2/inferencepools",
       ]);
-      s.served.poke(); // as an informer's 404 would: re-read now, not in 30 s
-      await until(() => s.served.ids().includes("pools.v1alpha2"), "the new informer");
-      deepEqual(s.served.ids().sort(), ["clusterspiffeids", "pools.v1alpha2"]);
-      equal(s.served.generation, generation + 1);
-      equal(s.changes.filter((c) => c === "served").length, changesBefore + 1);
-      equal(s.clock.now(), 0, "the poke did not wait for the timer");
+      gone.add("/apis/inference.networking.k8s.io/v1/");
+      try {
+        s.served.poke(); // as an informer's 404 would: re-read now, not in 30 s
+        await until(() => s.served.ids().includes("pools.v1alpha2"), "the new informer");
+        ok(s.served.ids().includes("pools.v1"), "one absent read is not enough");
+        await until(() => s.clock.pending > 0 && s.discovery.refreshes === 2, "a confirming read");
+        s.clock.advance(1_000);
+        await until(() => !s.served.ids().includes("pools.v1"), "the removal");
+        deepEqual(s.served.ids().sort(), ["clusterspiffeids", "pools.v1alpha2"]);
+        equal(s.served.generation, generation + 2);
+        equal(s.changes.filter((c) => c === "served").length, changesBefore + 2);
+        equal(s.clock.now(), 1_000, "the poke and the confirmation did not wait for the timer");
+      } finally {
+        gone.clear();
+      }
+      ac.abort();
+      await s.served.join();
+    },
+  );
+
+  await t.step(
+    "a failing discovery document (503, Stale) never stops a watch, however long",
+    async () => {
+      const s = setup();
+      s.discovery.served = new Set([POOLS_V1, CSIDS]);
+      const ac = new AbortController();
+      await s.served.start(ac.signal);
+      await s.served.settled();
+      s.discovery.served = new Set([CSIDS]);
+      s.discovery.failed = new Set([POOLS_V1]);
+      for (let i = 1; i <= 10; i++) {
+        s.clock.advance(30_000);
+        await until(() => s.discovery.refreshes === 1 + i, `refresh ${i}`);
+      }
+      deepEqual(s.served.ids().sort(), ["clusterspiffeids", "pools.v1"]);
+      deepEqual(s.changes.filter((c) => c === "served"), []);
+      ac.abort();
+      await s.served.join();
+    },
+  );
+
+  await t.step(
+    "absent from discovery on every read, but its LIST answers: still watched",
+    async () => {
+      const s = setup();
+      s.discovery.served = new Set([POOLS_V1, CSIDS]);
+      const ac = new AbortController();
+      await s.served.start(ac.signal);
+      await s.served.settled();
+      s.discovery.served = new Set([CSIDS]);
+      for (let i = 1; i <= 6; i++) {
+        s.clock.advance(30_000);
+        await until(() => s.discovery.refreshes > i, `refresh ${i}`);
+      }
+      ok(s.served.ids().includes("pools.v1"));
+      deepEqual(s.changes.filter((c) => c === "served"), []);
+      ac.abort();
+      await s.served.join();
+    },
+  );
+
+  await t.step(
+    "start-up while a group-version's document fails: watched, its LIST decides",
+    async () => {
+      const s = setup();
+      s.discovery.served = new Set([CSIDS]);
+      s.discovery.failed = new Set([POOLS_V1]);
+      const ac = new AbortController();
+      await s.served.start(ac.signal);
+      await s.served.settled();
+      deepEqual(s.served.ids().sort(), ["clusterspiffeids", "pools.v1"]);
       ac.abort();
       await s.served.join();
     },
