@@ -11,13 +11,15 @@
  * - Context: `--context` if given, else current-context. The context's namespace defaults to
  *   "default".
  * - Credentials, highest priority first: token, tokenFile, exec plugin, username/password; a client
- *   certificate may be combined with any of them. `auth-provider` is not supported (use exec).
+ *   certificate may be combined with any of them (from files: re-read when they change).
+ *   `auth-provider` is not supported (use exec).
  *
  * Files and merging: kubeconfig_files.ts; decoding (YAML -> typed, errors naming file and field):
  * kubeconfig_decode.ts; here the context is resolved into a `ConnectionConfig`. Everything that
  * can go wrong is a one-line `ConfigError`.
  */
 import { execCredentials, staticCredentials, tokenFileCredentials } from "./auth.ts";
+import { clientCertificateFiles } from "./cert_files.ts";
 import type { Clock } from "./clock.ts";
 import { ConfigError, describeCause } from "./errors.ts";
 import type { ConnectionConfig, CredentialProvider } from "./transport.ts";
@@ -125,6 +127,13 @@ export async function resolveKubeconfig(
   }
   conn.clientCertPem = certPem;
   conn.clientKeyPem = keyPem;
+  if (user.clientCertificate !== undefined && user.clientKey !== undefined) {
+    // Both from files: re-read when they change (docs/contract.md#connection).
+    conn.clientCertificate = await clientCertificateFiles(user.clientCertificate, user.clientKey, {
+      clock: opts.clock,
+      owner: userWhat,
+    });
+  }
   conn.impersonate = user.impersonate;
 
   let credentials: CredentialProvider | undefined;
