@@ -99,3 +99,35 @@ export function withRateLimit(inner: Transport, opts: RateLimitOptions = {}): Tr
     return await inner(req);
   };
 }
+
+/**
+ * One token bucket per key, as a filter (`tryTake`): client-go's per-object event spam filter.
+ * Buckets that have refilled are forgotten by `forgetFull`, so a quiet key costs nothing.
+ */
+export class KeyedBuckets {
+  readonly #opts: RateLimitOptions;
+  readonly #buckets = new Map<string, TokenBucket>();
+
+  constructor(opts: RateLimitOptions) {
+    this.#opts = opts;
+  }
+
+  /** Take a token from `key`'s bucket if it has one. */
+  tryTake(key: string): boolean {
+    let bucket = this.#buckets.get(key);
+    if (bucket === undefined) {
+      bucket = new TokenBucket(this.#opts);
+      this.#buckets.set(key, bucket);
+    }
+    return bucket.tryTake();
+  }
+
+  /** Forget every bucket that is full again (O(keys)). */
+  forgetFull(): void {
+    for (const [key, bucket] of this.#buckets) if (bucket.full) this.#buckets.delete(key);
+  }
+
+  get size(): number {
+    return this.#buckets.size;
+  }
+}
