@@ -3,7 +3,7 @@
  * same ones the operator uses), the operator's Events descriptor, and core Namespaces.
  */
 import { connect } from "../apis/connect.ts";
-import { EVENTS_RESOURCE } from "../apis/events.ts";
+import { EVENTS_RESOURCE } from "../apis/event_writer.ts";
 import { ResourceClient, type ResourceDescriptor } from "../apis/rest.ts";
 import {
   inferenceObjectiveResource,
