@@ -1,11 +1,12 @@
 # kleym: every target uses the Deno pinned in package.json (node_modules/.bin/deno).
 SHELL := /bin/bash
 DENO := node_modules/.bin/deno
-# The operator's permissions have ONE definition: the "operator" task in deno.json
-# (docs/permissions.md). `make build` compiles with exactly those flags.
+# The compiled operator's permissions have ONE definition: the "operator-incluster" task in
+# deno.json, the narrowest set the Deployment needs (docs/permissions.md; the "operator" task is
+# the local, kubeconfig one). `make build` compiles with exactly those flags.
 # V8 flags and --no-code-cache (docs/benchmarks.md "Memory") travel with the permissions
 # (tools/task_flags.ts: every -- flag of the task).
-OPERATOR_PERMS = $(shell $(DENO) run --quiet --allow-read=deno.json tools/task_flags.ts operator)
+OPERATOR_PERMS = $(shell $(DENO) run --quiet --allow-read=deno.json tools/task_flags.ts operator-incluster)
 # The CLI's likewise: the "kleym" task in deno.json (docs/cli.md, docs/permissions.md).
 CLI_PERMS = $(shell $(DENO) run --quiet --allow-read=deno.json tools/task_flags.ts kleym)
 TESTENV := $(DENO) run -A tools/testenv.ts

@@ -128,3 +128,12 @@ export function resourcePath(
   }
   return p;
 }
+
+/** coordination.k8s.io/v1 Lease: the operator's leader election, read by `kleym status`. */
+export const LEASE_DESCRIPTOR: ResourceDescriptor = {
+  group: "coordination.k8s.io",
+  version: "v1",
+  plural: "leases",
+  kind: "Lease",
+  namespaced: true,
+};

@@ -11,12 +11,14 @@ import { BINDING_API_VERSION, BINDING_KIND, type ClusterSPIFFEID } from "../reco
 import { VERSION } from "../apis/version.ts";
 import { INSPECT_DEFAULT_TRUST_DOMAIN } from "../flags/cli.ts";
 import type { InspectCommand } from "./args.ts";
+import { svidLimitsFinding, svidView } from "./inspect_svid.ts";
 import {
   bindingHealthFindings,
   bindingObjectRef,
   renderFinding,
   staleReadyFinding,
 } from "./findings.ts";
+import { exclusivityFindings } from "./exclusivity.ts";
 import { matchPods, type PodView } from "./matching.ts";
 import {
   decodeSpireFigures,
@@ -114,6 +116,14 @@ export interface InspectInput {
    * object); absent: not read.
    */
   clusterSPIFFEIDs?: { state: "listed"; items: unknown[] } | { state: "forbidden" };
+  /**
+   * The bindings of the binding's namespace, for the duplicate-ID and overlap findings
+   * (exclusivity.ts); absent: not read.
+   */
+  namespaceBindings?: { state: "listed"; items: unknown[] } | {
+    state: "forbidden";
+    message: string;
+  };
 }
 
 /** Whether `gatherInspect` must list ClusterSPIFFEIDs: SPIRE reports masked entries. */
@@ -147,6 +157,19 @@ export function buildInspectionReport(input: InspectInput): BindingInspectionRep
   }
 
   findings.push(...bindingHealthFindings(binding));
+  const peers = input.namespaceBindings;
+  if (peers?.state === "listed") {
+    findings.push(...exclusivityFindings(peers.items, command));
+  } else if (peers?.state === "forbidden") {
+    findings.push({
+      id: "rbac-limited",
+      severity: "warning",
+      reason: "Forbidden",
+      message: `cannot list the InferenceIdentityBindings of namespace ${command.namespace}, so ` +
+        `duplicate SPIFFE IDs and overlaps are not checked: ${peers.message}`,
+      affectedRefs: [ref],
+    });
+  }
   if (config.trustDomain.source === "default") {
     findings.push({
       id: "identity-config-undiscovered",
@@ -167,7 +190,11 @@ export function buildInspectionReport(input: InspectInput): BindingInspectionRep
   let matchedPods: BindingInspectionReport["matchedPods"] = null;
   let spireSource: SpireSource | null = null;
 
-  if (!outcome.ok) {
+  const svid = svidView(binding, outcome, config.svidLimits);
+  const svidWarning = svidLimitsFinding(binding, svid, config.svidLimits, ref);
+  if (svidWarning !== undefined) {
+    findings.push(svidWarning);
+  } else if (!outcome.ok) {
     findings.push(
       renderFinding(outcome.error, refsFor(outcome.error, command.namespace, raw, ref)),
     );
@@ -284,6 +311,7 @@ export function buildInspectionReport(input: InspectInput): BindingInspectionRep
     conditions: reportConditions(binding),
     matchedPods,
     spire,
+    svid,
     findings: sortFindings(findings),
   };
 }
@@ -374,6 +402,7 @@ function notFound(
     conditions: [],
     matchedPods: null,
     spire: null,
+    svid: null,
     findings: sortFindings(findings),
   };
 }

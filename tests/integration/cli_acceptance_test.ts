@@ -12,6 +12,7 @@
  * - every request the CLI made (all in-process runs, through its request hook) was a GET.
  */
 import assert from "node:assert/strict";
+import { svidLimitsConfig } from "../../cli/inspect_svid.ts";
 import type { RequestInfo } from "../../apis/hooks.ts";
 import { checkedReport, cliPermissions, type CliRun, runCliCaptured } from "../harness/cli.ts";
 import { runCollecting } from "../harness/process.ts";
@@ -73,6 +74,8 @@ function pod(
   };
 }
 
+const refNames = (f: Finding) => f.affectedRefs.map((x) => x.name);
+
 Deno.test("kleym CLI: inspect and status against the real controller's output", async (t) => {
   const env = await testEnv();
   const c = await adminClients(env.kubeconfigPath);
@@ -120,6 +123,7 @@ Deno.test("kleym CLI: inspect and status against the real controller's output", 
         assert.deepEqual(r.identityConfig, {
           trustDomain: { value: "kleym.sonda.red", source: "binding-status" },
           className: { value: null, source: "binding-status" },
+          svidLimits: svidLimitsConfig({}),
         });
         assert.equal(r.resolvedInput?.pool.apiVersion, "inference.networking.k8s.io/v1");
         assert.deepEqual(r.conditions.map((x) => [x.type, x.status]), [
@@ -129,7 +133,11 @@ Deno.test("kleym CLI: inspect and status against the real controller's output", 
           ["UnsafeSelector", "False"],
           ["RenderFailure", "False"],
         ]);
-        assert.deepEqual(r.findings, []);
+        // The seed's two examples share pool-a and inference-sa: the PoolOnly binding selects
+        // every container the PerObjective one does (docs/contract.md#overlap, warn mode).
+        assert.deepEqual(r.findings.map((f) => [f.id, f.severity, refNames(f)]), [
+          ["identity-overlap", "warning", ["objective-a", "pool-a"]],
+        ]);
       }
     });
 
@@ -197,12 +205,17 @@ Deno.test("kleym CLI: inspect and status against the real controller's output", 
       assert.equal(r.components.operator.state, "unavailable");
       assert.deepEqual(r.findings.filter((f) => !foreign(f)).map((f) => f.id), [
         "operator-unavailable",
+        "identity-overlap", // the two examples (inspect step above)
       ]);
 
       await setDeploymentReady(env.kubectl, ns, 2);
       run = await cli(["status", "-o", "json", ...kc]);
       r = checkedReport<KleymStatusReport>(run);
-      assert.deepEqual(r.findings.filter((f) => !foreign(f)), [], run.stdout);
+      assert.deepEqual(
+        r.findings.filter((f) => !foreign(f)).map((f) => [f.id, refNames(f)]),
+        [["identity-overlap", ["objective-a", "pool-a"]]],
+        run.stdout,
+      );
       const errors = r.findings.some((f) => f.severity === "error");
       const warnings = r.findings.some((f) => f.severity === "warning");
       assert.equal(r.status, errors ? "ERROR" : warnings ? "WARNING" : "OK");
@@ -280,7 +293,10 @@ Deno.test("kleym CLI: inspect and status against the real controller's output", 
       });
       assert.equal(run.code, 0, run.stderr + run.stdout);
       const r = checkedReport<BindingInspectionReport>(run);
-      assert.deepEqual(r.findings.map((f) => [f.id, f.severity]), [["rbac-limited", "warning"]]);
+      assert.deepEqual(r.findings.map((f) => [f.id, f.severity]), [
+        ["identity-overlap", "warning"],
+        ["rbac-limited", "warning"],
+      ]);
       assert.equal(r.matchedPods, null);
       assert.equal(r.renderedClusterSPIFFEID?.clusterState, "in-sync");
       assert.equal((await cli([...args, "--strict"])).code, 2);
