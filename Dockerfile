@@ -16,8 +16,9 @@ COPY observe/ observe/
 COPY operator/ operator/
 COPY reconcile/ reconcile/
 COPY tools/task_flags.ts tools/
-# The run flags come from their one definition, the "operator" task in deno.json.
-RUN PERMS="$(deno run --quiet --allow-read=deno.json tools/task_flags.ts operator)" \
+# The run flags come from their one definition, the "operator-incluster" task in deno.json: the
+# narrowest set the Deployment needs (docs/permissions.md).
+RUN PERMS="$(deno run --quiet --allow-read=deno.json tools/task_flags.ts operator-incluster)" \
   && deno compile $PERMS --frozen --output /out/kleym-operator main.ts
 
 # glibc + libgcc (what a deno compile binary links against), no shell, nonroot (65532).

@@ -1,11 +1,12 @@
 # kleym: every target uses the Deno pinned in package.json (node_modules/.bin/deno).
 SHELL := /bin/bash
 DENO := node_modules/.bin/deno
-# The operator's permissions have ONE definition: the "operator" task in deno.json
-# (docs/permissions.md). `make build` compiles with exactly those flags.
+# The compiled operator's permissions have ONE definition: the "operator-incluster" task in
+# deno.json, the narrowest set the Deployment needs (docs/permissions.md; the "operator" task is
+# the local, kubeconfig one). `make build` compiles with exactly those flags.
 # V8 flags and --no-code-cache (docs/benchmarks.md "Memory") travel with the permissions
 # (tools/task_flags.ts: every -- flag of the task).
-OPERATOR_PERMS = $(shell $(DENO) run --quiet --allow-read=deno.json tools/task_flags.ts operator)
+OPERATOR_PERMS = $(shell $(DENO) run --quiet --allow-read=deno.json tools/task_flags.ts operator-incluster)
 # The CLI's likewise: the "kleym" task in deno.json (docs/cli.md, docs/permissions.md).
 CLI_PERMS = $(shell $(DENO) run --quiet --allow-read=deno.json tools/task_flags.ts kleym)
 TESTENV := $(DENO) run -A tools/testenv.ts
@@ -19,7 +20,7 @@ UNDEPLOY_TIMEOUT ?= 120s
 PREFIX ?= $(HOME)/.local/bin
 CRD := customresourcedefinition/inferenceidentitybindings.kleym.sonda.red
 
-.PHONY: all deps controlplane spire e2e-spire cluster-up cluster-down check fmt test test-unit demo build codegen clean operator-perms cli-perms bench bench-v8flags resilience manifests deploy undeploy image version kubectl-plugin
+.PHONY: all deps controlplane spire e2e-spire cluster-up cluster-down check fmt test test-unit demo build codegen clean operator-perms cli-perms bench bench-v8flags bench-scale resilience manifests deploy undeploy image version kubectl-plugin
 
 all: check
 
@@ -101,7 +102,8 @@ test: check controlplane spire
 e2e-spire: deps controlplane spire
 	$(TESTENV) run -- $(DENO) test -A --frozen tests/e2e_spire/
 
-# Benchmarks (not part of make test): N=, N_LARGE=, LARGE=0, STEADY_SECONDS=, CHURN_SECONDS=, REFERENCE=1.
+# Benchmarks (not part of make test): N=, N_LARGE=, LARGE=0, STEADY_SECONDS=, CHURN_SECONDS=,
+# SCALE=0, SCALE_N=, SCALE_SPREAD=, REFERENCE=1.
 bench: deps controlplane
 	$(DENO) run -A --frozen bench/main.ts
 
@@ -109,6 +111,11 @@ bench: deps controlplane
 # V8_FLAGS="set;set" (comma lists, as in --v8-flags=), N=, N_LARGE=, SMALL=0, LARGE=0.
 bench-v8flags: deps controlplane
 	$(DENO) run -A --frozen bench/v8flags.ts
+
+# The namespace-scale phase of make bench alone (bench/scale.ts): SCALE_N converged bindings in one
+# namespace, then spread over SCALE_SPREAD namespaces; restart, first pass, peak RSS of each.
+bench-scale: deps controlplane
+	$(DENO) run -A --frozen bench/scale.ts
 
 # The full resilience suite (make test runs the short one): SEED= replays a run, CHURN_SECONDS=.
 resilience: deps controlplane

@@ -8,12 +8,14 @@
  * - `execCredentials`: a `client.authentication.k8s.io/v1` or `v1beta1` exec plugin. Its output
  *   (token or client certificate) is cached until `status.expirationTimestamp` (forever if absent)
  *   and re-run after a 401. The plugin gets `KUBERNETES_EXEC_INFO` (with the cluster when
- *   `provideClusterInfo` is set), never a terminal. Concurrent callers share one run.
+ *   `provideClusterInfo` is set), never a terminal. Concurrent callers share one run. A run that
+ *   takes longer than `timeoutMs` (30 s) is killed: one `ConfigError` line (exec_run.ts).
  *
  * Every failure is a `ConfigError` naming the file or the plugin command and user.
  */
 import { type Clock, realClock } from "./clock.ts";
 import { ConfigError, describeCause } from "./errors.ts";
+import { EXEC_TIMEOUT_MS, type PluginOutput, runPlugin } from "./exec_run.ts";
 import type { CredentialProvider, Credentials } from "./transport.ts";
 
 export function staticCredentials(creds: Credentials): CredentialProvider {
@@ -92,6 +94,8 @@ export interface ExecOptions {
   cluster?: ExecClusterInfo;
   /** Base environment for the plugin, replacing this process's (default: inherit this process's). */
   baseEnv?: Record<string, string>;
+  /** How long one run may take before it is killed (default `EXEC_TIMEOUT_MS`, 30 s). */
+  timeoutMs?: number;
 }
 
 export function execCredentials(exec: ExecConfig, opts: ExecOptions): CredentialProvider {
@@ -117,16 +121,17 @@ export function execCredentials(exec: ExecConfig, opts: ExecOptions): Credential
     const env: Record<string, string> = { ...opts.baseEnv };
     for (const e of exec.env ?? []) env[e.name] = e.value;
     env.KUBERNETES_EXEC_INFO = JSON.stringify(info);
-    let out: Deno.CommandOutput;
+    let out: PluginOutput;
+    const timeoutMs = opts.timeoutMs ?? EXEC_TIMEOUT_MS;
     try {
-      out = await new Deno.Command(exec.command, {
+      out = await runPlugin({
+        command: exec.command,
         args: [...(exec.args ?? [])],
         env,
         clearEnv: opts.baseEnv !== undefined,
-        stdin: "null",
-        stdout: "piped",
-        stderr: "piped",
-      }).output();
+        timeoutMs,
+        clock,
+      });
     } catch (err) {
       const hint = exec.installHint ? `; ${exec.installHint}` : "";
       if (err instanceof Deno.errors.NotFound) {
@@ -136,13 +141,20 @@ export function execCredentials(exec: ExecConfig, opts: ExecOptions): Credential
         cause: err,
       });
     }
-    if (!out.success) {
-      const stderr = new TextDecoder().decode(out.stderr).trim().split("\n").slice(-1)[0] ?? "";
+    if (out.timedOut) {
+      throw new ConfigError(
+        `${what} did not finish within ${
+          timeoutMs / 1000
+        }s and was stopped: it must print its credential without waiting for input`,
+      );
+    }
+    if (out.code !== 0) {
+      const stderr = out.stderr.trim().split("\n").slice(-1)[0] ?? "";
       throw new ConfigError(
         `${what} failed with exit code ${out.code}${stderr ? `: ${stderr}` : ""}`,
       );
     }
-    const parsed = parseExecCredential(new TextDecoder().decode(out.stdout), exec.apiVersion, what);
+    const parsed = parseExecCredential(out.stdout, exec.apiVersion, what);
     cached = parsed;
     return parsed.creds;
   };
@@ -153,7 +165,7 @@ export function execCredentials(exec: ExecConfig, opts: ExecOptions): Credential
         return Promise.resolve(cached.creds);
       }
       // One shared run, deliberately not tied to any one caller's signal: an aborted request must
-      // not fail the others waiting on the same plugin run. Plugins are expected to be quick.
+      // not fail the others waiting on the same plugin run. Its own deadline bounds it.
       inflight ??= run().finally(() => inflight = undefined);
       return inflight;
     },

@@ -36,7 +36,7 @@
 import { type Clock, delay, realClock } from "./clock.ts";
 import { ApiError } from "./errors.ts";
 import { eventObject, type EventWriter, microTime, namespaceOf } from "./event_writer.ts";
-import { TokenBucket } from "./ratelimit.ts";
+import { KeyedBuckets, TokenBucket } from "./ratelimit.ts";
 
 /** The object an event is about (the agreed interface; see docs/architecture.md). */
 export interface EventRegarding {
@@ -113,14 +113,12 @@ export class EventRecorder implements EventSink {
   readonly #clock: Clock;
   readonly #budget: TokenBucket;
   readonly #bufferSize: number;
-  readonly #spamBurst: number;
-  readonly #spamRefillMs: number;
   readonly #windowMs: number;
   readonly #maxSeries: number;
   /** Insertion order = last-observed order (re-inserted on every observation). */
   readonly #series = new Map<string, Series>();
-  /** Per-object spam filter buckets (apis/ratelimit.ts), forgotten once full again. */
-  readonly #spam = new Map<string, TokenBucket>();
+  /** Per-object spam filter (apis/ratelimit.ts), buckets forgotten once full again. */
+  readonly #spam: KeyedBuckets;
   readonly #queue: Series[] = [];
   #inFlight = 0;
   #closed = false;
@@ -138,8 +136,11 @@ export class EventRecorder implements EventSink {
       clock: this.#clock,
     });
     this.#bufferSize = Math.max(1, opts.bufferSize ?? EVENT_BUFFER);
-    this.#spamBurst = Math.max(1, opts.spamBurst ?? 25);
-    this.#spamRefillMs = opts.spamRefillMs ?? 300_000;
+    this.#spam = new KeyedBuckets({
+      qps: 1000 / (opts.spamRefillMs ?? 300_000),
+      burst: Math.max(1, opts.spamBurst ?? 25),
+      clock: this.#clock,
+    });
     this.#windowMs = opts.seriesWindowMs ?? 360_000;
     this.#maxSeries = Math.max(1, opts.maxSeries ?? 8192);
   }
@@ -215,16 +216,7 @@ export class EventRecorder implements EventSink {
       this.#drop("buffer_full");
       return false;
     }
-    let spam = this.#spam.get(object);
-    if (spam === undefined) {
-      spam = new TokenBucket({
-        qps: 1000 / this.#spamRefillMs,
-        burst: this.#spamBurst,
-        clock: this.#clock,
-      });
-      this.#spam.set(object, spam);
-    }
-    if (!spam.tryTake()) {
+    if (!this.#spam.tryTake(object)) {
       this.#drop("spam");
       return false;
     }
@@ -384,9 +376,7 @@ export class EventRecorder implements EventSink {
       if (now - s.lastMs <= this.#windowMs) break; // insertion order = last-observed order
       if (!s.pending) this.#series.delete(s.key);
     }
-    for (const [object, spam] of this.#spam) {
-      if (spam.full) this.#spam.delete(object);
-    }
+    this.#spam.forgetFull();
   }
 
   #drop(reason: DropReason): void {

@@ -4,7 +4,7 @@
  * until its own token exists), so the limiter is fair and needs no polling. An aborted wait returns
  * its token. `DEFAULT_QPS` / `DEFAULT_BURST` (50 / 100) apply only to a caller that passes no
  * limits, such as the read-only CLI; the operator always passes its own (`--kube-api-qps` /
- * `--kube-api-burst`, 200 / 400 unless set: operator/config.ts).
+ * `--kube-api-burst`, 200 / 400 unless set: flags/operator.ts).
  */
 import { type Clock, delay, realClock } from "./clock.ts";
 import type { Transport } from "./transport.ts";
@@ -98,4 +98,36 @@ export function withRateLimit(inner: Transport, opts: RateLimitOptions = {}): Tr
     await bucket.take(req.signal);
     return await inner(req);
   };
+}
+
+/**
+ * One token bucket per key, as a filter (`tryTake`): client-go's per-object event spam filter.
+ * Buckets that have refilled are forgotten by `forgetFull`, so a quiet key costs nothing.
+ */
+export class KeyedBuckets {
+  readonly #opts: RateLimitOptions;
+  readonly #buckets = new Map<string, TokenBucket>();
+
+  constructor(opts: RateLimitOptions) {
+    this.#opts = opts;
+  }
+
+  /** Take a token from `key`'s bucket if it has one. */
+  tryTake(key: string): boolean {
+    let bucket = this.#buckets.get(key);
+    if (bucket === undefined) {
+      bucket = new TokenBucket(this.#opts);
+      this.#buckets.set(key, bucket);
+    }
+    return bucket.tryTake();
+  }
+
+  /** Forget every bucket that is full again (O(keys)). */
+  forgetFull(): void {
+    for (const [key, bucket] of this.#buckets) if (bucket.full) this.#buckets.delete(key);
+  }
+
+  get size(): number {
+    return this.#buckets.size;
+  }
 }

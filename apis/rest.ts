@@ -12,109 +12,31 @@
  * it span all namespaces; create/update take it from `obj.metadata.namespace` unless given.
  * Cluster-scoped resources ignore it.
  *
- * Retries of 429/5xx/network failures happen in the transport stack (`retry.ts`), not here.
+ * Retries of 429/5xx/network failures happen in the transport stack (`retry.ts`), not here. The
+ * request shapes (descriptor, paths, options) are apis/resource.ts, re-exported here for callers.
  */
-import type { ListMeta, ObjectMeta, Status } from "kubernetes-types/meta/v1.d.ts";
+import type { ListMeta } from "kubernetes-types/meta/v1.d.ts";
 import { ApiError, decodeStatus } from "./errors.ts";
+import {
+  apiVersionOf,
+  type DeleteOptions,
+  type KubeObject,
+  type ListOptions,
+  type NamespacedOptions,
+  type ObjectList,
+  PATCH_CONTENT_TYPE,
+  type PatchOptions,
+  type PatchType,
+  type ResourceDescriptor,
+  resourcePath,
+  type WatchEvent,
+  type WatchOptions,
+  type WriteOptions,
+} from "./resource.ts";
 import { watchEvents } from "./stream.ts";
 import type { KubeRequest, Transport } from "./transport.ts";
 
-/** Identifies one served resource. `group` is "" for the core group. */
-export interface ResourceDescriptor {
-  group: string;
-  version: string;
-  plural: string;
-  kind: string;
-  namespaced: boolean;
-}
-
-/** The least every Kubernetes object has. */
-export interface KubeObject {
-  apiVersion?: string;
-  kind?: string;
-  metadata: ObjectMeta;
-}
-
-export interface ObjectList<T> {
-  apiVersion?: string;
-  kind?: string;
-  metadata: ListMeta;
-  items: T[];
-}
-
-/**
- * A typed watch event. BOOKMARK objects carry only `metadata.resourceVersion`; ERROR carries a
- * `metav1.Status` (code 410 means the watch's resourceVersion is too old: relist).
- */
-export type WatchEvent<T> =
-  | { type: "ADDED" | "MODIFIED" | "DELETED"; object: T }
-  | { type: "BOOKMARK"; object: { metadata: { resourceVersion: string } } }
-  | { type: "ERROR"; object: Status };
-
-export interface RequestOptions {
-  signal?: AbortSignal;
-}
-
-export interface NamespacedOptions extends RequestOptions {
-  namespace?: string;
-}
-
-export interface ListOptions extends NamespacedOptions {
-  labelSelector?: string;
-  fieldSelector?: string;
-  limit?: number;
-  continue?: string;
-  resourceVersion?: string;
-  resourceVersionMatch?: "Exact" | "NotOlderThan";
-}
-
-export interface WatchOptions extends NamespacedOptions {
-  labelSelector?: string;
-  fieldSelector?: string;
-  /** Start after this version ("" or absent: synthetic ADDED for everything first). */
-  resourceVersion?: string;
-  /** Defaults to true. */
-  allowWatchBookmarks?: boolean;
-  /** Server closes the watch after this long. */
-  timeoutSeconds?: number;
-}
-
-export interface WriteOptions extends NamespacedOptions {
-  fieldManager?: string;
-  dryRun?: boolean;
-}
-
-export type PatchType = "merge" | "json" | "strategic" | "apply";
-
-export interface PatchOptions extends WriteOptions {
-  /** Required for "apply". */
-  fieldManager?: string;
-  /** Server-side apply: take ownership of conflicting fields. */
-  force?: boolean;
-  /** Patch the status subresource instead of the main resource. */
-  subresource?: "status";
-}
-
-export interface JsonPatchOp {
-  op: "add" | "remove" | "replace" | "move" | "copy" | "test";
-  path: string;
-  value?: unknown;
-  from?: string;
-}
-
-export interface DeleteOptions extends NamespacedOptions {
-  preconditions?: { uid?: string; resourceVersion?: string };
-  propagationPolicy?: "Foreground" | "Background" | "Orphan";
-  gracePeriodSeconds?: number;
-  dryRun?: boolean;
-}
-
-const patchContentType: Readonly<Record<PatchType, string>> = {
-  merge: "application/merge-patch+json",
-  json: "application/json-patch+json",
-  strategic: "application/strategic-merge-patch+json",
-  apply: "application/apply-patch+yaml",
-};
+export * from "./resource.ts";
 
 /** Upper bound of one non-watch request; kube-apiserver's own default request timeout is 60 s. */
 export const REQUEST_TIMEOUT_MS = 60_000;
@@ -155,34 +77,6 @@ export class RestClient {
       });
     }
   }
-}
-
-/** API path of the group/version, e.g. "/api/v1" or "/apis/apps/v1". */
-export function groupVersionPath(group: string, version: string): string {
-  return group === "" ? `/api/${version}` : `/apis/${group}/${version}`;
-}
-
-/** `apiVersion` string of a descriptor, e.g. "v1" or "apps/v1". */
-export function apiVersionOf(desc: Pick<ResourceDescriptor, "group" | "version">): string {
-  return desc.group === "" ? desc.version : `${desc.group}/${desc.version}`;
-}
-
-/** Path of a collection, object or subresource. */
-export function resourcePath(
-  desc: ResourceDescriptor,
-  namespace?: string,
-  name?: string,
-  subresource?: string,
-): string {
-  let p = groupVersionPath(desc.group, desc.version);
-  if (desc.namespaced && namespace) p += `/namespaces/${encodeURIComponent(namespace)}`;
-  p += `/${desc.plural}`;
-  if (name !== undefined) {
-    if (name.length === 0) throw new TypeError(`empty ${desc.kind} name`);
-    p += `/${encodeURIComponent(name)}`;
-    if (subresource) p += `/${subresource}`;
-  }
-  return p;
 }
 
 /** Typed verbs for one resource. */
@@ -310,7 +204,7 @@ export class ResourceClient<T extends KubeObject = KubeObject> {
       method: "PATCH",
       path: resourcePath(this.desc, this.ns(opts.namespace), name, opts.subresource),
       query: { ...this.writeQuery(opts), force: type === "apply" && opts.force ? true : undefined },
-      headers: { "Content-Type": patchContentType[type] },
+      headers: { "Content-Type": PATCH_CONTENT_TYPE[type] },
       body: JSON.stringify(body),
       signal: opts.signal,
     });

@@ -3,8 +3,8 @@
  * `Transport = (req: KubeRequest) => Promise<Response>`.
  *
  * `httpTransport(conn)` turns a resolved `ConnectionConfig` (from `kubeconfig.ts` or
- * `incluster.ts`) into a transport that adds the server URL (keeping any path prefix), TLS (CA,
- * client certificate), credentials, impersonation headers and `User-Agent: kleym/<VERSION>`. On a
+ * `incluster.ts`) into a transport that adds the server URL (keeping any path prefix), TLS (a
+ * configured CA as the only root, through `only_ca.ts`; a client certificate), credentials, impersonation headers and `User-Agent: kleym/<VERSION>`. On a
  * 401 it asks the credential provider to drop its cached credentials and retries once (request
  * bodies are strings, so they replay).
  *
@@ -21,7 +21,9 @@
  * Wrappers (`Transport -> Transport`) live in `ratelimit.ts`, `hooks.ts` and `retry.ts`; `connect.ts`
  * stacks them.
  */
+import type { ClientCertificateSource } from "./cert_files.ts";
 import { ConfigError, ConnectionError } from "./errors.ts";
+import { type OnlyCaClient, onlyCaClient } from "./only_ca.ts";
 import { VERSION } from "./version.ts";
 
 export interface KubeRequest {
@@ -73,6 +75,8 @@ export interface ConnectionConfig {
   caPem?: string;
   clientCertPem?: string;
   clientKeyPem?: string;
+  /** Client certificate files that may change (re-read by cert_files.ts); wins over the PEMs. */
+  clientCertificate?: ClientCertificateSource;
   insecureSkipTlsVerify?: boolean;
   credentials?: CredentialProvider;
   impersonate?: Impersonation;
@@ -116,17 +120,19 @@ export function httpTransport(
   opts: HttpTransportOptions = {},
 ): HttpTransport {
   const userAgent = opts.userAgent ?? `kleym/${VERSION}`;
-  const clients = new Map<string, Deno.HttpClient>();
+  const clients = new Map<string, Requester>();
   const server = conn.server.replace(/\/+$/, "");
+  // A configured CA is the only trust root (docs/contract.md#connection): `fetch` would add it to
+  // the default roots, so those connections go through only_ca.ts instead.
+  const onlyCa = !conn.insecureSkipTlsVerify && conn.caPem !== undefined &&
+    server.startsWith("https:");
 
-  function clientFor(certPem: string | undefined, keyPem: string | undefined): Deno.HttpClient {
+  function clientFor(certPem: string | undefined, keyPem: string | undefined): Requester {
     const key = `${certPem ?? ""}\u0000${keyPem ?? ""}`;
     let c = clients.get(key);
     if (!c) {
-      const caCerts = !conn.insecureSkipTlsVerify && conn.caPem ? [conn.caPem] : undefined;
-      c = certPem && keyPem
-        ? Deno.createHttpClient({ caCerts, cert: certPem, key: keyPem })
-        : Deno.createHttpClient({ caCerts });
+      const pair = certPem && keyPem ? { certPem, keyPem } : {};
+      c = onlyCa ? onlyCaClient({ caPem: conn.caPem!, ...pair }) : fetchClient(pair);
       // A provider that rotates certificates would otherwise grow this map without bound.
       if (clients.size >= 4) {
         for (const old of clients.values()) old.close();
@@ -161,18 +167,18 @@ export function httpTransport(
     if (req.body !== undefined) headers.set("Content-Type", "application/json");
     for (const [k, v] of Object.entries(req.headers ?? {})) headers.set(k, v);
 
+    const files = creds.certPem ? undefined : await conn.clientCertificate?.get();
     const client = clientFor(
-      creds.certPem ?? conn.clientCertPem,
-      creds.keyPem ?? conn.clientKeyPem,
+      creds.certPem ?? files?.certPem ?? conn.clientCertPem,
+      creds.keyPem ?? files?.keyPem ?? conn.clientKeyPem,
     );
     const url = requestUrl(server, req);
     try {
-      return await fetch(url, {
+      return await client.fetch(url, {
         method: req.method,
         headers,
         body: req.body,
         signal: req.signal,
-        client,
       });
     } catch (err) {
       if (req.signal?.aborted) throw req.signal.reason;
@@ -182,10 +188,12 @@ export function httpTransport(
 
   const transport = async (req: KubeRequest): Promise<Response> => {
     const res = await once(req);
-    if (res.status !== 401 || !conn.credentials) return res;
-    // Credentials may have rotated (token file, exec plugin expiry): refresh and retry once.
+    if (res.status !== 401 || !(conn.credentials || conn.clientCertificate)) return res;
+    // Credentials may have rotated (token file, exec plugin expiry, certificate files): refresh
+    // and retry once.
     await res.body?.cancel();
-    conn.credentials.invalidate();
+    conn.credentials?.invalidate();
+    conn.clientCertificate?.invalidate();
     return await once(req);
   };
   return Object.assign(transport, {
@@ -194,6 +202,20 @@ export function httpTransport(
       clients.clear();
     },
   });
+}
+
+/** What sends one request: `fetch` on a Deno client, or only_ca.ts. */
+type Requester = OnlyCaClient;
+
+/** `fetch` with the default roots (no CA configured, or insecure-skip-tls-verify). */
+function fetchClient(pair: { certPem?: string; keyPem?: string }): Requester {
+  const client = pair.certPem && pair.keyPem
+    ? Deno.createHttpClient({ cert: pair.certPem, key: pair.keyPem })
+    : Deno.createHttpClient({});
+  return {
+    fetch: (url, init) => fetch(url, { ...init, client }),
+    close: () => client.close(),
+  };
 }
 
 function connectionFailure(conn: ConnectionConfig, err: unknown): Error {

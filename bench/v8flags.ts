@@ -20,20 +20,17 @@ import {
   waitReady,
   writesOf,
 } from "../tests/resilience/operator.ts";
+import { clients } from "./clients.ts";
+import { convergeRun } from "./converge.ts";
 import {
-  clients,
-  convergeRun,
-  createAll,
-  createBindings,
   deployAsServiceAccount,
   initialPass,
-  population,
-  progress,
-  rawWriteAll,
-  round,
   slowestHealthz,
   startBenchOperator,
-} from "./main.ts";
+} from "./operator.ts";
+import { createAll, createBindings, population } from "./population.ts";
+import { rawWriteAll } from "./rawwriter.ts";
+import { progress, round } from "./report.ts";
 
 const env = (k: string, d: number) => Number(Deno.env.get(k) ?? d);
 const N = env("N", 1000);

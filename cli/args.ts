@@ -8,9 +8,11 @@
  * themselves are the table in flags/cli.ts.
  */
 import { CLI_FLAG_LIST, CLI_FLAGS as F, CLI_PROGRAM, INSPECT_ONLY_FLAGS } from "../flags/cli.ts";
+import type { SvidLimits } from "../reconcile/svid_limits.ts";
 import {
   FlagError,
   flagError as usage,
+  given,
   helpLines,
   type RawFlags,
   scanFlags,
@@ -40,6 +42,8 @@ export interface InspectCommand extends CommonOptions {
   trustDomain?: string;
   /** "" is an explicit "classless". */
   className?: string;
+  /** `--max-svid-ttl` & co. as given; absent ones are the operator's defaults. */
+  svidLimits?: Partial<SvidLimits>;
 }
 
 export type CliCommand = StatusCommand | InspectCommand;
@@ -121,7 +125,22 @@ function build(flags: RawFlags, positional: readonly string[]): CliCommand {
     strict: valueOf(F.strict, flags),
     trustDomain: valueOf(F.trustDomain, flags),
     className: valueOf(F.className, flags),
+    svidLimits: svidLimitFlags(flags),
   };
+}
+
+/** The `spec.svid` limits given on the command line (the others: the operator's defaults). */
+function svidLimitFlags(flags: RawFlags): Partial<SvidLimits> {
+  const out: { -readonly [K in keyof SvidLimits]?: SvidLimits[K] } = {};
+  if (given(F.maxSvidTtl, flags)) out.maxTtlSeconds = valueOf(F.maxSvidTtl, flags) / 1000;
+  if (given(F.clusterDomain, flags)) out.clusterDomain = valueOf(F.clusterDomain, flags);
+  if (given(F.allowedDnsSuffixes, flags)) {
+    out.allowedDnsSuffixes = valueOf(F.allowedDnsSuffixes, flags);
+  }
+  if (given(F.allowedFederatedTrustDomains, flags)) {
+    out.allowedFederatedTrustDomains = valueOf(F.allowedFederatedTrustDomains, flags);
+  }
+  return out;
 }
 
 export function parseArgs(args: readonly string[]): ParsedArgs {

@@ -9,7 +9,12 @@
  */
 import { Discovery } from "../apis/discovery.ts";
 import { ApiError } from "../apis/errors.ts";
-import { type ResourceDescriptor, resourcePath, type RestClient } from "../apis/rest.ts";
+import {
+  LEASE_DESCRIPTOR,
+  type ResourceDescriptor,
+  resourcePath,
+  type RestClient,
+} from "../apis/rest.ts";
 import { inferenceIdentityBindingResource } from "../generated/kleym.sonda.red/v1alpha1.ts";
 import { clusterSPIFFEIDResource } from "../generated/spire.spiffe.io/v1alpha1.ts";
 import { isRecord } from "../reconcile/json.ts";
@@ -34,7 +39,6 @@ import {
 import { decodePod } from "./matching.ts";
 import type { CrossCheckInput } from "./crosscheck.ts";
 import type { BindingInspectionReport, KleymStatusReport } from "./report.ts";
-import { LEASE_DESCRIPTOR } from "../operator/leader.ts";
 import {
   buildStatusReport,
   type ListRead,

@@ -11,6 +11,7 @@ import { BINDING_API_VERSION, BINDING_KIND, type ClusterSPIFFEID } from "../reco
 import { VERSION } from "../apis/version.ts";
 import { INSPECT_DEFAULT_TRUST_DOMAIN } from "../flags/cli.ts";
 import type { InspectCommand } from "./args.ts";
+import { svidLimitsFinding, svidView } from "./inspect_svid.ts";
 import {
   bindingHealthFindings,
   bindingObjectRef,
@@ -167,7 +168,11 @@ export function buildInspectionReport(input: InspectInput): BindingInspectionRep
   let matchedPods: BindingInspectionReport["matchedPods"] = null;
   let spireSource: SpireSource | null = null;
 
-  if (!outcome.ok) {
+  const svid = svidView(binding, outcome, config.svidLimits);
+  const svidWarning = svidLimitsFinding(binding, svid, config.svidLimits, ref);
+  if (svidWarning !== undefined) {
+    findings.push(svidWarning);
+  } else if (!outcome.ok) {
     findings.push(
       renderFinding(outcome.error, refsFor(outcome.error, command.namespace, raw, ref)),
     );
@@ -284,6 +289,7 @@ export function buildInspectionReport(input: InspectInput): BindingInspectionRep
     conditions: reportConditions(binding),
     matchedPods,
     spire,
+    svid,
     findings: sortFindings(findings),
   };
 }
@@ -374,6 +380,7 @@ function notFound(
     conditions: [],
     matchedPods: null,
     spire: null,
+    svid: null,
     findings: sortFindings(findings),
   };
 }

@@ -28,6 +28,7 @@ import {
 } from "../reconcile/types.ts";
 import { INSPECT_DEFAULT_TRUST_DOMAIN } from "../flags/cli.ts";
 import type { InspectCommand } from "./args.ts";
+import { svidLimits, svidLimitsConfig } from "./inspect_svid.ts";
 import { type IdentityConfig, type ObjectRef, type ResolvedInput } from "./report.ts";
 
 /** The served versions kleym reads and writes, from discovery. */
@@ -49,7 +50,7 @@ export function nonEmpty(u: unknown): string | undefined {
 }
 
 export function identityConfig(
-  command: Pick<InspectCommand, "trustDomain" | "className">,
+  command: Pick<InspectCommand, "trustDomain" | "className" | "svidLimits">,
   binding: unknown,
 ): IdentityConfig {
   const status = asRecord(asRecord(binding).status);
@@ -64,13 +65,14 @@ export function identityConfig(
     : statusTd !== undefined
     ? { value: nonEmpty(status.clusterSPIFFEIDClassName) ?? null, source: "binding-status" }
     : { value: null, source: "default" };
-  return { trustDomain, className };
+  return { trustDomain, className, svidLimits: svidLimitsConfig(command) };
 }
 
 export function renderConfig(config: IdentityConfig): RenderConfig {
+  const svid = svidLimits(config.svidLimits);
   return config.className.value === null
-    ? { trustDomain: config.trustDomain.value }
-    : { trustDomain: config.trustDomain.value, className: config.className.value };
+    ? { trustDomain: config.trustDomain.value, svid }
+    : { trustDomain: config.trustDomain.value, className: config.className.value, svid };
 }
 
 export interface RawSpec {

@@ -14,6 +14,7 @@
  * The Lease's renewTime is compared with the CLI's clock: skew beyond the lease duration misjudges
  * it (docs/cli.md).
  */
+import { DEFAULT_LEASE_NAMESPACE, LEASE_NAME } from "../flags/operator.ts";
 import { compareCodeUnits } from "../apis/compare.ts";
 import { asRecord } from "../reconcile/json.ts";
 import type { Finding, OperatorDeployment, OperatorLease, OperatorStatus } from "./report.ts";
@@ -27,8 +28,8 @@ export type ObjectRead =
   | { state: "absent" }
   | { state: "forbidden"; message: string };
 
-/** Where the operator's leader Lease lives (deploy.yaml; operator/leader.ts LEASE_NAME). */
-export const OPERATOR_LEASE = { namespace: "kleym-system", name: "kleym-operator" } as const;
+/** Where the operator's leader Lease lives as deployed (deploy.yaml: no --leader-elect-namespace). */
+export const OPERATOR_LEASE = { namespace: DEFAULT_LEASE_NAMESPACE, name: LEASE_NAME } as const;
 
 export interface OperatorHealthInput {
   now: Date;

@@ -182,6 +182,40 @@ export interface IdentityConfig {
   trustDomain: { value: string; source: IdentityConfigSource };
   /** value null: classless (no spec.className). */
   className: { value: string | null; source: IdentityConfigSource };
+  /** The `spec.svid` limits rendered with (cli/inspect_svid.ts). */
+  svidLimits: SvidLimitsConfig;
+}
+
+/** `flag`: given to the CLI; `default`: the operator's default (its flags are not visible). */
+export type SvidLimitSource = "flag" | "default";
+
+export interface SvidLimitsConfig {
+  /** `--max-svid-ttl`, e.g. "24h". */
+  maxSvidTtl: { value: string; source: SvidLimitSource };
+  clusterDomain: { value: string; source: SvidLimitSource };
+  allowedDnsSuffixes: { value: string[]; source: SvidLimitSource };
+  allowedFederatedTrustDomains: { value: string[]; source: SvidLimitSource };
+}
+
+/** `spec.svid` requested, rendered, and the limit that refused a value (docs/cli.md). */
+export interface SvidView {
+  /** `spec.svid` as the binding wrote it; null: the binding asks for nothing. */
+  requested: Record<string, unknown> | null;
+  /** The ClusterSPIFFEID fields rendered from it (`ttl`, ...); null when rendering failed. */
+  rendered: Record<string, unknown> | null;
+  /** null unless a `spec.svid` value was refused. */
+  refusedBy: {
+    reason: string;
+    /** e.g. `spec.svid.dnsNames[1]`. */
+    field: string;
+    /** The refused value; JSON text when it is not a string. */
+    value: string;
+    /** The flag that would allow it; null when none would (syntax, size). */
+    flag: string | null;
+    /** That flag's value in this rendering ("24h", "none", "a.example,b.example"). */
+    limit: string | null;
+    message: string;
+  } | null;
 }
 
 export interface BindingRef extends ObjectRef {
@@ -292,6 +326,8 @@ export interface BindingInspectionReport {
   matchedPods: MatchedPod[] | null;
   /** null when the binding was not found. */
   spire: SpireView | null;
+  /** null when the binding was not found. */
+  svid: SvidView | null;
   findings: Finding[];
 }
 

@@ -122,6 +122,25 @@ export const STATUS_REPORT_SHAPE: Shape = {
 };
 
 const source: Shape = { enum: ["flag", "binding-status", "default"] };
+const limitSource: Shape = { enum: ["flag", "default"] };
+const strings: Shape = { array: str };
+/** `spec.svid` as written, and the ClusterSPIFFEID fields it renders to (cli/inspect_svid.ts). */
+const svidRequested: Shape = {
+  object: {
+    x509TTL: { optional: str },
+    jwtTTL: { optional: str },
+    dnsNames: { optional: strings },
+    autoPopulateDNSNames: { optional: "boolean" },
+    federatesWith: { optional: strings },
+  },
+};
+const svidRendered = {
+  ttl: { optional: str },
+  jwtTtl: { optional: str },
+  dnsNameTemplates: { optional: strings },
+  autoPopulateDNSNames: { optional: "boolean" },
+  federatesWith: { optional: strings },
+} as const satisfies Record<string, Shape>;
 const resolvedRef = {
   name: nullable(str),
   requestedGroup: nullable(str),
@@ -139,6 +158,14 @@ export const INSPECTION_REPORT_SHAPE: Shape = {
       object: {
         trustDomain: { object: { value: str, source } },
         className: { object: { value: nullable(str), source } },
+        svidLimits: {
+          object: {
+            maxSvidTtl: { object: { value: str, source: limitSource } },
+            clusterDomain: { object: { value: str, source: limitSource } },
+            allowedDnsSuffixes: { object: { value: strings, source: limitSource } },
+            allowedFederatedTrustDomains: { object: { value: strings, source: limitSource } },
+          },
+        },
       },
     },
     bindingRef: {
@@ -184,6 +211,7 @@ export const INSPECTION_REPORT_SHAPE: Shape = {
                 fallback: "boolean",
                 hint: str,
                 className: { optional: str },
+                ...svidRendered,
               },
             },
           },
@@ -229,6 +257,22 @@ export const INSPECTION_REPORT_SHAPE: Shape = {
             entryFailures: num,
             podEntryRenderFailures: num,
             lastChangeTime: nullable(str),
+          },
+        }),
+      },
+    }),
+    svid: nullable({
+      object: {
+        requested: nullable(svidRequested),
+        rendered: nullable({ object: svidRendered }),
+        refusedBy: nullable({
+          object: {
+            reason: { enum: ["SVIDTTLOutOfRange", "DNSNameNotAllowed", "FederationNotAllowed"] },
+            field: str,
+            value: str,
+            flag: nullable(str),
+            limit: nullable(str),
+            message: str,
           },
         }),
       },

@@ -48,6 +48,43 @@ function spireLines(spire: SpireView | null): string[] {
   ]);
 }
 
+/** `spec.svid`: asked, rendered, the limits used and the one that refused a value. */
+function svidLines(report: BindingInspectionReport): string[] {
+  const svid = report.svid;
+  if (svid === null) return [];
+  const fields = (o: Record<string, unknown> | null, none: string) =>
+    o === null || Object.keys(o).length === 0
+      ? none
+      : Object.entries(o).map(([k, v]) => `${k}=${JSON.stringify(v)}`).join(" ");
+  const l = report.identityConfig.svidLimits;
+  const list = (items: string[]) => items.length === 0 ? "none" : items.join(",");
+  const rows = [
+    ["Requested:", fields(svid.requested, "(none)")],
+    ["Rendered:", svid.rendered === null ? "(not rendered)" : fields(svid.rendered, "(none)")],
+    ["Limits:", `--max-svid-ttl=${l.maxSvidTtl.value} (${l.maxSvidTtl.source})`],
+    ["", `--cluster-domain=${l.clusterDomain.value} (${l.clusterDomain.source})`],
+    [
+      "",
+      `--allowed-dns-suffixes=${list(l.allowedDnsSuffixes.value)} ` +
+      `(${l.allowedDnsSuffixes.source})`,
+    ],
+    [
+      "",
+      `--allowed-federated-trust-domains=${list(l.allowedFederatedTrustDomains.value)} ` +
+      `(${l.allowedFederatedTrustDomains.source})`,
+    ],
+  ];
+  const r = svid.refusedBy;
+  if (r !== null) {
+    rows.push([
+      "Refused by:",
+      `${r.flag === null ? "no flag (syntax or size)" : `${r.flag}=${r.limit}`}: ` +
+      `${r.field} ${JSON.stringify(r.value)} (${r.reason})`,
+    ]);
+  }
+  return table(rows);
+}
+
 export function inspectionText(report: BindingInspectionReport, exitCode: number): string {
   const ref = report.bindingRef;
   const cfg = report.identityConfig;
@@ -109,6 +146,8 @@ export function inspectionText(report: BindingInspectionReport, exitCode: number
   } else {
     out.push("  (none rendered)");
   }
+
+  if (report.svid !== null) out.push("", "SVID options", ...svidLines(report));
 
   out.push("", "SPIRE");
   out.push(...spireLines(report.spire));

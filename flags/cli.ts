@@ -3,6 +3,7 @@
  * short form, type, default, validation and help. cli/args.ts builds the command from it.
  */
 import type { Flag } from "./parse.ts";
+import { SVID_LIMIT_FLAGS } from "./svid.ts";
 import {
   actionFlag,
   boolFlag,
@@ -37,6 +38,18 @@ const NAMESPACE: Flag<string> = {
     return text;
   },
 };
+
+/**
+ * The operator's `spec.svid` limit flags, for `inspect` to render with the operator's values: no
+ * environment fallback (the CLI's environment is not the operator's), the operator's defaults.
+ */
+function inspectLimit<T>(flag: Flag<T>): Flag<T> {
+  return {
+    ...flag,
+    env: undefined,
+    note: INSPECT_ONLY,
+  };
+}
 
 /** The table. Keys name the option a flag feeds; order is help order. */
 export const CLI_FLAGS = {
@@ -82,6 +95,10 @@ export const CLI_FLAGS = {
     note: INSPECT_ONLY,
     check: checkClassName,
   }),
+  maxSvidTtl: inspectLimit(SVID_LIMIT_FLAGS.maxSvidTtl),
+  clusterDomain: inspectLimit(SVID_LIMIT_FLAGS.clusterDomain),
+  allowedDnsSuffixes: inspectLimit(SVID_LIMIT_FLAGS.allowedDnsSuffixes),
+  allowedFederatedTrustDomains: inspectLimit(SVID_LIMIT_FLAGS.allowedFederatedTrustDomains),
   help: actionFlag({ name: "help", short: "h", help: "print this help and exit" }),
   version: actionFlag({ name: "version", help: "print the version and exit" }),
 } as const;

@@ -21,27 +21,17 @@ import type { Lease } from "kubernetes-types/coordination/v1.d.ts";
 import type { ObjectMeta } from "kubernetes-types/meta/v1.d.ts";
 import { type Clock, delay, realClock } from "../apis/clock.ts";
 import { ApiError } from "../apis/errors.ts";
-import type { ResourceClient, ResourceDescriptor } from "../apis/rest.ts";
+import type { ResourceClient } from "../apis/rest.ts";
+import { LEASE_NAME } from "../flags/operator.ts";
 import { errorText, type Logger } from "../observe/log.ts";
 
 export type LeaseObject = Lease & { metadata: ObjectMeta };
-
-export const LEASE_DESCRIPTOR: ResourceDescriptor = {
-  group: "coordination.k8s.io",
-  version: "v1",
-  plural: "leases",
-  kind: "Lease",
-  namespaced: true,
-};
 
 /**
  * The Lease's own client budget (operator/run.ts): a renewal every retry period, plus a read after
  * a conflict, needs well under this; nothing else spends it.
  */
 export const LEASE_BUDGET = { qps: 5, burst: 10 } as const;
-
-/** Name of kleym's Lease. */
-export const LEASE_NAME = "kleym-operator";
 
 export class LeadershipLostError extends Error {
   override readonly name = "LeadershipLostError";

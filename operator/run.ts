@@ -58,7 +58,8 @@ import type { OperatorConfig } from "./config.ts";
 import { CertificateError } from "./certs.ts";
 import { BindError, serveEndpoints } from "./http.ts";
 import { apiReviewer, DelegatedAuth } from "./metricsauth.ts";
-import { LeaderElector, LEASE_BUDGET, LEASE_DESCRIPTOR, type LeaseObject } from "./leader.ts";
+import { LEASE_DESCRIPTOR } from "../apis/resource.ts";
+import { LeaderElector, LEASE_BUDGET, type LeaseObject } from "./leader.ts";
 import { REVIEW_BUDGET } from "./review_limit.ts";
 import type { SvidLimits } from "../reconcile/svid_limits.ts";
 

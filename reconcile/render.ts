@@ -290,6 +290,14 @@ export interface DesiredClusterSPIFFEIDInput {
   readonly svid?: SvidFields;
 }
 
+/** The svid fields, lists copied (the object is the caller's to change). */
+function svidCopy(svid: SvidFields): SvidFields {
+  const copy: SvidFields = { ...svid };
+  if (svid.dnsNameTemplates) copy.dnsNameTemplates = [...svid.dnsNameTemplates];
+  if (svid.federatesWith) copy.federatesWith = [...svid.federatesWith];
+  return copy;
+}
+
 /** The managed ClusterSPIFFEID exactly as SPEC 4 and tests/fixtures/examples describe it. */
 export function desiredClusterSPIFFEID(input: DesiredClusterSPIFFEIDInput): ClusterSPIFFEID {
   const object: ClusterSPIFFEID = {
@@ -307,9 +315,9 @@ export function desiredClusterSPIFFEID(input: DesiredClusterSPIFFEIDInput): Clus
       workloadSelectorTemplates: [...input.selectors],
       fallback: false,
       hint: `${input.namespace}/${input.bindingName}`,
-      ...structuredClone(input.svid ?? {}),
     },
   };
+  if (input.svid !== undefined) Object.assign(object.spec, svidCopy(input.svid));
   if (input.className !== undefined && input.className !== "") {
     object.spec.className = input.className;
   }

@@ -3,9 +3,10 @@
  * lifetimes, DNS names, federation — checked against the operator's limits (svid_limits.ts) and
  * turned into the ClusterSPIFFEID fields that carry it (docs/contract.md#rendering). Pure.
  *
- * API: `renderSvid(svid, namespace, limits): SvidFields` — throws `StateError` (RenderFailure:
- * `SVIDTTLOutOfRange`, `DNSNameNotAllowed`, `FederationNotAllowed`) whose message names the
- * field, the value and the flag that would allow it. `requestedSvid(spec)` reads what a binding
+ * API: `renderSvid(svid, namespace, limits): SvidFields` — throws `SvidRefusal`, a `StateError`
+ * (RenderFailure: `SVIDTTLOutOfRange`, `DNSNameNotAllowed`, `FederationNotAllowed`) whose message
+ * names the field, the value and the flag that would allow it, and which carries the three as
+ * data for `kleym inspect`. `requestedSvid(spec)` reads what a binding
  * asked for without judging it (for `kleym inspect`).
  *
  * Rendering decisions:
@@ -33,6 +34,27 @@ import {
   underSuffix,
 } from "./svid_limits.ts";
 
+type SvidReason = "SVIDTTLOutOfRange" | "DNSNameNotAllowed" | "FederationNotAllowed";
+
+/** A refused `spec.svid` value: which field, the value, and the flag that would allow it. */
+export class SvidRefusal extends StateError<"RenderFailure"> {
+  readonly field: string;
+  readonly value: unknown;
+  /** `--max-svid-ttl`, ...; null when no flag can allow it (a syntax or size problem). */
+  readonly flag: string | null;
+
+  constructor(
+    reason: SvidReason,
+    at: { field: string; value: unknown; flag: string | null },
+    message: string,
+  ) {
+    super("RenderFailure", reason, message);
+    this.field = at.field;
+    this.value = at.value;
+    this.flag = at.flag;
+  }
+}
+
 /** The ClusterSPIFFEID spec fields `spec.svid` renders to (only those set). */
 export interface SvidFields {
   ttl?: string;
@@ -55,9 +77,9 @@ function noneOr(list: readonly string[]): string {
 export function renderSvid(svid: unknown, namespace: string, limits: SvidLimits): SvidFields {
   if (svid === undefined || svid === null) return {};
   if (!isRecord(svid)) {
-    throw new StateError(
-      "RenderFailure",
+    throw new SvidRefusal(
       Reasons.SVIDTTLOutOfRange,
+      { field: "spec.svid", value: svid, flag: null },
       `spec.svid ${show(svid)} must be an object; ${NO_FLAG}`,
     );
   }
@@ -76,8 +98,8 @@ export function renderSvid(svid: unknown, namespace: string, limits: SvidLimits)
 
 function renderTtl(value: unknown, field: string, limits: SvidLimits): string | undefined {
   if (value === undefined || value === null || value === "") return undefined;
-  const fail = (message: string) =>
-    new StateError("RenderFailure", Reasons.SVIDTTLOutOfRange, message);
+  const fail = (message: string, flag: string | null = null) =>
+    new SvidRefusal(Reasons.SVIDTTLOutOfRange, { field, value, flag }, message);
   const seconds = typeof value === "string" ? parseSvidDuration(value) : undefined;
   if (seconds === undefined) {
     throw fail(
@@ -91,24 +113,29 @@ function renderTtl(value: unknown, field: string, limits: SvidLimits): string | 
     throw fail(
       `${field} ${show(value)} is longer than the operator allows (${LIMIT_FLAGS.ttl}=${max}); ` +
         `an administrator can raise ${LIMIT_FLAGS.ttl} to allow it`,
+      LIMIT_FLAGS.ttl,
     );
   }
   return formatSvidDuration(seconds);
 }
 
-/** A list of strings, or the reason's StateError naming `field`. */
-function stringList(
-  value: unknown,
-  field: string,
-  max: number,
-  fail: (message: string) => StateError,
-): string[] {
+/** A list of strings, or the reason's refusal naming `field`. */
+function stringList(value: unknown, field: string, max: number, reason: SvidReason): string[] {
   if (value === undefined || value === null) return [];
+  const at = { field, value, flag: null };
   if (!Array.isArray(value) || value.some((item) => typeof item !== "string")) {
-    throw fail(`${field} ${show(value)} must be a list of strings; ${NO_FLAG}`);
+    throw new SvidRefusal(
+      reason,
+      at,
+      `${field} ${show(value)} must be a list of strings; ${NO_FLAG}`,
+    );
   }
   if (value.length > max) {
-    throw fail(`${field} lists ${value.length} entries, at most ${max} are allowed; ${NO_FLAG}`);
+    throw new SvidRefusal(
+      reason,
+      at,
+      `${field} lists ${value.length} entries, at most ${max} are allowed; ${NO_FLAG}`,
+    );
   }
   return value as string[];
 }
@@ -123,11 +150,11 @@ function sortedUnique(items: readonly string[]): string[] {
  * name is refused with its own words: that is the widening a namespace editor could try.
  */
 function renderDnsNames(value: unknown, namespace: string, limits: SvidLimits): string[] {
-  const fail = (message: string) =>
-    new StateError("RenderFailure", Reasons.DNSNameNotAllowed, message);
-  const names = stringList(value, "spec.svid.dnsNames", MAX_DNS_NAMES, fail);
+  const names = stringList(value, "spec.svid.dnsNames", MAX_DNS_NAMES, Reasons.DNSNameNotAllowed);
   names.forEach((name, index) => {
     const field = `spec.svid.dnsNames[${index}]`;
+    const fail = (message: string, flag: string | null = null) =>
+      new SvidRefusal(Reasons.DNSNameNotAllowed, { field, value: name, flag }, message);
     const problem = dnsNameProblem(name);
     if (problem !== undefined) throw fail(`${field} ${show(name)} ${problem}; ${NO_FLAG}`);
     if (limits.allowedDnsSuffixes.some((suffix) => underSuffix(name, suffix))) return;
@@ -140,11 +167,13 @@ function renderDnsNames(value: unknown, namespace: string, limits: SvidLimits): 
         `${field} ${show(name)} names a Service of namespace ${show(service.namespace)}, ` +
           `not of the binding's namespace ${show(namespace)}: a binding may only name its own ` +
           `Services (${own}); an administrator can allow other names with ${allowed}`,
+        LIMIT_FLAGS.dnsSuffixes,
       );
     }
     throw fail(
       `${field} ${show(name)} is neither a Service name of namespace ${show(namespace)} ` +
         `(${own}) nor at or below a suffix an administrator allowed with ${allowed}`,
+      LIMIT_FLAGS.dnsSuffixes,
     );
   });
   return sortedUnique(names);
@@ -169,21 +198,27 @@ function serviceName(
 function renderAutoPopulate(value: unknown): boolean {
   if (value === undefined || value === null) return false;
   if (typeof value !== "boolean") {
-    throw new StateError(
-      "RenderFailure",
+    const field = "spec.svid.autoPopulateDNSNames";
+    throw new SvidRefusal(
       Reasons.DNSNameNotAllowed,
-      `spec.svid.autoPopulateDNSNames ${show(value)} must be true or false; ${NO_FLAG}`,
+      { field, value, flag: null },
+      `${field} ${show(value)} must be true or false; ${NO_FLAG}`,
     );
   }
   return value;
 }
 
 function renderFederatesWith(value: unknown, limits: SvidLimits): string[] {
-  const fail = (message: string) =>
-    new StateError("RenderFailure", Reasons.FederationNotAllowed, message);
-  const domains = stringList(value, "spec.svid.federatesWith", MAX_FEDERATES_WITH, fail);
+  const domains = stringList(
+    value,
+    "spec.svid.federatesWith",
+    MAX_FEDERATES_WITH,
+    Reasons.FederationNotAllowed,
+  );
   domains.forEach((td, index) => {
     const field = `spec.svid.federatesWith[${index}]`;
+    const fail = (message: string, flag: string | null = null) =>
+      new SvidRefusal(Reasons.FederationNotAllowed, { field, value: td, flag }, message);
     const problem = trustDomainNameProblem(td);
     if (problem !== undefined) throw fail(`${field} ${show(td)} ${problem}; ${NO_FLAG}`);
     if (!limits.allowedFederatedTrustDomains.includes(td)) {
@@ -192,6 +227,7 @@ function renderFederatesWith(value: unknown, limits: SvidLimits): string[] {
           `administrator can list it in ${LIMIT_FLAGS.federation} (now ${
             noneOr(limits.allowedFederatedTrustDomains)
           })`,
+        LIMIT_FLAGS.federation,
       );
     }
   });

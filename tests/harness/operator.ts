@@ -15,8 +15,8 @@ export const TRUST_DOMAIN = "kleym.sonda.red";
 export type Kubectl = (args: string[], opts?: { stdin?: string }) => Promise<string>;
 
 /** The operator's run flags: permissions, V8 flags and code-cache setting (tools/task_flags.ts). */
-export function operatorPermissions(): string[] {
-  return taskFlagsOf(`${REPO_ROOT}/deno.json`, "operator");
+export function operatorPermissions(root = REPO_ROOT): string[] {
+  return taskFlagsOf(`${root}/deno.json`, "operator");
 }
 
 /**
@@ -214,6 +214,11 @@ export interface OperatorSpawnOptions {
    * bench/v8flags.ts compares flag sets without editing deno.json. Default: the task's.
    */
   v8Flags?: string;
+  /**
+   * The checkout whose main.ts (and deno.json flags) runs. Default: this one. The bench restarts
+   * two checkouts on one converged cluster to compare them under the same load.
+   */
+  root?: string;
 }
 
 /** One operator process (`main.ts` from source, exactly its Deno permissions). */
@@ -249,7 +254,8 @@ export interface OperatorProcess {
 
 export function spawnOperator(opts: OperatorSpawnOptions): OperatorProcess {
   const keepAll = (opts.logs ?? "all") === "all";
-  const perms = operatorPermissions();
+  const root = opts.root ?? REPO_ROOT;
+  const perms = operatorPermissions(root);
   const flags = opts.v8Flags === undefined ? perms : [
     ...perms.filter((f) => !f.startsWith("--v8-flags=")),
     ...(opts.v8Flags ? [`--v8-flags=${opts.v8Flags}`] : []),
@@ -259,7 +265,7 @@ export function spawnOperator(opts: OperatorSpawnOptions): OperatorProcess {
       "run",
       "--quiet",
       ...flags,
-      `${REPO_ROOT}/main.ts`,
+      `${root}/main.ts`,
       `--trust-domain=${TRUST_DOMAIN}`,
       `--kubeconfig=${opts.kubeconfig}`,
       `--metrics-bind-address=${opts.everyInterface ? "" : "127.0.0.1"}:0`,
@@ -270,7 +276,7 @@ export function spawnOperator(opts: OperatorSpawnOptions): OperatorProcess {
         : ["--metrics-secure=false"]),
       ...(opts.args ?? []),
     ],
-    cwd: REPO_ROOT,
+    cwd: root,
     env: { POD_NAME: opts.name, NO_COLOR: "1" },
     stdin: "null",
     stdout: "null",

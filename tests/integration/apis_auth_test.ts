@@ -7,6 +7,7 @@
 import { equal, ok, rejects } from "node:assert/strict";
 import { parse, stringify } from "yaml";
 import { testEnv } from "../harness/env.ts";
+import { pollUntil } from "../harness/poll.ts";
 import { connect } from "../../apis/connect.ts";
 import { ApiError, ConfigError, ConnectionError } from "../../apis/errors.ts";
 import { type KubeObject, ResourceClient, type RestClient } from "../../apis/rest.ts";
@@ -322,5 +323,61 @@ console.log("connected " + v.gitVersion);
       out.success && stdout.startsWith("connected v"),
       `${stdout}${new TextDecoder().decode(out.stderr)}`,
     );
+  });
+});
+
+/** Who the API server says `rest` is (SelfSubjectReview). */
+async function whoAmI(rest: RestClient): Promise<string> {
+  const r = await rest.json({
+    method: "POST",
+    path: "/apis/authentication.k8s.io/v1/selfsubjectreviews",
+    body: JSON.stringify({
+      apiVersion: "authentication.k8s.io/v1",
+      kind: "SelfSubjectReview",
+      metadata: {},
+    }),
+  }) as { status?: { userInfo?: { username?: string } } };
+  return r.status?.userInfo?.username ?? "";
+}
+
+Deno.test("client-certificate files are re-read when they change, without a new connection config", async () => {
+  const env = await testEnv();
+  /** PEMs of a client certificate for `user`, from the run's CA. */
+  const pemsOf = async (user: string) => {
+    const doc = parse(await Deno.readTextFile(await env.userKubeconfig(user))) as {
+      users: { user: Record<string, string> }[];
+    };
+    const u = doc.users[0].user;
+    return { cert: atob(u["client-certificate-data"]), key: atob(u["client-key-data"]) };
+  };
+  await withDir(async (dir) => {
+    const first = await pemsOf("kleym-rotating-first");
+    const second = await pemsOf("kleym-rotating-second");
+    await Deno.writeTextFile(`${dir}/tls.crt`, first.cert);
+    await Deno.writeTextFile(`${dir}/tls.key`, first.key);
+    const path = `${dir}/kubeconfig`;
+    await Deno.writeTextFile(
+      path,
+      kubeconfig(env.server, env.caPem, {
+        "client-certificate": "tls.crt",
+        "client-key": "tls.key",
+      }),
+    );
+    const c = await connect({ kubeconfig: path, env: () => undefined });
+    try {
+      equal(await whoAmI(c.rest), "kleym-rotating-first");
+      // Renewed on disk as a tool would: each file replaced by a rename.
+      for (const [name, text] of [["tls.key", second.key], ["tls.crt", second.cert]]) {
+        await Deno.writeTextFile(`${dir}/${name}.tmp`, text);
+        await Deno.rename(`${dir}/${name}.tmp`, `${dir}/${name}`);
+      }
+      await pollUntil(
+        "the renewed certificate is used",
+        60_000,
+        async () => (await whoAmI(c.rest)) === "kleym-rotating-second",
+      );
+    } finally {
+      c.close();
+    }
   });
 });

@@ -12,6 +12,7 @@
  * - every request the CLI made (all in-process runs, through its request hook) was a GET.
  */
 import assert from "node:assert/strict";
+import { svidLimitsConfig } from "../../cli/inspect_svid.ts";
 import type { RequestInfo } from "../../apis/hooks.ts";
 import { checkedReport, cliPermissions, type CliRun, runCliCaptured } from "../harness/cli.ts";
 import { runCollecting } from "../harness/process.ts";
@@ -120,6 +121,7 @@ Deno.test("kleym CLI: inspect and status against the real controller's output", 
         assert.deepEqual(r.identityConfig, {
           trustDomain: { value: "kleym.sonda.red", source: "binding-status" },
           className: { value: null, source: "binding-status" },
+          svidLimits: svidLimitsConfig({}),
         });
         assert.equal(r.resolvedInput?.pool.apiVersion, "inference.networking.k8s.io/v1");
         assert.deepEqual(r.conditions.map((x) => [x.type, x.status]), [

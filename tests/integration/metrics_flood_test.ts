@@ -131,6 +131,15 @@ Deno.test("a /metrics flood of unknown tokens at --kube-api-qps=5 takes no leade
     stopFlood.abort();
     await Promise.all(flooders);
     await op.stop();
+    // Other tests expect to create kleym-system's Lease themselves (operator_rbac_test.ts).
+    await env.kubectl([
+      "delete",
+      "lease",
+      "kleym-operator",
+      "-n",
+      "kleym-system",
+      "--ignore-not-found",
+    ]);
     admin.close();
     await env.kubectl(["delete", "clusterrolebinding", `kleym-metrics-reader-${ns}`]);
     await Deno.remove(dir, { recursive: true }).catch(() => {});

@@ -7,15 +7,10 @@ import assert from "node:assert/strict";
 import { connect } from "../../apis/connect.ts";
 import { ResourceClient } from "../../apis/rest.ts";
 import type { KubeRequest, Transport } from "../../apis/transport.ts";
-import { RestClient } from "../../apis/rest.ts";
+import { LEASE_DESCRIPTOR, RestClient } from "../../apis/rest.ts";
+import { LEASE_NAME } from "../../flags/operator.ts";
 import { Logger } from "../../observe/log.ts";
-import {
-  LeaderElector,
-  type LeadershipEnd,
-  LEASE_DESCRIPTOR,
-  LEASE_NAME,
-  type LeaseObject,
-} from "../../operator/leader.ts";
+import { LeaderElector, type LeadershipEnd, type LeaseObject } from "../../operator/leader.ts";
 import { testEnv } from "../harness/env.ts";
 import { pollUntil } from "../harness/poll.ts";
 

@@ -32,6 +32,8 @@ import {
   waitReason,
 } from "./reconcile_helpers.ts";
 import type { InferenceIdentityBinding } from "../../generated/kleym.sonda.red/v1alpha1.ts";
+import type { BindingInspectionReport } from "../../cli/report.ts";
+import { checkedReport, runCliCaptured } from "../harness/cli.ts";
 
 const FLAGS = [
   "--max-svid-ttl=1h",
@@ -207,6 +209,32 @@ Deno.test("spec.svid: each field rendered, each refusal fails closed and recover
         await noneOwned(c, ns, r.name);
       });
     }
+
+    await t.step(
+      "kleym inspect shows what each refused binding asked for and which limit refused it",
+      async () => {
+        const flags = { "r-ttl": "--max-svid-ttl", "r-dns-public": "--allowed-dns-suffixes" };
+        for (const [name, flag] of Object.entries(flags)) {
+          const run = await runCliCaptured([
+            "inspect",
+            "binding",
+            name,
+            "-n",
+            ns,
+            "-o",
+            "json",
+            "--kubeconfig",
+            env.kubeconfigPath,
+            // The operator's limits: the CLI cannot see its flags.
+            ...FLAGS,
+          ]);
+          const report = checkedReport<BindingInspectionReport>(run);
+          assert.equal(report.svid?.refusedBy?.flag, flag, name);
+          assert.notEqual(report.svid?.requested, null, name);
+          assert.equal(report.svid?.rendered, null, name);
+        }
+      },
+    );
 
     await t.step(
       "wider flags: refused bindings recover after a restart, except another namespace's Service",

@@ -26,6 +26,7 @@ export function startOperator(
   extra: string[] = [],
   v8Flags?: string,
   secureMetrics?: MetricsScraper,
+  root?: string,
 ): Operator {
   return spawnOperator({
     name: "kleym-resilience",
@@ -35,6 +36,7 @@ export function startOperator(
     logs: "bounded",
     v8Flags,
     secureMetrics,
+    root,
   });
 }
 

@@ -148,3 +148,51 @@ Deno.test("exec plugin failures are one ConfigError naming the plugin and user",
     });
   }
 });
+
+Deno.test("an exec plugin that hangs is stopped after the timeout with one ConfigError line", async (t) => {
+  const v1 = "client.authentication.k8s.io/v1";
+  const cases = {
+    "the plugin itself waits": "exec sleep 3600",
+    // A child left behind holds stdout open: the deadline still ends the wait.
+    "a child it started keeps stdout open":
+      `sleep 3600 &\necho "$!" > "$(dirname "$0")/child"\nwait`,
+  };
+  for (const [name, body] of Object.entries(cases)) {
+    await t.step(name, async () => {
+      await withDir(async (dir) => {
+        const command = `${dir}/hang.sh`;
+        await Deno.writeTextFile(command, `#!/bin/sh\necho "$$" > "${dir}/pid"\n${body}\n`);
+        await Deno.chmod(command, 0o755);
+        const p = execCredentials({ command, apiVersion: v1 }, {
+          owner: 'user "u" in /k',
+          timeoutMs: 300,
+        });
+        await rejects(p.get(), (e: unknown) => {
+          ok(e instanceof ConfigError, String(e));
+          equal(
+            e.message,
+            `exec plugin "${command}" of user "u" in /k did not finish within 0.3s and was stopped: it must print its credential without waiting for input`,
+          );
+          ok(!e.message.includes("\n"));
+          return true;
+        });
+        // The plugin process itself is gone (killed and awaited).
+        const pid = Number((await Deno.readTextFile(`${dir}/pid`)).trim());
+        let alive = true;
+        try {
+          alive = !(await Deno.readTextFile(`/proc/${pid}/stat`)).includes(") Z ");
+        } catch {
+          alive = false;
+        }
+        ok(!alive, `plugin ${pid} still runs`);
+        // The left-behind child of the second case is ours to clean up, by its pid.
+        const child = await Deno.readTextFile(`${dir}/child`).catch(() => "");
+        if (child.trim() !== "") {
+          try {
+            Deno.kill(Number(child.trim()), "SIGKILL");
+          } catch { /* gone */ }
+        }
+      });
+    });
+  }
+});

@@ -1,6 +1,6 @@
 import { deepEqual, equal, rejects } from "node:assert/strict";
 import { FakeClock } from "../../apis/clock.ts";
-import { TokenBucket } from "../../apis/ratelimit.ts";
+import { KeyedBuckets, TokenBucket } from "../../apis/ratelimit.ts";
 
 Deno.test("the token bucket allows a burst, then paces at qps", () => {
   const clock = new FakeClock();
@@ -67,4 +67,19 @@ Deno.test("as a filter (the event spam filter) the bucket never goes into debt",
   equal(bucket.tryTake(), false, "a wall-clock step forward refills nothing");
   clock.advance(20_000);
   equal(bucket.full, true, "refilled to burst: a keyed set may forget it");
+});
+
+Deno.test("keyed buckets filter per key and forget keys that have refilled", () => {
+  const clock = new FakeClock();
+  const buckets = new KeyedBuckets({ qps: 0.1, burst: 1, clock });
+  deepEqual([buckets.tryTake("a"), buckets.tryTake("a"), buckets.tryTake("b")], [
+    true,
+    false,
+    true,
+  ]);
+  buckets.forgetFull();
+  equal(buckets.size, 2, "both still owe a token");
+  clock.advance(10_000);
+  buckets.forgetFull();
+  equal(buckets.size, 0);
 });

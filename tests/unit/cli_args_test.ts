@@ -23,6 +23,7 @@ Deno.test("inspect binding: flags anywhere, short and long forms, defaults", () 
       strict: true,
       trustDomain: undefined,
       className: undefined,
+      svidLimits: {},
     },
   });
   const d = parseArgs([

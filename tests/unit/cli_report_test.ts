@@ -65,19 +65,30 @@ Deno.test("identity config: flag, then binding status, then the default", () => 
   assert.deepEqual(identityConfig(command, reconciled), {
     trustDomain: { value: "td.example", source: "binding-status" },
     className: { value: "c1", source: "binding-status" },
+    svidLimits: DEFAULT_LIMITS,
   });
   assert.deepEqual(
     identityConfig({ ...command, trustDomain: "f.example", className: "" }, reconciled),
     {
       trustDomain: { value: "f.example", source: "flag" },
       className: { value: null, source: "flag" },
+      svidLimits: DEFAULT_LIMITS,
     },
   );
   assert.deepEqual(identityConfig(command, binding(perObjective)), {
     trustDomain: { value: "kleym.sonda.red", source: "default" },
     className: { value: null, source: "default" },
+    svidLimits: DEFAULT_LIMITS,
   });
 });
+
+/** The operator's defaults, as inspect reports them when no limit flag is given. */
+const DEFAULT_LIMITS = {
+  maxSvidTtl: { value: "24h", source: "default" },
+  clusterDomain: { value: "cluster.local", source: "default" },
+  allowedDnsSuffixes: { value: [], source: "default" },
+  allowedFederatedTrustDomains: { value: [], source: "default" },
+};
 
 Deno.test("inspect: an unreconciled binding renders with the default and says so", () => {
   const r = inspect(binding(perObjective));

@@ -89,3 +89,12 @@ Deno.test("the operator's args are read with its own table: forms, variables, un
     assert.equal(d.className, "spire-a");
   });
 });
+
+Deno.test("the CLI reads the operator's flags and Lease from shared modules, never operator/", () => {
+  const dir = new URL("../../cli/", import.meta.url);
+  for (const entry of Deno.readDirSync(dir)) {
+    if (!entry.name.endsWith(".ts")) continue;
+    const text = Deno.readTextFileSync(new URL(entry.name, dir));
+    assert.doesNotMatch(text, /from "\.\.\/operator\//, `cli/${entry.name}`);
+  }
+});

@@ -4,7 +4,7 @@
 
 import assert from "node:assert/strict";
 import { renderBinding } from "../../reconcile/render.ts";
-import { renderSvid, requestedSvid } from "../../reconcile/svid.ts";
+import { renderSvid, requestedSvid, SvidRefusal } from "../../reconcile/svid.ts";
 import {
   DEFAULT_SVID_LIMITS,
   formatSvidDuration,
@@ -16,7 +16,7 @@ import {
   type SvidLimits,
 } from "../../reconcile/svid_limits.ts";
 import type { ResolvedInputs } from "../../reconcile/types.ts";
-import { assertStateError } from "./reconcile_helpers.ts";
+import { assertStateError, catchStateError } from "./reconcile_helpers.ts";
 
 const NS = "team-a";
 const limits = (over: Partial<SvidLimits> = {}): SvidLimits => ({
@@ -310,4 +310,31 @@ Deno.test("limit flag values: parsed, or a problem in words", async (t) => {
     assert.ok("problem" in parseFederatedTrustDomains("spiffe://a.example"));
     assert.ok("problem" in parseFederatedTrustDomains("a.example,a.example"));
   });
+});
+
+Deno.test("a refusal carries field, value and the flag that would allow it (null: none would)", () => {
+  const cases: [unknown, SvidLimits, string, unknown, string | null][] = [
+    [{ x509TTL: "25h" }, limits(), "spec.svid.x509TTL", "25h", "--max-svid-ttl"],
+    [{ x509TTL: "1d" }, limits(), "spec.svid.x509TTL", "1d", null],
+    [
+      { dnsNames: ["a.b.svc"] },
+      limits(),
+      "spec.svid.dnsNames[0]",
+      "a.b.svc",
+      "--allowed-dns-suffixes",
+    ],
+    [{ dnsNames: ["A"] }, limits(), "spec.svid.dnsNames[0]", "A", null],
+    [
+      { federatesWith: ["x.example"] },
+      limits(),
+      "spec.svid.federatesWith[0]",
+      "x.example",
+      "--allowed-federated-trust-domains",
+    ],
+  ];
+  for (const [svid, lim, field, value, flag] of cases) {
+    const error = catchStateError(() => renderSvid(svid, NS, lim));
+    assert.ok(error instanceof SvidRefusal, JSON.stringify(svid));
+    assert.deepEqual([error.field, error.value, error.flag], [field, value, flag]);
+  }
 });

@@ -1,0 +1,131 @@
+/**
+ * The configured CA is the only trust root (docs/contract.md#connection). A loopback TLS proxy in
+ * front of the API server presents a certificate from a second CA that the processes trust through
+ * `DENO_CERT` (as they would trust a public CA). With a kubeconfig naming the API server's own CA,
+ * the operator and the CLI — each a process with exactly its permissions — refuse the proxy with
+ * one clear line; with a kubeconfig naming the proxy's CA they connect through it.
+ */
+import assert from "node:assert/strict";
+import { REPO_ROOT } from "../harness/controlplane.ts";
+import { cliPermissions } from "../harness/cli.ts";
+import { testEnv } from "../harness/env.ts";
+import { applyDeploy, operatorMainArgs, tokenKubeconfig } from "../harness/operator.ts";
+import { pollUntil } from "../harness/poll.ts";
+import { createPki } from "../harness/pki.ts";
+import { type Collected, runCollecting, spawnCollecting } from "../harness/process.ts";
+import { startTlsProxy } from "../harness/tls_proxy.ts";
+
+const REFUSAL =
+  /failed TLS verification \(invalid peer certificate: UnknownIssuer\): the kubeconfig's certificate-authority does not match the server's certificate/;
+
+Deno.test("a CA the process trusts by DENO_CERT but the kubeconfig does not name is refused by the operator and the CLI; the named CA connects", async (t) => {
+  const env = await testEnv();
+  await applyDeploy(env.kubectl);
+  const dir = await Deno.makeTempDir({ prefix: "kleym-trust-" });
+  const other = await createPki(`${dir}/other-ca`);
+  const otherCa = await Deno.readTextFile(other.caCert);
+  const api = new URL(env.server);
+  const proxy = startTlsProxy({
+    cert: await Deno.readTextFile(other.serverCert),
+    key: await Deno.readTextFile(other.serverKey),
+    upstream: { hostname: api.hostname, port: Number(api.port), caPem: env.caPem },
+  });
+  // The operator's token for the operator; a cluster-wide reader's for the CLI.
+  await env.kubectl(["create", "serviceaccount", "trust-reader", "-n", "kleym-system"]);
+  await env.kubectl([
+    "create",
+    "clusterrolebinding",
+    "kleym-trust-reader",
+    "--clusterrole=view",
+    "--serviceaccount=kleym-system:trust-reader",
+  ]);
+  const token = async (sa: string) =>
+    (await env.kubectl(["create", "token", sa, "-n", "kleym-system"])).trim();
+  const write = async (name: string, text: string) => {
+    await Deno.writeTextFile(`${dir}/${name}`, text);
+    return `${dir}/${name}`;
+  };
+  const operatorToken = await token("kleym");
+  const readerToken = await token("trust-reader");
+  // DENO_CERT: the proxy's CA is trusted process-wide, as a public CA would be.
+  const processEnv = { DENO_CERT: other.caCert, HOME: "/nonexistent", KUBECONFIG: "" };
+  const run = (args: string[]): Promise<Collected> =>
+    runCollecting(Deno.execPath(), args, { cwd: REPO_ROOT, env: processEnv });
+  const cli = (kubeconfig: string) =>
+    run([
+      "run",
+      "--quiet",
+      ...cliPermissions(),
+      "cli/main.ts",
+      "status",
+      `--kubeconfig=${kubeconfig}`,
+      "--timeout=20s",
+    ]);
+  try {
+    await t.step("premise: with DENO_CERT, fetch's caCerts would accept the proxy", async () => {
+      const probe = await run([
+        "eval",
+        `const c = Deno.createHttpClient({ caCerts: [${JSON.stringify(env.caPem)}] });` +
+        `const r = await fetch("${proxy.url}/version", { client: c }); console.log(r.status);`,
+      ]);
+      assert.equal(probe.code, 0, probe.stderr);
+      assert.equal(probe.stdout.trim(), "200");
+    });
+
+    const wrong = {
+      operator: await write("wrong-operator", tokenKubeconfig(proxy.url, operatorToken, env.caPem)),
+      cli: await write("wrong-cli", tokenKubeconfig(proxy.url, readerToken, env.caPem)),
+    };
+    await t.step("the operator refuses with one line and exits 1", async () => {
+      const op = await run(operatorMainArgs(wrong.operator, ["--startup-timeout=2s"]));
+      assert.equal(op.code, 1, op.stderr);
+      assert.doesNotMatch(op.stderr, /\n\s+at /, "no stack trace");
+      const errors = op.stderr.split("\n").filter((l) => l.includes('"level":"error"'));
+      assert.equal(errors.length, 1, op.stderr);
+      assert.match(JSON.parse(errors[0]).msg, REFUSAL);
+      assert.doesNotMatch(op.stderr, /caches synced/);
+    });
+    await t.step("the CLI refuses with one line and exits 4", async () => {
+      const r = await cli(wrong.cli);
+      assert.equal(r.code, 4, r.stderr);
+      assert.equal(r.stdout, "");
+      const lines = r.stderr.split("\n").filter((l) => l !== "");
+      assert.equal(lines.length, 1, r.stderr);
+      assert.match(lines[0], /^kleym: /);
+      assert.match(lines[0], REFUSAL);
+    });
+
+    const right = {
+      operator: await write("right-operator", tokenKubeconfig(proxy.url, operatorToken, otherCa)),
+      cli: await write("right-cli", tokenKubeconfig(proxy.url, readerToken, otherCa)),
+    };
+    await t.step("with the proxy's CA in the kubeconfig, the CLI reports", async () => {
+      const r = await cli(right.cli);
+      assert.ok(r.code === 0 || r.code === 2, `exit ${r.code}: ${r.stderr}`);
+      assert.notEqual(r.stdout, "");
+    });
+    await t.step("with the proxy's CA in the kubeconfig, the operator syncs", async () => {
+      const op = spawnCollecting(Deno.execPath(), operatorMainArgs(right.operator), {
+        cwd: REPO_ROOT,
+        env: processEnv,
+      });
+      try {
+        await pollUntil(
+          "caches synced through the proxy",
+          60_000,
+          () => op.stderr().includes('"msg":"caches synced"'),
+          { exited: op.done },
+        );
+      } finally {
+        op.child.kill("SIGTERM");
+        const end = await op.done;
+        assert.equal(end.code, 0, end.stderr);
+      }
+    });
+  } finally {
+    await proxy.close();
+    await env.kubectl(["delete", "clusterrolebinding", "kleym-trust-reader"]);
+    await env.kubectl(["delete", "serviceaccount", "trust-reader", "-n", "kleym-system"]);
+    await Deno.remove(dir, { recursive: true });
+  }
+});
