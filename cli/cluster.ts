@@ -245,6 +245,10 @@ export async function gatherInspect(
     const read = await optionalList(() => reader.list(clusterSPIFFEIDResource));
     if (read.state !== "not-served") clusterSPIFFEIDs = read;
   }
+  // Its neighbours, for the duplicate-ID and overlap findings (cli/exclusivity.ts).
+  const namespaceBindings = await optionalList(() =>
+    reader.list(inferenceIdentityBindingResource, { namespace })
+  );
   return buildInspectionReport({
     now: now(),
     command,
@@ -255,6 +259,7 @@ export async function gatherInspect(
     pods,
     cluster,
     clusterSPIFFEIDs,
+    namespaceBindings: namespaceBindings.state === "not-served" ? undefined : namespaceBindings,
   });
 }
 

@@ -54,6 +54,7 @@ import { ResourceClient, RestClient } from "../apis/rest.ts";
 import { type Clock, delay, realClock } from "../apis/clock.ts";
 import { errorText, type Logger } from "../observe/log.ts";
 import type { Metrics } from "../observe/metrics.ts";
+import type { IdentityOverlapMode } from "../reconcile/collision.ts";
 import type { OperatorConfig } from "./config.ts";
 import { CertificateError } from "./certs.ts";
 import { BindError, serveEndpoints } from "./http.ts";
@@ -84,6 +85,8 @@ export interface ControllerParams {
   syncPeriodMs?: number;
   /** `--spire-stats-interval`: figures-only status writes at most once per this per binding. */
   spireStatsIntervalMs?: number;
+  /** `--identity-overlap` (docs/contract.md#overlap). */
+  identityOverlap?: IdentityOverlapMode;
   /** Where planned events go (the process's EventRecorder). */
   events: EventSink;
 }
@@ -340,6 +343,7 @@ export async function runOperator(deps: OperatorDeps, signal: AbortSignal): Prom
       concurrency: config.concurrency,
       syncPeriodMs: config.syncPeriodMs,
       spireStatsIntervalMs: config.spireStatsIntervalMs,
+      identityOverlap: config.identityOverlap,
       events: recorder,
     });
     return await operate(deps, controller, connection, caches, signal);
