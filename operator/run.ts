@@ -47,14 +47,13 @@ import type { ConnectionConfig } from "../apis/transport.ts";
 import { describeAccessFailure, serverIdentity } from "../apis/diagnose.ts";
 import { ConfigError, ConnectionError } from "../apis/errors.ts";
 import { apiEventWriter } from "../apis/event_writer.ts";
-import { EventRecorder, type EventSink } from "../apis/events.ts";
+import { EventRecorder } from "../apis/events.ts";
 import type { RequestInfo } from "../apis/hooks.ts";
 import type { ThrottleInfo } from "../apis/retry.ts";
 import { ResourceClient, RestClient } from "../apis/rest.ts";
 import { type Clock, delay, realClock } from "../apis/clock.ts";
 import { errorText, type Logger } from "../observe/log.ts";
 import type { Metrics } from "../observe/metrics.ts";
-import type { IdentityOverlapMode } from "../reconcile/collision.ts";
 import type { OperatorConfig } from "./config.ts";
 import { CertificateError } from "./certs.ts";
 import { BindError, serveEndpoints } from "./http.ts";
@@ -62,7 +61,7 @@ import { apiReviewer, DelegatedAuth } from "./metricsauth.ts";
 import { LEASE_DESCRIPTOR } from "../apis/resource.ts";
 import { LeaderElector, LEASE_BUDGET, type LeaseObject } from "./leader.ts";
 import { REVIEW_BUDGET } from "./review_limit.ts";
-import type { SvidLimits } from "../reconcile/svid_limits.ts";
+import type { ControllerOptions } from "../reconcile/controller.ts";
 
 /** What the operator needs of the controller (reconcile/controller.ts implements it). */
 export interface OperatorController {
@@ -73,23 +72,11 @@ export interface OperatorController {
   run(signal: AbortSignal): Promise<void>;
 }
 
-export interface ControllerParams {
-  rest: RestClient;
-  trustDomain: string;
-  className?: string;
-  /** `--max-svid-ttl`, `--cluster-domain`, `--allowed-*` (reconcile/svid_limits.ts). */
-  svidLimits?: SvidLimits;
-  logger: Logger;
-  metrics: Metrics;
-  concurrency?: number;
-  syncPeriodMs?: number;
-  /** `--spire-stats-interval`: figures-only status writes at most once per this per binding. */
-  spireStatsIntervalMs?: number;
-  /** `--identity-overlap` (docs/contract.md#overlap). */
-  identityOverlap?: IdentityOverlapMode;
-  /** Where planned events go (the process's EventRecorder). */
-  events: EventSink;
-}
+/**
+ * What the operator passes to its controller: the controller's own options (one definition,
+ * reconcile/controller.ts) but the ones only tests inject.
+ */
+export type ControllerParams = Omit<ControllerOptions, "crdRetryMs" | "watchIdleMs" | "clock">;
 
 export interface OperatorDeps {
   config: OperatorConfig;

@@ -76,7 +76,7 @@ export interface ControllerOptions {
   syncPeriodMs?: number;
   /** Figures-only status writes at most once per this many ms per binding (`--spire-stats-interval`). */
   spireStatsIntervalMs?: number;
-  /** `--identity-overlap` (docs/contract.md#overlap); default warn. */
+  /** `--identity-overlap` (docs/contract.md#overlap); default: the flag's. */
   identityOverlap?: IdentityOverlapMode;
   /** Reopen a watch that delivers nothing for this long (apis/idle.ts; default 150 s). */
   watchIdleMs?: number;

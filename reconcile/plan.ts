@@ -289,7 +289,10 @@ function planFull(input: PlanInput): Plan {
  */
 function overlapWarning(input: PlanInput): string | undefined {
   const verdict = input.exclusivity ?? NO_PEERS;
-  if ((input.identityOverlap ?? "warn") !== "warn" || verdict.overlap.length === 0) {
+  if (
+    (input.identityOverlap ?? OPERATOR_FLAGS.identityOverlap.default) !== "warn" ||
+    verdict.overlap.length === 0
+  ) {
     return undefined;
   }
   return `${overlapMessage(verdict.serviceAccount, verdict.overlap)}; ` +
