@@ -150,8 +150,31 @@ async function required<T>(what: string, read: () => Promise<T>): Promise<T> {
   }
 }
 
-function forbidden(err: unknown): string | undefined {
-  return err instanceof ApiError && err.isForbidden() ? err.message : undefined;
+/** `read()`, or what RBAC refused (a 403); anything else is thrown on. */
+async function unlessForbidden<T>(
+  read: () => Promise<T>,
+): Promise<T | { state: "forbidden"; message: string }> {
+  try {
+    return await read();
+  } catch (err) {
+    if (err instanceof ApiError && err.isForbidden()) {
+      return { state: "forbidden", message: err.message };
+    }
+    throw err;
+  }
+}
+
+/** One object by name: found, absent, or forbidden. */
+function readObject(
+  reader: ClusterReader,
+  desc: ResourceDescriptor,
+  name: string,
+  namespace?: string,
+): Promise<ObjectRead> {
+  return unlessForbidden(async () => {
+    const object = await reader.get(desc, name, namespace);
+    return object === undefined ? { state: "absent" } : { state: "found", object };
+  });
 }
 
 function labelSelector(labels: Readonly<Record<string, string>>): string {
@@ -173,18 +196,9 @@ export async function gatherInspect(
     : undefined;
   const fetched: FetchedRefs = { pools: {}, objectives: {} };
   const nothing = { state: "skipped" } as const;
-  if (binding === undefined) {
-    return buildInspectionReport({
-      now: now(),
-      command,
-      served,
-      binding,
-      fetched,
-      outcome: null,
-      pods: nothing,
-      cluster: nothing,
-    });
-  }
+  const report = (read: Omit<InspectInput, "now" | "command" | "served" | "binding" | "fetched">) =>
+    buildInspectionReport({ now: now(), command, served, binding, fetched, ...read });
+  if (binding === undefined) return report({ outcome: null, pods: nothing, cluster: nothing });
 
   const refs = refsToFetch(binding);
   if (refs.pool !== undefined) {
@@ -217,26 +231,15 @@ export async function gatherInspect(
   let pods: PodsRead = nothing;
   let cluster: ClusterObjectRead = nothing;
   if (outcome.ok) {
-    try {
+    pods = await unlessForbidden(async () => {
       const items = await reader.list(PODS, {
         namespace,
         labelSelector: labelSelector(outcome.identity.podLabels),
       });
-      pods = { state: "read", items: items.map(decodePod) };
-    } catch (err) {
-      const message = forbidden(err);
-      if (message === undefined) throw err;
-      pods = { state: "forbidden", message };
-    }
+      return { state: "read", items: items.map(decodePod) } as const;
+    });
     if (served.clusterSPIFFEID) {
-      try {
-        const object = await reader.get(clusterSPIFFEIDResource, outcome.identity.name);
-        cluster = object === undefined ? { state: "absent" } : { state: "found", object };
-      } catch (err) {
-        const message = forbidden(err);
-        if (message === undefined) throw err;
-        cluster = { state: "forbidden", message };
-      }
+      cluster = await readObject(reader, clusterSPIFFEIDResource, outcome.identity.name);
     }
   }
   // Only to name the object that masks the binding's entries (cli/spire.ts).
@@ -245,29 +248,21 @@ export async function gatherInspect(
     const read = await optionalList(() => reader.list(clusterSPIFFEIDResource));
     if (read.state !== "not-served") clusterSPIFFEIDs = read;
   }
-  return buildInspectionReport({
-    now: now(),
-    command,
-    served,
-    binding,
-    fetched,
+  // Its neighbours, for the duplicate-ID and overlap findings (cli/exclusivity.ts).
+  const namespaceBindings = await optionalList(() =>
+    reader.list(inferenceIdentityBindingResource, { namespace })
+  );
+  return report({
     outcome,
     pods,
     cluster,
     clusterSPIFFEIDs,
+    namespaceBindings: namespaceBindings.state === "not-served" ? undefined : namespaceBindings,
   });
 }
 
-async function optionalList(
-  read: () => Promise<unknown[]>,
-): Promise<ListRead> {
-  try {
-    return { state: "listed", items: await read() };
-  } catch (err) {
-    const message = forbidden(err);
-    if (message === undefined) throw err;
-    return { state: "forbidden", message };
-  }
+function optionalList(read: () => Promise<unknown[]>): Promise<ListRead> {
+  return unlessForbidden(async () => ({ state: "listed", items: await read() }) as const);
 }
 
 export async function gatherStatus(
@@ -287,19 +282,12 @@ export async function gatherStatus(
   const deployments = await optionalList(() =>
     reader.list(DEPLOYMENTS, { labelSelector: OPERATOR_LABEL_SELECTOR })
   );
-  let lease: ObjectRead;
-  try {
-    const object = await reader.get(
-      LEASE_DESCRIPTOR,
-      OPERATOR_LEASE.name,
-      OPERATOR_LEASE.namespace,
-    );
-    lease = object === undefined ? { state: "absent" } : { state: "found", object };
-  } catch (err) {
-    const message = forbidden(err);
-    if (message === undefined) throw err;
-    lease = { state: "forbidden", message };
-  }
+  const lease = await readObject(
+    reader,
+    LEASE_DESCRIPTOR,
+    OPERATOR_LEASE.name,
+    OPERATOR_LEASE.namespace,
+  );
   return buildStatusReport({
     now: now(),
     served,

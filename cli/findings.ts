@@ -6,6 +6,7 @@
  * recomputed: the CLI sees one binding, the operator sees the namespace.
  */
 import { decodeConditions, findCondition } from "../reconcile/conditions.ts";
+import { parseConflictPeers } from "../reconcile/conflict_messages.ts";
 import type { StateError } from "../reconcile/errors.ts";
 import { asRecord, isRecord } from "../reconcile/json.ts";
 import { BINDING_API_VERSION, BINDING_KIND } from "../reconcile/types.ts";
@@ -24,12 +25,12 @@ export function bindingMeta(binding: unknown): { namespace: string; name: string
   };
 }
 
-const COLLISION = /^identity collision with bindings (.+?): /;
-
-/** The peers named in a Conflict message (SPEC 5's machine-parseable form); [] otherwise. */
+/**
+ * The peers named in a Conflict message (docs/contract.md#exclusivity: any of the three
+ * machine-parseable forms, read with the operator's own parsers); [] otherwise.
+ */
 export function collisionPeers(message: string): string[] {
-  const m = COLLISION.exec(message);
-  return m ? m[1].split(", ").filter((p) => p !== "") : [];
+  return parseConflictPeers(message);
 }
 
 export type Health = "ok" | "warning" | "error";

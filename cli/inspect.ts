@@ -18,6 +18,7 @@ import {
   renderFinding,
   staleReadyFinding,
 } from "./findings.ts";
+import { exclusivityFindings } from "./exclusivity.ts";
 import { matchPods, type PodView } from "./matching.ts";
 import {
   decodeSpireFigures,
@@ -115,6 +116,14 @@ export interface InspectInput {
    * object); absent: not read.
    */
   clusterSPIFFEIDs?: { state: "listed"; items: unknown[] } | { state: "forbidden" };
+  /**
+   * The bindings of the binding's namespace, for the duplicate-ID and overlap findings
+   * (exclusivity.ts); absent: not read.
+   */
+  namespaceBindings?: { state: "listed"; items: unknown[] } | {
+    state: "forbidden";
+    message: string;
+  };
 }
 
 /** Whether `gatherInspect` must list ClusterSPIFFEIDs: SPIRE reports masked entries. */
@@ -148,6 +157,19 @@ export function buildInspectionReport(input: InspectInput): BindingInspectionRep
   }
 
   findings.push(...bindingHealthFindings(binding));
+  const peers = input.namespaceBindings;
+  if (peers?.state === "listed") {
+    findings.push(...exclusivityFindings(peers.items, command));
+  } else if (peers?.state === "forbidden") {
+    findings.push({
+      id: "rbac-limited",
+      severity: "warning",
+      reason: "Forbidden",
+      message: `cannot list the InferenceIdentityBindings of namespace ${command.namespace}, so ` +
+        `duplicate SPIFFE IDs and overlaps are not checked: ${peers.message}`,
+      affectedRefs: [ref],
+    });
+  }
   if (config.trustDomain.source === "default") {
     findings.push({
       id: "identity-config-undiscovered",

@@ -25,6 +25,8 @@ export const FINDING_IDS = [
   "unsafe-selector",
   "render-failure",
   "kleym-collision",
+  "duplicate-spiffe-id",
+  "identity-overlap",
   "zero-matched-pods",
   "identity-config-undiscovered",
   "rbac-limited",

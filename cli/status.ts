@@ -16,6 +16,7 @@ import { OPERATOR_FLAG_LIST, OPERATOR_FLAGS } from "../flags/operator.ts";
 import { type Flag, given, type RawFlags, readFlags } from "../flags/parse.ts";
 import { crossCheckBindings, type CrossCheckInput } from "./crosscheck.ts";
 import { bindingHealth, bindingHealthFindings } from "./findings.ts";
+import { exclusivityFindings } from "./exclusivity.ts";
 import { decodeSpireFigures, maskersIn, spireFindings, spireTotals } from "./spire.ts";
 import { type ObjectRead, operatorHealth } from "./operator_health.ts";
 import {
@@ -293,6 +294,8 @@ export function buildStatusReport(input: StatusInput): KleymStatusReport {
         }));
       }
     }
+    // Duplicates and overlaps among what is registered (exclusivity.ts).
+    findings.push(...exclusivityFindings(bindings));
     spire = spireTotals(bindings);
     if (input.crossCheck) findings.push(...crossCheckBindings(bindings, input.crossCheck));
   }

@@ -7,6 +7,7 @@
  * Add a flag here (your own entry, at the end of its group), then its field in operator/config.ts.
  */
 import { LOG_LEVELS } from "../observe/log.ts";
+import { IDENTITY_OVERLAP_MODES } from "../reconcile/collision.ts";
 import type { Flag } from "./parse.ts";
 import {
   actionFlag,
@@ -196,6 +197,17 @@ export const OPERATOR_FLAGS = {
     help: "how long start-up waits for a reachable API server that accepts the credentials " +
       "before it exits 1",
     default: 60_000,
+  }),
+  identityOverlap: choiceFlag({
+    name: "identity-overlap",
+    env: "KLEYM_IDENTITY_OVERLAP",
+    value: "mode",
+    help: "two bindings whose selections can pick one container under different SPIFFE IDs " +
+      "(docs/contract.md#overlap): warn (both stay Ready, a Warning event, the " +
+      "kleym_identity_overlaps gauge) or refuse (Conflict, their ClusterSPIFFEIDs removed)",
+    choices: IDENTITY_OVERLAP_MODES,
+    default: "warn",
+    listed: ",",
   }),
   ...SVID_LIMIT_FLAGS,
   metricsSecure: boolFlag({

@@ -45,6 +45,13 @@ export class Metrics {
       ["condition", "reason", "mode"],
     ),
   );
+  readonly identityOverlaps: Gauge = this.registry.register(
+    new Gauge(
+      "kleym_identity_overlaps",
+      "InferenceIdentityBindings whose selection overlaps another binding's with a different SPIFFE ID (docs/contract.md#overlap).",
+      [],
+    ),
+  );
   readonly reconcileDuration: Histogram = this.registry.register(
     new Histogram(
       "kleym_reconcile_duration_seconds",

@@ -29,6 +29,7 @@ import {
 } from "../flags/parse.ts";
 import { type BindAddress, formatDuration } from "../flags/values.ts";
 import type { SvidLimits } from "../reconcile/svid_limits.ts";
+import type { IdentityOverlapMode } from "../reconcile/collision.ts";
 
 export type { Env } from "../flags/parse.ts";
 export type { BindAddress } from "../flags/values.ts";
@@ -73,6 +74,8 @@ export interface OperatorConfig {
   metricsCert?: { dir: string; certName: string; keyName: string };
   /** `--max-svid-ttl`, `--cluster-domain`, `--allowed-*`: what `spec.svid` may ask for. */
   svidLimits: SvidLimits;
+  /** `--identity-overlap`: what an overlap does (docs/contract.md#overlap). */
+  identityOverlap: IdentityOverlapMode;
 }
 
 export type ParseResult =
@@ -132,6 +135,7 @@ function build(raw: RawFlags, env: Env, defaults: ParseDefaults): OperatorConfig
     startupTimeoutMs,
     ...metricsTls(raw),
     svidLimits: svidLimits(raw, env, trustDomain),
+    identityOverlap: valueOf(F.identityOverlap, raw, env),
   };
 }
 

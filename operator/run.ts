@@ -47,7 +47,7 @@ import type { ConnectionConfig } from "../apis/transport.ts";
 import { describeAccessFailure, serverIdentity } from "../apis/diagnose.ts";
 import { ConfigError, ConnectionError } from "../apis/errors.ts";
 import { apiEventWriter } from "../apis/event_writer.ts";
-import { EventRecorder, type EventSink } from "../apis/events.ts";
+import { EventRecorder } from "../apis/events.ts";
 import type { RequestInfo } from "../apis/hooks.ts";
 import type { ThrottleInfo } from "../apis/retry.ts";
 import { ResourceClient, RestClient } from "../apis/rest.ts";
@@ -61,7 +61,7 @@ import { apiReviewer, DelegatedAuth } from "./metricsauth.ts";
 import { LEASE_DESCRIPTOR } from "../apis/resource.ts";
 import { LeaderElector, LEASE_BUDGET, type LeaseObject } from "./leader.ts";
 import { REVIEW_BUDGET } from "./review_limit.ts";
-import type { SvidLimits } from "../reconcile/svid_limits.ts";
+import type { ControllerOptions } from "../reconcile/controller.ts";
 
 /** What the operator needs of the controller (reconcile/controller.ts implements it). */
 export interface OperatorController {
@@ -72,21 +72,11 @@ export interface OperatorController {
   run(signal: AbortSignal): Promise<void>;
 }
 
-export interface ControllerParams {
-  rest: RestClient;
-  trustDomain: string;
-  className?: string;
-  /** `--max-svid-ttl`, `--cluster-domain`, `--allowed-*` (reconcile/svid_limits.ts). */
-  svidLimits?: SvidLimits;
-  logger: Logger;
-  metrics: Metrics;
-  concurrency?: number;
-  syncPeriodMs?: number;
-  /** `--spire-stats-interval`: figures-only status writes at most once per this per binding. */
-  spireStatsIntervalMs?: number;
-  /** Where planned events go (the process's EventRecorder). */
-  events: EventSink;
-}
+/**
+ * What the operator passes to its controller: the controller's own options (one definition,
+ * reconcile/controller.ts) but the ones only tests inject.
+ */
+export type ControllerParams = Omit<ControllerOptions, "crdRetryMs" | "watchIdleMs" | "clock">;
 
 export interface OperatorDeps {
   config: OperatorConfig;
@@ -340,6 +330,7 @@ export async function runOperator(deps: OperatorDeps, signal: AbortSignal): Prom
       concurrency: config.concurrency,
       syncPeriodMs: config.syncPeriodMs,
       spireStatsIntervalMs: config.spireStatsIntervalMs,
+      identityOverlap: config.identityOverlap,
       events: recorder,
     });
     return await operate(deps, controller, connection, caches, signal);

@@ -1,58 +1,99 @@
 /**
- * Identity collisions between PerObjective bindings (SPEC 5).
+ * Exclusivity rules (docs/contract.md#exclusivity), pure: no I/O, no state. The operator's engine
+ * (exclusivity.ts) finds candidates through its indexes and decides with these functions; the CLI
+ * (cli/exclusivity.ts) and the tests call the same functions over plain lists.
  *
- * Two PerObjective bindings in one namespace collide when they render the same normalised pod
- * selector and the same final workload selector set: SPIRE could not tell their workloads apart.
+ * Who takes part: bindings that render (`renderBinding` ok) and are not being deleted. A binding
+ * that fails for its own reason reports that reason and drags nobody into Conflict. Taking part
+ * depends only on each binding's rendering, never on another rule's outcome, so every member of
+ * a group computes the same group (no order dependence, no oscillation).
  *
- * Who takes part: only PerObjective bindings that render successfully (`renderBinding` returns
- * ok) and are not being deleted. A binding that fails for its own reason reports that reason and
- * does not drag its would-be peers into Conflict; it joins the collision once it renders.
- * Participation does not depend on cluster state beyond the rendering inputs (for example, a
- * foreign object holding a binding's ClusterSPIFFEID name does not take it out of a collision),
- * so every member of a group computes the same group.
+ * The three rules, in precedence order (a binding reports the first that applies to it):
+ * - 5.1 `collides` (docs/contract.md#same-selection): two PerObjective bindings with the same
+ *   normalised pod selector and the same selector set (`collisionFingerprint`), the seed's rule.
+ * - 5.2 `duplicates` (docs/contract.md#duplicate-id): the same SPIFFE ID with a different
+ *   selection. "Selection" is the whole rendered ClusterSPIFFEID spec minus `spiffeIDTemplate`
+ *   and `hint` (`selectionKey`): selectors, pod and namespace selectors, class name and whatever
+ *   else the rendering carries (spec.svid's fields), so a new rendered field is compared without
+ *   a list to keep. `hint` is left out: it names the binding, so twins would never be equal.
+ * - 5.3 `overlapWitness` (docs/contract.md#overlap): different SPIFFE IDs, the same service
+ *   account, pod selectors that one pod can satisfy together (no label key required with two
+ *   values), containers that meet (same containerName, or either binding PoolOnly). The witness
+ *   is a label set and container that match both: the union of the two label maps.
  *
- * API:
- * - `collisionFingerprint(namespace, podLabels, selectors): string`
- * - `collisionCandidate(binding, outcome): CollisionCandidate | undefined`
- * - `collisionPeers(self, candidates): string[]` — sorted names of the others in self's group
- * - `groupCollisions(candidates): CollisionGroup[]` — every group of two or more
- * - `collisionMessage(peers)`, `collisionError(peers)` — the exact Conflict message / StateError
- * - `collisionResolvedEvents(previous, next)` — Normal `IdentityCollisionResolved` on leaving one
- *
- * The edge computes candidates for the PerObjective bindings of a namespace (resolve, render,
- * `collisionCandidate`) and passes them to `planReconcile`. When any binding in a namespace
- * changes or goes away, its former peers must be re-reconciled so they recover on their own.
+ * API: `Participant`, `participant(binding, outcome)`, `participantFromSpec(...)`,
+ * `collisionFingerprint`, `selectionKey`, `collides`, `duplicates`, `overlapWitness`,
+ * `verdictAmong(self, others)` (brute force over a list: the CLI and the tests), `Verdict`.
  */
-
-import { Reasons, StateError } from "./errors.ts";
-import { bindingKey } from "./bindings.ts";
-import { findCondition } from "./conditions.ts";
 import { compareCodeUnits } from "../apis/compare.ts";
+import { bindingKey } from "./bindings.ts";
+import { isRecord } from "./json.ts";
 import type { RenderOutcome } from "./render.ts";
-import type {
-  BindingCondition,
-  BindingInput,
-  BindingStatus,
-  LabelMap,
-  PlannedEvent,
-} from "./types.ts";
+import type { BindingInput, BindingMode, LabelMap } from "./types.ts";
 
-export interface CollisionCandidate {
+export {
+  collisionError,
+  collisionMessage,
+  duplicateError,
+  duplicateMessage,
+  overlapError,
+  overlapMessage,
+  parseCollisionMessage,
+  parseDuplicateMessage,
+  parseOverlapMessage,
+} from "./conflict_messages.ts";
+
+/** `--identity-overlap` (docs/contract.md#overlap): what an overlap does; `warn` by default. */
+export const IDENTITY_OVERLAP_MODES = ["warn", "refuse"] as const;
+export type IdentityOverlapMode = typeof IDENTITY_OVERLAP_MODES[number];
+
+/** What a rendering binding contributes to the exclusivity rules. */
+export interface Participant {
   readonly namespace: string;
   readonly name: string;
-  readonly fingerprint: string;
+  readonly mode: BindingMode;
+  readonly spiffeID: string;
+  readonly serviceAccount: string;
+  /** PerObjective: the containerName; PoolOnly: undefined (every container of the pod). */
+  readonly container?: string;
+  /** The pod selector's labels (podSelector.matchLabels). */
+  readonly podLabels: LabelMap;
+  /** 5.1 key: PerObjective only. */
+  readonly collisionKey?: string;
+  /** 5.2 key: the rendered spec minus the SPIFFE ID and hint. */
+  readonly selectionKey: string;
 }
 
-export interface CollisionGroup {
-  readonly namespace: string;
-  readonly fingerprint: string;
-  /** Binding names, sorted. */
-  readonly members: readonly string[];
+/** A peer of 5.3 and the witness: a pod with these labels, this container, matches both. */
+export interface OverlapPeer {
+  readonly name: string;
+  readonly labels: LabelMap;
+  /** undefined: any container (both bindings PoolOnly). */
+  readonly container?: string;
 }
+
+/** Every rule's peers for one participant (names sorted in code-unit order). */
+export interface Verdict {
+  readonly collision: readonly string[];
+  /** The SPIFFE ID and the peers that render it with a different selection. */
+  readonly duplicate: readonly string[];
+  readonly spiffeID: string;
+  readonly overlap: readonly OverlapPeer[];
+  /** The service account the overlaps share (every overlap is within one account). */
+  readonly serviceAccount: string;
+}
+
+export const NO_PEERS: Verdict = Object.freeze({
+  collision: [],
+  duplicate: [],
+  spiffeID: "",
+  overlap: [],
+  serviceAccount: "",
+});
 
 /**
- * SPEC 5: namespace + normalised pod selector + final selector set, as one canonical string
- * (JSON of sorted entries, so equal inputs give equal strings and distinct ones cannot alias).
+ * 5.1: namespace + normalised pod selector + final selector set, as one canonical string (JSON
+ * of sorted entries, so equal inputs give equal strings and distinct ones cannot alias).
  */
 export function collisionFingerprint(
   namespace: string,
@@ -64,80 +105,145 @@ export function collisionFingerprint(
   return JSON.stringify([namespace, labels, uniqueSelectors]);
 }
 
-/** The binding's collision candidate, or `undefined` when it does not take part (see header). */
-export function collisionCandidate(
+/** 5.2: the rendered ClusterSPIFFEID spec without `spiffeIDTemplate` and `hint`, canonical. */
+export function selectionKey(spec: Readonly<Record<string, unknown>>): string {
+  const { spiffeIDTemplate: _id, hint: _hint, ...rest } = spec;
+  return canonicalJson(rest);
+}
+
+function canonicalJson(value: unknown): string {
+  if (Array.isArray(value)) return `[${value.map(canonicalJson).join(",")}]`;
+  if (isRecord(value)) {
+    const keys = Object.keys(value).filter((k) => value[k] !== undefined).sort(compareCodeUnits);
+    return `{${keys.map((k) => `${JSON.stringify(k)}:${canonicalJson(value[k])}`).join(",")}}`;
+  }
+  return JSON.stringify(value);
+}
+
+/** The binding's participant, or undefined when it does not take part (see the header). */
+export function participant(
   binding: BindingInput,
   outcome: RenderOutcome,
-): CollisionCandidate | undefined {
-  if (!outcome.ok || outcome.identity.mode !== "PerObjective") return undefined;
-  if (binding.metadata?.deletionTimestamp) return undefined;
+): Participant | undefined {
+  if (!outcome.ok || binding.metadata?.deletionTimestamp) return undefined;
   const { name, namespace } = bindingKey(binding);
-  const { podLabels, selectors } = outcome.identity;
-  return { namespace, name, fingerprint: collisionFingerprint(namespace, podLabels, selectors) };
+  const { identity } = outcome;
+  return participantFromSpec(
+    namespace,
+    name,
+    identity.mode,
+    identity.clusterSPIFFEID.spec as unknown as Record<string, unknown>,
+  );
 }
 
-/** Names of the other bindings in `self`'s collision group, sorted; empty when none. */
-export function collisionPeers(
-  self: CollisionCandidate,
-  candidates: readonly CollisionCandidate[],
-): string[] {
-  const peers = new Set<string>();
-  for (const other of candidates) {
-    if (
-      other.namespace === self.namespace && other.name !== self.name &&
-      other.fingerprint === self.fingerprint
-    ) {
-      peers.add(other.name);
+/**
+ * A participant from a rendered ClusterSPIFFEID spec (what the operator renders, or what the CLI
+ * reads back): SPIFFE ID, pod labels and the `k8s:sa:` / `k8s:container-name:` selectors.
+ */
+export function participantFromSpec(
+  namespace: string,
+  name: string,
+  mode: BindingMode,
+  spec: Readonly<Record<string, unknown>>,
+): Participant {
+  const selectors = Array.isArray(spec.workloadSelectorTemplates)
+    ? spec.workloadSelectorTemplates.filter((s): s is string => typeof s === "string")
+    : [];
+  const podSelector = isRecord(spec.podSelector) ? spec.podSelector : {};
+  const podLabels: Record<string, string> = {};
+  if (isRecord(podSelector.matchLabels)) {
+    for (const [k, v] of Object.entries(podSelector.matchLabels)) {
+      if (typeof v === "string") podLabels[k] = v;
     }
   }
-  return [...peers].sort(compareCodeUnits);
+  const valueOf = (prefix: string) =>
+    selectors.find((s) => s.startsWith(prefix))?.slice(prefix.length);
+  const container = mode === "PerObjective" ? valueOf("k8s:container-name:") : undefined;
+  return {
+    namespace,
+    name,
+    mode,
+    spiffeID: typeof spec.spiffeIDTemplate === "string" ? spec.spiffeIDTemplate : "",
+    serviceAccount: valueOf("k8s:sa:") ?? "",
+    container,
+    podLabels,
+    collisionKey: mode === "PerObjective"
+      ? collisionFingerprint(namespace, podLabels, selectors)
+      : undefined,
+    selectionKey: selectionKey(spec),
+  };
 }
 
-/** Every group of two or more colliding bindings, ordered by namespace then first member. */
-export function groupCollisions(candidates: readonly CollisionCandidate[]): CollisionGroup[] {
-  const groups = new Map<
-    string,
-    { namespace: string; fingerprint: string; members: Set<string> }
-  >();
-  for (const candidate of candidates) {
-    // The fingerprint starts with the namespace; keying on both keeps that explicit.
-    const key = JSON.stringify([candidate.namespace, candidate.fingerprint]);
-    const group = groups.get(key) ??
-      { namespace: candidate.namespace, fingerprint: candidate.fingerprint, members: new Set() };
-    group.members.add(candidate.name);
-    groups.set(key, group);
+function distinct(a: Participant, b: Participant): boolean {
+  return a.namespace === b.namespace && a.name !== b.name;
+}
+
+/** 5.1: both PerObjective with the same pod selector and selector set. */
+export function collides(a: Participant, b: Participant): boolean {
+  return distinct(a, b) && a.collisionKey !== undefined && a.collisionKey === b.collisionKey;
+}
+
+/** 5.2: the same SPIFFE ID, a different selection. */
+export function duplicates(a: Participant, b: Participant): boolean {
+  return distinct(a, b) && a.spiffeID === b.spiffeID && a.selectionKey !== b.selectionKey;
+}
+
+/** Can one pod satisfy both label maps (no key required with two different values)? */
+export function labelsCompatible(a: LabelMap, b: LabelMap): boolean {
+  for (const [key, value] of Object.entries(a)) {
+    if (Object.hasOwn(b, key) && b[key] !== value) return false;
   }
-  return [...groups.values()]
-    .filter((group) => group.members.size >= 2)
-    .map((group) => ({ ...group, members: [...group.members].sort(compareCodeUnits) }))
-    .sort((a, b) =>
-      compareCodeUnits(a.namespace, b.namespace) || compareCodeUnits(a.members[0], b.members[0])
-    );
+  return true;
 }
 
-/** SPEC 5: the machine-parseable Conflict message, peers sorted and joined by ", ". */
-export function collisionMessage(peers: readonly string[]): string {
-  return `identity collision with bindings ${
-    [...peers].sort(compareCodeUnits).join(", ")
-  }: PerObjective bindings must not share the same pod selector and container name`;
+/**
+ * 5.3: undefined when `a` and `b` do not overlap; else the labels and container of a pod
+ * container both select (labels: the union of both maps, sorted by key).
+ */
+export function overlapWitness(
+  a: Participant,
+  b: Participant,
+): { labels: LabelMap; container?: string } | undefined {
+  if (!distinct(a, b) || a.spiffeID === b.spiffeID) return undefined;
+  if (a.serviceAccount !== b.serviceAccount) return undefined;
+  if (a.container !== undefined && b.container !== undefined && a.container !== b.container) {
+    return undefined;
+  }
+  if (!labelsCompatible(a.podLabels, b.podLabels)) return undefined;
+  const merged = { ...a.podLabels, ...b.podLabels };
+  const labels = Object.fromEntries(
+    Object.keys(merged).sort(compareCodeUnits).map((k) => [k, merged[k]]),
+  );
+  const container = a.container ?? b.container;
+  return container === undefined ? { labels } : { labels, container };
 }
 
-export function collisionError(peers: readonly string[]): StateError<"Conflict"> {
-  return new StateError("Conflict", Reasons.IdentityCollision, collisionMessage(peers));
+/** Every rule's peers of `self` among `others` (self may be among them), by brute force. */
+export function verdictAmong(self: Participant, others: Iterable<Participant>): Verdict {
+  const collision = new Set<string>();
+  const duplicate = new Set<string>();
+  const overlap = new Map<string, OverlapPeer>();
+  for (const other of others) {
+    if (collides(self, other)) collision.add(other.name);
+    if (duplicates(self, other)) duplicate.add(other.name);
+    const witness = overlapWitness(self, other);
+    if (witness !== undefined) overlap.set(other.name, { name: other.name, ...witness });
+  }
+  return verdictOf(self, collision, duplicate, overlap.values());
 }
 
-/** Normal `IdentityCollisionResolved` when the previous status collided and the next does not. */
-export function collisionResolvedEvents(
-  previous: readonly BindingCondition[],
-  next: BindingStatus,
-): PlannedEvent[] {
-  const before = findCondition(previous, "Conflict");
-  const after = findCondition(next.conditions, "Conflict");
-  const wasColliding = before?.status === "True" && before.reason === Reasons.IdentityCollision;
-  if (!wasColliding || after?.status === "True") return [];
-  return [{
-    type: "Normal",
-    reason: "IdentityCollisionResolved",
-    message: `Identity collision resolved (was: ${before.message})`,
-  }];
+/** Assembles a Verdict with every list sorted (shared with the engine). */
+export function verdictOf(
+  self: Participant,
+  collision: Iterable<string>,
+  duplicate: Iterable<string>,
+  overlap: Iterable<OverlapPeer>,
+): Verdict {
+  return {
+    collision: [...collision].sort(compareCodeUnits),
+    duplicate: [...duplicate].sort(compareCodeUnits),
+    spiffeID: self.spiffeID,
+    overlap: [...overlap].sort((x, y) => compareCodeUnits(x.name, y.name)),
+    serviceAccount: self.serviceAccount,
+  };
 }

@@ -9,7 +9,8 @@
  * - `served.ts` — API discovery; optional informers (pools, objectives, managed
  *   ClusterSPIFFEIDs) started and stopped as their CRDs come and go;
  * - `watch_map.ts` — pure event filters and event -> binding-key mappers;
- * - `peers.ts` — collision candidates (memoised) and the peer fan-out (SPEC 5);
+ * - `exclusivity.ts` — the exclusivity engine: indexed collision state, verdicts, and the
+ *   peers a change affects (docs/contract.md#exclusivity);
  * - `reconciler.ts` — one key: live / deleting / gone;
  * - apis/mutation_cache.ts — the read-your-writes views the reconciler reads through.
  *
@@ -43,7 +44,8 @@ import { clusterSPIFFEIDsClient } from "../generated/spire.spiffe.io/v1alpha1.ts
 import type { Logger } from "../observe/log.ts";
 import type { Metrics } from "../observe/metrics.ts";
 import { cachedBinding } from "./cached.ts";
-import { CollisionPeers } from "./peers.ts";
+import { ExclusivityEngine } from "./exclusivity.ts";
+import type { IdentityOverlapMode } from "./plan.ts";
 import { InformerHealth } from "./informer_health.ts";
 import { Reconciler } from "./reconciler.ts";
 import { type OptionalId, ServedApis } from "./served.ts";
@@ -74,6 +76,8 @@ export interface ControllerOptions {
   syncPeriodMs?: number;
   /** Figures-only status writes at most once per this many ms per binding (`--spire-stats-interval`). */
   spireStatsIntervalMs?: number;
+  /** `--identity-overlap` (docs/contract.md#overlap); default: the flag's. */
+  identityOverlap?: IdentityOverlapMode;
   /** Reopen a watch that delivers nothing for this long (apis/idle.ts; default 150 s). */
   watchIdleMs?: number;
   /** Injectable time for timers and the views' TTL. */
@@ -93,7 +97,7 @@ export class Controller {
   readonly #bindings: Informer<InferenceIdentityBinding>;
   readonly #bindingsView: MutationCache<InferenceIdentityBinding>;
   readonly #served: ServedApis;
-  readonly #peers: CollisionPeers;
+  readonly #exclusivity: ExclusivityEngine;
   readonly #reconciler: Reconciler;
   readonly #queue: WorkQueue<string>;
   /** Warn-once logging of list/watch failures, `kleym_informer_synced` (informer_health.ts). */
@@ -151,7 +155,11 @@ export class Controller {
       clock: this.#clock,
       transform: cachedBinding,
     });
-    this.#bindings.addHandler(handlers((event) => this.#enqueue(bindingEventKeys(event))));
+    this.#bindings.addHandler(handlers((event) => {
+      const keys = bindingEventKeys(event);
+      this.#exclusivity.changed(keys);
+      this.#enqueue(keys);
+    }));
 
     this.#served = new ServedApis({
       rest: opts.rest,
@@ -168,11 +176,14 @@ export class Controller {
       onStatus: (resource, status) => this.#status(resource, status),
       onError: (resource, error) => this.#informerError(resource, error),
     });
-    this.#peers = new CollisionPeers({
+    this.#exclusivity = new ExclusivityEngine({
       bindings: this.#bindingsView,
+      keys: () => this.#bindings.cache.keys(),
       sources: () => this.#served.sources(),
       servedGeneration: () => this.#served.generation,
       config: this.#config,
+      onAffected: (keys) => this.#enqueue(keys),
+      onOverlapping: (count) => this.#metrics.identityOverlaps.set({}, count),
     });
     this.#reconciler = new Reconciler({
       config: this.#config,
@@ -180,7 +191,8 @@ export class Controller {
       bindingsSynced: () => this.#bindings.hasSynced(),
       managed: () => this.#served.clusterSPIFFEIDs(),
       sources: () => this.#served.sources(),
-      peers: this.#peers,
+      exclusivity: this.#exclusivity,
+      identityOverlap: opts.identityOverlap,
       clients: {
         bindings: bindingsClient,
         clusterSPIFFEIDs: clusterSPIFFEIDsClient(opts.rest),
@@ -307,8 +319,9 @@ export class Controller {
     const index = id.startsWith("pools.") ? "pool" : "objective";
     informer.addHandler(handlers((event) => {
       if (event.type === "update" && !specChanged(event.old, event.object)) return;
-      this.#peers.inputChanged(event.object.metadata.namespace ?? "");
-      this.#enqueue(inputEventKeys(event, (value) => this.#bindings.cache.byIndex(index, value)));
+      const keys = inputEventKeys(event, (value) => this.#bindings.cache.byIndex(index, value));
+      this.#exclusivity.inputsChanged(keys);
+      this.#enqueue(keys);
     }));
   }
 

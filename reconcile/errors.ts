@@ -46,7 +46,7 @@ export const REASONS_BY_CONDITION = {
     "DNSNameNotAllowed",
     "FederationNotAllowed",
   ],
-  Conflict: ["IdentityCollision"],
+  Conflict: ["IdentityCollision", "DuplicateSPIFFEID", "IdentityOverlap"],
 } as const satisfies Record<FailureCondition, readonly string[]>;
 
 export type ReasonFor<C extends FailureCondition> = typeof REASONS_BY_CONDITION[C][number];
@@ -96,6 +96,10 @@ export const RETRY_CLASS = {
   DNSNameNotAllowed: "watch",
   FederationNotAllowed: "watch",
   IdentityCollision: "watch",
+  // Both are decided by other bindings' renderings; every change of those re-enqueues exactly
+  // the bindings whose outcome can change (exclusivity.ts), so no timer.
+  DuplicateSPIFFEID: "watch",
+  IdentityOverlap: "watch",
 } as const satisfies Record<FailureReason, RetryClass>;
 
 export function retryClass(reason: FailureReason): RetryClass {

@@ -9,7 +9,8 @@
  *   2. when ok, look up the object currently named `identity.name` (cache, or a GET: a foreign
  *      object lacks kleym's labels, so a cache of managed objects will not hold it) and pass it
  *      as `nameHolder`;
- *   3. compute `collisionCandidate(...)` for the other PerObjective bindings of the namespace;
+ *   3. ask the exclusivity engine (exclusivity.ts) for the binding's verdict (its peers under
+ *      docs/contract.md#exclusivity) and pass it as `exclusivity`;
  *   4. `planReconcile({...})` and apply (apply.ts): the finalizer, deletes, then create or
  *      update, then the status (only if `writeStatus`), then the events. If a create hits
  *      AlreadyExists, re-read and re-plan.
@@ -38,7 +39,8 @@
  *   `RenderFailure/ClusterSPIFFEIDRejected` (docs/contract.md#fail-closed).
  * - Events: only when the plan writes something. Success: Normal `Reconciled` (not for a
  *   figures-only write). Failure: Warning `<reason>` when the status changes. Leaving a
- *   collision: Normal `IdentityCollisionResolved`. SCM's figures (`status.spire`), their
+ *   conflict: Normal `<reason>Resolved`; warn-mode overlap: Warning `IdentityOverlap` once per
+ *   change of its message (`overlapNotice`, `overlapAnnounced`). SCM's figures (`status.spire`), their
  *   coalescing (`requeueAfterMs`), events and the masked lookup (`lookupMasking`): spire.ts.
  *
  * API: `planReconcile(input: PlanInput): Plan`, `isNoop(plan)`, `writesTransition(plan)`; see
@@ -47,13 +49,16 @@
  */
 
 import { bindingKey } from "./bindings.ts";
+import { type IdentityOverlapMode, NO_PEERS, type Verdict } from "./collision.ts";
+
+export type { IdentityOverlapMode } from "./collision.ts";
 import {
-  type CollisionCandidate,
-  collisionCandidate,
   collisionError,
-  collisionPeers,
-  collisionResolvedEvents,
-} from "./collision.ts";
+  conflictResolvedEvents,
+  duplicateError,
+  overlapError,
+  overlapMessage,
+} from "./conflict_messages.ts";
 import { decodeConditions } from "./conditions.ts";
 import {
   type FailureCondition,
@@ -101,8 +106,12 @@ export interface PlanInput {
   readonly managed: readonly ObservedClusterSPIFFEID[];
   /** The object currently named like the desired ClusterSPIFFEID, if any (ignored on a name mismatch). */
   readonly nameHolder?: ObservedClusterSPIFFEID;
-  /** Candidates of PerObjective bindings (any namespace; the binding itself may be included). */
-  readonly collisionCandidates: readonly CollisionCandidate[];
+  /** The exclusivity engine's verdict for this binding (exclusivity.ts); default: no peers. */
+  readonly exclusivity?: Verdict;
+  /** `--identity-overlap` (docs/contract.md#overlap); default `warn`. */
+  readonly identityOverlap?: IdentityOverlapMode;
+  /** The overlap warning last emitted for this binding (warn mode: once per change). */
+  readonly overlapAnnounced?: string;
   readonly now: Date;
   /** Figures-only status writes at most once per this many ms (spire.ts; default 10 s). */
   readonly spireStatsIntervalMs?: number;
@@ -145,6 +154,11 @@ export interface Plan {
   readonly requeueAfterMs?: number;
   /** Plan again with `masking` (one LIST of all ClusterSPIFFEIDs) before applying this. */
   readonly lookupMasking: boolean;
+  /**
+   * Warn mode: the overlap warning that is current for this binding (undefined: none). Once the
+   * plan's events are handed out, the edge remembers it (`overlapAnnounced` of the next plan).
+   */
+  readonly overlapNotice?: string;
 }
 
 /** True when carrying out the plan would write nothing at all (SPEC 4: steady state). */
@@ -230,7 +244,11 @@ function planFull(input: PlanInput): Plan {
   });
   const status = spire.spire === undefined ? base : { ...base, spire: spire.spire };
   const writeStatus = !statusEquals(binding.status, status);
-  const events = collisionResolvedEvents(previous, status);
+  const events = conflictResolvedEvents(previous, status);
+  const overlapNotice = overlapWarning(input);
+  if (overlapNotice !== undefined && overlapNotice !== input.overlapAnnounced) {
+    events.push({ type: "Warning", reason: "IdentityOverlap", message: overlapNotice });
+  }
   // A figures-only write is not "output changed" (SPEC 7): no Reconciled event for pod churn.
   if (othersChanged || create || update || deletes.length > 0) {
     const changes = [
@@ -261,7 +279,24 @@ function planFull(input: PlanInput): Plan {
     spireOnly: writeStatus && !othersChanged,
     requeueAfterMs: spire.holdMs,
     lookupMasking: writeStatus && spire.lookupMasking,
+    overlapNotice,
   };
+}
+
+/**
+ * docs/contract.md#overlap, warn mode: the Warning that names the peers and, per peer, a pod
+ * both select. The binding stays Ready.
+ */
+function overlapWarning(input: PlanInput): string | undefined {
+  const verdict = input.exclusivity ?? NO_PEERS;
+  if (
+    (input.identityOverlap ?? OPERATOR_FLAGS.identityOverlap.default) !== "warn" ||
+    verdict.overlap.length === 0
+  ) {
+    return undefined;
+  }
+  return `${overlapMessage(verdict.serviceAccount, verdict.overlap)}; ` +
+    "this binding stays Ready (--identity-overlap=warn)";
 }
 
 function planFailure(
@@ -274,7 +309,7 @@ function planFailure(
   const { name, namespace } = bindingKey(binding);
   const status = failureStatus(failure, config, previous, now, binding.metadata?.generation);
   const writeStatus = !statusEquals(binding.status, status);
-  const events = collisionResolvedEvents(previous, status);
+  const events = conflictResolvedEvents(previous, status);
   if (writeStatus) {
     events.push({ type: "Warning", reason: failure.reason, message: failure.message });
   }
@@ -325,16 +360,18 @@ function ownedObjects(
   return [...byName.values()];
 }
 
-/** Failures that need more than the binding's own inputs: collisions, then the name holder. */
+/** Failures that need more than the binding's own inputs: exclusivity, then the name holder. */
 function failureOf(
   identity: RenderedIdentity,
   input: PlanInput,
   owned: readonly ObservedClusterSPIFFEID[],
 ): StateError | undefined {
-  const self = collisionCandidate(input.binding, { ok: true, identity });
-  if (self !== undefined) {
-    const peers = collisionPeers(self, input.collisionCandidates);
-    if (peers.length > 0) return collisionError(peers);
+  // docs/contract.md#exclusivity: 5.1, then 5.2, then 5.3 (refuse mode only).
+  const verdict = input.exclusivity ?? NO_PEERS;
+  if (verdict.collision.length > 0) return collisionError(verdict.collision);
+  if (verdict.duplicate.length > 0) return duplicateError(identity.spiffeID, verdict.duplicate);
+  if (input.identityOverlap === "refuse" && verdict.overlap.length > 0) {
+    return overlapError(verdict.serviceAccount, verdict.overlap);
   }
   const holder = input.nameHolder;
   if (

@@ -2,14 +2,15 @@
  * The one-key reconciler (SPEC 4-7): what one reconcile of `<ns>/<name>` does, in three cases.
  *
  * - live: render once (resolution through the caches, resolve.ts), look up the holder of the
- *   desired name, compute the namespace's collision candidates (peers.ts), `planReconcile`, and
+ *   desired name, hand the rendering to the exclusivity engine for the binding's verdict
+ *   (exclusivity.ts; it enqueues the peers a change affects), `planReconcile`, and
  *   apply the plan unless it is a no-op. A binding without kleym's finalizer gets only that
  *   (SPEC 7) and is reconciled again at once (the plan stops there). The plan carries every decision (finalizer, writes,
  *   events, retry class, "name taken"); apply returns what it did as data, and every write's
  *   answer goes into the read-your-writes views (apis/mutation_cache.ts). A write the API server
  *   refuses for good is reported on the binding (fail_closed.ts, docs/contract.md#fail-closed)
  *   and retried with a per-key backoff.
- * - deleting (deletionTimestamp): leave collisions at once (peers look again), then the deletion
+ * - deleting (deletionTimestamp): leave the exclusivity rules at once (peers look again), then the deletion
  *   flow (finalize.ts); requeue after 2 s while objects remain.
  * - gone: forget the binding (metrics), let former peers look again, delete any managed
  *   ClusterSPIFFEID still labelled for it (an orphan) — only from synced caches, so a not-served
@@ -22,8 +23,8 @@
  * of every ClusterSPIFFEID when the plan writes a new non-zero `entriesMasked` figure and asks
  * who masks the entries (`lookupMasking`, spire.ts); the plan is then made again with the answer.
  *
- * Result: what the work queue does with the key (`next`) and other keys to enqueue (`enqueue`,
- * collision peers). Write conflicts and unsynced caches come back as `{requeue: true}` (per-key
+ * Result: what the work queue does with the key (`next`) and other keys to enqueue (`enqueue`:
+ * the key itself after adding the finalizer; peers are enqueued by the engine's `onAffected`). Write conflicts and unsynced caches come back as `{requeue: true}` (per-key
  * backoff); other errors are thrown (the queue logs and backs off).
  *
  * Logs one `debug` line per reconcile ("reconcile": binding, outcome, writes, durationMs), no-ops
@@ -42,12 +43,18 @@ import type { ClusterSPIFFEID } from "../generated/spire.spiffe.io/v1alpha1.ts";
 import type { Logger } from "../observe/log.ts";
 import type { Metrics } from "../observe/metrics.ts";
 import { type ApplyResult, deleteClusterSPIFFEID } from "./apply.ts";
-import { collisionCandidate } from "./collision.ts";
+import { participant } from "./collision.ts";
 import { ApplyConflictError } from "./errors.ts";
 import type { EventSink } from "../apis/events.ts";
 import { CONFIRM_RETRY_MS, finalizeBinding, hasFinalizer } from "./finalize.ts";
-import type { CollisionPeers } from "./peers.ts";
-import { isNoop, type PlanInput, planReconcile, writesTransition } from "./plan.ts";
+import type { ExclusivityEngine } from "./exclusivity.ts";
+import {
+  type IdentityOverlapMode,
+  isNoop,
+  type PlanInput,
+  planReconcile,
+  writesTransition,
+} from "./plan.ts";
 import { renderBinding } from "./render.ts";
 import type { MaskingLookup } from "./spire.ts";
 import { applyFailClosed, RefusalBackoff, reportBindingRefused } from "./fail_closed.ts";
@@ -76,7 +83,9 @@ export interface ReconcilerOptions {
   readonly bindingsSynced: () => boolean;
   readonly managed: () => ManagedObjects | undefined;
   readonly sources: () => ResolveSources;
-  readonly peers: CollisionPeers;
+  readonly exclusivity: ExclusivityEngine;
+  /** `--identity-overlap` (docs/contract.md#overlap); default warn. */
+  readonly identityOverlap?: IdentityOverlapMode;
   readonly clients: ReconcileClients;
   readonly events: EventSink;
   readonly logger: Logger;
@@ -90,7 +99,7 @@ export interface ReconcilerOptions {
 
 export interface ReconcileResult {
   readonly next: HandlerResult;
-  /** Other bindings to enqueue (collision peers whose group changed). */
+  /** Other keys to enqueue (the key itself once its finalizer is on). */
   readonly enqueue: readonly string[];
 }
 
@@ -170,11 +179,11 @@ export class Reconciler {
       (spec) => resolveSpec(spec, namespace, sources),
       config,
     );
+    // Before any await: the verdict is made from the same caches as the rendering.
+    const exclusivity = this.#opts.exclusivity.observe(key, participant(binding, rendered));
     const nameHolder = rendered.ok && managed !== undefined
       ? await this.#nameHolder(key, rendered.identity.name, managed.view, signal)
       : undefined;
-    const self = collisionCandidate(binding, rendered);
-    const peers = this.#opts.peers.candidates(namespace, key);
     const input: PlanInput = {
       binding,
       rendered,
@@ -182,7 +191,9 @@ export class Reconciler {
       config,
       managed: managed === undefined ? [] : managed.view.byIndex("owner", key),
       nameHolder,
-      collisionCandidates: self === undefined ? peers : [...peers, self],
+      exclusivity,
+      identityOverlap: this.#opts.identityOverlap,
+      overlapAnnounced: this.#opts.exclusivity.announced(key),
       now: new Date(this.#opts.clock.now()),
       spireStatsIntervalMs: this.#opts.spireStatsIntervalMs,
     };
@@ -228,7 +239,7 @@ export class Reconciler {
     }
     if (plan.nameTaken !== undefined) this.#suspect.set(key, plan.nameTaken);
     metrics.setBindingState(key, plan.outcome);
-    const enqueue = this.#opts.peers.fingerprintChanged(key, namespace, self?.fingerprint, peers);
+    this.#opts.exclusivity.announce(key, plan.overlapNotice);
     const next = plan.retry === "timer"
       ? { requeueAfterMs: this.#opts.crdRetryMs }
       : plan.retry === "backoff"
@@ -237,7 +248,7 @@ export class Reconciler {
       ? { requeueAfterMs: plan.requeueAfterMs }
       : undefined;
     if (plan.retry !== "backoff") this.#refused.clear(key);
-    return { next, enqueue };
+    return { next, enqueue: [] };
   }
 
   /** The binding has a deletionTimestamp: remove its output, then the finalizer (SPEC 7). */
@@ -247,15 +258,9 @@ export class Reconciler {
     signal: AbortSignal,
     report: Report,
   ): Promise<ReconcileResult> {
-    const namespace = binding.metadata.namespace ?? "";
-    // A binding being deleted no longer takes part in collisions: its peers look again now.
-    const peers = this.#opts.peers;
-    const enqueue = peers.fingerprintChanged(
-      key,
-      namespace,
-      undefined,
-      peers.candidates(namespace, key),
-    );
+    // A binding being deleted no longer takes part in the rules: its peers look again now.
+    this.#opts.exclusivity.observe(key, undefined);
+    const enqueue: string[] = [];
     const result = await finalizeBinding(binding, {
       ...this.#opts.clients,
       logger: this.#opts.logger,
@@ -283,14 +288,8 @@ export class Reconciler {
     this.#opts.metrics.setBindingState(key, undefined);
     this.#suspect.delete(key);
     this.#refused.clear(key);
-    const peers = this.#opts.peers;
-    const namespace = key.slice(0, key.indexOf("/"));
-    const enqueue = peers.fingerprintChanged(
-      key,
-      namespace,
-      undefined,
-      peers.candidates(namespace, key),
-    );
+    this.#opts.exclusivity.observe(key, undefined);
+    const enqueue: string[] = [];
     const managed = this.#opts.managed();
     if (!this.#opts.bindingsSynced() || !managed?.informer.hasSynced()) {
       return { next: undefined, enqueue };

@@ -74,6 +74,8 @@ function pod(
   };
 }
 
+const refNames = (f: Finding) => f.affectedRefs.map((x) => x.name);
+
 Deno.test("kleym CLI: inspect and status against the real controller's output", async (t) => {
   const env = await testEnv();
   const c = await adminClients(env.kubeconfigPath);
@@ -131,7 +133,11 @@ Deno.test("kleym CLI: inspect and status against the real controller's output", 
           ["UnsafeSelector", "False"],
           ["RenderFailure", "False"],
         ]);
-        assert.deepEqual(r.findings, []);
+        // The seed's two examples share pool-a and inference-sa: the PoolOnly binding selects
+        // every container the PerObjective one does (docs/contract.md#overlap, warn mode).
+        assert.deepEqual(r.findings.map((f) => [f.id, f.severity, refNames(f)]), [
+          ["identity-overlap", "warning", ["objective-a", "pool-a"]],
+        ]);
       }
     });
 
@@ -199,12 +205,17 @@ Deno.test("kleym CLI: inspect and status against the real controller's output", 
       assert.equal(r.components.operator.state, "unavailable");
       assert.deepEqual(r.findings.filter((f) => !foreign(f)).map((f) => f.id), [
         "operator-unavailable",
+        "identity-overlap", // the two examples (inspect step above)
       ]);
 
       await setDeploymentReady(env.kubectl, ns, 2);
       run = await cli(["status", "-o", "json", ...kc]);
       r = checkedReport<KleymStatusReport>(run);
-      assert.deepEqual(r.findings.filter((f) => !foreign(f)), [], run.stdout);
+      assert.deepEqual(
+        r.findings.filter((f) => !foreign(f)).map((f) => [f.id, refNames(f)]),
+        [["identity-overlap", ["objective-a", "pool-a"]]],
+        run.stdout,
+      );
       const errors = r.findings.some((f) => f.severity === "error");
       const warnings = r.findings.some((f) => f.severity === "warning");
       assert.equal(r.status, errors ? "ERROR" : warnings ? "WARNING" : "OK");
@@ -282,7 +293,10 @@ Deno.test("kleym CLI: inspect and status against the real controller's output", 
       });
       assert.equal(run.code, 0, run.stderr + run.stdout);
       const r = checkedReport<BindingInspectionReport>(run);
-      assert.deepEqual(r.findings.map((f) => [f.id, f.severity]), [["rbac-limited", "warning"]]);
+      assert.deepEqual(r.findings.map((f) => [f.id, f.severity]), [
+        ["identity-overlap", "warning"],
+        ["rbac-limited", "warning"],
+      ]);
       assert.equal(r.matchedPods, null);
       assert.equal(r.renderedClusterSPIFFEID?.clusterState, "in-sync");
       assert.equal((await cli([...args, "--strict"])).code, 2);

@@ -108,7 +108,13 @@ function forNamespace(ns: string, random: () => number, fuzzCount: number, set: 
         poolRef as { name: string },
       ),
     });
-  for (let i = 0; i < 12; i++) objective(`o${i}`, "v1", { name: "good" });
+  // Every binding meant to be Ready renders its own SPIFFE ID (its own objective), so none is a
+  // duplicate of another (docs/contract.md#duplicate-id); o6-o9 serve the collision groups.
+  for (let i = 0; i < 14; i++) objective(`o${i}`, "v1", { name: "good" });
+  for (let i = 0; i < fuzzCount; i++) {
+    objective(`fz-sa-${i}`, "v1", { name: "good" });
+    objective(`fz-c-${i}`, "v1", { name: "good" });
+  }
   objective("elsewhere", "v1", { name: "not-this-pool" });
   objective("x-group", "v1alpha2", { name: "good", group: XK8S_GROUP });
   objective("x-ok", "v1alpha2", { name: "xgood", group: XK8S_GROUP });
@@ -301,8 +307,16 @@ function forNamespace(ns: string, random: () => number, fuzzCount: number, set: 
     ["sa-space", per({ serviceAccountName: " sa" }), "InvalidServiceAccountName"],
     ["sa-dotdot", per({ serviceAccountName: "a..b" }), "InvalidServiceAccountName"],
     ["sa-template", per({ serviceAccountName: "{{.x}}" }), "InvalidServiceAccountName"],
-    ["sa-nslike", per({ serviceAccountName: "k8s-ns-other" }), "Reconciled"],
-    ["sa-max", per({ serviceAccountName: "a".repeat(253) }), "Reconciled"],
+    [
+      "sa-nslike",
+      per({ serviceAccountName: "k8s-ns-other", objectiveRef: { name: "o12" } }),
+      "Reconciled",
+    ],
+    [
+      "sa-max",
+      per({ serviceAccountName: "a".repeat(253), objectiveRef: { name: "o13" } }),
+      "Reconciled",
+    ],
     ["container-poolonly", {
       poolRef: { name: "good" },
       serviceAccountName: sa,
@@ -355,8 +369,9 @@ function forNamespace(ns: string, random: () => number, fuzzCount: number, set: 
     set.bindings.push({
       object: binding(ns, `fuzz-sa-${i}`, {
         poolRef: { name: "good" },
-        mode: "PoolOnly",
+        objectiveRef: { name: `fz-sa-${i}` },
         serviceAccountName: s,
+        containerName: "main",
       }),
       intent: isDnsSubdomain(s) ? "Reconciled" : "InvalidServiceAccountName",
     });
@@ -364,7 +379,7 @@ function forNamespace(ns: string, random: () => number, fuzzCount: number, set: 
     set.bindings.push({
       object: binding(ns, `fuzz-c-${i}`, {
         poolRef: { name: "good" },
-        objectiveRef: { name: "o11" },
+        objectiveRef: { name: `fz-c-${i}` },
         serviceAccountName: `fz-${i}`,
         containerName: c,
       }),

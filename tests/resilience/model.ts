@@ -9,12 +9,15 @@
  * (docs/reconciler.md, "Decisions of the pure core"): spec fields in the order mode, poolRef,
  * objectiveRef (PerObjective), serviceAccountName, containerName; then the binding name (it must
  * fit a label value); then resolution (pool, then objective); then the pool selector; then the
- * objective-targets-the-pool rule; then collisions; then the name holder.
+ * objective-targets-the-pool rule; then the exclusivity rules (docs/contract.md#exclusivity: 5.1
+ * same selection, 5.2 same SPIFFE ID with another selection, 5.3 overlap — a status change only
+ * with `--identity-overlap=refuse`; in warn mode the model counts the overlapping bindings for the
+ * `kleym_identity_overlaps` gauge); then the name holder.
  *
  * Name aliasing: SPEC 4's Go-compatible name truncates `kleym-<namespace>-<binding>` to 44 (pool:
  * 49) characters, so in a long namespace the binding's name is cut away entirely and two bindings
- * with the same SPIFFE ID (same namespace and objective, different containers: not a SPEC 5
- * collision) want the same ClusterSPIFFEID name. SPEC 4 then says: never overwrite an object that
+ * with the same SPIFFE ID (PoolOnly twins: one pool and service account, so no 5.2 duplicate) want
+ * the same ClusterSPIFFEID name. SPEC 4 then says: never overwrite an object that
  * is not this binding's; report it. Which binding got there first is a race, so the model takes
  * the holder from the cluster (`holders`, from the objects' owner labels): the holder must be
  * Ready, every other member RenderFailure/ClusterSPIFFEIDNameTaken naming the holder.
@@ -57,6 +60,8 @@ export interface Obj {
 
 export interface ModelInputs {
   trustDomain: string;
+  /** `--identity-overlap` of the operator under test; default warn. */
+  identityOverlap?: "warn" | "refuse";
   bindings: readonly Obj[];
   pools: readonly { version: PoolVersion; object: Obj }[];
   objectives: readonly { version: ObjectiveVersion; object: Obj }[];
@@ -97,6 +102,8 @@ export interface ExpectedCsid {
 export interface ExpectedState {
   bindings: Map<string, ExpectedBinding>;
   csids: Map<string, ExpectedCsid>;
+  /** Bindings with at least one 5.3 overlap peer (the `kleym_identity_overlaps` gauge). */
+  overlapping: number;
 }
 
 class Fail {
@@ -217,6 +224,9 @@ export function csidName(ns: string, binding: string, mode: Spec["mode"], id: st
 interface Rendered {
   identity: ExpectedIdentity;
   fingerprint: string;
+  sa: string;
+  /** PerObjective only. */
+  container?: string;
 }
 
 function render(inputs: ModelInputs, b: Obj): Rendered {
@@ -262,6 +272,8 @@ function render(inputs: ModelInputs, b: Obj): Rendered {
       csidName: csidName(ns, name, spec.mode, spiffeID),
     },
     fingerprint: JSON.stringify([ns, sortedLabels, sorted]),
+    sa: spec.sa,
+    container: spec.mode === "PerObjective" ? spec.container : undefined,
   };
 }
 
@@ -283,6 +295,27 @@ function find<V extends string>(
 }
 
 export const key = (ns: string, name: string) => `${ns}/${name}`;
+
+export function duplicateMessage(id: string, peers: string[]): string {
+  return `SPIFFE ID ${id} is also rendered by bindings ${
+    [...peers].sort(byCodeUnits).join(", ")
+  } with different selectors: one SPIFFE ID must select one set of workloads`;
+}
+
+/**
+ * 5.3 between two renderings of one namespace, in the contract's words: one container of one pod
+ * can match both — same service account, no label key both require with different values,
+ * containers that meet (same name, or either PoolOnly) — while the SPIFFE IDs differ.
+ */
+function overlaps(a: Rendered, b: Rendered): boolean {
+  if (a.identity.spiffeID === b.identity.spiffeID || a.sa !== b.sa) return false;
+  if (a.container !== undefined && b.container !== undefined && a.container !== b.container) {
+    return false;
+  }
+  const la = a.identity.podLabels;
+  const lb = b.identity.podLabels;
+  return Object.keys(la).every((k) => !(k in lb) || lb[k] === la[k]);
+}
 
 export function collisionMessage(peers: string[]): string {
   return `identity collision with bindings ${
@@ -316,18 +349,46 @@ export function expectState(
     if (b.metadata.deletionTimestamp) continue;
     groups.set(r.fingerprint, [...(groups.get(r.fingerprint) ?? []), b.metadata.name ?? ""]);
   }
+  // 5.2 and 5.3 among the bindings that render and are not being deleted, per namespace.
+  const live: [string, string, Rendered][] = [];
+  for (const b of inputs.bindings) {
+    const r = rendered.get(key(b.metadata.namespace ?? "", b.metadata.name ?? ""));
+    if (r instanceof Fail || r === undefined || b.metadata.deletionTimestamp) continue;
+    live.push([b.metadata.namespace ?? "", b.metadata.name ?? "", r]);
+  }
+  // The selection: everything the ClusterSPIFFEID's spec holds but the ID and the hint.
+  const selection = (r: Rendered) => JSON.stringify([r.identity.podLabels, r.identity.selectors]);
+  const duplicates = new Map<string, string[]>();
+  const overlapPeers = new Map<string, string[]>();
+  for (const [ns, name, r] of live) {
+    const others = live.filter(([n2, m2]) => n2 === ns && m2 !== name);
+    duplicates.set(
+      key(ns, name),
+      others.filter(([, , o]) =>
+        o.identity.spiffeID === r.identity.spiffeID && selection(o) !== selection(r)
+      ).map(([, m]) => m),
+    );
+    overlapPeers.set(key(ns, name), others.filter(([, , o]) => overlaps(r, o)).map(([, m]) => m));
+  }
+  const refuse = inputs.identityOverlap === "refuse";
+  const conflicted = (k: string, r: Rendered, deleting: boolean) =>
+    (r.identity.mode === "PerObjective" && !deleting &&
+      (groups.get(r.fingerprint)?.length ?? 0) >= 2) ||
+    (duplicates.get(k)?.length ?? 0) > 0 || (refuse && (overlapPeers.get(k)?.length ?? 0) > 0);
   // Names wanted by more than one binding that would otherwise be Ready (see the header).
   const wanted = new Map<string, string[]>();
   for (const b of inputs.bindings) {
     const k = key(b.metadata.namespace ?? "", b.metadata.name ?? "");
     const r = rendered.get(k);
     if (r instanceof Fail || r === undefined) continue;
-    if (r.identity.mode === "PerObjective" && (groups.get(r.fingerprint)?.length ?? 0) >= 2) {
-      continue;
-    }
+    if (conflicted(k, r, Boolean(b.metadata.deletionTimestamp))) continue;
     wanted.set(r.identity.csidName, [...(wanted.get(r.identity.csidName) ?? []), k]);
   }
-  const out: ExpectedState = { bindings: new Map(), csids: new Map() };
+  const out: ExpectedState = {
+    bindings: new Map(),
+    csids: new Map(),
+    overlapping: [...overlapPeers.values()].filter((p) => p.length > 0).length,
+  };
   for (const b of inputs.bindings) {
     const ns = b.metadata.namespace ?? "";
     const name = b.metadata.name ?? "";
@@ -353,6 +414,30 @@ export function expectState(
         reason: "IdentityCollision",
         condition: "Conflict",
         message: collisionMessage(group.filter((n) => n !== name)),
+      });
+      continue;
+    }
+    const duplicatePeers = duplicates.get(k) ?? [];
+    if (duplicatePeers.length > 0) {
+      out.bindings.set(k, {
+        ...base,
+        ready: false,
+        reason: "DuplicateSPIFFEID",
+        condition: "Conflict",
+        message: duplicateMessage(r.identity.spiffeID, duplicatePeers),
+      });
+      continue;
+    }
+    const overlapping = overlapPeers.get(k) ?? [];
+    if (refuse && overlapping.length > 0) {
+      out.bindings.set(k, {
+        ...base,
+        ready: false,
+        reason: "IdentityOverlap",
+        condition: "Conflict",
+        messageIncludes: `identity overlap with bindings ${
+          [...overlapping].sort(byCodeUnits).join(", ")
+        }: `,
       });
       continue;
     }

@@ -150,7 +150,14 @@ export interface ResilienceReport {
     byKind: Record<string, number>;
   };
   operator: { conflicts409: number; watchRestarts: number; errorLogLines: number; pids: number[] };
-  final: { bindings: number; ready: number; byReason: Record<string, number>; csids: number };
+  final: {
+    bindings: number;
+    ready: number;
+    byReason: Record<string, number>;
+    csids: number;
+    /** Bindings in a 5.3 overlap (model), equal to the operator's `kleym_identity_overlaps`. */
+    overlapping: number;
+  };
   safety: { statesChecked: number; violations: string[] };
   hostile: {
     bindings: number;
@@ -202,6 +209,44 @@ async function converge(
 }
 
 // ---- churn ---------------------------------------------------------------------------------
+
+/**
+ * docs/contract.md#exclusivity in every run, whatever the seed: a duplicate SPIFFE ID (two
+ * PoolOnly bindings of pool `fx`, two service accounts) and an overlap (PerObjective bindings on
+ * `fx` and on the narrower `fx-narrow`, one account and container). Churn never touches these
+ * names (it uses p<k>, o<k>, b<k>); its own random bindings add more of both.
+ */
+async function exclusivityFixtures(c: Clients, ns: string): Promise<void> {
+  const opts = { fieldManager: FIELD_MANAGER, force: true };
+  const pools = c.pools[`${K8S_GROUP}/v1`];
+  await pools.apply(poolV1Manifest(ns, "fx", { matchLabels: { app: "fx" } }), opts);
+  await pools.apply(
+    poolV1Manifest(ns, "fx-narrow", { matchLabels: { app: "fx", tier: "n" } }),
+    opts,
+  );
+  const objectives = c.objectives[`${K8S_GROUP}/v1`];
+  await objectives.apply(objectiveManifest(GAIE_V1, ns, "fx-o", { name: "fx" }), opts);
+  await objectives.apply(objectiveManifest(GAIE_V1, ns, "fx-n", { name: "fx-narrow" }), opts);
+  const bindings: [string, Record<string, unknown>][] = [
+    ["dup-a", { poolRef: { name: "fx" }, mode: "PoolOnly", serviceAccountName: "sa-a" }],
+    ["dup-b", { poolRef: { name: "fx" }, mode: "PoolOnly", serviceAccountName: "sa-b" }],
+    ["ovl-a", {
+      poolRef: { name: "fx" },
+      objectiveRef: { name: "fx-o" },
+      serviceAccountName: "sa-o",
+      containerName: "main",
+    }],
+    ["ovl-b", {
+      poolRef: { name: "fx-narrow" },
+      objectiveRef: { name: "fx-n" },
+      serviceAccountName: "sa-o",
+      containerName: "main",
+    }],
+  ];
+  for (const [name, spec] of bindings) {
+    await c.bindings.apply(bindingManifest(ns, name, spec), opts);
+  }
+}
 
 function pick<T>(random: () => number, xs: readonly T[]): T {
   return xs[Math.floor(random() * xs.length)];
@@ -383,7 +428,7 @@ export async function runResilience(o: ResilienceOptions): Promise<ResilienceRep
     },
     churn: { ops: 0, refusedByAdmission: 0, failedDuringFaults: 0, byKind: {} },
     operator: { conflicts409: 0, watchRestarts: 0, errorLogLines: 0, pids: [] },
-    final: { bindings: 0, ready: 0, byReason: {}, csids: 0 },
+    final: { bindings: 0, ready: 0, byReason: {}, csids: 0, overlapping: 0 },
     safety: { statesChecked: 0, violations: [] },
     hostile: {
       bindings: 0,
@@ -464,6 +509,7 @@ export async function runResilience(o: ResilienceOptions): Promise<ResilienceRep
 
     op = await launch(saKubeconfig);
     log(`resilience: operator pid ${op.pid} ready`);
+    await exclusivityFixtures(cl, namespaces[0]);
 
     // ---- 1. churn with faults ----
     const churnStart = Date.now();
@@ -626,6 +672,22 @@ export async function runResilience(o: ResilienceOptions): Promise<ResilienceRep
         if (b.ready) report.final.ready++;
       }
       report.final.csids = e.csids.size;
+      report.final.overlapping = e.overlapping;
+      // The fixtures keep one duplicate pair and one overlap pair in every converged state.
+      if ((report.final.byReason.DuplicateSPIFFEID ?? 0) < 2 || e.overlapping < 2) {
+        report.problems.push(`the model lost the exclusivity fixtures: ${canon(report.final)}`);
+      }
+      const gauge = async () =>
+        Number(/^kleym_identity_overlaps (\S+)$/m.exec(await op!.metrics())?.[1] ?? NaN);
+      await pollUntil(
+        `kleym_identity_overlaps = ${e.overlapping}`,
+        30_000,
+        async () => (await gauge()) === e.overlapping,
+      ).catch(async () => {
+        report.problems.push(
+          `kleym_identity_overlaps ${await gauge()} != ${e.overlapping} overlapping bindings`,
+        );
+      });
     }
     if (conv.problems.length > 0) {
       report.problems.push(

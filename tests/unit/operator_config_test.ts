@@ -41,6 +41,7 @@ Deno.test("defaults apply when only the trust domain is given", () => {
       retryPeriodMs: 2_000,
     },
     logLevel: "info",
+    identityOverlap: "warn",
     concurrency: 4,
     syncPeriodMs: 600_000,
     spireStatsIntervalMs: 10_000,
@@ -75,6 +76,7 @@ Deno.test("every flag is accepted in both --flag=value and --flag value form", (
     ["metrics-cert-dir", "/certs"],
     ["metrics-cert-name", "c.pem"],
     ["metrics-key-name", "k.pem"],
+    ["identity-overlap", "refuse"],
     ["max-svid-ttl", "1h30m"],
     ["cluster-domain", "corp.internal"],
     ["allowed-dns-suffixes", "a.example,b.example"],
@@ -97,6 +99,7 @@ Deno.test("every flag is accepted in both --flag=value and --flag value form", (
       retryPeriodMs: 500,
     },
     logLevel: "debug",
+    identityOverlap: "refuse",
     concurrency: 9,
     syncPeriodMs: 90_000,
     spireStatsIntervalMs: 3_000,
@@ -445,6 +448,25 @@ Deno.test("metrics TLS flags: secure by default, cert dir with file names, confl
       assert.match(usage(["--trust-domain=a", ...args]), want);
     });
   }
+});
+
+Deno.test("--identity-overlap: warn by default, refuse by flag or KLEYM_IDENTITY_OVERLAP", () => {
+  assert.equal(config(["--trust-domain=a"]).identityOverlap, "warn");
+  assert.equal(config(["--trust-domain=a", "--identity-overlap=refuse"]).identityOverlap, "refuse");
+  const env = envOf({ KLEYM_IDENTITY_OVERLAP: "refuse" });
+  assert.equal(config(["--trust-domain=a"], env).identityOverlap, "refuse");
+  assert.equal(
+    config(["--trust-domain=a", "--identity-overlap=warn"], env).identityOverlap,
+    "warn",
+  );
+  assert.equal(
+    usage(["--trust-domain=a", "--identity-overlap=deny"]),
+    '--identity-overlap="deny": expected one of warn, refuse',
+  );
+  assert.equal(
+    usage(["--trust-domain=a"], envOf({ KLEYM_IDENTITY_OVERLAP: "Refuse" })),
+    'KLEYM_IDENTITY_OVERLAP="Refuse": expected one of warn, refuse',
+  );
 });
 
 Deno.test("messages the flag table changed: each is one line naming the fix", async (t) => {

@@ -6,7 +6,7 @@
 
 import assert from "node:assert/strict";
 import { parse, parseAllDocuments } from "yaml";
-import { collisionCandidate } from "../../reconcile/collision.ts";
+import { NO_PEERS, participant, verdictAmong } from "../../reconcile/collision.ts";
 import { Reasons, StateError } from "../../reconcile/errors.ts";
 import { isRecord } from "../../reconcile/json.ts";
 import { isNoop, planReconcile } from "../../reconcile/plan.ts";
@@ -119,18 +119,19 @@ class Cluster {
         resolve(m, manifests),
       ]);
       const candidates = inputs.flatMap(([binding, resolved]) =>
-        collisionCandidate(binding, renderBinding(binding, resolved, config)) ?? []
+        participant(binding, renderBinding(binding, resolved, config)) ?? []
       );
       let wrote = false;
       for (const [binding, resolved] of inputs) {
         const rendered = renderBinding(binding, resolved, config);
+        const self = participant(binding, rendered);
         const plan = planReconcile({
           binding,
           rendered,
           config,
           managed: [...this.objects.values()],
           nameHolder: rendered.ok ? this.objects.get(rendered.identity.name) : undefined,
-          collisionCandidates: candidates,
+          exclusivity: self === undefined ? NO_PEERS : verdictAmong(self, candidates),
           now,
         });
         if (isNoop(plan)) continue;

@@ -3,12 +3,14 @@
 
 import assert from "node:assert/strict";
 import {
-  type CollisionCandidate,
-  collisionCandidate,
   collisionMessage,
+  NO_PEERS,
+  type Participant,
+  participant,
+  verdictAmong,
 } from "../../reconcile/collision.ts";
 import { StateError } from "../../reconcile/errors.ts";
-import { isNoop, type Plan, planReconcile } from "../../reconcile/plan.ts";
+import { isNoop, type Plan, type PlanInput, planReconcile } from "../../reconcile/plan.ts";
 import { planDeletion } from "../../reconcile/ownership.ts";
 import { renderBinding } from "../../reconcile/render.ts";
 import type { ObjectMeta } from "kubernetes-types/meta/v1.d.ts";
@@ -83,8 +85,14 @@ class World {
   }
 
   /** Plan the binding as the edge would: managed-by-labelled objects plus the name holder. */
-  plan(binding: BindingInput, candidates: readonly CollisionCandidate[] = [], now = T1): Plan {
+  plan(
+    binding: BindingInput,
+    candidates: readonly Participant[] = [],
+    now = T1,
+    extra: Partial<PlanInput> = {},
+  ): Plan {
     const rendered = renderBinding(binding, resolved, config);
+    const self = participant(binding, rendered);
     const managed = [...this.objects.values()].filter((o) =>
       o.metadata.labels?.["kleym.sonda.red/managed-by"] === "kleym"
     );
@@ -95,8 +103,9 @@ class World {
       config,
       managed,
       nameHolder,
-      collisionCandidates: candidates,
+      exclusivity: self === undefined ? NO_PEERS : verdictAmong(self, candidates),
       now,
+      ...extra,
     });
   }
 
@@ -333,7 +342,6 @@ Deno.test("a name holder that does not carry the desired name is ignored", () =>
     config,
     managed: [],
     nameHolder: { metadata: { name: "something-else" } },
-    collisionCandidates: [],
     now: T0,
   });
   assert.equal(plan.create?.metadata.name, NAME_A);
@@ -373,7 +381,6 @@ Deno.test("resolution errors from the edge become the binding's status", () => {
     rendered: renderBinding(world.binding(), missing, config),
     config,
     managed: [],
-    collisionCandidates: [],
     now: T0,
   });
   const invalidRef = condition(plan, "InvalidRef");
@@ -430,7 +437,7 @@ Deno.test("an object being deleted at the desired name is left to finish", () =>
 
 function candidateOf(world: World, name: string, spec: Record<string, unknown> = {}) {
   const binding = world.binding(name, spec);
-  return collisionCandidate(binding, renderBinding(binding, resolved, config));
+  return participant(binding, renderBinding(binding, resolved, config));
 }
 
 Deno.test("colliding bindings report Conflict, lose their objects, and recover on their own", () => {

@@ -1,5 +1,5 @@
 /**
- * The one-key reconciler (reconcile/reconciler.ts) and the collision peers (reconcile/peers.ts),
+ * The one-key reconciler (reconcile/reconciler.ts) with the exclusivity engine (exclusivity.ts),
  * in memory: informer stand-ins with real caches and read-your-writes views, a `FakeClock`, and
  * recording stand-ins for the few client calls a reconcile makes (the real API server's behaviour
  * is covered by tests/integration/reconcile_*_test.ts). These pin the reconciler's own decisions:
@@ -16,7 +16,7 @@ import type { ClusterSPIFFEID } from "../../generated/spire.spiffe.io/v1alpha1.t
 import { Logger } from "../../observe/log.ts";
 import { Metrics } from "../../observe/metrics.ts";
 import type { EventRegarding } from "../../apis/events.ts";
-import { CollisionPeers } from "../../reconcile/peers.ts";
+import { ExclusivityEngine } from "../../reconcile/exclusivity.ts";
 import { type ReconcileClients, Reconciler } from "../../reconcile/reconciler.ts";
 import type { ResolveSources } from "../../reconcile/resolve.ts";
 import { FINALIZER } from "../../reconcile/types.ts";
@@ -51,6 +51,8 @@ class Clients {
   deleteFails: ApiError | undefined;
   statusFails: ApiError | undefined;
   getAnswer: ClusterSPIFFEID | undefined;
+  /** Holds every create until resolved: a reconcile caught between its verdict and its write. */
+  createGate: Promise<void> | undefined;
 
   readonly clients: ReconcileClients = {
     bindings: {
@@ -71,10 +73,11 @@ class Clients {
         if (this.getAnswer) return Promise.resolve(this.getAnswer);
         return Promise.reject(new ApiError({ status: 404, reason: "NotFound" }));
       },
-      create: (object: ClusterSPIFFEID) => {
+      create: async (object: ClusterSPIFFEID) => {
         this.calls.push(`create ${object.metadata.name}`);
-        if (this.createFails) return Promise.reject(this.createFails);
-        return Promise.resolve({ ...structuredClone(object), metadata: this.#meta(object) });
+        await this.createGate;
+        if (this.createFails) throw this.createFails;
+        return { ...structuredClone(object), metadata: this.#meta(object) };
       },
       update: (object: ClusterSPIFFEID) => {
         this.calls.push(`update ${object.metadata.name}`);
@@ -131,11 +134,19 @@ function rig(opts: { servedOutput?: boolean } = {}) {
       get: (_ns, name) => ({ metadata: { name }, spec: { poolRef: { name: "pool" } } }),
     }],
   });
-  const peers = new CollisionPeers({
+  const enqueued: string[] = [];
+  const exclusivity = new ExclusivityEngine({
     bindings: bindingsView,
+    keys: () => bindings.cache.keys(),
     sources,
     servedGeneration: () => 0,
     config,
+    onAffected: (keys) => enqueued.push(...keys),
+  });
+  bindings.addHandler({
+    onAdd: (b) => exclusivity.changed([`${b.metadata.namespace}/${b.metadata.name}`]),
+    onUpdate: (_, b) => exclusivity.changed([`${b.metadata.namespace}/${b.metadata.name}`]),
+    onDelete: (b) => exclusivity.changed([`${b.metadata.namespace}/${b.metadata.name}`]),
   });
   const events: string[] = [];
   const logs: Record<string, unknown>[] = [];
@@ -147,7 +158,7 @@ function rig(opts: { servedOutput?: boolean } = {}) {
     bindingsSynced: () => bindings.hasSynced(),
     managed: () => opts.servedOutput === false ? undefined : { informer: csids, view: csidView },
     sources,
-    peers,
+    exclusivity,
     clients: clients.clients,
     events: {
       record: (regarding: EventRegarding, type, reason) =>
@@ -163,7 +174,7 @@ function rig(opts: { servedOutput?: boolean } = {}) {
     /** A new pool selector (what a pool edit delivers to the cache). */
     setPoolApp(app: string) {
       pool.spec.selector.matchLabels.app = app;
-      peers.inputChanged("ns");
+      exclusivity.inputsChanged(bindings.cache.keys()); // every binding here uses "pool"
     },
     clock,
     bindings,
@@ -175,6 +186,7 @@ function rig(opts: { servedOutput?: boolean } = {}) {
     logs,
     reconciler,
     signal,
+    enqueued,
   };
 }
 
@@ -389,22 +401,103 @@ Deno.test("SPIRE's figures: one status write per change, a held change requeues,
   deepEqual(r.events, []);
 });
 
-Deno.test("collision peers: a changed fingerprint enqueues the old and new peers only", async () => {
+Deno.test("exclusivity peers: a change enqueues the old and new peers only", async () => {
   const r = rig();
   for (const name of ["a", "b", "c"]) r.bindings.upsert(bindingOf(name));
   r.bindings.upsert(bindingOf("d", { containerName: "other" }));
   // a, b and c share pool + container: a collision of three. d stands apart.
-  const first = await settle(r, "ns/a");
-  deepEqual([...first.enqueue].sort(), ["ns/b", "ns/c"]);
+  await settle(r, "ns/a");
   equal(debugLines(r.logs).at(-1)?.outcome, "Conflict/IdentityCollision");
-  // Unchanged fingerprint: nobody else is enqueued.
-  deepEqual((await r.reconciler.reconcile("ns/a", r.signal)).enqueue, []);
+  r.enqueued.length = 0;
+  // Unchanged: nobody else is enqueued.
+  await r.reconciler.reconcile("ns/a", r.signal);
+  deepEqual(r.enqueued, []);
+  // d moves to the shared container: its new peers look again; nobody else.
+  r.bindings.upsert(bindingOf("d"));
+  await r.reconciler.reconcile("ns/d", r.signal);
+  deepEqual([...r.enqueued].sort(), ["ns/a", "ns/b", "ns/c"]);
+  r.enqueued.length = 0;
   // a leaves (gone): its former peers look again.
   r.bindings.delete("ns/a", String(++r.clients.rv));
-  deepEqual([...(await r.reconciler.reconcile("ns/a", r.signal)).enqueue].sort(), [
-    "ns/b",
-    "ns/c",
-  ]);
+  await r.reconciler.reconcile("ns/a", r.signal);
+  deepEqual([...r.enqueued].sort(), ["ns/b", "ns/c", "ns/d"]);
+});
+
+/** Ready/Conflict of a binding as the view holds it after kleym's status writes. */
+function outcomeOf(r: ReturnType<typeof rig>, name: string): string {
+  const conditions = (r.bindingsView.get(`ns/${name}`)?.status?.conditions ?? []) as {
+    type: string;
+    status: string;
+    reason: string;
+  }[];
+  const ready = conditions.find((c) => c.type === "Ready");
+  return `${ready?.status}/${ready?.reason}`;
+}
+
+Deno.test("races: a duplicate peer and a reconcile, in both orders, end in both refused", async (t) => {
+  const withFinalizer = (b: InferenceIdentityBinding) => ({
+    ...b,
+    metadata: { ...b.metadata, finalizers: [FINALIZER] },
+  });
+  // a and b render one SPIFFE ID (objective "shared") with different service accounts.
+  const a = withFinalizer(bindingOf("a", { objectiveRef: { name: "shared" } }));
+  const b = withFinalizer(
+    bindingOf("b", { objectiveRef: { name: "shared" }, serviceAccountName: "other" }),
+  );
+
+  await t.step("b arrives while a's reconcile is between its verdict and its create", async () => {
+    const r = rig();
+    r.bindings.upsert(a);
+    let release = () => {};
+    r.clients.createGate = new Promise((resolve) => release = resolve);
+    const inFlight = r.reconciler.reconcile("ns/a", r.signal);
+    await Promise.resolve(); // a has its verdict (no peer) and waits in create
+    r.bindings.upsert(b);
+    await r.reconciler.reconcile("ns/b", r.signal);
+    equal(outcomeOf(r, "b"), "False/DuplicateSPIFFEID");
+    ok(r.enqueued.includes("ns/a"), "b's arrival enqueues a");
+    release();
+    await inFlight; // a finishes with the stale verdict: created, Ready ...
+    r.clients.createGate = undefined;
+    r.clients.calls = [];
+    await r.reconciler.reconcile("ns/a", r.signal); // ... and the queue reconciles it again
+    equal(outcomeOf(r, "a"), "False/DuplicateSPIFFEID");
+    ok(r.clients.calls.some((c) => c.startsWith("delete ")), "a's object is deleted");
+  });
+
+  await t.step("a is Ready first, then b arrives: b refused, a enqueued and refused", async () => {
+    const r = rig();
+    r.bindings.upsert(a);
+    await r.reconciler.reconcile("ns/a", r.signal);
+    equal(outcomeOf(r, "a"), "True/Reconciled");
+    r.enqueued.length = 0;
+    r.bindings.upsert(b);
+    await r.reconciler.reconcile("ns/b", r.signal);
+    equal(outcomeOf(r, "b"), "False/DuplicateSPIFFEID");
+    deepEqual(r.enqueued, ["ns/a"]);
+    await r.reconciler.reconcile("ns/a", r.signal);
+    equal(outcomeOf(r, "a"), "False/DuplicateSPIFFEID");
+  });
+
+  await t.step(
+    "b leaves while a's reconcile is in flight: a is enqueued and recovers",
+    async () => {
+      const r = rig();
+      r.bindings.upsert(a);
+      r.bindings.upsert(b);
+      await r.reconciler.reconcile("ns/a", r.signal);
+      await r.reconciler.reconcile("ns/b", r.signal);
+      equal(outcomeOf(r, "a"), "False/DuplicateSPIFFEID");
+      r.enqueued.length = 0;
+      const inFlight = r.reconciler.reconcile("ns/a", r.signal);
+      r.bindings.delete("ns/b", String(++r.clients.rv));
+      await r.reconciler.reconcile("ns/b", r.signal); // gone
+      deepEqual(r.enqueued, ["ns/a"]);
+      await inFlight;
+      await r.reconciler.reconcile("ns/a", r.signal);
+      equal(outcomeOf(r, "a"), "True/Reconciled");
+    },
+  );
 });
 
 const refused = (status: number, message: string) =>

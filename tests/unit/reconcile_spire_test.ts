@@ -5,7 +5,6 @@
 import assert from "node:assert/strict";
 import type { KubeObject } from "../../apis/rest.ts";
 import { cachedManaged } from "../../reconcile/cached.ts";
-import { collisionCandidate } from "../../reconcile/collision.ts";
 import { mergedUpdate } from "../../reconcile/ownership.ts";
 import { isNoop, type Plan, planReconcile, writesTransition } from "../../reconcile/plan.ts";
 import { renderBinding } from "../../reconcile/render.ts";
@@ -64,14 +63,12 @@ class Binding {
       ...this.object,
       ...(this.stats === undefined ? {} : { status: { stats: this.stats } }),
     }];
-    const self = collisionCandidate(binding, rendered);
     return planReconcile({
       binding,
       rendered,
       config,
       managed: observed,
       nameHolder: observed[0],
-      collisionCandidates: self === undefined ? [] : [self],
       now,
       spireStatsIntervalMs: INTERVAL,
       masking: opts.masking,
@@ -237,7 +234,6 @@ Deno.test("status.spire is absent unless the ClusterSPIFFEID exists as rendered 
       rendered,
       config,
       managed: b.object ? [b.object] : [],
-      collisionCandidates: [],
       now: at(1_000),
     });
     assert.equal(plan.outcome.condition, "RenderFailure");
