@@ -86,7 +86,7 @@ function booleanText(text: string, shown: string): boolean {
   flagError(`${shown}=${text}: expected true or false`);
 }
 
-/** How a program words two refusals (the operator takes no positionals and no short flags). */
+/** How a program words its refusals (the operator takes no positionals, and of short flags only -h). */
 export interface ScanWords {
   /** A flag not in the table: `arg` as given, `name` as parsed. */
   unknown?: (arg: string, name: string) => string;
