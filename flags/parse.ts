@@ -86,7 +86,7 @@ function booleanText(text: string, shown: string): boolean {
   flagError(`${shown}=${text}: expected true or false`);
 }
 
-/** How a program words its refusals (the operator takes no positionals, and of short flags only -h). */
+/** How a program words its refusals (the operator takes no positionals; of short flags, -h). */
 export interface ScanWords {
   /** A flag not in the table: `arg` as given, `name` as parsed. */
   unknown?: (arg: string, name: string) => string;
