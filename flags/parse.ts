@@ -194,7 +194,7 @@ export function valueOf<T>(flag: Flag<T>, raw: RawFlags, env?: Env): T {
   return g === undefined ? flag.default : flag.parse(g.text, g.source);
 }
 
-/** Help lines for `table`: head `  --name value` (with `-s, ` when `shortColumn`), then the text. */
+/** Help lines: a head `  --name value` (`-s, ` first with `shortColumn`), then the text. */
 export function helpLines(
   table: readonly AnyFlag[],
   style: { shortColumn: boolean; indent: string },
