@@ -86,7 +86,7 @@ function booleanText(text: string, shown: string): boolean {
   flagError(`${shown}=${text}: expected true or false`);
 }
 
-/** How a program words two refusals (the operator takes no positionals and no short flags). */
+/** How a program words its refusals (the operator takes no positionals; of short flags, -h). */
 export interface ScanWords {
   /** A flag not in the table: `arg` as given, `name` as parsed. */
   unknown?: (arg: string, name: string) => string;
@@ -194,7 +194,7 @@ export function valueOf<T>(flag: Flag<T>, raw: RawFlags, env?: Env): T {
   return g === undefined ? flag.default : flag.parse(g.text, g.source);
 }
 
-/** Help lines for `table`: head `  --name value` (with `-s, ` when `shortColumn`), then the text. */
+/** Help lines: a head `  --name value` (`-s, ` first with `shortColumn`), then the text. */
 export function helpLines(
   table: readonly AnyFlag[],
   style: { shortColumn: boolean; indent: string },
