@@ -60,8 +60,8 @@ export type RawFlags = ReadonlyMap<string, string | boolean>;
 export interface Scanned {
   readonly flags: RawFlags;
   readonly positionals: readonly string[];
-  /** Whether `--` appeared (everything after it is positional). */
-  readonly terminated: boolean;
+  /** What followed `--` (also in `positionals`); undefined when there was no `--`. */
+  readonly afterTerminator?: readonly string[];
 }
 
 type AnyFlag = Flag<unknown>;
@@ -108,15 +108,13 @@ export function scanFlags(
   const byName = new Map(table.map((f) => [f.name, f]));
   const flags = new Map<string, string | boolean>();
   const positionals: string[] = [];
-  let terminated = false;
+  let terminatedAt: number | undefined;
   for (const token of tokens(table, args)) {
     if (token.kind !== "option") {
       const arg = args[token.index];
-      if (words.positional && (token.kind === "option-terminator" || !terminated)) {
-        flagError(words.positional(arg));
-      }
+      if (words.positional) flagError(words.positional(arg));
       if (token.kind === "positional") positionals.push(token.value);
-      else terminated = true;
+      else terminatedAt = positionals.length;
       continue;
     }
     const spec = byName.get(token.name);
@@ -141,7 +139,8 @@ export function scanFlags(
     }
     flags.set(spec.name, text);
   }
-  return { flags, positionals, terminated };
+  const afterTerminator = terminatedAt === undefined ? undefined : positionals.slice(terminatedAt);
+  return { flags, positionals, afterTerminator };
 }
 
 /**
