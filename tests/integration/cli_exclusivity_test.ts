@@ -125,9 +125,11 @@ Deno.test("kleym status and inspect report duplicate IDs and overlaps an older o
       /labelled app=llama,role=decode, container vllm, is selected by both/,
     );
   } finally {
-    // No operator ran here: the bindings have no finalizer and go with the namespace, so later
-    // cluster-wide `kleym status` runs do not see them.
-    await env.kubectl(["delete", "namespace", ns, "--wait=false"]);
+    // No operator ran here: the bindings have no finalizer, so deleting them removes them at
+    // once and later cluster-wide `kleym status` runs do not see them. Not the namespace: the
+    // harness runs no namespace controller, so it would stay Terminating with these Ready
+    // bindings in it, and a later test's operator would be refused its events there (403).
+    await env.kubectl(["delete", "inferenceidentitybindings.kleym.sonda.red", "--all", "-n", ns]);
     c.close();
   }
 });
