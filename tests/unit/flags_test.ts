@@ -119,3 +119,10 @@ Deno.test("docs/operations.md lists every operator flag with its variable and de
     }
   }
 });
+
+Deno.test("after -- everything is an argument, and a tool can tell what followed it", () => {
+  const scanned = scanFlags([], ["run", "--", "deno", "test", "-A"]);
+  assert.deepEqual(scanned.positionals, ["run", "deno", "test", "-A"]);
+  assert.deepEqual(scanned.afterTerminator, ["deno", "test", "-A"]);
+  assert.equal(scanFlags([], ["up"]).afterTerminator, undefined);
+});
