@@ -41,7 +41,7 @@ export function tokenFileCredentials(
   const whose = opts.owner ? ` (${opts.owner})` : "";
   return {
     async get(): Promise<Credentials> {
-      if (cached && clock.now() - cached.readAt < maxAge) return { token: cached.token };
+      if (cached && clock.monotonic() - cached.readAt < maxAge) return { token: cached.token };
       let text: string;
       try {
         text = await Deno.readTextFile(path);
@@ -54,7 +54,7 @@ export function tokenFileCredentials(
       }
       const token = text.trim();
       if (token.length === 0) throw new ConfigError(`token file ${path}${whose} is empty`);
-      cached = { token, readAt: clock.now() };
+      cached = { token, readAt: clock.monotonic() };
       return { token };
     },
     invalidate(): void {

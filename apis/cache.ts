@@ -2,9 +2,9 @@
  * `Cache<T>`: the in-memory copy of one resource, fed only by its Informer.
  *
  * - Keyed `namespace/name` (just `name` for cluster-scoped objects); see `objectKey`.
- * - Objects are deep-frozen on the way in (`freezeInterned`: repeated strings shared, issue 15):
- *   the cache takes ownership of what it is given, and readers get the frozen object itself (no
- *   copies). Clone (`structuredClone`) before changing.
+ * - Objects are deep-frozen on the way in (`freezeInterned`: repeated strings shared;
+ *   docs/benchmarks.md "Memory"): the cache takes ownership of what it is given, and readers get
+ *   the frozen object itself (no copies). Clone (`structuredClone`) before changing.
  * - Secondary indexes: `addIndex(name, fn)` where `fn(obj)` returns the index values of an object
  *   (e.g. the pool names a binding refers to); `byIndex(name, value)` returns the objects with that
  *   value. Indexes are maintained on every change and may be added at any time.
@@ -45,7 +45,7 @@ interface Index<T> {
   /**
    * value -> keys. Most values name one object (a binding's own pool, its ClusterSPIFFEID), so a
    * single key is held as the string itself and becomes a Set only at the second key: a Set costs
-   * ~100 bytes of heap, a reference 4 (issue 15).
+   * ~100 bytes of heap, a reference 4 (docs/benchmarks.md, "Memory").
    */
   byValue: Map<string, string | Set<string>>;
 }

@@ -1,7 +1,7 @@
 /**
  * `EventRecorder`: events.k8s.io/v1 Events written off the critical path, with client-go's
- * recorder semantics (SPEC 7: "recorded asynchronously, repeats aggregated into the event's
- * series, with a per-object spam filter").
+ * recorder semantics: never awaited by a reconcile, repeats folded into the Event's series, spam
+ * dropped per object (docs/contract.md#events).
  *
  * - `record(regarding, type, reason, note)` never blocks and never throws: it decides at once what
  *   the event becomes and returns; the writes happen in `run(signal)`, the recorder's own loop.

@@ -3,9 +3,10 @@
  *
  * `JSON.parse` makes a new string for every value it reads, so 10,000 cached objects hold 10,000
  * copies of their namespace, apiVersion, kind, pool name, label keys and values, service account
- * and container names. Swapping each for the first copy seen leaves one per distinct value (issue
- * 15: with the single-key index, 1,000 bindings cost 21 MiB over idle, docs/benchmarks.md). Values that are unique by nature (uid,
- * resourceVersion, timestamps) are not worth a table entry and are left as parsed.
+ * and container names. Swapping each for the first copy seen leaves one per distinct value
+ * (docs/benchmarks.md "Memory": with the single-key index, 1,000 bindings cost 21 MiB over idle,
+ * docs/benchmarks.md). Values that are unique by nature (uid, resourceVersion, timestamps) are not
+ * worth a table entry and are left as parsed.
  *
  * The table is bounded: when it reaches `MAX_ENTRIES` it is emptied and starts again, so names of
  * long-deleted objects cannot pin memory; strings already shared stay shared.

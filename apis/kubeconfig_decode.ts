@@ -59,7 +59,7 @@ export interface Kubeconfig {
 /**
  * A kubeconfig's document. JSON (what tools and the test harness write; a subset of YAML) is read
  * with `JSON.parse`; only other text loads the YAML parser, so a process given a JSON kubeconfig,
- * or none (in-cluster), never holds it in memory (issue 15).
+ * or none (in-cluster), never holds it in memory (docs/benchmarks.md, "Memory").
  */
 async function parseDocument(text: string): Promise<unknown> {
   if (/^\s*\{/.test(text)) {

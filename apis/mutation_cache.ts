@@ -106,7 +106,8 @@ export class MutationCache<T extends KubeObject> {
   byIndex(name: string, value: string): T[] {
     this.#prune();
     // Nothing recorded (steady state, a restart's first pass): the cache's answer as it is, with
-    // no per-object key lookups (issue 15: the namespace scans of SPEC 5's collision candidates).
+    // no per-object key lookups (docs/benchmarks.md "Restart at 10,000": the namespace scans for
+    // collision candidates, docs/contract.md#same-selection).
     if (this.#entries.size === 0) return this.#informer.cache.byIndex(name, value);
     const out: T[] = [];
     for (const object of this.#informer.cache.byIndex(name, value)) {

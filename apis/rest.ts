@@ -127,8 +127,8 @@ export class ResourceClient<T extends KubeObject = KubeObject> {
    * arrives, so only one page of full objects is held at a time (the informer's small cache).
    *
    * Pipelined: the next page is requested before this page's items are transformed, so the API
-   * server encodes page k+1 while this process transforms page k (issue 15: a 10,000-binding
-   * restart is bound by the two taking turns on a small machine).
+   * server encodes page k+1 while this process transforms page k (docs/benchmarks.md "Restart at
+   * 10,000": a 10,000-binding restart is bound by the two taking turns on a small machine).
    */
   async listAll(
     opts: Omit<ListOptions, "continue"> = {},

@@ -1,5 +1,5 @@
 /**
- * The kleym release version, its one source (issue 13): the operator's and CLI's --version, the
+ * The kleym release version, its one source: the operator's and CLI's --version, the
  * access layer's `User-Agent: kleym/<VERSION>`, the image tag (Makefile `VERSION`, `make image`) and
  * deploy.yaml (`make manifests` writes it into config/manager/kustomization.yaml).
  */

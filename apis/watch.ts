@@ -45,63 +45,19 @@ import { type Clock, delay, realClock } from "./clock.ts";
 import { DEFAULT_WATCH_IDLE_MS, IdleTimer, WatchIdleError } from "./idle.ts";
 import { backoffMs } from "./retry.ts";
 import type { KubeObject, ResourceClient, WatchEvent } from "./rest.ts";
+import {
+  HandlerSet,
+  type InformerHandlers,
+  type InformerOptions,
+  type InformerStatus,
+} from "./informer_types.ts";
 
-export interface InformerHandlers<T> {
-  onAdd?(obj: T): void;
-  onUpdate?(old: T, obj: T): void;
-  onDelete?(obj: T): void;
-  /**
-   * The cache now reflects every change up to `resourceVersion`: called for every event the
-   * watch delivers (including ones the cache ignores, such as the delete of a key it never held),
-   * every bookmark, and every list (`listed`: the cache was replaced from a fresh LIST). Called
-   * before the event's onAdd/onUpdate/onDelete. The read-your-writes view (mutation_cache.ts)
-   * uses it as its watermark.
-   */
-  onProgress?(resourceVersion: string, listed: boolean): void;
-  /** The cache was emptied because the resource is not served. */
-  onReset?(): void;
-}
-
-export type InformerState =
-  | "starting"
-  | "listing"
-  | "watching"
-  | "backoff"
-  | "notServed"
-  | "stopped";
-
-export interface InformerStatus {
-  state: InformerState;
-  /** Last failure, cleared by the next successful list or watch event. */
-  lastError?: unknown;
-}
-
-export interface InformerOptions<T = KubeObject> {
-  namespace?: string;
-  labelSelector?: string;
-  fieldSelector?: string;
-  /**
-   * List page size. Default 500: with pages fetched one ahead of the transform (`listAll`),
-   * a 10,000-binding restart reaches /readyz in 4.5-4.9 s instead of 6.0-6.2 s at 100, for
-   * ~10 MiB more peak (docs/benchmarks.md "Restart at 10,000").
-   */
-  pageSize?: number;
-  clock?: Clock;
-  random?: () => number;
-  /** Reconnect backoff: first delay (default 200 ms) and cap (default 30 s). */
-  backoffBaseMs?: number;
-  backoffMaxMs?: number;
-  /** Retry interval while the resource is not served. Default 30 s. */
-  notServedRetryMs?: number;
-  /** Reopen a watch that delivers nothing for this long (apis/idle.ts; default 150 s; 0: off). */
-  idleTimeoutMs?: number;
-  /** Server-side watch timeout; default random in [300, 600) s, like client-go. */
-  watchTimeoutSeconds?: () => number;
-  onStatus?: (status: InformerStatus) => void;
-  onError?: (err: unknown) => void;
-  /** Applied to every listed or watched object before the cache and handlers see it. */
-  transform?: (obj: T) => T;
-}
+export type {
+  InformerHandlers,
+  InformerOptions,
+  InformerState,
+  InformerStatus,
+} from "./informer_types.ts";
 
 export class Informer<T extends KubeObject> {
   readonly cache = new Cache<T>();
@@ -110,7 +66,7 @@ export class Informer<T extends KubeObject> {
   readonly #transform: (obj: T) => T;
   readonly #clock: Clock;
   readonly #random: () => number;
-  readonly #handlers = new Set<InformerHandlers<T>>();
+  readonly #handlers: HandlerSet<T>;
   #syncWaiters: (() => void)[] = [];
   #status: InformerStatus = { state: "starting" };
   #restarts = 0;
@@ -129,6 +85,7 @@ export class Informer<T extends KubeObject> {
     this.#transform = opts.transform ?? ((obj) => obj);
     this.#clock = opts.clock ?? realClock;
     this.#random = opts.random ?? Math.random;
+    this.#handlers = new HandlerSet<T>((err) => this.#report(err));
   }
 
   /** Watch reconnections so far (every reopen after the first watch, whatever the cause). */
@@ -179,13 +136,7 @@ export class Informer<T extends KubeObject> {
 
   /** Register handlers; returns a function that unregisters them. */
   addHandler(h: InformerHandlers<T>): () => void {
-    this.#handlers.add(h);
-    if (this.cache.synced) {
-      for (const obj of this.cache.list()) this.#call(() => h.onAdd?.(obj));
-    }
-    return () => {
-      this.#handlers.delete(h);
-    };
+    return this.#handlers.add(h, this.cache.synced ? this.cache.list() : []);
   }
 
   /** Run the list/watch loop until `signal` aborts. Never rejects for API failures. */
@@ -401,15 +352,7 @@ export class Informer<T extends KubeObject> {
   }
 
   #emit(fn: (h: InformerHandlers<T>) => void): void {
-    for (const h of [...this.#handlers]) this.#call(() => fn(h));
-  }
-
-  #call(fn: () => void): void {
-    try {
-      fn();
-    } catch (err) {
-      this.#report(err);
-    }
+    this.#handlers.emit(fn);
   }
 
   #report(err: unknown): void {

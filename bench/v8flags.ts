@@ -1,5 +1,5 @@
 /**
- * `make bench-v8flags`: compares V8 flag sets for the operator on the two numbers issue 15's memory
+ * `make bench-v8flags`: compares V8 flag sets for the operator on the two numbers the memory
  * and start-up acceptance needs (docs/benchmarks.md "Memory: V8 flag sets"), without the rest of
  * `make bench`:
  *   1. per flag set, a fresh control plane and N (1000) bindings converging through the operator:

@@ -1,11 +1,12 @@
 /**
- * `kleym status`'s cross-check of SPEC 7 ("a binding is Ready=True only while its ClusterSPIFFEID
- * exists as rendered"), pure: every binding that says Ready=True is rendered with the operator's
- * configuration from its own status (`identityConfig` without flags), by the operator's resolution
- * and rendering (`renderForInspect`) over the pools and objectives the edge listed, and compared
- * with the ClusterSPIFFEID at the rendered name (`clusterState`), exactly as `inspect` does for one
- * binding. A binding that no longer renders is left to `binding-unhealthy` once the operator sees
- * it; lists the CLI may not read make one `rbac-limited` warning instead of a guess.
+ * `kleym status`'s cross-check that a binding is Ready=True only while its ClusterSPIFFEID exists
+ * as rendered (docs/contract.md#lifecycle), pure: every binding that says Ready=True is rendered
+ * with the operator's configuration from its own status (`identityConfig` without flags), by the
+ * operator's resolution and rendering (`renderForInspect`) over the pools and objectives the edge
+ * listed, and compared with the ClusterSPIFFEID at the rendered name (`clusterState`), exactly as
+ * `inspect` does for one binding. A binding that no longer renders is left to `binding-unhealthy`
+ * once the operator sees it; lists the CLI may not read make one `rbac-limited` warning instead of
+ * a guess.
  */
 import type { BindingInput, ObjectiveApiVersion, PoolApiVersion } from "../reconcile/types.ts";
 import { isRecord } from "../reconcile/json.ts";

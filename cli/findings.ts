@@ -122,10 +122,11 @@ export function renderFinding(error: StateError, refs: ObjectRef[]): Finding {
 }
 
 /**
- * SPEC 7, checked from outside: "a binding is Ready=True only while its ClusterSPIFFEID exists as
- * rendered". `stale-ready` (error) when the binding says Ready=True but the object at the rendered
- * name is absent or differs (`differences` names what). Nothing for any other state: not Ready is
- * reported by `binding-unhealthy`, and an unreadable object by `rbac-limited`.
+ * docs/contract.md#lifecycle checked from outside: a binding is Ready=True only while its
+ * ClusterSPIFFEID exists as rendered. `stale-ready` (error) when the binding says Ready=True but
+ * the object at the rendered name is absent or differs (`differences` names what). Nothing for any
+ * other state: not Ready is reported by `binding-unhealthy`, and an unreadable object by
+ * `rbac-limited`.
  */
 export function staleReadyFinding(
   binding: unknown,

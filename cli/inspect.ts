@@ -212,8 +212,9 @@ export function buildInspectionReport(input: InspectInput): BindingInspectionRep
       object,
       clusterState: clusterState(served.clusterSPIFFEID, input.cluster, identity.clusterSPIFFEID),
     };
-    // SPEC 7: Ready=True only while the object exists as rendered — checked with the operator's
-    // configuration only (another --trust-domain renders another object on purpose).
+    // docs/contract.md#lifecycle: Ready=True only while the object exists as rendered — checked
+    // with the operator's configuration only (another --trust-domain renders another object on
+    // purpose).
     if (isOperatorConfig(config, binding) && input.cluster.state !== "forbidden") {
       const stale = staleReadyFinding(binding, {
         name: identity.name,

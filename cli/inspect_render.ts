@@ -141,7 +141,10 @@ export function renderForInspect(
   return renderBinding(binding, resolved, config);
 }
 
-/** The first served version (in SPEC 3 order, within the pinned group) holding the object. */
+/**
+ * The first served version (in the contract's order, docs/contract.md#inputs, within the pinned
+ * group) holding the object.
+ */
 export function foundAt<V extends PoolApiVersion | ObjectiveApiVersion>(
   order: readonly V[],
   served: readonly V[],

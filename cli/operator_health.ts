@@ -28,7 +28,7 @@ export type ObjectRead =
   | { state: "absent" }
   | { state: "forbidden"; message: string };
 
-/** Where the operator's leader Lease lives as deployed (deploy.yaml: no --leader-elect-namespace). */
+/** Where the leader Lease lives as deployed (deploy.yaml sets no --leader-elect-namespace). */
 export const OPERATOR_LEASE = { namespace: DEFAULT_LEASE_NAMESPACE, name: LEASE_NAME } as const;
 
 export interface OperatorHealthInput {

@@ -8,7 +8,7 @@
  */
 import { LOG_LEVELS } from "../observe/log.ts";
 import { IDENTITY_OVERLAP_MODES } from "../reconcile/collision.ts";
-import type { Flag } from "./parse.ts";
+import { type Flag, flagError } from "./parse.ts";
 import {
   actionFlag,
   bindAddressFlag,
@@ -25,7 +25,6 @@ import {
   refuse,
   textFlag,
 } from "./values.ts";
-import { flagError } from "./parse.ts";
 import { SVID_LIMIT_FLAGS } from "./svid.ts";
 
 export const OPERATOR_PROGRAM = "kleym-operator";

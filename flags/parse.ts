@@ -60,8 +60,8 @@ export type RawFlags = ReadonlyMap<string, string | boolean>;
 export interface Scanned {
   readonly flags: RawFlags;
   readonly positionals: readonly string[];
-  /** Whether `--` appeared (everything after it is positional). */
-  readonly terminated: boolean;
+  /** What followed `--` (also in `positionals`); undefined when there was no `--`. */
+  readonly afterTerminator?: readonly string[];
 }
 
 type AnyFlag = Flag<unknown>;
@@ -86,7 +86,7 @@ function booleanText(text: string, shown: string): boolean {
   flagError(`${shown}=${text}: expected true or false`);
 }
 
-/** How a program words two refusals (the operator takes no positionals and no short flags). */
+/** How a program words its refusals (the operator takes no positionals; of short flags, -h). */
 export interface ScanWords {
   /** A flag not in the table: `arg` as given, `name` as parsed. */
   unknown?: (arg: string, name: string) => string;
@@ -108,15 +108,13 @@ export function scanFlags(
   const byName = new Map(table.map((f) => [f.name, f]));
   const flags = new Map<string, string | boolean>();
   const positionals: string[] = [];
-  let terminated = false;
+  let terminatedAt: number | undefined;
   for (const token of tokens(table, args)) {
     if (token.kind !== "option") {
       const arg = args[token.index];
-      if (words.positional && (token.kind === "option-terminator" || !terminated)) {
-        flagError(words.positional(arg));
-      }
+      if (words.positional) flagError(words.positional(arg));
       if (token.kind === "positional") positionals.push(token.value);
-      else terminated = true;
+      else terminatedAt = positionals.length;
       continue;
     }
     const spec = byName.get(token.name);
@@ -141,7 +139,8 @@ export function scanFlags(
     }
     flags.set(spec.name, text);
   }
-  return { flags, positionals, terminated };
+  const afterTerminator = terminatedAt === undefined ? undefined : positionals.slice(terminatedAt);
+  return { flags, positionals, afterTerminator };
 }
 
 /**
@@ -194,7 +193,7 @@ export function valueOf<T>(flag: Flag<T>, raw: RawFlags, env?: Env): T {
   return g === undefined ? flag.default : flag.parse(g.text, g.source);
 }
 
-/** Help lines for `table`: head `  --name value` (with `-s, ` when `shortColumn`), then the text. */
+/** Help lines: a head `  --name value` (`-s, ` first with `shortColumn`), then the text. */
 export function helpLines(
   table: readonly AnyFlag[],
   style: { shortColumn: boolean; indent: string },

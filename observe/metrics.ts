@@ -13,8 +13,9 @@ import { Counter, Gauge, Histogram, type Labels, Registry, Sampled } from "./pro
 
 /**
  * CPU time comes from `node:process` (Deno has no API of its own for it). Importing any `node:`
- * module sets up Deno's Node compatibility layer (+5.5 MiB RSS in a bare `deno eval`, issue 15),
- * so it is loaded on the first scrape, not at start: a process nobody scrapes never pays for it.
+ * module sets up Deno's Node compatibility layer (+5.5 MiB RSS in a bare `deno eval`;
+ * docs/benchmarks.md "Memory"), so it is loaded on the first scrape, not at start: a process nobody
+ * scrapes never pays for it.
  */
 let cpuUsage: (() => { user: number; system: number }) | undefined;
 async function loadCpuUsage(): Promise<void> {

@@ -1,8 +1,8 @@
 /**
- * The metrics endpoint's serving certificate (issue 13): either files in `--metrics-cert-dir`
- * (`--metrics-cert-name`, `--metrics-key-name`; e.g. a cert-manager Secret mounted as a volume),
- * re-read when they change, or a self-signed pair made in memory at start. Nothing is written to
- * disk, so the operator needs no `--allow-write`.
+ * The metrics endpoint's serving certificate (docs/contract.md#metrics-auth): either files in
+ * `--metrics-cert-dir` (`--metrics-cert-name`, `--metrics-key-name`; e.g. a cert-manager Secret
+ * mounted as a volume), re-read when they change, or a self-signed pair made in memory at start.
+ * Nothing is written to disk, so the operator needs no `--allow-write`.
  *
  * Rotation: a loop wakes on file-system events in the directory (Deno.watchFs; a mounted Secret
  * changes by swapping a `..data` symlink, which is an event in the directory) and, as a fallback

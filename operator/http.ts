@@ -1,11 +1,11 @@
 /**
  * The operator's HTTP endpoints:
  *
- * - metrics address: `GET /metrics` (Prometheus text format 0.0.4). Secure by default (issue 13):
- *   HTTPS, and every request authenticated and authorized by the API server (`metricsauth.ts`;
- *   401 / 403). The certificate comes from a directory that is watched for rotation, or is a
- *   self-signed pair made at start (`certs.ts`). `--metrics-secure=false` serves plain HTTP
- *   without authentication.
+ * - metrics address: `GET /metrics` (Prometheus text format 0.0.4). Secure by default
+ *   (docs/contract.md#metrics-auth): HTTPS, and every request authenticated and authorized by the
+ *   API server (`metricsauth.ts`; 401 / 403). The certificate comes from a directory that is
+ *   watched for rotation, or is a self-signed pair made at start (`certs.ts`).
+ *   `--metrics-secure=false` serves plain HTTP without authentication.
  * - health-probe address: `GET /healthz` (200 while the process serves requests) and `GET /readyz`
  *   (200 once the caches have synced, 503 before; standby replicas that are not leading are ready
  *   too, so a rollout does not wait for an election). Never authenticated: kubelets probe it.

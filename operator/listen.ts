@@ -1,5 +1,5 @@
 /**
- * Listening sockets for the operator's endpoints (issue 13).
+ * Listening sockets for the operator's endpoints (docs/contract.md#metrics).
  *
  * Addresses: an explicit host (`127.0.0.1:8081`, `[::1]:8081`, `localhost:8081`) binds only that
  * host. An empty host (`:8081`) means every interface, IPv4 and IPv6, as in Go: one socket on

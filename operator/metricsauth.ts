@@ -1,6 +1,6 @@
 /**
- * Authentication and authorization of `/metrics` delegated to the API server (issue 13), as the
- * Go operators' secure metrics filter does:
+ * Authentication and authorization of `/metrics` delegated to the API server
+ * (docs/contract.md#metrics-auth), as the Go operators' secure metrics filter does:
  *
  * 1. the request's `Authorization: Bearer <token>` is checked with a TokenReview (no token, a
  *    token the API server does not accept -> 401);

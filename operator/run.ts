@@ -242,7 +242,8 @@ export async function runOperator(deps: OperatorDeps, signal: AbortSignal): Prom
 
   let controller: OperatorController | undefined;
   let endpoints: Awaited<ReturnType<typeof serveEndpoints>>;
-  // Secure metrics (issue 13): HTTPS, callers authenticated and authorized by the API server.
+  // Secure metrics (docs/contract.md#metrics-auth): HTTPS, callers authenticated and authorized by
+  // the API server.
   const auth = config.metricsSecure
     ? new DelegatedAuth({
       // The reviews' own budget: a flood of callers never spends the reconciler's or the Lease's.

@@ -1,7 +1,7 @@
 /**
  * A self-signed TLS serving certificate for the metrics endpoint when no `--metrics-cert-dir` is
- * given (issue 13): an ECDSA P-256 key from Web Crypto and a minimal hand-written DER encoder for
- * the one X.509 v3 shape we need.
+ * given (docs/operations.md, "Secure metrics"): an ECDSA P-256 key from Web Crypto and a minimal
+ * hand-written DER encoder for the one X.509 v3 shape we need.
  *
  * Why not a library: the shape is fixed (one subject name, four extensions), the encoder is ~100
  * lines, and Web Crypto already does the cryptography. A certificate dependency would add a

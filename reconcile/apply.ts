@@ -1,12 +1,13 @@
 /**
- * Carrying out a `Plan` (plan.ts) against the API server (SPEC 4-7): the only place that writes
- * ClusterSPIFFEIDs, binding finalizers and status, and hands out events, for a live binding.
+ * Carrying out a `Plan` (plan.ts) against the API server (docs/contract.md#rendering to
+ * docs/contract.md#lifecycle): the only place that writes ClusterSPIFFEIDs, binding finalizers and
+ * status, and hands out events, for a live binding.
  *
- * Order: the finalizer (SPEC 7: before any output), deletes (stale outputs go first, so a failing
- * binding never leaves an identity behind while it reports the failure), then the create or
- * update, then the status (only when `plan.writeStatus`), then the events. A failing step stops
- * the sequence, so the status never claims an object that was not written and an event never
- * announces a write that did not happen.
+ * Order: the finalizer (docs/contract.md#lifecycle: before any output), deletes (stale outputs go
+ * first, so a failing binding never leaves an identity behind while it reports the failure), then
+ * the create or update, then the status (only when `plan.writeStatus`), then the events. A failing
+ * step stops the sequence, so the status never claims an object that was not written and an event
+ * never announces a write that did not happen.
  *
  * What happened comes back as data (`ApplyResult`): every write's answer (the reconciler records
  * them in the read-your-writes views), `nameTaken` when a create met AlreadyExists, and `failure`
@@ -15,7 +16,7 @@
  * reconciler reports it on the binding (docs/contract.md#fail-closed). Apply never calls back
  * into the controller.
  *
- * Never clobber (SPEC 8, "write conflicts re-read and retry"):
+ * Never clobber (docs/contract.md#work-loop, "write conflicts re-read and retry"):
  * - deletes carry a `uid` precondition: a same-named object someone re-created is never hit;
  *   404 means already gone (fine), a failed precondition (409) means the name now holds another
  *   object: re-plan;
@@ -28,7 +29,7 @@
  * which time the informers have delivered the newer objects.
  *
  * Events go to an `EventSink` (apis/events.ts, the process's `EventRecorder`) and are not
- * awaited: best effort (SPEC 7).
+ * awaited: best effort (docs/contract.md#lifecycle).
  *
  * API: `applyPlan(plan, binding, ctx): Promise<ApplyResult>`, `deleteClusterSPIFFEID`,
  * `patchFinalizers`; `ApplyConflictError` and the events client are re-exported.
@@ -157,8 +158,9 @@ export async function applyPlan(
 
 /**
  * Deletes one ClusterSPIFFEID with a uid precondition. `deleted: false` when it was already gone
- * (404): someone else removing it first must never block kleym (SPEC 7). `answer`: the object
- * the API server returned (at the deletion's resourceVersion), for the read-your-writes view.
+ * (404): someone else removing it first must never block kleym (docs/contract.md#lifecycle).
+ * `answer`: the object the API server returned (at the deletion's resourceVersion), for the
+ * read-your-writes view.
  */
 export async function deleteClusterSPIFFEID(
   deletion: ClusterSPIFFEIDDeletion,

@@ -17,7 +17,7 @@
  * - managed ClusterSPIFFEID update: a PUT of the observed object with kleym's fields overlaid
  *   (plan.ts `mergedUpdate`), so everything in `metadata` is kept except `managedFields` (an
  *   update without managedFields keeps the live ones). Of `status` only `stats` is kept: the
- *   plan copies SPIRE Controller Manager's figures onto the binding (spire.ts, issue 16). The PUT
+ *   plan copies SPIRE Controller Manager's figures onto the binding (spire.ts). The PUT
  *   never sends status (`mergedUpdate` builds the body from metadata and spec only; the main
  *   resource ignores status anyway, ClusterSPIFFEID has a status subresource).
  * - pools and objectives are never written: only `spec` and the identity metadata are kept.
@@ -43,7 +43,7 @@ const dropManaged = dropFields<KubeObject>(["status"], ["managedFields"]);
 
 /**
  * Managed ClusterSPIFFEIDs: written back whole, so only what a PUT never needs goes; of the
- * status only `stats` stays (the figures the binding reports; issue 16).
+ * status only `stats` stays (the figures the binding reports).
  */
 export function cachedManaged(o: KubeObject): KubeObject {
   const slim = dropManaged(o);

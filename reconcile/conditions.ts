@@ -1,6 +1,6 @@
 /**
- * The binding's five conditions (SPEC 6): which values they take on success and on failure, and
- * how a new set merges with what the binding already reports.
+ * The binding's five conditions (docs/contract.md#status): which values they take on success and on
+ * failure, and how a new set merges with what the binding already reports.
  *
  * API:
  * - `CONDITION_TYPES`, `ConditionType`, `ConditionState` (a condition without time/generation)
@@ -34,7 +34,7 @@ export interface ConditionState {
 export const READY_REASON = "Reconciled";
 export const RESOLVED_REASON = "Resolved";
 
-/** SPEC 6: the healthy message of each non-Ready condition. */
+/** docs/contract.md#status: the healthy message of each non-Ready condition. */
 const RESOLVED_MESSAGES: Readonly<Record<Exclude<ConditionType, "Ready">, string>> = {
   Conflict: "No identity collision detected",
   InvalidRef: "References are valid",
@@ -56,7 +56,10 @@ export function successConditions(): ConditionState[] {
   ];
 }
 
-/** SPEC 6: Ready=False and the failing condition True, both with the error's reason and message. */
+/**
+ * docs/contract.md#reasons: Ready=False and the failing condition True, both with the error's
+ * reason and message.
+ */
 export function failureConditions(error: StateError): ConditionState[] {
   const { reason, message } = error;
   return [

@@ -83,33 +83,43 @@ function parseLabels(text: string): LabelMap {
   );
 }
 
+/** At most this many peers are named (with a witness each) in an overlap message. */
+export const OVERLAP_LISTED = 20;
+
 /**
  * The peers, then per peer a pod that both select: "pods labelled app=m,role=d, container c" or
- * "..., any container" (both PoolOnly). Service account: the one both select.
+ * "..., any container" (both PoolOnly). Service account: the one both select. A PoolOnly binding
+ * can overlap hundreds of PerObjective ones; only the first `OVERLAP_LISTED` (sorted) are named,
+ * then "and N more", so the message stays far below a condition message's 32 KiB limit (the 5.1
+ * and 5.2 messages have the contract's fixed shape).
  */
 export function overlapMessage(serviceAccount: string, peers: readonly OverlapPeer[]): string {
-  const list = [...peers].sort((a, b) => compareCodeUnits(a.name, b.name));
+  const all = [...peers].sort((a, b) => compareCodeUnits(a.name, b.name));
+  const list = all.slice(0, OVERLAP_LISTED);
+  const more = all.length - list.length;
   const witnesses = list.map((p) =>
     `with ${p.name}: pods labelled ${formatLabels(p.labels)}, ${
       p.container === undefined ? "any container" : `container ${p.container}`
     }`
   );
-  return `identity overlap with bindings ${list.map((p) => p.name).join(", ")}: ` +
-    `a container would be selected by this binding and another and receive several SVIDs ` +
+  return `identity overlap with bindings ${list.map((p) => p.name).join(", ")}${
+    more > 0 ? ` and ${more} more` : ""
+  }: a container would be selected by this binding and another and receive several SVIDs ` +
     `(service account ${serviceAccount}; ${witnesses.join("; ")})`;
 }
 
 const OVERLAP =
-  /^identity overlap with bindings (.+?): a container would be selected by this binding and another and receive several SVIDs \(service account (\S+); (.*)\)$/;
+  /^identity overlap with bindings (.+?)(?: and (\d+) more)?: a container would be selected by this binding and another and receive several SVIDs \(service account (\S+); (.*)\)$/;
 const WITNESS = /^with (\S+): pods labelled (\S+(?: labels)?), (?:container (\S+)|any container)$/;
 
+/** The named peers with their witnesses, and how many more the message did not name. */
 export function parseOverlapMessage(
   message: string,
-): { serviceAccount: string; peers: OverlapPeer[] } | undefined {
+): { serviceAccount: string; peers: OverlapPeer[]; more: number } | undefined {
   const m = OVERLAP.exec(message);
   if (!m) return undefined;
   const peers: OverlapPeer[] = [];
-  for (const part of m[3].split("; ")) {
+  for (const part of m[4].split("; ")) {
     const w = WITNESS.exec(part);
     if (!w) return undefined;
     const labels = parseLabels(w[2]);
@@ -117,7 +127,7 @@ export function parseOverlapMessage(
       w[3] === undefined ? { name: w[1], labels } : { name: w[1], labels, container: w[3] },
     );
   }
-  return { serviceAccount: m[2], peers };
+  return { serviceAccount: m[3], peers, more: m[2] === undefined ? 0 : Number(m[2]) };
 }
 
 export function overlapError(

@@ -1,6 +1,6 @@
 /**
- * The InferenceIdentityBinding controller: a thin wiring of its parts (SPEC 3, 7, 8). The data
- * path runs one way:
+ * The InferenceIdentityBinding controller: a thin wiring of its parts (docs/contract.md#inputs,
+ * docs/contract.md#lifecycle, docs/contract.md#process). The data path runs one way:
  *
  *   watch event -> informer cache (+ read-your-writes view) -> watch mapping enqueues binding
  *   keys -> work queue -> one-key reconciler -> pure plan -> apply -> status
@@ -70,7 +70,7 @@ export interface ControllerOptions {
   metrics: Metrics;
   /** Reconciles running at once (default: `--max-concurrent-reconciles`'s). */
   concurrency?: number;
-  /** SPEC 7's retry timer for missing CRDs / discovery refresh; default 30 000 ms. */
+  /** The retry timer for missing CRDs and discovery (docs/contract.md#lifecycle); default 30 s. */
   crdRetryMs?: number;
   /** Every binding is re-enqueued this often (jittered ±10 %); default: `--sync-period`'s. */
   syncPeriodMs?: number;

@@ -1,18 +1,21 @@
 /**
  * `StateError`: a problem with the binding or its inputs that the user must fix, reported on the
- * binding's status rather than retried blindly (SPEC 6; docs/architecture.md "Errors").
+ * binding's status rather than retried blindly (docs/contract.md#status; docs/architecture.md
+ * "Errors").
  *
  * API:
  * - `Reasons`: every reason kleym reports, by name.
  * - `new StateError(condition, reason, message)`: the type system only accepts a reason that
  *   belongs to the condition (`ReasonFor<C>`).
  * - `isStateError(value)`: narrow a caught value.
- * - `RETRY_CLASS` / `retryClass(reason)`: how a failure is retried (SPEC 7), one entry per reason.
+ * - `RETRY_CLASS` / `retryClass(reason)`: how a failure is retried (docs/contract.md#lifecycle),
+ *   one entry per reason.
  * - `ApplyConflictError`: a write lost a race; re-read and re-plan.
  *
- * Reasons added beyond SPEC 6 (all RenderFailure; `ClusterSPIFFEIDRejected` is refusal.ts's):
+ * Reasons kleym added to the original list (all RenderFailure, all in docs/contract.md#reasons;
+ * `ClusterSPIFFEIDRejected` is refusal.ts's):
  * - `ClusterSPIFFEIDNameTaken`: the desired ClusterSPIFFEID name is held by an object kleym does
- *   not own (SPEC 4 asks for "a clear reason such as" this one).
+ *   not own (docs/contract.md#ownership).
  * - `InvalidBindingName`: the binding's name is longer than a label value may be (63), so it
  *   cannot label its ClusterSPIFFEID.
  */
@@ -20,7 +23,7 @@
 /** The condition types a failure can set to True (everything but Ready). */
 export type FailureCondition = "Conflict" | "InvalidRef" | "UnsafeSelector" | "RenderFailure";
 
-/** Reasons by the condition they belong to (SPEC 6). */
+/** Reasons by the condition they belong to (docs/contract.md#reasons). */
 export const REASONS_BY_CONDITION = {
   InvalidRef: [
     "TargetPoolNotFound",
@@ -60,7 +63,7 @@ export const Reasons = Object.freeze(
 ) as { readonly [R in FailureReason]: R };
 
 /**
- * How a failure is retried (SPEC 7):
+ * How a failure is retried (docs/contract.md#lifecycle):
  * - `watch`: a change of something kleym watches fixes it (the binding, a pool, an objective, a
  *   managed ClusterSPIFFEID), and that change re-enqueues the binding; no timer;
  * - `timer`: nothing kleym watches announces the fix (a CRD appearing, a foreign object at the

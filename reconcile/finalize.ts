@@ -1,10 +1,11 @@
 /**
- * The binding's finalizer (SPEC 7): added before any output is written, removed only once a
- * fresh LIST confirms that none of the binding's managed ClusterSPIFFEIDs remain.
+ * The binding's finalizer (docs/contract.md#lifecycle): added before any output is written, removed
+ * only once a fresh LIST confirms that none of the binding's managed ClusterSPIFFEIDs remain.
  *
  * Deletion flow (`finalizeBinding`):
  *   1. LIST the binding's ClusterSPIFFEIDs by its owner labels, straight from the API server
- *      (the confirmation SPEC 7 demands; the cache may lag behind a create kleym just made);
+ *      (the confirmation docs/contract.md#lifecycle asks for; the cache may lag behind a create
+ *      kleym just made);
  *   2. DELETE each one not already being deleted, with a uid precondition; 404 is fine (someone
  *      else removed it first: never block on an object already gone);
  *   3. if the first LIST found anything, LIST again; objects still present (typically held by a
@@ -37,7 +38,7 @@ import { ownerLabelSelector } from "./ownership.ts";
 import { FINALIZER } from "./types.ts";
 import { labelValueProblem } from "./validate.ts";
 
-/** SPEC 7: "retry about every 2 s" while managed objects remain. */
+/** Look again about every 2 s while managed objects remain (docs/contract.md#lifecycle). */
 export const CONFIRM_RETRY_MS = 2_000;
 
 export interface FinalizeContext {

@@ -1,6 +1,6 @@
 /**
- * The managed ClusterSPIFFEID's name (SPEC 4), compatible with the Go reference implementation so
- * objects it created are recognised:
+ * The managed ClusterSPIFFEID's name (docs/contract.md#naming), compatible with the Go reference
+ * implementation so objects it created are recognised:
  *
  *   base   = sanitize("kleym-<namespace>-<binding>")
  *   suffix = first 8 hex chars of SHA-1(SPIFFE ID)

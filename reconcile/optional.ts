@@ -1,7 +1,8 @@
 /**
- * The optional resources (SPEC 3): those that exist only while some CRD is installed, with what
- * their informers need (descriptor, decoder, label selector, what the cache keeps), and the maps
- * from a supported GAIE version to its id. served.ts watches them while they are served.
+ * The optional resources (docs/contract.md#discovery): those that exist only while some CRD is
+ * installed, with what their informers need (descriptor, decoder, label selector, what the cache
+ * keeps), and the maps from a supported GAIE version to its id. served.ts watches them while they
+ * are served.
  *
  * API: `OptionalId`, `OptionalSpec`, `OPTIONAL`, `POOL_IDS`, `OBJECTIVE_IDS`, `MANAGED_SELECTOR`.
  */

@@ -1,5 +1,6 @@
 /**
- * Which ClusterSPIFFEIDs belong to a binding (SPEC 4, 7).
+ * Which ClusterSPIFFEIDs belong to a binding (docs/contract.md#rendering,
+ * docs/contract.md#lifecycle).
  *
  * kleym only ever updates or deletes an object that carries `kleym.sonda.red/managed-by=kleym`
  * AND this binding's `binding-name`/`binding-namespace` labels. The UID annotation does not decide
@@ -76,7 +77,10 @@ export function ownedDeletions(
     .map((object) => ({ name: object.metadata.name as string, uid: object.metadata.uid }));
 }
 
-/** SPEC 7: on binding deletion every managed ClusterSPIFFEID of the binding goes. */
+/**
+ * docs/contract.md#lifecycle: on binding deletion every managed ClusterSPIFFEID of the binding
+ * goes.
+ */
 export function planDeletion(
   binding: BindingInput,
   managed: readonly ObservedClusterSPIFFEID[],

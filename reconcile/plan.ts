@@ -1,7 +1,8 @@
 /**
- * Pure reconcile planning for one InferenceIdentityBinding (SPEC 4-7): given the binding, what the
- * edge resolved for it, the operator config and the relevant cluster state, decide the status to
- * report, the ClusterSPIFFEID writes and the events. The edge (apply.ts) carries the plan out.
+ * Pure reconcile planning for one InferenceIdentityBinding (docs/contract.md#rendering to
+ * docs/contract.md#lifecycle): given the binding, what the edge resolved for it, the operator
+ * config and the relevant cluster state, decide the status to report, the ClusterSPIFFEID writes
+ * and the events. The edge (apply.ts) carries the plan out.
  *
  * How the edge calls it (one pass: the spec is validated and rendered once per reconcile):
  *
@@ -15,14 +16,15 @@
  *      update, then the status (only if `writeStatus`), then the events. If a create hits
  *      AlreadyExists, re-read and re-plan.
  *
- * The plan carries every decision the edge acts on: `addFinalizer` (SPEC 7: before any output; a
- * plan that adds it does nothing else — the edge reconciles again once it is on),
- * the writes, the events, `retry` (from the reason table, errors.ts `RETRY_CLASS`) and
+ * The plan carries every decision the edge acts on: `addFinalizer` (docs/contract.md#lifecycle:
+ * before any output; a plan that adds it does nothing else — the edge reconciles again once it is
+ * on), the writes, the events, `retry` (from the reason table, errors.ts `RETRY_CLASS`) and
  * `nameTaken` (the desired name is held by an object this binding does not own).
  *
  * Decisions:
  * - Order of failures: spec (validate.ts), resolution, rendering (render.ts), then collisions,
- *   then the name holder. A failing binding deletes every ClusterSPIFFEID it owns (SPEC 6).
+ *   then the name holder. A failing binding deletes every ClusterSPIFFEID it owns
+ *   (docs/contract.md#status).
  * - kleym owns the whole `spec` of its ClusterSPIFFEIDs (fields someone adds there, such as
  *   `admin` or `dnsNameTemplates`, would change the identity, so they are removed), and only its
  *   own labels and annotation in `metadata`: other labels and annotations are kept. An update is
@@ -121,7 +123,10 @@ export interface PlanInput {
   readonly refusals?: readonly Refusal[];
 }
 
-/** The terminal outcome, for the `kleym_identity_binding_*` metrics and logs (SPEC 8). */
+/**
+ * The terminal outcome, for the `kleym_identity_binding_*` metrics and logs
+ * (docs/contract.md#metrics).
+ */
 export interface PlanOutcome {
   readonly condition: "Ready" | FailureCondition;
   readonly reason: string;
@@ -130,7 +135,7 @@ export interface PlanOutcome {
 }
 
 export interface Plan {
-  /** Add kleym's finalizer first (SPEC 7: before any output is written). */
+  /** Add kleym's finalizer first (docs/contract.md#lifecycle: before any output is written). */
   readonly addFinalizer: boolean;
   /** The status the binding should report; write it only when `writeStatus`. */
   readonly status: BindingStatus;
@@ -161,7 +166,10 @@ export interface Plan {
   readonly overlapNotice?: string;
 }
 
-/** True when carrying out the plan would write nothing at all (SPEC 4: steady state). */
+/**
+ * True when carrying out the plan would write nothing at all (docs/contract.md#ownership: steady
+ * state).
+ */
 export function isNoop(plan: Plan): boolean {
   return !plan.addFinalizer && !plan.writeStatus && plan.create === undefined &&
     plan.update === undefined && plan.deletes.length === 0 && plan.events.length === 0;
@@ -170,10 +178,10 @@ export function isNoop(plan: Plan): boolean {
 export function planReconcile(input: PlanInput): Plan {
   const plan = planFull(input);
   if (!plan.addFinalizer) return plan;
-  // SPEC 7: the finalizer goes on before any output, in a step of its own: the edge adds it and
-  // reconciles again, planning the rest from what it then sees (peers created in the same breath
-  // included, so a new binding does not flip Ready -> Conflict). The outcome is the one the rest
-  // of the plan leads to.
+  // docs/contract.md#lifecycle: the finalizer goes on before any output, in a step of its own: the
+  // edge adds it and reconciles again, planning the rest from what it then sees (peers created in
+  // the same breath included, so a new binding does not flip Ready -> Conflict). The outcome is the
+  // one the rest of the plan leads to.
   return {
     ...plan,
     writeStatus: false,
@@ -249,7 +257,8 @@ function planFull(input: PlanInput): Plan {
   if (overlapNotice !== undefined && overlapNotice !== input.overlapAnnounced) {
     events.push({ type: "Warning", reason: "IdentityOverlap", message: overlapNotice });
   }
-  // A figures-only write is not "output changed" (SPEC 7): no Reconciled event for pod churn.
+  // A figures-only write is not "output changed" (docs/contract.md#events): no Reconciled event for
+  // pod churn.
   if (othersChanged || create || update || deletes.length > 0) {
     const changes = [
       ...(action === undefined ? [] : [action]),

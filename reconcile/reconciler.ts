@@ -1,15 +1,16 @@
 /**
- * The one-key reconciler (SPEC 4-7): what one reconcile of `<ns>/<name>` does, in three cases.
+ * The one-key reconciler (docs/contract.md#rendering to docs/contract.md#lifecycle): what one
+ * reconcile of `<ns>/<name>` does, in three cases.
  *
  * - live: render once (resolution through the caches, resolve.ts), look up the holder of the
  *   desired name, hand the rendering to the exclusivity engine for the binding's verdict
  *   (exclusivity.ts; it enqueues the peers a change affects), `planReconcile`, and
  *   apply the plan unless it is a no-op. A binding without kleym's finalizer gets only that
- *   (SPEC 7) and is reconciled again at once (the plan stops there). The plan carries every decision (finalizer, writes,
- *   events, retry class, "name taken"); apply returns what it did as data, and every write's
- *   answer goes into the read-your-writes views (apis/mutation_cache.ts). A write the API server
- *   refuses for good is reported on the binding (fail_closed.ts, docs/contract.md#fail-closed)
- *   and retried with a per-key backoff.
+ *   (docs/contract.md#lifecycle) and is reconciled again at once (the plan stops there). The plan
+ *   carries every decision (finalizer, writes, events, retry class, "name taken"); apply returns
+ *   what it did as data, and every write's answer goes into the read-your-writes views
+ *   (apis/mutation_cache.ts). A write the API server refuses for good is reported on the binding
+ *   (fail_closed.ts, docs/contract.md#fail-closed) and retried with a per-key backoff.
  * - deleting (deletionTimestamp): leave the exclusivity rules at once (peers look again), then the deletion
  *   flow (finalize.ts); requeue after 2 s while objects remain.
  * - gone: forget the binding (metrics), let former peers look again, delete any managed
@@ -91,7 +92,7 @@ export interface ReconcilerOptions {
   readonly logger: Logger;
   readonly metrics: Metrics;
   readonly clock: Clock;
-  /** Requeue period of `timer`-class failures (SPEC 7's retry timer). */
+  /** Requeue period of `timer`-class failures (the retry timer of docs/contract.md#lifecycle). */
   readonly crdRetryMs: number;
   /** Figures-only status writes at most once per this many ms per binding (spire.ts). */
   readonly spireStatsIntervalMs?: number;
@@ -115,8 +116,9 @@ export class Reconciler {
   /**
    * Binding key -> a desired ClusterSPIFFEID name held by an object kleym does not watch. Only
    * these are looked up with a GET; every other name missing from the managed view is created
-   * optimistically, and the API server's AlreadyExists reveals a foreign holder (SPEC 4: never
-   * overwritten — a create cannot overwrite). Saves one GET per new binding.
+   * optimistically, and the API server's AlreadyExists reveals a foreign holder
+   * (docs/contract.md#ownership: never overwritten — a create cannot overwrite). Saves one GET per
+   * new binding.
    */
   readonly #suspect = new Map<string, string>();
   /** Per binding, the backoff while its writes are refused (fail_closed.ts). */
@@ -233,7 +235,8 @@ export class Reconciler {
       }
     }
     if (plan.addFinalizer) {
-      // The finalizer is on (SPEC 7); the rest is planned by the next reconcile, right away.
+      // The finalizer is on (docs/contract.md#lifecycle); the rest is planned by the next
+      // reconcile, right away.
       report.outcome = "Finalizer";
       return { next: undefined, enqueue: [key] };
     }
@@ -251,7 +254,10 @@ export class Reconciler {
     return { next, enqueue: [] };
   }
 
-  /** The binding has a deletionTimestamp: remove its output, then the finalizer (SPEC 7). */
+  /**
+   * The binding has a deletionTimestamp: remove its output, then the finalizer
+   * (docs/contract.md#lifecycle).
+   */
   async #deleting(
     key: string,
     binding: InferenceIdentityBinding,

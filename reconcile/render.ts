@@ -1,7 +1,7 @@
 /**
- * Rendering (SPEC 4): from a binding, what the edge resolved for it, and the operator config, to
- * the SPIFFE ID, the workload selectors and the desired ClusterSPIFFEID object. Pure: no I/O, no
- * clock, no cluster state beyond the inputs.
+ * Rendering (docs/contract.md#rendering): from a binding, what the edge resolved for it, and the
+ * operator config, to the SPIFFE ID, the workload selectors and the desired ClusterSPIFFEID object.
+ * Pure: no I/O, no clock, no cluster state beyond the inputs.
  *
  * API:
  * - `renderBinding(binding, resolved, config): RenderOutcome` — the whole pipeline; never throws
@@ -182,7 +182,7 @@ export function spiffeIDProblem(id: string): string | undefined {
 }
 
 /**
- * SPEC 4: `spiffe://TD/ns/<namespace>/pool/<pool>` (PoolOnly) or
+ * docs/contract.md#rendering: `spiffe://TD/ns/<namespace>/pool/<pool>` (PoolOnly) or
  * `spiffe://TD/ns/<namespace>/objective/<objective>` (PerObjective). Each user-supplied part is
  * checked on its own first so the message names the field it came from.
  */
@@ -219,8 +219,9 @@ export function renderSpiffeID(
 }
 
 /**
- * SPEC 4: `k8s:ns:<ns>`, `k8s:sa:<sa>`, `k8s:pod-label:<k>:<v>` per pool label and, for
- * PerObjective, `k8s:container-name:<c>`; de-duplicated and sorted by code units (not locale).
+ * docs/contract.md#rendering: `k8s:ns:<ns>`, `k8s:sa:<sa>`, `k8s:pod-label:<k>:<v>` per pool label
+ * and, for PerObjective, `k8s:container-name:<c>`; de-duplicated and sorted by code units (not
+ * locale).
  */
 export function workloadSelectors(
   namespace: string,
@@ -238,8 +239,8 @@ export function workloadSelectors(
 }
 
 /**
- * SPEC 4: the SPIFFE ID and the workload selectors are Go templates for SPIRE Controller Manager,
- * so nothing kleym renders into them may contain `{{`.
+ * docs/contract.md#rendering: the SPIFFE ID and the workload selectors are Go templates for SPIRE
+ * Controller Manager, so nothing kleym renders into them may contain `{{`.
  */
 export function checkNoTemplateMarkers(rendered: readonly string[]): void {
   const bad = rendered.find((value) => value.includes("{{"));
@@ -255,9 +256,9 @@ export function checkNoTemplateMarkers(rendered: readonly string[]): void {
 }
 
 /**
- * SPEC 4 safety check, run before any write: exactly one `k8s:ns:` selector, equal to the
- * binding's namespace, and a non-empty `k8s:sa:` selector. Without them an entry could match
- * workloads in other namespaces or under any service account.
+ * The safety check of docs/contract.md#rendering, run before any write: exactly one `k8s:ns:`
+ * selector, equal to the binding's namespace, and a non-empty `k8s:sa:` selector. Without them an
+ * entry could match workloads in other namespaces or under any service account.
  */
 export function checkSelectorSafety(selectors: readonly string[], namespace: string): void {
   const fail = (message: string) =>
@@ -298,7 +299,10 @@ function svidCopy(svid: SvidFields): SvidFields {
   return copy;
 }
 
-/** The managed ClusterSPIFFEID exactly as SPEC 4 and tests/fixtures/examples describe it. */
+/**
+ * The managed ClusterSPIFFEID exactly as docs/contract.md#rendering and tests/fixtures/examples
+ * describe it.
+ */
 export function desiredClusterSPIFFEID(input: DesiredClusterSPIFFEIDInput): ClusterSPIFFEID {
   const object: ClusterSPIFFEID = {
     apiVersion: CLUSTER_SPIFFE_ID_API_VERSION,

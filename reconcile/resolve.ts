@@ -1,8 +1,9 @@
 /**
- * Resolution of a binding's `poolRef` / `objectiveRef` from the informer caches (SPEC 3).
+ * Resolution of a binding's `poolRef` / `objectiveRef` from the informer caches
+ * (docs/contract.md#inputs).
  *
  * The edge hands in one `ResolveSource` per supported served version; the order of the lists is
- * SPEC 3's fixed search order:
+ * the fixed search order of docs/contract.md#inputs:
  *
  * - pools: `inference.networking.k8s.io/v1`, then `inference.networking.x-k8s.io/v1alpha2`;
  * - objectives: `inference.networking.x-k8s.io/v1alpha2`, then `inference.networking.k8s.io/v1`.
@@ -15,14 +16,14 @@
  * - A group-pinned ref to a supported group the cluster does not serve is
  *   `InvalidRef/InferencePoolCRDMissing` (or `...ObjectiveCRDMissing`), naming the group: the
  *   reference is well-formed, the cluster lacks the CRD, and a CRD install fixes it (retried on
- *   a timer, SPEC 7). An *unsupported* group is `InvalidPoolRef`/`InvalidObjectiveRef`
- *   (validate.ts, reported before resolution).
+ *   a timer, docs/contract.md#lifecycle). An *unsupported* group is
+ *   `InvalidPoolRef`/`InvalidObjectiveRef` (validate.ts, reported before resolution).
  * - A version that is served but whose informer has not listed yet cannot answer "absent":
  *   reporting `TargetPoolNotFound` then would be a lie that flaps to Ready a moment later, so
  *   resolution throws `CacheNotReadyError` and the work loop retries with backoff (no status
  *   write). The informer's first sync also re-enqueues every binding.
- * - PoolOnly bindings never resolve an objective (SPEC 2: the objectiveRef is ignored), so a
- *   missing objective CRD does not concern them.
+ * - PoolOnly bindings never resolve an objective (docs/contract.md#api: the objectiveRef is
+ *   ignored), so a missing objective CRD does not concern them.
  * - Spec errors are returned as-is: `renderBinding` validates the spec first and reports the
  *   same error, so resolution never hides a spec problem behind a resolution one.
  *
@@ -47,13 +48,13 @@ import {
 } from "./types.ts";
 import { validateBindingSpec } from "./validate.ts";
 
-/** SPEC 3: pool versions in resolution order. */
+/** docs/contract.md#inputs: pool versions in resolution order. */
 export const POOL_VERSIONS: readonly PoolApiVersion[] = [
   "inference.networking.k8s.io/v1",
   "inference.networking.x-k8s.io/v1alpha2",
 ];
 
-/** SPEC 3: objective versions in resolution order. */
+/** docs/contract.md#inputs: objective versions in resolution order. */
 export const OBJECTIVE_VERSIONS: readonly ObjectiveApiVersion[] = [
   "inference.networking.x-k8s.io/v1alpha2",
   "inference.networking.k8s.io/v1",
@@ -104,7 +105,7 @@ export function resolveInputs(
 
 /**
  * Resolution of an already validated spec: what the reconciler hands to `renderBinding` as its
- * resolver, so one reconcile validates the spec once (SPEC 3 order as above).
+ * resolver, so one reconcile validates the spec once (in the order above).
  */
 export function resolveSpec(
   spec: ValidBindingSpec,

@@ -1,5 +1,5 @@
 /**
- * Normalise an InferencePool's selector into one flat `matchLabels` map (SPEC 3).
+ * Normalise an InferencePool's selector into one flat `matchLabels` map (docs/contract.md#inputs).
  *
  * - `inference.networking.k8s.io/v1` pools carry `spec.selector.matchLabels`;
  * - `inference.networking.x-k8s.io/v1alpha2` pools carry a flat label map in `spec.selector`.

@@ -1,22 +1,23 @@
 /**
- * Served APIs (SPEC 3): which optional resources the API server serves, and one informer for each
- * while it does. Optional: InferencePools v1 / v1alpha2, InferenceObjectives v1alpha2 / v1, and
- * managed ClusterSPIFFEIDs (label-filtered by `kleym.sonda.red/managed-by=kleym`; foreign objects
- * are never cached), the latter with an `owner` index and a read-your-writes view
- * (apis/mutation_cache.ts).
+ * Served APIs (docs/contract.md#discovery): which optional resources the API server serves, and one
+ * informer for each while it does. Optional: InferencePools v1 / v1alpha2, InferenceObjectives
+ * v1alpha2 / v1, and managed ClusterSPIFFEIDs (label-filtered by
+ * `kleym.sonda.red/managed-by=kleym`; foreign objects are never cached), the latter with an `owner`
+ * index and a read-your-writes view (apis/mutation_cache.ts).
  *
  * Served versions come from API discovery (apis/discovery.ts), read at start, then every
- * `crdRetryMs` (SPEC 7's ~30 s retry timer) and at once when an informer finds its resource gone
- * (404, `poke`). A resource that becomes served gets an informer (so does one whose discovery
- * document failed: its LIST decides). One that stops being served loses it (its informer is
- * aborted; cache and view go with it) only when it is really gone — absent from discovery on
- * consecutive reads (the second ~1 s after the first) and a LIST answering 404 (presence.ts,
- * docs/contract.md#fail-static); a discovery fault changes nothing. Either way `onChange("served")`
- * asks the controller to look at every binding again, as does a new informer's first sync
- * (`onChange("synced")`). Why polling rather than a watch on CustomResourceDefinitions: no RBAC
- * beyond what every authenticated user has (discovery), no cache of the cluster's CRD schemas
- * (large), and the detection delay equals the retry period SPEC 7 asks for anyway. Cost: two
- * discovery GETs per period, no writes; a removal costs one more discovery read and one LIST.
+ * `crdRetryMs` (the ~30 s retry timer of docs/contract.md#lifecycle) and at once when an informer
+ * finds its resource gone (404, `poke`). A resource that becomes served gets an informer (so does
+ * one whose discovery document failed: its LIST decides). One that stops being served loses it (its
+ * informer is aborted; cache and view go with it) only when it is really gone — absent from
+ * discovery on consecutive reads (the second ~1 s after the first) and a LIST answering 404
+ * (presence.ts, docs/contract.md#fail-static); a discovery fault changes nothing. Either way
+ * `onChange("served")` asks the controller to look at every binding again, as does a new informer's
+ * first sync (`onChange("synced")`). Why polling rather than a watch on CustomResourceDefinitions:
+ * no RBAC beyond what every authenticated user has (discovery), no cache of the cluster's CRD
+ * schemas (large), and the detection delay equals the retry period the contract asks for anyway
+ * (docs/contract.md#lifecycle). Cost: two discovery GETs per period, no writes; a removal costs one
+ * more discovery read and one LIST.
  *
  * Relist bookkeeping: watch restarts of every optional informer are sampled into
  * `kleym_watch_restarts_total` each discovery period; relists need no action here (the views
@@ -165,7 +166,10 @@ export class ServedApis {
       : { informer: running.informer, view: running.view };
   }
 
-  /** What resolution reads (resolve.ts), one source per supported version in SPEC 3 order. */
+  /**
+   * What resolution reads (resolve.ts), one source per supported version in the order of
+   * docs/contract.md#inputs.
+   */
   sources(): ResolveSources {
     const source = <V extends PoolApiVersion | ObjectiveApiVersion>(
       apiVersion: V,

@@ -1,12 +1,14 @@
 /**
  * What SPIRE Controller Manager (SCM) reported for a binding's ClusterSPIFFEID, on the binding
- * (issue 16): `status.spire` is copied from the `status.stats` SCM writes on the managed object,
- * written only when the figures change, coalesced per binding, with Warning events when SCM
- * reports failures or masked entries. Pure: no I/O, no clock (plan.ts passes `now`).
+ * (docs/reconciler.md, "SPIRE's figures"): `status.spire` is copied from the `status.stats` SCM
+ * writes on the managed object, written only when the figures change, coalesced per binding, with
+ * Warning events when SCM reports failures or masked entries. Pure: no I/O, no clock (plan.ts
+ * passes `now`).
  *
  * Decisions (docs/reconciler.md, "SPIRE's figures"):
- * - Not a sixth condition: SPEC 6 fixes five, and `Ready` keeps meaning "kleym's ClusterSPIFFEID
- *   exists as rendered". SCM's figures are status fields plus events.
+ * - Not a sixth condition: the contract fixes five (docs/contract.md#status), and `Ready` keeps
+ *   meaning "kleym's ClusterSPIFFEID exists as rendered". SCM's figures are status fields plus
+ *   events.
  * - Source (`SpireSource`, chosen by plan.ts): the owned object at the desired name, not being
  *   deleted and as rendered. While kleym restores a drifted object (`keep`) the previous figures
  *   stay: they describe what SCM last saw, and the update's watch event brings the next reconcile.

@@ -1,6 +1,7 @@
 /**
- * The binding's status as a whole (SPEC 2, 6): what it should say after a reconcile, whether that
- * differs from what it says now (an unchanged status is never written), and how to write it.
+ * The binding's status as a whole (docs/contract.md#api, docs/contract.md#status): what it should
+ * say after a reconcile, whether that differs from what it says now (an unchanged status is never
+ * written), and how to write it.
  *
  * Decisions:
  * - On failure `computedSpiffeIDs` and `renderedSelectors` are removed (absent, not `[]`), while

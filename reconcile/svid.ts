@@ -64,7 +64,10 @@ export interface SvidFields {
   federatesWith?: string[];
 }
 
-/** SPEC 2: at most 16 DNS names; the same bound for federatesWith (the CRD's maxItems). */
+/**
+ * docs/contract.md#api: at most 16 DNS names; the same bound for federatesWith (the CRD's
+ * maxItems).
+ */
 export const MAX_DNS_NAMES = 16;
 export const MAX_FEDERATES_WITH = 16;
 

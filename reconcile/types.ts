@@ -1,5 +1,6 @@
 /**
- * Shared domain types and constants of the InferenceIdentityBinding contract (SPEC sections 2-6).
+ * Shared domain types and constants of the InferenceIdentityBinding contract (docs/contract.md#api
+ * to docs/contract.md#status).
  *
  * Inputs that come from the cluster (the binding's spec and status, pools, objectives, existing
  * ClusterSPIFFEIDs) are typed loosely here (`unknown` or all-optional) on purpose: the pure core
@@ -10,7 +11,10 @@
 import type { Condition, ObjectMeta } from "kubernetes-types/meta/v1.d.ts";
 import type { SvidLimits } from "./svid_limits.ts";
 
-/** The two API groups kleym resolves InferencePools and InferenceObjectives in (SPEC 2, 3). */
+/**
+ * The two API groups kleym resolves InferencePools and InferenceObjectives in
+ * (docs/contract.md#api, docs/contract.md#inputs).
+ */
 export const SUPPORTED_GROUPS = [
   "inference.networking.k8s.io",
   "inference.networking.x-k8s.io",
@@ -21,12 +25,15 @@ export function isSupportedGroup(group: string): group is InferenceGroup {
   return (SUPPORTED_GROUPS as readonly string[]).includes(group);
 }
 
-/** Served pool versions kleym understands (SPEC 3); the version fixes the selector's shape. */
+/**
+ * Served pool versions kleym understands (docs/contract.md#inputs); the version fixes the
+ * selector's shape.
+ */
 export type PoolApiVersion =
   | "inference.networking.k8s.io/v1"
   | "inference.networking.x-k8s.io/v1alpha2";
 
-/** Served objective versions kleym understands (SPEC 3). */
+/** Served objective versions kleym understands (docs/contract.md#inputs). */
 export type ObjectiveApiVersion =
   | "inference.networking.x-k8s.io/v1alpha2"
   | "inference.networking.k8s.io/v1";
@@ -38,7 +45,7 @@ export function groupOf(apiVersion: PoolApiVersion | ObjectiveApiVersion): Infer
 export const BINDING_MODES = ["PoolOnly", "PerObjective"] as const;
 export type BindingMode = typeof BINDING_MODES[number];
 
-/** SPEC 2: an absent mode means PerObjective. */
+/** docs/contract.md#api: an absent mode means PerObjective. */
 export const DEFAULT_MODE: BindingMode = "PerObjective";
 
 export const BINDING_API_VERSION = "kleym.sonda.red/v1alpha1";
@@ -48,15 +55,21 @@ export const FINALIZER = "kleym.sonda.red/inferenceidentitybinding-finalizer";
 export const CLUSTER_SPIFFE_ID_API_VERSION = "spire.spiffe.io/v1alpha1";
 export const CLUSTER_SPIFFE_ID_KIND = "ClusterSPIFFEID";
 
-/** SPEC 4: the labels that make a ClusterSPIFFEID kleym's, and whose. */
+/** docs/contract.md#ownership: the labels that make a ClusterSPIFFEID kleym's, and whose. */
 export const LABEL_MANAGED_BY = "kleym.sonda.red/managed-by";
 export const MANAGED_BY_VALUE = "kleym";
 export const LABEL_BINDING_NAME = "kleym.sonda.red/binding-name";
 export const LABEL_BINDING_NAMESPACE = "kleym.sonda.red/binding-namespace";
-/** SPEC 4: the UID of the binding that last wrote the object (tells leftovers apart). */
+/**
+ * docs/contract.md#ownership: the UID of the binding that last wrote the object (tells leftovers
+ * apart).
+ */
 export const ANNOTATION_BINDING_UID = "kleym.sonda.red/binding-uid";
 
-/** SPEC 4: the label the API server puts on every namespace; pins the ClusterSPIFFEID to one. */
+/**
+ * docs/contract.md#rendering: the label the API server puts on every namespace; pins the
+ * ClusterSPIFFEID to one.
+ */
 export const NAMESPACE_NAME_LABEL = "kubernetes.io/metadata.name";
 
 /**
@@ -80,7 +93,7 @@ export interface ValidBindingSpec {
   readonly containerName?: string;
 }
 
-/** Operator configuration the rendering depends on (SPEC 8). */
+/** Operator configuration the rendering depends on (docs/contract.md#flags). */
 export interface RenderConfig {
   readonly trustDomain: string;
   /** Only set on the ClusterSPIFFEID (and status) when configured and non-empty. */
@@ -108,7 +121,7 @@ export interface ResolvedInputs {
   readonly objective?: ResolvedObjective;
 }
 
-/** A flat, validated label map (SPEC 3: the normalised pool selector). */
+/** A flat, validated label map (docs/contract.md#inputs: the normalised pool selector). */
 export type LabelMap = Readonly<Record<string, string>>;
 
 export interface ClusterSPIFFEIDSpec {
@@ -127,7 +140,7 @@ export interface ClusterSPIFFEIDSpec {
   federatesWith?: string[];
 }
 
-/** A ClusterSPIFFEID as kleym writes it (SPEC 4). */
+/** A ClusterSPIFFEID as kleym writes it (docs/contract.md#rendering). */
 export interface ClusterSPIFFEID {
   apiVersion: typeof CLUSTER_SPIFFE_ID_API_VERSION;
   kind: typeof CLUSTER_SPIFFE_ID_KIND;
@@ -173,7 +186,10 @@ export const SPIRE_FIGURES = [
 export type SpireFigure = typeof SPIRE_FIGURES[number];
 export type SpireFigures = Record<SpireFigure, number>;
 
-/** `status.spire` (issue 16): all seven figures as numbers, 0 included (reconcile/spire.ts). */
+/**
+ * `status.spire` (docs/reconciler.md, "SPIRE's figures"): all seven figures as numbers, 0 included
+ * (reconcile/spire.ts).
+ */
 export interface SpireStatus extends SpireFigures {
   clusterSPIFFEIDName: string;
   /** When kleym wrote figures different from the previous ones (RFC 3339, whole seconds). */
@@ -181,8 +197,9 @@ export interface SpireStatus extends SpireFigures {
 }
 
 /**
- * The binding's status as kleym writes it (SPEC 2, 6). Absent optional fields mean "not set":
- * write the status whole (update of the status subresource) or use `statusMergePatch`.
+ * The binding's status as kleym writes it (docs/contract.md#api, docs/contract.md#status). Absent
+ * optional fields mean "not set": write the status whole (update of the status subresource) or use
+ * `statusMergePatch`.
  */
 export interface BindingStatus {
   conditions: BindingCondition[];
@@ -194,7 +211,7 @@ export interface BindingStatus {
   spire?: SpireStatus;
 }
 
-/** An event to record on the binding (SPEC 7). */
+/** An event to record on the binding (docs/contract.md#events). */
 export interface PlannedEvent {
   readonly type: "Normal" | "Warning";
   readonly reason: string;

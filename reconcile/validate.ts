@@ -1,8 +1,8 @@
 /**
- * Validation of what the user wrote: the binding's spec and metadata (SPEC 2), the
- * objective-targets-the-pool rule (SPEC 3), and the Kubernetes name/label syntax both rely on.
- * The controller re-validates everything the CRD also checks, because objects can predate the
- * CRD's rules. Nothing is ever "fixed up": bad input is reported, never rewritten.
+ * Validation of what the user wrote: the binding's spec and metadata (docs/contract.md#api), the
+ * objective-targets-the-pool rule (docs/contract.md#inputs), and the Kubernetes name/label syntax
+ * both rely on. The controller re-validates everything the CRD also checks, because objects can
+ * predate the CRD's rules. Nothing is ever "fixed up": bad input is reported, never rewritten.
  *
  * API (each `check*`/`validate*` throws `StateError`; the `*Problem` helpers return a short
  * explanation or `undefined` when the input is fine):
@@ -216,9 +216,9 @@ function decodeContainerName(mode: BindingMode, value: unknown): string | undefi
 
 /**
  * The binding's name becomes the value of the `kleym.sonda.red/binding-name` label on its
- * ClusterSPIFFEID (SPEC 4). Object names may be 253 characters, label values only 63, so a longer
- * name could never be written; report it instead of failing every apply. Added reason:
- * RenderFailure/InvalidBindingName.
+ * ClusterSPIFFEID (docs/contract.md#rendering). Object names may be 253 characters, label values
+ * only 63, so a longer name could never be written; report it instead of failing every apply. Added
+ * reason: RenderFailure/InvalidBindingName.
  */
 export function checkBindingName(name: string): void {
   const problem = labelValueProblem(name);
@@ -233,9 +233,9 @@ export function checkBindingName(name: string): void {
 }
 
 /**
- * SPEC 3: the resolved objective must point at the binding's pool — same name and, when the
- * objective's poolRef carries a group (the GAIE CRD defaults it), a supported group equal to the
- * group the pool was resolved from. A `kind` other than InferencePool is also rejected.
+ * docs/contract.md#inputs: the resolved objective must point at the binding's pool — same name and,
+ * when the objective's poolRef carries a group (the GAIE CRD defaults it), a supported group equal
+ * to the group the pool was resolved from. A `kind` other than InferencePool is also rejected.
  */
 export function checkObjectiveTargetsPool(
   objective: unknown,

@@ -1,7 +1,8 @@
 /**
- * Watch mapping (SPEC 7: no hot loops, no cluster-wide fan-out for ordinary changes): pure event
- * filters and event -> binding-key mappers. The controller registers them on the informers; they
- * read nothing but their arguments (and, for pools/objectives, the bindings index passed in).
+ * Watch mapping (docs/contract.md#lifecycle: no hot loops, no cluster-wide fan-out for ordinary
+ * changes): pure event filters and event -> binding-key mappers. The controller registers them on
+ * the informers; they read nothing but their arguments (and, for pools/objectives, the bindings
+ * index passed in).
  *
  * - binding: add and delete; update only when generation (spec), deletionTimestamp, finalizers or
  *   uid change — never for status-only updates (kleym's own status writes);
@@ -11,7 +12,8 @@
  * - managed ClusterSPIFFEID: its owner (from the labels) on add and delete; on update the old and
  *   the new owner (labels may have moved), when generation, labels, annotations,
  *   deletionTimestamp or finalizers change, or when SPIRE Controller Manager's `status.stats`
- *   change (the figures the binding reports, issue 16; SCM writes them only when they change).
+ *   change (the figures the binding reports, docs/reconciler.md; SCM writes them only when they
+ *   change).
  *
  * API: `bindingKeyOf`, `ownerKey`, `refIndex`, `mayBePerObjective`, `bindingChanged`,
  * `specChanged`, `managedChanged`, `bindingEventKeys`, `inputEventKeys`, `managedEventKeys`,
@@ -61,7 +63,10 @@ export function mayBePerObjective(binding: InferenceIdentityBinding): boolean {
   return !(isRecord(spec) && spec.mode === "PoolOnly");
 }
 
-/** SPEC 7: spec (generation), deletion, finalizers, uid — never status-only updates. */
+/**
+ * docs/contract.md#lifecycle: spec (generation), deletion, finalizers, uid — never status-only
+ * updates.
+ */
 export function bindingChanged(old: KubeObject, next: KubeObject): boolean {
   return old.metadata.generation !== next.metadata.generation ||
     old.metadata.uid !== next.metadata.uid ||

@@ -1,5 +1,6 @@
 /**
- * `deno task codegen`: typed API modules in `generated/` from CRD schemas (SPEC section 10).
+ * `deno task codegen`: typed API modules in `generated/` from CRD schemas
+ * (docs/contract.md#codegen).
  *
  * Inputs (`codegen/sources.ts`): kleym's CRD `config/crd/bases/kleym.sonda.red_inferenceidentitybindings.yaml` and the pinned upstream CRDs from
  * `hack/upstream.ts` (InferencePool v1 and v1alpha2, InferenceObjective v1alpha2 and its v1

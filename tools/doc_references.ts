@@ -21,8 +21,8 @@
  *   `` `planX` in `plan.ts` ``) must occur in that file's code; any other backticked identifier
  *   that looks like code (camelCase, PascalCase with a lower-case letter, snake_case) must occur in
  *   the code of some `.ts` file or in a manifest, unless `EXTERNAL_NAMES` lists it.
- * - Banned citations (`banned`): patterns no comment or doc may contain, e.g. the old
- *   "SPEC n" form.
+ * - Banned citations (`banned`): patterns no comment or doc may contain, such as citations of a
+ *   document that is not in the repository.
  */
 
 /** A repository as the checker sees it: relative paths (with `/`) and the text of checked files. */
@@ -254,18 +254,24 @@ export function checkReferences(tree: Tree, options: CheckOptions = {}): Finding
   for (const [file, text] of tree.texts) {
     if (!file.endsWith(".ts") && !file.endsWith(".md")) continue;
     if (file.startsWith("generated/")) continue;
-    for (const { line, text: t } of citableLines(file, text)) {
+    const lines = citableLines(file, text);
+    lines.forEach(({ line, text: t }, i) => {
       const add = (kind: Finding["kind"], cited: string, why: string) =>
         findings.push({ file, line, kind, cited, why });
       if (!options.bannedExempt?.has(file)) {
+        // With the next line joined on, so a citation wrapped across two lines is seen (once).
+        const next = (lines[i + 1]?.text ?? "").replace(/^\s*(?:\*|\/\/)?\s*/, "");
+        const joined = `${t} ${next}`;
         for (const { pattern, why } of options.banned ?? []) {
-          for (const m of t.matchAll(new RegExp(pattern.source, "g"))) add("banned", m[0], why);
+          for (const m of joined.matchAll(new RegExp(pattern.source, "g"))) {
+            if (m.index < t.length) add("banned", m[0], why);
+          }
         }
       }
       checkPaths(r, file, t, add);
       checkAnchors(r, file, t, add);
       checkNames(r, file, t, add, options.pendingNames ?? new Set());
-    }
+    });
   }
   return findings;
 }

@@ -19,6 +19,7 @@ import {
   stopDetached,
 } from "../tests/harness/controlplane.ts";
 import { isOurProcess } from "../tests/harness/process.ts";
+import { scanFlags, type Scanned } from "../flags/parse.ts";
 import { UPSTREAM_GAIE_CRDS } from "../hack/upstream.ts";
 
 // KLEYM_TESTENV_HOME moves the background cluster's state (tests use it to exercise `up` and
@@ -93,7 +94,14 @@ async function run(cmd: string[]): Promise<number> {
   }
 }
 
-const [verb, ...rest] = Deno.args;
+const usage = "usage: testenv.ts up | down | run -- COMMAND [ARGS...]";
+let scanned: Scanned;
+try {
+  scanned = scanFlags([], Deno.args, { unknown: () => usage });
+} catch {
+  fail(usage);
+}
+const [verb] = scanned.positionals;
 switch (verb) {
   case "up":
     await up();
@@ -101,11 +109,9 @@ switch (verb) {
   case "down":
     await down();
     break;
-  case "run": {
-    const i = rest.indexOf("--");
-    Deno.exit(await run(i >= 0 ? rest.slice(i + 1) : rest));
+  case "run":
+    Deno.exit(await run([...scanned.afterTerminator ?? scanned.positionals.slice(1)]));
     break;
-  }
   default:
-    fail("usage: testenv.ts up | down | run -- COMMAND [ARGS...]");
+    fail(usage);
 }

@@ -1,8 +1,9 @@
 /**
- * Issue 8, acceptance 5: kleym started with `--clusterspiffeid-class-name`, next to two SPIRE
- * stacks on the run's shared control plane — one whose controller manager has that `className`,
- * one classless. Each stack has its own SPIRE Server, so each one's entries show exactly what its
- * controller manager did with kleym's ClusterSPIFFEID.
+ * SPIRE end to end (docs/spire-e2e.md), class names: kleym started with
+ * `--clusterspiffeid-class-name`, next to two SPIRE stacks on the run's shared control plane — one
+ * whose controller manager has that `className`, one classless. Each stack has its own SPIRE
+ * Server, so each one's entries show exactly what its controller manager did with kleym's
+ * ClusterSPIFFEID.
  */
 import assert from "node:assert/strict";
 import { testEnv } from "../harness/env.ts";

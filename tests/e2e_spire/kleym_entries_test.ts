@@ -1,9 +1,10 @@
 /**
- * Issue 8, acceptance 1-4: kleym runs as a separate process (deploy.yaml's identity, exactly its
- * permissions) next to a real SPIRE Server and SPIRE Controller Manager on the run's shared control
- * plane; Nodes and Pods are created straight through the API; the registration entries are read
- * back with `spire-server entry show -output json`. One operator, one SPIRE stack, one namespace
- * per example (plus one foreign namespace), scenarios in sequence.
+ * SPIRE end to end (docs/spire-e2e.md), the entries SPIRE Server holds: kleym runs as a separate
+ * process (deploy.yaml's identity, exactly its permissions) next to a real SPIRE Server and SPIRE
+ * Controller Manager on the run's shared control plane; Nodes and Pods are created straight through
+ * the API; the registration entries are read back with `spire-server entry show -output json`. One
+ * operator, one SPIRE stack, one namespace per example (plus one foreign namespace), scenarios in
+ * sequence.
  *
  * Negative checks ("no entry for ...") are made only after a barrier: entries that a reconcile
  * pass of the controller manager rendered from objects created *after* the ones that must be

@@ -1,5 +1,5 @@
 /**
- * Issue 16, acceptance 4: the CLI works as a kubectl plugin. `make kubectl-plugin` installs
+ * The CLI works as a kubectl plugin. `make kubectl-plugin` installs
  * `kubectl-kleym` into a temporary PREFIX; on a PATH of that PREFIX and the system directories
  * only (no deno: asserted), the built kubectl (`.cache/testenv/bin/kubectl`) runs
  * `kubectl kleym status` and `kubectl kleym inspect binding <name> -n <ns>`, text and `-o json`,

@@ -1,9 +1,9 @@
 /**
- * Issue 16, acceptance 1-3: each binding shows what SPIRE Controller Manager (SCM) registered for
- * its ClusterSPIFFEID (`status.spire`, copied from the object's `status.stats`), and kleym writes
- * the binding only when those figures change. One kleym (`--spire-stats-interval`, the coalescing
- * bound, set short here so the test is quick) next to one classless SPIRE stack, on the run's
- * shared control plane.
+ * SPIRE's figures on the binding (docs/reconciler.md, "SPIRE's figures"): each binding shows what
+ * SPIRE Controller Manager (SCM) registered for its ClusterSPIFFEID (`status.spire`, copied from
+ * the object's `status.stats`), and kleym writes the binding only when those figures change. One
+ * kleym (`--spire-stats-interval`, the coalescing bound, set short here so the test is quick) next
+ * to one classless SPIRE stack, on the run's shared control plane.
  *
  * Writes are counted by watching the binding (tests/e2e_spire/binding_watch.ts: every change of
  * it, in order, none folded), after kleym has settled (queue idle, write counter still): "exactly
@@ -43,7 +43,10 @@ const STATS_INTERVAL_MS = STATS_INTERVAL_S * 1000;
 const FEW_SECONDS_MS = 10_000;
 /** One figure change reaches the binding within this (SCM pass + kleym's bound + slack). */
 const CHANGE_DEADLINE_MS = GC_INTERVAL_MS + STATS_INTERVAL_MS + FEW_SECONDS_MS;
-/** The steady-state window is the property under test (issue 16, acceptance 3). */
+/**
+ * The steady-state window is the property under test (figures-only changes are coalesced, not
+ * written each time).
+ */
 const STEADY_WINDOW_MS = 60_000;
 
 const FIGURES = [

@@ -1,5 +1,5 @@
 /**
- * Issue 24, acceptance 3 (docs/contract.md#svid): what a binding asks for in `spec.svid` reaches
+ * SVID options end to end (docs/contract.md#svid): what a binding asks for in `spec.svid` reaches
  * the registration entries SPIRE Server holds — kleym as a process, a real SPIRE Server and SPIRE
  * Controller Manager, the entries read back with `spire-server entry show`.
  *

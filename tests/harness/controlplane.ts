@@ -2,7 +2,7 @@
  * A real Kubernetes control plane for tests: etcd + kube-apiserver on free loopback ports,
  * TLS from a throw-away CA, RBAC authorisation, a service-account issuer and signing key (so the
  * TokenRequest API works), an admin client-certificate kubeconfig, and the CRDs kleym reads and
- * writes (SPEC section 12).
+ * writes (docs/contract.md#testing).
  *
  * Binaries come from `.cache/testenv/bin` (built by hack/build-controlplane.sh from pinned Go
  * modules). Flags follow controller-runtime's envtest: the ServiceAccount admission plugin is

@@ -13,7 +13,9 @@
  *   `freshness: Stale` (how aggregated discovery reports an unavailable API), or the whole
  *   document answers 503, or the group-version is left out — in turn, one per request;
  * - `stallWatches(pathPrefix)`: every watch stream open on that path stops delivering without
- *   closing (a stalled proxy, a half-open connection); watches opened afterwards are untouched.
+ *   closing (a stalled proxy, a half-open connection); watches opened afterwards are untouched;
+ * - `failRequests`: every LIST and watch under that path answers 503 and 429 in turn (an
+ *   overloaded or failing API server).
  *
  * Counts what it injected, so a test can show the fault was really seen.
  */
@@ -23,8 +25,9 @@ export class Faults {
   legacyDiscovery = false;
   failGroupVersion: string | undefined;
   aggregatedFault: string | undefined;
+  failRequests: string | undefined;
   /** Answers bent so far, by kind. */
-  readonly injected = { gv503: 0, stale: 0, root503: 0, omitted: 0, stalled: 0 };
+  readonly injected = { gv503: 0, stale: 0, root503: 0, omitted: 0, stalled: 0, failed: 0 };
   #turn = 0;
   readonly #open = new Set<{ path: string; stall: () => void }>();
 
@@ -39,6 +42,12 @@ export class Faults {
     ) {
       this.injected.gv503++;
       return unavailable();
+    }
+    if (
+      this.failRequests !== undefined && req.method === "GET" &&
+      req.path.startsWith(this.failRequests)
+    ) {
+      return this.injected.failed++ % 2 === 0 ? unavailable() : throttled();
     }
     if (this.aggregatedFault !== undefined && discoveryRoot && req.path === "/apis") {
       return await this.#bendAggregated(inner, req, this.aggregatedFault);
@@ -151,4 +160,15 @@ function unavailable(): Response {
     reason: "ServiceUnavailable",
     message: "injected fault: the group-version is unavailable",
   }, { status: 503 });
+}
+
+function throttled(): Response {
+  return Response.json({
+    kind: "Status",
+    apiVersion: "v1",
+    status: "Failure",
+    code: 429,
+    reason: "TooManyRequests",
+    message: "injected fault: too many requests",
+  }, { status: 429, headers: { "Retry-After": "1" } });
 }

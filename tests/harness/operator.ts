@@ -124,8 +124,9 @@ export async function serviceAccountKubeconfig(
 /**
  * A kubeconfig for `server` with a bearer token; trusting `caPem` when given. Written as JSON (a
  * subset of YAML, as kubectl reads it): the operator then loads no YAML parser, as in a cluster
- * where it has no kubeconfig, so benchmarks measure the memory production has (issue 15). YAML
- * kubeconfigs are covered by the admin kubeconfig and tests/unit/apis_kubeconfig_test.ts.
+ * where it has no kubeconfig, so benchmarks measure the memory production has (docs/benchmarks.md,
+ * "Memory"). YAML kubeconfigs are covered by the admin kubeconfig and
+ * tests/unit/apis_kubeconfig_test.ts.
  */
 export function tokenKubeconfig(server: string, token: string, caPem?: string): string {
   const cluster = caPem === undefined

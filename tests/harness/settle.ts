@@ -1,7 +1,8 @@
 /**
  * "The operator has finished": what a quiet-window test waits for before its window opens
- * (docs/testing.md, issue 12). Converged objects are not enough: the controller writes a binding's
- * event after its status, so status can look final while a write is still on its way.
+ * (docs/testing.md, "Rules the tests follow"). Converged objects are not enough: the controller
+ * writes a binding's event after its status, so status can look final while a write is still on its
+ * way.
  *
  * Settled means, for `consecutive` reads in a row (`intervalMs` apart):
  *   - the work queue is idle: `kleym_workqueue_depth` 0 and `kleym_workqueue_in_flight` 0 (the

@@ -1,8 +1,9 @@
 /**
- * Issue 13, acceptance 5: the user roles in deploy.yaml, bound per namespace to real
- * client-certificate users (RBAC on). The viewer can get/list/watch bindings and nothing else
- * (its SelfSubjectRulesReview adds exactly that to what every authenticated user has); the editor
- * can create, change and delete them; neither can write the status subresource.
+ * The user roles (docs/operations.md, "Roles for the people who use bindings"): the user roles in
+ * deploy.yaml, bound per namespace to real client-certificate users (RBAC on). The viewer can
+ * get/list/watch bindings and nothing else (its SelfSubjectRulesReview adds exactly that to what
+ * every authenticated user has); the editor can create, change and delete them; neither can write
+ * the status subresource.
  */
 import assert from "node:assert/strict";
 import { runKubectl } from "../harness/controlplane.ts";

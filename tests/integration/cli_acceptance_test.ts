@@ -1,7 +1,7 @@
 /**
- * Issue 6 acceptance against the run's real control plane: the `kleym` CLI next to the real
- * controller (in-process, reconcile_helpers.ts), on the fixture examples applied to a fresh
- * namespace, with pods created directly through the API (no kubelet: they just exist).
+ * The CLI as docs/cli.md describes it, against the run's real control plane: the `kleym` CLI next
+ * to the real controller (in-process, reconcile_helpers.ts), on the fixture examples applied to a
+ * fresh namespace, with pods created directly through the API (no kubelet: they just exist).
  *
  * - inspect reports the SPIFFE ID, selectors and ClusterSPIFFEID (name and spec) the operator
  *   actually wrote; matched pods are exactly those with the labels + service account (+ container);

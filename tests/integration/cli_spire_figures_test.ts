@@ -1,7 +1,7 @@
 /**
- * Issue 16, the CLI side, against the run's real API server: `kleym inspect binding` and
- * `kleym status` show what SPIRE Controller Manager reported (the binding's `status.spire`) and
- * raise the `spire-*` findings with their exact messages.
+ * SPIRE's figures, the CLI side (docs/cli.md), against the run's real API server: `kleym inspect
+ * binding` and `kleym status` show what SPIRE Controller Manager reported (the binding's
+ * `status.spire`) and raise the `spire-*` findings with their exact messages.
  *
  * No SPIRE runs here: the real controller reconciles the binding (status, ClusterSPIFFEID), is
  * stopped, and the test then writes SCM's side by hand as admin — the ClusterSPIFFEID's

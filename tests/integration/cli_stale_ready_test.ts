@@ -1,10 +1,11 @@
 /**
- * Issue 11, acceptance 5 (SPEC 7: Ready=True only while the ClusterSPIFFEID exists as rendered),
- * against the run's real control plane: a binding reconciled by the real controller, the
- * controller stopped (so nothing can repair), its ClusterSPIFFEID then deleted — or edited —
- * behind the operator's back. `kleym inspect binding` reports `stale-ready` and exits 2, and
- * `kleym status` reports it too; before the damage neither reports anything for the namespace.
- * A restarted controller repairs it, after which inspect is clean again (and cleans up).
+ * Stale Ready seen by the CLI (docs/contract.md#lifecycle: Ready=True only while the
+ * ClusterSPIFFEID exists as rendered), against the run's real control plane: a binding reconciled
+ * by the real controller, the controller stopped (so nothing can repair), its ClusterSPIFFEID then
+ * deleted — or edited — behind the operator's back. `kleym inspect binding` reports `stale-ready`
+ * and exits 2, and `kleym status` reports it too; before the damage neither reports anything for
+ * the namespace. A restarted controller repairs it, after which inspect is clean again (and cleans
+ * up).
  */
 import assert from "node:assert/strict";
 import type { BindingInspectionReport, Finding, KleymStatusReport } from "../../cli/report.ts";

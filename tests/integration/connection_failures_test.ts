@@ -1,6 +1,6 @@
 /**
- * Issue 14, acceptance 4: connection and credential failures, as a user meets them. Each case is a
- * kubeconfig file; the operator (as a process, with its exact permissions) and the CLI are run
+ * Connection and credential failures (docs/contract.md#connection), as a user meets them. Each case
+ * is a kubeconfig file; the operator (as a process, with its exact permissions) and the CLI are run
  * against it:
  *
  * - the operator prints the exact line (server, context, user, HTTP status, what to do) once, not

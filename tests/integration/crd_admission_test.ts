@@ -1,5 +1,5 @@
 /**
- * Issue 14, acceptance 6 (admission half): the real API server, serving kleym's CRD from
+ * Admission (docs/contract.md#api), the CRD's half: the real API server, serving kleym's CRD from
  * deploy.yaml, refuses binding shapes that can never work, with the CRD's own messages; for the
  * service account and container name they are word for word the reconciler's (reconcile/validate.ts
  * is asked for its message and the two are compared). Valid shapes still pass. The other half

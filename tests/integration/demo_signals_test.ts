@@ -1,7 +1,7 @@
 /**
- * Issue 14, acceptance 2 (`make demo` path): `make demo` in a session of its own (as a terminal
- * runs a foreground job), stopped by ONE signal to the whole process group, exactly as Ctrl-C
- * (SIGINT) or `kill -TERM -<pgid>` deliver it: every process in the group gets it, and make
+ * Stopping `make demo` (docs/operations.md, "Shutdown"): `make demo` in a session of its own (as a
+ * terminal runs a foreground job), stopped by ONE signal to the whole process group, exactly as
+ * Ctrl-C (SIGINT) or `kill -TERM -<pgid>` deliver it: every process in the group gets it, and make
  * forwards SIGTERM to its child once more. The demo stops its operator gracefully: the operator
  * exits 0 (so make prints no `make: ***` line: make reports any non-zero exit or signal death of
  * its recipe that way), the Lease is released, no log line is an error, and the last line says
@@ -13,7 +13,8 @@
  *
  * The second test sends the operator process SIGINT and SIGTERM back to back (what a wrapper plus
  * the terminal deliver): one stop request, exit 0 (operator/entry.ts FORCE_GRACE_MS). The third
- * is the issue's `deno task operator` report: one SIGINT to the task runner's process group.
+ * is the case users reported with `deno task operator`: one SIGINT to the task runner's process
+ * group.
  */
 import assert from "node:assert/strict";
 import { REPO_ROOT, runKubectl } from "../harness/controlplane.ts";

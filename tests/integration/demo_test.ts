@@ -1,7 +1,8 @@
 /**
- * `make demo ONCE=1` (issue 5): from the Makefile down, it brings up a control plane, applies
- * deploy.yaml and the PerObjective example, runs the operator and prints the ClusterSPIFFEID the
- * user's example expects. Runs against a control plane of its own (KLEYM_TESTENV_HOME).
+ * `make demo ONCE=1` (docs/operations.md, "Demo"): from the Makefile down, it brings up a control
+ * plane, applies deploy.yaml and the PerObjective example, runs the operator and prints the
+ * ClusterSPIFFEID the user's example expects. Runs against a control plane of its own
+ * (KLEYM_TESTENV_HOME).
  */
 import assert from "node:assert/strict";
 import { parseAllDocuments } from "yaml";
@@ -50,7 +51,7 @@ Deno.test("make demo ONCE=1 prints the PerObjective example's ClusterSPIFFEID an
       hint: "default/objective-a",
     });
     assert.match(stdout, /reason: Reconciled\n\s+status: "True"\n\s+type: Ready/);
-    // It leaves the control plane running, and says so (issue 14).
+    // It leaves the control plane running, and says so.
     assert.match(
       new TextDecoder().decode(out.stderr).trimEnd(),
       /`make cluster-down` stops it$/,

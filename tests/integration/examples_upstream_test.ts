@@ -1,10 +1,11 @@
 /**
- * Issue 14, acceptance 1: on an API server that serves exactly what upstream GAIE v1.5.0 installs
- * (InferencePool v1, InferenceObjective x-k8s.io v1alpha2; no test stand-in) plus kleym's and
- * SPIRE's CRDs, the files in examples/ and the README's binding, applied with the built kubectl,
- * give exactly the ClusterSPIFFEIDs and statuses of tests/fixtures/examples/<name>/expected.yaml.
- * The example labelled for clusters serving v1 objectives is refused there, as its label says, and
- * works once such a CRD is served (the stand-in).
+ * The examples on upstream CRDs only: on an API server that serves exactly what upstream GAIE
+ * v1.5.0 installs (InferencePool v1, InferenceObjective x-k8s.io v1alpha2; no test stand-in) plus
+ * kleym's and SPIRE's CRDs, the files in examples/ and the README's binding, applied with the built
+ * kubectl, give exactly the ClusterSPIFFEIDs and statuses of
+ * tests/fixtures/examples/<name>/expected.yaml. The example labelled for clusters serving v1
+ * objectives is refused there, as its label says, and works once such a CRD is served (the
+ * stand-in).
  */
 import assert from "node:assert/strict";
 import { parse, parseAllDocuments } from "yaml";

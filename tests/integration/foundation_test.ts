@@ -1,6 +1,6 @@
 /**
- * The foundation itself (issue 2): the real upstream CRDs accept the user's example, kleym's
- * CRD enforces its CEL rules with its own messages, and the harness cleans up after itself.
+ * The foundation itself (docs/testing.md): the real upstream CRDs accept the user's example,
+ * kleym's CRD enforces its CEL rules with its own messages, and the harness cleans up after itself.
  */
 import assert from "node:assert/strict";
 import { parse } from "yaml";

@@ -1,10 +1,11 @@
 /**
- * Issue 13, acceptance 3 and 4, on a private control plane that starts without kleym's CRD (so
- * removing it cannot disturb other tests): `kubectl apply --server-side` of crds.yaml then
- * deploy.yaml on a fresh cluster; the pod template under Pod Security `restricted`; deleting the
- * CRD while the operator runs finalizes every binding; re-applying the manifests (`make deploy`, the
- * upgrade path) and then the documented uninstall (`make undeploy`: bindings, operator, CRD) leaves no
- * binding, no managed ClusterSPIFFEID, no kleym CRD and nothing stuck.
+ * Install and uninstall (docs/contract.md#deployment, docs/operations.md), on a private control
+ * plane that starts without kleym's CRD (so removing it cannot disturb other tests): `kubectl apply
+ * --server-side` of crds.yaml then deploy.yaml on a fresh cluster; the pod template under Pod
+ * Security `restricted`; deleting the CRD while the operator runs finalizes every binding;
+ * re-applying the manifests (`make deploy`, the upgrade path) and then the documented uninstall
+ * (`make undeploy`: bindings, operator, CRD) leaves no binding, no managed ClusterSPIFFEID, no
+ * kleym CRD and nothing stuck.
  *
  * There is no kubelet or controller manager here, so the operator runs as a process (exactly its
  * permissions, deploy.yaml's ServiceAccount) and the namespace's own deletion only starts (no

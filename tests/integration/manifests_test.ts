@@ -1,7 +1,7 @@
 /**
- * Issue 13: deploy.yaml and crds.yaml are exactly what `make manifests` renders from config/ with
- * the project's built kubectl (kustomize), and every optional directory of the tree renders.
- * (Needs only the kubectl binary of the test control plane, not a cluster.)
+ * deploy.yaml and crds.yaml (docs/contract.md#deployment) are exactly what `make manifests` renders
+ * from config/ with the project's built kubectl (kustomize), and every optional directory of the
+ * tree renders. (Needs only the kubectl binary of the test control plane, not a cluster.)
  */
 import assert from "node:assert/strict";
 import { KUBECTL, REPO_ROOT } from "../harness/controlplane.ts";

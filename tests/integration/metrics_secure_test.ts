@@ -1,7 +1,7 @@
 /**
- * Issue 13, acceptance 1 and 2: the operator as a process with exactly its permissions, as
- * deploy.yaml's ServiceAccount, serving /metrics as in production (HTTPS from a cert dir, every
- * request reviewed by the real API server), bound to ":0" (every interface).
+ * Secure metrics (docs/contract.md#metrics-auth): the operator as a process with exactly its
+ * permissions, as deploy.yaml's ServiceAccount, serving /metrics as in production (HTTPS from a
+ * cert dir, every request reviewed by the real API server), bound to ":0" (every interface).
  */
 import assert from "node:assert/strict";
 import { getTrusting, servedCertificate } from "../harness/tls.ts";

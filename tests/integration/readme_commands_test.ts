@@ -1,5 +1,6 @@
 /**
- * Issue 14, acceptances 3, 2 (the operator run as the README says) and 5.
+ * README's commands, verbatim: the operator run as the README says, its clean stop, and the status
+ * it leaves (docs/testing.md, "What a new user meets").
  *
  * The README's "Running against a real cluster" block (the `sh` block after the
  * `readme-commands` marker) is run verbatim, line by line through `sh -c`, in a clean-clone-like

@@ -1,8 +1,9 @@
 /**
- * The small cache never costs anyone their fields (issue 15, reconcile/cached.ts): the informers
- * keep stripped copies (no managedFields, no binding labels/annotations, no pool status, of a
- * ClusterSPIFFEID's status only `stats`), and every write kleym bases on them — the finalizer patch, the status
- * PUT, the ClusterSPIFFEID PUT — leaves what others set in place, on a real API server.
+ * The small cache never costs anyone their fields (reconcile/cached.ts, docs/benchmarks.md
+ * "Memory"): the informers keep stripped copies (no managedFields, no binding labels/annotations,
+ * no pool status, of a ClusterSPIFFEID's status only `stats`), and every write kleym bases on them
+ * — the finalizer patch, the status PUT, the ClusterSPIFFEID PUT — leaves what others set in place,
+ * on a real API server.
  */
 import assert from "node:assert/strict";
 import { testEnv } from "../harness/env.ts";

@@ -1,8 +1,9 @@
 /**
- * Issue 4, acceptance 9 (and the CRD-missing reasons of SPEC 6, and 3's group-pinned ref to a
- * group the cluster does not serve), on a private control plane that starts with kleym's CRD
- * only. The controller notices CRDs installed and removed while it runs (discovery refreshed
- * every `crdRetryMs`, here 1.5 s) and starts or stops those watches without a restart.
+ * CRDs that come and go (docs/contract.md#discovery): the CRD-missing reasons of
+ * docs/contract.md#reasons, and a group-pinned ref to a group the cluster does not serve, on a
+ * private control plane that starts with kleym's CRD only. The controller notices CRDs installed
+ * and removed while it runs (discovery refreshed every `crdRetryMs`, here 1.5 s) and starts or
+ * stops those watches without a restart.
  */
 import assert from "node:assert/strict";
 import { startControlPlane } from "../harness/controlplane.ts";

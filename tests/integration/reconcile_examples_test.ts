@@ -1,10 +1,11 @@
 /**
- * Issue 4, acceptance 1: the three examples in tests/fixtures/examples, applied verbatim to the
- * `default` namespace of a real API server with the controller running in-process, produce
- * exactly the expected ClusterSPIFFEIDs and status; after the collision, deleting `objective-b`
- * brings `objective-a` back to Ready with its ClusterSPIFFEID. Events and outcome metrics are
- * checked on the way. Runs in `default` because the fixtures' expected names are literal
- * (`kleym-default-objective-a-objective-3ace974d`); everything is removed afterwards.
+ * The examples (docs/contract.md#rendering, docs/contract.md#same-selection): the three examples in
+ * tests/fixtures/examples, applied verbatim to the `default` namespace of a real API server with
+ * the controller running in-process, produce exactly the expected ClusterSPIFFEIDs and status;
+ * after the collision, deleting `objective-b` brings `objective-a` back to Ready with its
+ * ClusterSPIFFEID. Events and outcome metrics are checked on the way. Runs in `default` because the
+ * fixtures' expected names are literal (`kleym-default-objective-a-objective-3ace974d`); everything
+ * is removed afterwards.
  */
 import assert from "node:assert/strict";
 import { parseAllDocuments } from "yaml";

@@ -7,6 +7,8 @@
  *   controller walking legacy discovery), then 60 s of aggregated discovery bent in turn (that
  *   group-version Stale, the whole `/apis` answering 503, the group-version left out), while
  *   bindings on that group-version are Ready: no ClusterSPIFFEID is deleted, no status changes;
+ * - every LIST and watch of InferencePools answering 503 and 429 in turn for 30 s: nothing
+ *   changes either, the failures are logged at warn once per kind, the cache stays synced;
  * - a watch on InferencePools that stalls without closing: a pool change made during the stall
  *   reaches its binding within the idle limit plus one reconcile.
  *
@@ -77,6 +79,7 @@ async function faultWindow(
   what: string,
   inject: () => void,
   lift: () => void,
+  windowMs = WINDOW_MS,
 ): Promise<void> {
   await waitSettled(`settled before ${what}`, () => op.activity());
   const before = await fingerprint(c, ns);
@@ -84,7 +87,7 @@ async function faultWindow(
   const writes = op.writes();
   inject();
   try {
-    await delay(WINDOW_MS);
+    await delay(windowMs);
   } finally {
     lift();
   }
@@ -144,6 +147,45 @@ Deno.test("discovery faults and a stalled watch change no output and no status; 
       assert.ok(stale > 0 && root503 > 0 && omitted > 0, JSON.stringify(faults.injected));
       await assertExact(o, ns);
     });
+
+    await t.step(
+      "every pool LIST and watch answering 503 / 429 for 30 s: nothing changes, one warn per kind",
+      async () => {
+        const prefix = `/apis/${GV}/inferencepools`;
+        const firstLog = op.logs.length;
+        await faultWindow(c, op, ns, "pool requests failing", () => {
+          faults.failRequests = prefix;
+          faults.stallWatches(prefix); // the open watch goes quiet: reopened into the fault
+        }, () => {
+          faults.failRequests = undefined;
+        }, 30_000);
+        assert.ok(faults.injected.failed > 0, "the controller met the fault");
+        const failures = op.logs.slice(firstLog).filter((l) =>
+          l.resource === "pools.v1" && String(l.msg).startsWith("list/watch failed")
+        );
+        const warned = failures.filter((l) => l.level === "warn").map((l) => String(l.kind));
+        assert.deepEqual(warned, [...new Set(warned)], "at most one warn line per kind");
+        assert.ok(warned.some((k) => k.startsWith("HTTP 503")), JSON.stringify(warned));
+        console.log(
+          `  ${failures.length} pool list/watch failures logged, ${warned.length} at warn`,
+        );
+        assert.match(
+          op.metrics.expose(),
+          /kleym_informer_synced\{resource="pools.v1"\} 1/,
+          "the cache stayed synced",
+        );
+        await pollUntil(
+          "the pool watch recovered",
+          60_000,
+          () =>
+            op.logs.slice(firstLog).some((l) =>
+              l.resource === "pools.v1" && l.msg === "list/watch recovered"
+            ),
+        );
+        await apply(env.kubectl, poolV1(ns, "p", { app: "m4" }));
+        await assertExact(o, ns);
+      },
+    );
 
     await t.step("a stalled pool watch: a change made during the stall arrives", async () => {
       await waitSettled("settled before the stall", () => op.activity());

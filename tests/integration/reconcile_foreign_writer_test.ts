@@ -1,15 +1,16 @@
 /**
- * Issue 11, acceptance 1 and 2 (SPEC 4, 6, 7: status never claims what the cluster does not hold;
- * drift is repaired within seconds): the operator runs as a process (exact permissions, deploy.yaml's
- * ServiceAccount) while another client writes to its ClusterSPIFFEIDs within milliseconds of
- * kleym's own writes (tests/resilience/fast_writer.ts), or while a second operator process without
- * leader election contends for the same bindings. After the foreign actor stops, the cluster must
- * equal the independent model (tests/resilience/model.ts) — every binding's five conditions and
- * status identity, every managed ClusterSPIFFEID's full spec, labels and annotation, none missing,
- * no orphan — and the operator must not have restarted. The repair must come from the watch:
- * the operators run with a sync period far longer than the test, so no resync can do it. How
- * fast it comes depends on the machine: the deadline is a generous failure bound, the time each
- * round took is printed.
+ * Racing a foreign writer (docs/contract.md#ownership, docs/contract.md#status,
+ * docs/contract.md#lifecycle: status never claims what the cluster does not hold; drift is repaired
+ * within seconds): the operator runs as a process (exact permissions, deploy.yaml's ServiceAccount)
+ * while another client writes to its ClusterSPIFFEIDs within milliseconds of kleym's own writes
+ * (tests/resilience/fast_writer.ts), or while a second operator process without leader election
+ * contends for the same bindings. After the foreign actor stops, the cluster must equal the
+ * independent model (tests/resilience/model.ts) — every binding's five conditions and status
+ * identity, every managed ClusterSPIFFEID's full spec, labels and annotation, none missing, no
+ * orphan — and the operator must not have restarted. The repair must come from the watch: the
+ * operators run with a sync period far longer than the test, so no resync can do it. How fast it
+ * comes depends on the machine: the deadline is a generous failure bound, the time each round took
+ * is printed.
  *
  * Each round's binding is new, in a namespace of its own (with its pool, and objective when
  * PerObjective), so every round is a fresh create that the writer races and a failed round cannot

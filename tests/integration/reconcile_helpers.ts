@@ -96,7 +96,7 @@ export interface StartOptions {
   concurrency?: number;
   /** Print the controller's log lines (debugging). */
   verbose?: boolean;
-  /** Periodic resync of every binding (SPEC 7 `--sync-period`). */
+  /** Periodic resync of every binding (docs/contract.md#lifecycle `--sync-period`). */
   syncPeriodMs?: number;
   /** Wraps the controller's transport (outermost), e.g. to lose a watch event on purpose. */
   transport?: (inner: Transport) => Transport;

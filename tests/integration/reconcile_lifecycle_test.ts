@@ -1,8 +1,9 @@
 /**
- * Issue 4, acceptance 3-7 against a real API server with the controller in-process (one
- * controller for the file, one namespace per step): resolution across the two GAIE groups,
- * updates in place, mode switches, objective removal, three-way collisions, deletion with and
- * without foreign finalizers, foreign objects at the desired name, and drift repair.
+ * The lifecycle (docs/contract.md#inputs, docs/contract.md#ownership, docs/contract.md#lifecycle)
+ * against a real API server with the controller in-process (one controller for the file, one
+ * namespace per step): resolution across the two GAIE groups, updates in place, mode switches,
+ * objective removal, three-way collisions, deletion with and without foreign finalizers, foreign
+ * objects at the desired name, and drift repair.
  */
 import assert from "node:assert/strict";
 import { testEnv } from "../harness/env.ts";
@@ -100,7 +101,8 @@ Deno.test("reconcile lifecycle against a real API server", async (t) => {
       async () => {
         const ns = await env.newNamespace("groupmismatch");
         // The x-k8s.io objective CRD defaults poolRef.group to inference.networking.k8s.io; the
-        // pool only exists in x-k8s.io (v1alpha2), so the groups disagree (SPEC 3).
+        // pool only exists in x-k8s.io (v1alpha2), so the groups disagree
+        // (docs/contract.md#inputs).
         await apply(
           k,
           poolV1alpha2(ns, "p", { app: "x" }),

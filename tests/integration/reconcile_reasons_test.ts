@@ -1,5 +1,5 @@
 /**
- * Issue 4, acceptance 2: every reason of SPEC 6 is reached by a real object, with a message that
+ * Every reason of docs/contract.md#reasons is reached by a real object, with a message that
  * names the offending field and value. Where do the others live:
  * - InferencePoolCRDMissing, InferenceObjectiveCRDMissing, ClusterSPIFFEIDCRDMissing:
  *   reconcile_crds_test.ts (a private control plane without those CRDs);
@@ -10,7 +10,7 @@
  * Shapes kleym's CRD refuses at admission (an unknown mode, a PerObjective binding without
  * objectiveRef, a PoolOnly binding with a containerName, an unsupported group) are reached on a
  * private control plane that serves a copy of kleym's CRD with those rules removed: objects can
- * predate the rules, and the controller must re-validate (SPEC 2).
+ * predate the rules, and the controller must re-validate (docs/contract.md#api).
  *
  * UnsafeSelector/UnsafeSelector cannot be reached through real objects: rendering always builds
  * `k8s:ns:` from the binding's own namespace and `k8s:sa:` from a validated non-empty service
@@ -270,7 +270,7 @@ Deno.test("reasons kleym's CRD forbids at admission (permissive CRD copy) and In
           binding(n, "no-container", { poolRef: { name: "p" }, objectiveRef: { name: "o" } }),
         ],
       },
-      // Refused at admission since issue 14 (tests/integration/crd_admission_test.ts); stored
+      // Refused at admission (tests/integration/crd_admission_test.ts); stored
       // before the rules they still get precise conditions.
       {
         name: "bad-sa",

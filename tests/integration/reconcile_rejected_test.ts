@@ -72,6 +72,59 @@ function policy(ns: string): unknown[] {
   ];
 }
 
+const STATUS_MESSAGE = "platform policy: binding status is read-only here";
+
+/** A VAP (+ binding) denying UPDATE of the status subresource of `ns`'s bindings. */
+function statusPolicy(ns: string): unknown[] {
+  const name = `deny-status-${ns}`;
+  return [
+    {
+      apiVersion: "admissionregistration.k8s.io/v1",
+      kind: "ValidatingAdmissionPolicy",
+      metadata: { name },
+      spec: {
+        failurePolicy: "Fail",
+        matchConstraints: {
+          resourceRules: [{
+            apiGroups: ["kleym.sonda.red"],
+            apiVersions: ["*"],
+            operations: ["UPDATE"],
+            resources: ["inferenceidentitybindings/status"],
+          }],
+        },
+        validations: [{
+          expression: `object.metadata.namespace != '${ns}'`,
+          message: `${STATUS_MESSAGE} (${ns})`,
+        }],
+      },
+    },
+    {
+      apiVersion: "admissionregistration.k8s.io/v1",
+      kind: "ValidatingAdmissionPolicyBinding",
+      metadata: { name },
+      spec: { policyName: name, validationActions: ["Deny"] },
+    },
+  ];
+}
+
+/** Whether a dry-run status update of binding `probe` in `ns` is refused right now. */
+async function statusPolicyActive(c: Clients, ns: string): Promise<boolean> {
+  const probe = await c.bindings.get("probe", { namespace: ns });
+  try {
+    await c.rest.json({
+      method: "PUT",
+      path:
+        `/apis/kleym.sonda.red/v1alpha1/namespaces/${ns}/inferenceidentitybindings/probe/status`,
+      query: { dryRun: "All" },
+      body: JSON.stringify(probe),
+    });
+    return false;
+  } catch (error) {
+    if (error instanceof ApiError && (error.status === 403 || error.status === 422)) return true;
+    throw error;
+  }
+}
+
 /** Whether a dry-run create of a ClusterSPIFFEID labelled for `ns` is refused right now. */
 async function policyActive(c: Clients, ns: string): Promise<boolean> {
   try {
@@ -267,6 +320,47 @@ Deno.test("a refused ClusterSPIFFEID write fails closed and recovers when the re
       const [object] = await managedOf(c, ns, "b");
       assert.deepEqual(object.spec.podSelector, { matchLabels: { app: "m2" } });
     });
+    await t.step(
+      "a refused status write: a Warning event and a warn line quoting it, then Ready",
+      async () => {
+        const ns = await env.newNamespace("rejected-status");
+        await apply(
+          k,
+          poolV1(ns, "p", { app: "m" }),
+          binding(ns, "probe", { poolRef: { name: "p" }, mode: "PoolOnly" }),
+        );
+        await assertExact(o, ns);
+        await apply(k, ...statusPolicy(ns));
+        await pollUntil(
+          `status policy for ${ns} enforced`,
+          60_000,
+          () => statusPolicyActive(c, ns),
+        );
+        await apply(k, binding(ns, "b", { poolRef: { name: "p" }, mode: "PoolOnly" }));
+        const quoted = `${STATUS_MESSAGE} (${ns})`;
+        await pollUntil(
+          "a Warning event quoting the policy",
+          60_000,
+          async () =>
+            (await eventsOf(c, ns, "b")).some((e) =>
+              e.type === "Warning" && e.reason === "BindingUpdateRejected" &&
+              (e.note ?? "").includes(quoted)
+            ),
+        );
+        assert.ok(
+          op.logs.some((l) =>
+            l.level === "warn" && l.binding === `${ns}/b` && JSON.stringify(l).includes(quoted)
+          ),
+          "a warn line quoting the policy",
+        );
+        await env.kubectl([
+          "delete",
+          "validatingadmissionpolicybinding,validatingadmissionpolicy",
+          `deny-status-${ns}`,
+        ]);
+        await assertExact(o, ns);
+      },
+    );
   } finally {
     gate.release();
     await op.stop();

@@ -1,10 +1,10 @@
 /**
- * Issue 11, acceptance 4 (SPEC 7: "a periodic resync (`--sync-period`) repairs whatever a lost
- * event would have left behind, with zero writes when all is in place"). The controller runs
- * in-process against the real API server with a `Transport -> Transport` wrapper in front of its
- * transport that removes, on purpose, the DELETED watch event of one managed ClusterSPIFFEID from
- * every watch stream (so no watch, first or resumed, ever reports it; the informer's cache keeps
- * the dead object). Only the resync can notice.
+ * The resync (docs/contract.md#lifecycle: a periodic resync, `--sync-period`, repairs whatever a
+ * lost event left behind, with zero writes when all is in place). The controller runs in-process
+ * against the real API server with a `Transport -> Transport` wrapper in front of its transport
+ * that removes, on purpose, the DELETED watch event of one managed ClusterSPIFFEID from every watch
+ * stream (so no watch, first or resumed, ever reports it; the informer's cache keeps the dead
+ * object). Only the resync can notice.
  *
  * Then 60 s of steady state with a short sync period: resyncs run (the reconcile count grows by at
  * least one pass over every binding) and the controller sends not one write request.

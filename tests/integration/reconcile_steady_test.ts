@@ -1,8 +1,9 @@
 /**
- * Issue 4, acceptance 8 (SPEC 4 "zero writes in steady state", SPEC 7 "no event for a no-op"),
- * made deterministic by issue 12: 50 bindings converge (Ready ones, and colliding pairs), then 10
- * seconds pass in which the controller sends not a single write request (counted by its own
- * request hook) and no event appears.
+ * Steady state (zero writes in steady state, docs/contract.md#ownership; no event for a no-op,
+ * docs/contract.md#events), made deterministic by waiting until the operator has settled
+ * (docs/testing.md): 50 bindings converge (Ready ones, and colliding pairs), then 10 seconds pass
+ * in which the controller sends not a single write request (counted by its own request hook) and no
+ * event appears.
  *
  * When the window opens (why no scheduling can put a legitimate write inside it):
  *   1. every binding's status has its final reason and the 40 ClusterSPIFFEIDs exist;

@@ -1,6 +1,8 @@
 /**
- * Issue 11's reported bug, reproduced deterministically (SPEC 4, 6, 7: status tells the truth):
- * a second client deletes each new managed ClusterSPIFFEID the moment its ADDED event arrives.
+ * A lost DELETE hidden by kleym's own write record, reproduced deterministically
+ * (docs/contract.md#rendering, docs/contract.md#status, docs/contract.md#lifecycle: status tells
+ * the truth): a second client deletes each new managed ClusterSPIFFEID the moment its ADDED event
+ * arrives.
  *
  * The bug needs one interleaving: kleym's own watch delivers ADDED *and* DELETED for the object
  * before kleym has handled the answer to its create. On a loaded machine that happens in some

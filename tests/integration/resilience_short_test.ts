@@ -1,10 +1,11 @@
 /**
- * Issue 7: the short resilience run inside `make test` (tests/resilience/suite.ts with SHORT
- * settings, a private control plane). Random churn with kube-apiserver restarts, cut connections,
- * a kill -9 of the operator, foreign edits, bursts of the fast foreign writer (deletes / edits on
- * the watch event, milliseconds after kleym's writes) and 409s; then the cluster must equal what the
- * independent model says for the final inputs, deletion must leave nothing behind, and a
- * catalogue of hostile inputs must be reported exactly, without a crash. `SEED=` replays a run.
+ * The short resilience run (docs/benchmarks.md, "Resilience") inside `make test`
+ * (tests/resilience/suite.ts with SHORT settings, a private control plane). Random churn with
+ * kube-apiserver restarts, cut connections, a kill -9 of the operator, foreign edits, bursts of the
+ * fast foreign writer (deletes / edits on the watch event, milliseconds after kleym's writes) and
+ * 409s; then the cluster must equal what the independent model says for the final inputs, deletion
+ * must leave nothing behind, and a catalogue of hostile inputs must be reported exactly, without a
+ * crash. `SEED=` replays a run.
  */
 import assert from "node:assert/strict";
 import { reportTable, runResilience, SHORT } from "../resilience/suite.ts";

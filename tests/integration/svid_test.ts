@@ -1,6 +1,7 @@
 /**
- * Issue 24, acceptance 1 (docs/contract.md#svid, #rendering, #fail-closed), on the run's real API
- * server with the operator as a process (exact permissions, deploy.yaml's ServiceAccount):
+ * SVID options (docs/contract.md#svid, docs/contract.md#rendering, docs/contract.md#fail-closed),
+ * on the run's real API server with the operator as a process (exact permissions, deploy.yaml's
+ * ServiceAccount):
  * - each `spec.svid` field lands in the binding's ClusterSPIFFEID as the contract spells it;
  * - each refusal (SVIDTTLOutOfRange, DNSNameNotAllowed for another namespace's Service and for a
  *   public name without an allowed suffix, FederationNotAllowed) names field, value and flag,

@@ -1,11 +1,11 @@
 /**
- * Issue 24, acceptance 2 (docs/contract.md#rendering: "a binding without svid renders exactly as
- * before"): 1,000 bindings converged by the PREVIOUS version of kleym — the real operator of the
- * commit before `spec.svid` existed, taken from git history (`git archive`), installed with that
- * commit's deploy.yaml (its CRD and RBAC) — then the upgrade: this version's deploy.yaml applied
- * and this version's operator started over them. It must make zero writes: no API write request
- * (its own /metrics, after its initial pass has reconciled every binding and it has settled), and
- * not one binding or ClusterSPIFFEID resourceVersion changed.
+ * An upgrade writes nothing (docs/contract.md#rendering: a binding without `svid` renders exactly
+ * what it rendered before the options existed): 1,000 bindings converged by the PREVIOUS version of
+ * kleym — the real operator of the commit before `spec.svid` existed, taken from git history (`git
+ * archive`), installed with that commit's deploy.yaml (its CRD and RBAC) — then the upgrade: this
+ * version's deploy.yaml applied and this version's operator started over them. It must make zero
+ * writes: no API write request (its own /metrics, after its initial pass has reconciled every
+ * binding and it has settled), and not one binding or ClusterSPIFFEID resourceVersion changed.
  *
  * Needs git history that holds PREVIOUS (any full clone; a shallow CI clone must fetch it:
  * `git fetch --unshallow`): the test fails saying so rather than compare against anything else.

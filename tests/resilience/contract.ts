@@ -2,8 +2,8 @@
  * The cluster as the oracle sees it: typed loose clients for everything the contract involves, a
  * snapshot of the inputs and the managed output, and the comparison with the independent model
  * (model.ts). Shared by the resilience suite (whole cluster) and the integration tests that prove
- * convergence to "exactly the contract" (issue 11), which scope the snapshot to their namespaces
- * because the run's control plane is shared.
+ * convergence to "exactly the contract" (docs/testing.md, "Racing the operator on purpose"), which
+ * scope the snapshot to their namespaces because the run's control plane is shared.
  */
 import { connect } from "../../apis/connect.ts";
 import { ResourceClient, type ResourceDescriptor, type RestClient } from "../../apis/rest.ts";

@@ -1,9 +1,10 @@
 /**
- * The fast foreign writer (issue 11): a second client that watches managed ClusterSPIFFEIDs and
- * writes to each one the moment its watch event arrives — milliseconds after kleym's own write,
- * usually before kleym's informer has delivered that write back to kleym. It is the actor that
- * exposed the read-your-writes bug (a binding left Ready=True with no ClusterSPIFFEID), so it is a
- * fault kind of the resilience suite and the driver of the issue-11 integration tests.
+ * The fast foreign writer (docs/testing.md, "Racing the operator on purpose"): a second client that
+ * watches managed ClusterSPIFFEIDs and writes to each one the moment its watch event arrives —
+ * milliseconds after kleym's own write, usually before kleym's informer has delivered that write
+ * back to kleym. It is the actor that exposed the read-your-writes bug (a binding left Ready=True
+ * with no ClusterSPIFFEID), so it is a fault kind of the resilience suite and the driver of
+ * tests/integration/reconcile_foreign_writer_test.ts.
  *
  *   - `delete`: deletes every object whose ADDED event arrives (each (re)creation by kleym).
  *   - `edit`: on every ADDED/MODIFIED, overwrites kleym's fields (the SPIFFE ID template and the

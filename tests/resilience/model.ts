@@ -1,11 +1,12 @@
 /**
- * An independent model of SPEC sections 2-6 for the resilience suite: from the inputs as the API
- * server holds them (bindings, pools, objectives, with CRD defaults applied), what every binding's
- * status and the set of managed ClusterSPIFFEIDs must be. Written from the SPEC text, not from
- * `reconcile/`: it imports nothing from there (SHA-1 comes from `node:crypto`), so a bug in the
- * operator's pure core cannot hide itself by also being in the oracle.
+ * An independent model of docs/contract.md#api to docs/contract.md#status for the resilience suite:
+ * from the inputs as the API server holds them (bindings, pools, objectives, with CRD defaults
+ * applied), what every binding's status and the set of managed ClusterSPIFFEIDs must be. Written
+ * from the contract's text (docs/contract.md), not from `reconcile/`: it imports nothing from there
+ * (SHA-1 comes from `node:crypto`), so a bug in the operator's pure core cannot hide itself by also
+ * being in the oracle.
  *
- * Where SPEC leaves an order open, the model follows the order the project documents
+ * Where the contract leaves an order open, the model follows the order the project documents
  * (docs/reconciler.md, "Decisions of the pure core"): spec fields in the order mode, poolRef,
  * objectiveRef (PerObjective), serviceAccountName, containerName; then the binding name (it must
  * fit a label value); then resolution (pool, then objective); then the pool selector; then the
@@ -14,14 +15,15 @@
  * with `--identity-overlap=refuse`; in warn mode the model counts the overlapping bindings for the
  * `kleym_identity_overlaps` gauge); then the name holder.
  *
- * Name aliasing: SPEC 4's Go-compatible name truncates `kleym-<namespace>-<binding>` to 44 (pool:
- * 49) characters, so in a long namespace the binding's name is cut away entirely and two bindings
- * with the same SPIFFE ID (PoolOnly twins: one pool and service account, so no 5.2 duplicate) want
- * the same ClusterSPIFFEID name. SPEC 4 then says: never overwrite an object that
- * is not this binding's; report it. Which binding got there first is a race, so the model takes
- * the holder from the cluster (`holders`, from the objects' owner labels): the holder must be
- * Ready, every other member RenderFailure/ClusterSPIFFEIDNameTaken naming the holder.
- * The suite creates no foreign (unlabelled) objects at a desired name.
+ * Name aliasing: the Go-compatible name (docs/contract.md#naming) truncates
+ * `kleym-<namespace>-<binding>` to 44 (pool: 49) characters, so in a long namespace the binding's
+ * name is cut away entirely and two bindings with the same SPIFFE ID (PoolOnly twins: one pool and
+ * service account, so no 5.2 duplicate) want the same ClusterSPIFFEID name. The contract then says
+ * (docs/contract.md#ownership): never overwrite an object that is not this binding's; report it.
+ * Which binding got there first is a race, so the model takes the holder from the cluster
+ * (`holders`, from the objects' owner labels): the holder must be Ready, every other member
+ * RenderFailure/ClusterSPIFFEIDNameTaken naming the holder. The suite creates no foreign
+ * (unlabelled) objects at a desired name.
  */
 import { createHash } from "node:crypto";
 
@@ -324,8 +326,8 @@ export function collisionMessage(peers: string[]): string {
 }
 
 /**
- * What SPEC dictates for these inputs. `holders`: ClusterSPIFFEID name -> `ns/name` of the binding
- * whose owner labels it carries (only consulted for aliased names, see the header).
+ * What the contract dictates for these inputs. `holders`: ClusterSPIFFEID name -> `ns/name` of the
+ * binding whose owner labels it carries (only consulted for aliased names, see the header).
  */
 export function expectState(
   inputs: ModelInputs,
@@ -341,7 +343,8 @@ export function expectState(
       rendered.set(k, e);
     }
   }
-  // SPEC 5: PerObjective bindings that render, not being deleted, grouped by fingerprint.
+  // docs/contract.md#same-selection: PerObjective bindings that render, not being deleted, grouped
+  // by fingerprint.
   const groups = new Map<string, string[]>();
   for (const b of inputs.bindings) {
     const r = rendered.get(key(b.metadata.namespace ?? "", b.metadata.name ?? ""));
@@ -585,9 +588,9 @@ export function csidProblems(c: Obj, e: ExpectedCsid): string[] {
 }
 
 /**
- * The continuous safety invariant of SPEC 4 for one ClusterSPIFFEID kleym manages: exactly one
- * `k8s:ns:` selector, equal to its binding's namespace, the namespaceSelector pinned to it, and a
- * non-empty `k8s:sa:`. Returns the violation or undefined.
+ * The continuous safety invariant of docs/contract.md#rendering for one ClusterSPIFFEID kleym
+ * manages: exactly one `k8s:ns:` selector, equal to its binding's namespace, the namespaceSelector
+ * pinned to it, and a non-empty `k8s:sa:`. Returns the violation or undefined.
  */
 export function safetyViolation(c: Obj): string | undefined {
   if (c.metadata.labels?.["kleym.sonda.red/managed-by"] !== "kleym") return undefined;

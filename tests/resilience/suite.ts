@@ -1,7 +1,7 @@
 /**
- * The resilience suite (issue 7): on a private control plane, the operator as a separate process
- * (exact permissions, deploy.yaml's ServiceAccount, connected through a TCP proxy the suite
- * controls) goes through
+ * The resilience suite (docs/benchmarks.md, "Resilience"): on a private control plane, the operator
+ * as a separate process (exact permissions, deploy.yaml's ServiceAccount, connected through a TCP
+ * proxy the suite controls) goes through
  *
  *   1. churn: seeded random create/update/delete of bindings, pools and objectives (including
  *      colliding and invalid ones, and requests admission refuses) while faults happen —
@@ -19,9 +19,10 @@
  *      kleym's CRD; each reports exactly the modelled reason; the operator keeps its pid and never
  *      exits; RSS before/after is reported.
  *
- * Throughout, a watch on ClusterSPIFFEIDs checks SPEC 4's safety invariant on every object state it
- * delivers (exactly the binding's `k8s:ns:`, a non-empty `k8s:sa:`, the namespaceSelector pinned).
- * Everything random comes from one seed (printed), so a failure replays with `SEED=`.
+ * Throughout, a watch on ClusterSPIFFEIDs checks the safety invariant of docs/contract.md#rendering
+ * on every object state it delivers (exactly the binding's `k8s:ns:`, a non-empty `k8s:sa:`, the
+ * namespaceSelector pinned). Everything random comes from one seed (printed), so a failure replays
+ * with `SEED=`.
  */
 import { parse, stringify } from "yaml";
 import { ApiError } from "../../apis/errors.ts";

@@ -1,5 +1,5 @@
 import { deepEqual, equal, ok, rejects } from "node:assert/strict";
-import { execCredentials } from "../../apis/auth.ts";
+import { execCredentials, tokenFileCredentials } from "../../apis/auth.ts";
 import { FakeClock } from "../../apis/clock.ts";
 import { ConfigError } from "../../apis/errors.ts";
 
@@ -195,4 +195,18 @@ Deno.test("an exec plugin that hangs is stopped after the timeout with one Confi
       });
     });
   }
+});
+
+Deno.test("a token file's age is measured on the monotonic clock, not the wall clock", async () => {
+  await withDir(async (dir) => {
+    const clock = new FakeClock(Date.parse("2030-01-01T00:00:00Z"));
+    await Deno.writeTextFile(`${dir}/token`, "first\n");
+    const p = tokenFileCredentials(`${dir}/token`, { clock, maxAgeMs: 60_000 });
+    deepEqual(await p.get(), { token: "first" });
+    await Deno.writeTextFile(`${dir}/token`, "rotated\n");
+    // An hour back on the wall clock must not keep the old token for another hour.
+    clock.stepWall(-3_600_000);
+    clock.advance(60_000);
+    deepEqual(await p.get(), { token: "rotated" });
+  });
 });

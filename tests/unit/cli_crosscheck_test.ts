@@ -1,7 +1,7 @@
 /**
- * SPEC 7 from outside (issue 11): `kleym inspect binding` and `kleym status` raise `stale-ready`
- * (error) when a binding says Ready=True but its ClusterSPIFFEID is absent or differs from the
- * rendered one — and only then.
+ * docs/contract.md#lifecycle from outside: `kleym inspect binding` and `kleym status` raise
+ * `stale-ready` (error) when a binding says Ready=True but its ClusterSPIFFEID is absent or differs
+ * from the rendered one — and only then.
  */
 import assert from "node:assert/strict";
 import type { InspectCommand } from "../../cli/args.ts";

@@ -35,7 +35,7 @@ function one(kind: string, name?: string): Doc {
 Deno.test("crds.yaml holds exactly kleym's CRD, and deploy.yaml the same one", () => {
   const source = docs(`${ROOT}config/crd/bases/kleym.sonda.red_inferenceidentitybindings.yaml`);
   assert.deepEqual(docs(`${ROOT}crds.yaml`), source);
-  // SPEC section 9: `kubectl apply -f deploy.yaml` alone installs everything.
+  // docs/contract.md#deployment: `kubectl apply -f deploy.yaml` alone installs everything.
   assert.deepEqual(all.filter((d) => d.kind === "CustomResourceDefinition"), source);
 });
 

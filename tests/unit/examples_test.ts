@@ -1,7 +1,7 @@
 // examples/ is what users apply; tests/fixtures/examples/ holds the copies tests read (README
 // there). The copies must say the same thing, and every example but the one labelled for
 // clusters serving inference.networking.k8s.io/v1 objectives must use only APIs that upstream
-// GAIE v1.5.0, SPIRE Controller Manager and kleym serve (issue 14).
+// GAIE v1.5.0, SPIRE Controller Manager and kleym serve (docs/testing.md, "What a new user meets").
 import assert from "node:assert/strict";
 import { parseAllDocuments } from "yaml";
 

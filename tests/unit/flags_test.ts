@@ -98,3 +98,31 @@ Deno.test("the CLI reads the operator's flags and Lease from shared modules, nev
     assert.doesNotMatch(text, /from "\.\.\/operator\//, `cli/${entry.name}`);
   }
 });
+
+Deno.test("docs/operations.md lists every operator flag with its variable and default", () => {
+  const doc = Deno.readTextFileSync(new URL("../../docs/operations.md", import.meta.url));
+  const rows = new Map<string, string[]>();
+  for (const line of doc.split("\n")) {
+    const m = /^\| `--([a-z-]+)` +\|(.*)\|(.*)\|$/.exec(line);
+    if (m) rows.set(m[1], [m[2].trim(), m[3].trim()]);
+  }
+  for (const flag of OPERATOR_FLAG_LIST) {
+    if (flag.name === "help" || flag.name === "version") continue;
+    const row = rows.get(flag.name);
+    assert.ok(row, `--${flag.name} has no row in docs/operations.md`);
+    const [env, dflt] = row;
+    if (flag.env) assert.equal(env, `\`${flag.env}\``, `--${flag.name}: variable`);
+    // A value default (10m, 200, tls.crt) is written as the help writes it.
+    const d = flag.defaultHelp;
+    if (d !== undefined && !/[ ,]/.test(d) && d !== "none" && flag.type === "string") {
+      assert.ok(dflt.includes(`\`${d.replace(/^"|"$/g, "")}\``), `--${flag.name}: ${dflt} vs ${d}`);
+    }
+  }
+});
+
+Deno.test("after -- everything is an argument, and a tool can tell what followed it", () => {
+  const scanned = scanFlags([], ["run", "--", "deno", "test", "-A"]);
+  assert.deepEqual(scanned.positionals, ["run", "deno", "test", "-A"]);
+  assert.deepEqual(scanned.afterTerminator, ["deno", "test", "-A"]);
+  assert.equal(scanFlags([], ["up"]).afterTerminator, undefined);
+});

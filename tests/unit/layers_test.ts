@@ -12,7 +12,7 @@ const RECONCILE_EDGE = new Set([
   "reconcile/reconciler.ts",
   "reconcile/controller.ts",
   "reconcile/served.ts",
-  "reconcile/peers.ts",
+  "reconcile/exclusivity.ts",
 ]);
 
 /** Which top-level directories each directory may import from (itself always). */

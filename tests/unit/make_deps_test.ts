@@ -1,4 +1,4 @@
-// Issue 14: `make deps` (the first step of every make target) prints no Deno warning box. It came
+// `make deps` (the first step of every make target) prints no Deno warning box. It came
 // from `deno install` seeing npm:deno (package.json's toolchain pin) and its lifecycle script;
 // deno.json's allowScripts now denies that script, so there is nothing to warn about.
 import assert from "node:assert/strict";

@@ -1,6 +1,8 @@
 import assert from "node:assert/strict";
 import { handle, routes, serveEndpoints } from "../../operator/http.ts";
 import { Logger } from "../../observe/log.ts";
+import { selfSignedCertificate } from "../../operator/x509.ts";
+import { pollUntil } from "../harness/poll.ts";
 import { EXPOSITION_CONTENT_TYPE } from "../../observe/prometheus.ts";
 
 const quiet = new Logger({ level: "error", sink: () => {} });
@@ -90,5 +92,45 @@ Deno.test("a taken port fails with one line naming the address and purpose", asy
     );
   } finally {
     taken.close();
+  }
+});
+
+Deno.test("a /metrics caller that hangs up over HTTPS aborts the signal its review was given", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "kleym-hangup-" });
+  const pair = await selfSignedCertificate({ commonName: "t", hosts: ["127.0.0.1"] });
+  await Deno.writeTextFile(`${dir}/tls.crt`, pair.cert);
+  await Deno.writeTextFile(`${dir}/tls.key`, pair.key);
+  let reviewSignal: AbortSignal | undefined;
+  const ep = await serveEndpoints({
+    metricsAddress: { text: "127.0.0.1:0", hostname: "127.0.0.1", port: 0 },
+    metrics: () => "up 1\n",
+    ready: () => true,
+    logger: quiet,
+    metricsTls: { files: { dir, certName: "tls.crt", keyName: "tls.key" } },
+    // A review that lasts until its caller goes away.
+    authorizeMetrics: (_h, _p, signal) => {
+      reviewSignal = signal;
+      return new Promise((_, reject) =>
+        signal.addEventListener("abort", () => reject(signal.reason), { once: true })
+      );
+    },
+  });
+  const client = Deno.createHttpClient({ caCerts: [pair.cert] });
+  try {
+    const caller = new AbortController();
+    const request = fetch(`https://${ep.metrics}/metrics`, {
+      client,
+      headers: { Authorization: "Bearer x" },
+      signal: caller.signal,
+    }).catch(() => "hung up");
+    await pollUntil("the review started", 10_000, () => reviewSignal);
+    assert.equal(reviewSignal?.aborted, false);
+    caller.abort();
+    assert.equal(await request, "hung up");
+    await pollUntil("the review's signal aborted", 10_000, () => reviewSignal?.aborted);
+  } finally {
+    client.close();
+    await ep.shutdown();
+    await Deno.remove(dir, { recursive: true });
   }
 });

@@ -262,7 +262,7 @@ Deno.test("5.3: overlap needs one account, compatible labels, meeting containers
   }
 });
 
-Deno.test("collisionMessage is the exact machine-parseable SPEC 5 message", async (t) => {
+Deno.test("collisionMessage is the exact machine-parseable Conflict message", async (t) => {
   const suffix = ": PerObjective bindings must not share the same pod selector and container name";
   const cases: [string[], string][] = [
     [["objective-b"], `identity collision with bindings objective-b${suffix}`],

@@ -1,4 +1,5 @@
-// SPEC 6: the five conditions, how they merge with what a binding reports, and status equality.
+// docs/contract.md#status: the five conditions, how they merge with what a binding reports, and
+// status equality.
 
 import assert from "node:assert/strict";
 
@@ -22,7 +23,7 @@ import type { BindingCondition, BindingStatus } from "../../reconcile/types.ts";
 const T0 = new Date("2025-03-01T10:00:00.123Z");
 const T1 = new Date("2025-03-01T11:30:00.999Z");
 
-Deno.test("successConditions are exactly the SPEC 6 success set", () => {
+Deno.test("successConditions are exactly the contract's success set", () => {
   assert.deepEqual(successConditions(), [
     { type: "Ready", status: "True", reason: "Reconciled", message: "Binding reconciled" },
     {

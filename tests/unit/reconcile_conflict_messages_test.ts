@@ -7,6 +7,7 @@ import {
   conflictResolvedEvents,
   duplicateError,
   duplicateMessage,
+  OVERLAP_LISTED,
   overlapError,
   overlapMessage,
   parseCollisionMessage,
@@ -54,9 +55,23 @@ Deno.test("every Conflict message parses back to what formatted it", async (t) =
     assert.deepEqual(parsed, {
       serviceAccount: "llama-sa",
       peers: [...peers].sort((a, b) => (a.name < b.name ? -1 : 1)),
+      more: 0,
     });
     assert.equal(overlapError("llama-sa", peers).message, message);
     assert.match(message, /^identity overlap with bindings all, dotted\.name, pool-1, premium: /);
+  });
+  await t.step("IdentityOverlap with many peers names the first ones and counts the rest", () => {
+    const many: OverlapPeer[] = Array.from({ length: 500 }, (_, i) => ({
+      name: `objective-${String(i).padStart(3, "0")}-${"x".repeat(200)}`,
+      labels: { app: "llama", "example.com/role": "decode" },
+      container: "vllm",
+    }));
+    const message = overlapMessage("sa", many);
+    assert.ok(message.length < 32768, `${message.length} characters`); // a condition message's limit
+    const parsed = parseOverlapMessage(message);
+    assert.equal(parsed?.peers.length, OVERLAP_LISTED);
+    assert.equal(parsed?.more, 500 - OVERLAP_LISTED);
+    assert.deepEqual(parsed?.peers, many.slice(0, OVERLAP_LISTED));
   });
   await t.step("parseConflictPeers reads any of the three, nothing else", () => {
     assert.deepEqual(parseConflictPeers(collisionMessage(["b", "a"])), ["a", "b"]);

@@ -1,8 +1,9 @@
-// The project's examples (tests/fixtures/examples, SPEC 4-6), run through the pure core: every
-// binding is planned and the plans applied to a simulated cluster until nothing changes, then the
-// ClusterSPIFFEIDs and binding statuses are compared field by field with expected.yaml. Fields
-// expected.yaml does not list (uid, resourceVersion, timestamps) are not compared; the binding
-// finalizer is the edge's job (SPEC 7) and is covered by its tests, not here.
+// The project's examples (tests/fixtures/examples, docs/contract.md#rendering to
+// docs/contract.md#status), run through the pure core: every binding is planned and the plans
+// applied to a simulated cluster until nothing changes, then the ClusterSPIFFEIDs and binding
+// statuses are compared field by field with expected.yaml. Fields expected.yaml does not list (uid,
+// resourceVersion, timestamps) are not compared; the binding finalizer is the edge's job
+// (docs/contract.md#lifecycle) and is covered by its tests, not here.
 
 import assert from "node:assert/strict";
 import { parse, parseAllDocuments } from "yaml";

@@ -1,5 +1,6 @@
-// SPEC 4: ClusterSPIFFEID names and the SHA-1 (node:crypto) behind their suffix. Expected names below were
-// worked out independently (by hand and with Python's hashlib), not with the code under test.
+// docs/contract.md#naming: ClusterSPIFFEID names and the SHA-1 (node:crypto) behind their suffix.
+// Expected names below were worked out independently (by hand and with Python's hashlib), not with
+// the code under test.
 
 import assert from "node:assert/strict";
 import { clusterSPIFFEIDName, sanitizeNameBase } from "../../reconcile/naming.ts";

@@ -1,5 +1,6 @@
-// SPEC 4-7: planning one binding's reconcile against a simulated cluster — steady state, drift,
-// ownership (foreign holders, leftovers, stale objects), failures, collisions and events.
+// docs/contract.md#rendering to docs/contract.md#lifecycle: planning one binding's reconcile
+// against a simulated cluster — steady state, drift, ownership (foreign holders, leftovers, stale
+// objects), failures, collisions and events.
 
 import assert from "node:assert/strict";
 import {

@@ -203,7 +203,7 @@ async function settle(r: ReturnType<typeof rig>, key: string) {
 
 Deno.test("the reconciler: one key, live / deleting / gone", async (t) => {
   await t.step(
-    "a new binding: the finalizer alone first (SPEC 7), then create and status",
+    "a new binding: the finalizer alone first, then create and status",
     async () => {
       const r = rig();
       r.bindings.upsert(bindingOf("b"));

@@ -1,5 +1,5 @@
-// SPEC 4: SPIFFE IDs, workload selectors, the `{{` and safety checks, the desired
-// ClusterSPIFFEID, and the order in which renderBinding reports failures.
+// docs/contract.md#rendering: SPIFFE IDs, workload selectors, the `{{` and safety checks, the
+// desired ClusterSPIFFEID, and the order in which renderBinding reports failures.
 
 import assert from "node:assert/strict";
 import {

@@ -1,4 +1,5 @@
-// SPEC 3: pool selector normalisation for v1 and v1alpha2 pools; rejection of anything unsafe.
+// docs/contract.md#inputs: pool selector normalisation for v1 and v1alpha2 pools; rejection of
+// anything unsafe.
 
 import assert from "node:assert/strict";
 import { normalisePoolSelector } from "../../reconcile/selectors.ts";

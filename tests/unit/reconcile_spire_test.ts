@@ -1,4 +1,4 @@
-// Issue 16: SPIRE Controller Manager's figures on the binding (reconcile/spire.ts through
+// SPIRE Controller Manager's figures on the binding (reconcile/spire.ts through
 // planReconcile) — copied from the managed ClusterSPIFFEID's status.stats, written only when they
 // change, coalesced per binding, absent while not Ready, and the Warning events they bring.
 

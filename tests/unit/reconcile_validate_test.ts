@@ -1,5 +1,5 @@
-// SPEC 2-3: re-validation of the binding spec, binding name, label syntax, and the rule that an
-// objective must target the binding's pool.
+// docs/contract.md#api, docs/contract.md#inputs: re-validation of the binding spec, binding name,
+// label syntax, and the rule that an objective must target the binding's pool.
 
 import assert from "node:assert/strict";
 import {

@@ -1,4 +1,7 @@
-/** Watch mapping (reconcile/watch_map.ts): which events enqueue which bindings (SPEC 7). */
+/**
+ * Watch mapping (reconcile/watch_map.ts): which events enqueue which bindings
+ * (docs/contract.md#lifecycle).
+ */
 import { deepEqual } from "node:assert/strict";
 import type { KubeObject } from "../../apis/rest.ts";
 import {
@@ -87,7 +90,7 @@ Deno.test("managed ClusterSPIFFEID events enqueue the owner (old and new when la
     const next = object({ ...csid.metadata, resourceVersion: "5" });
     deepEqual(managedEventKeys({ type: "update", old: csid, object: next }), []);
   });
-  // Issue 16: SCM's figures are copied onto the binding, so a change of them enqueues the owner.
+  // SCM's figures are copied onto the binding, so a change of them enqueues the owner.
   const withStats = (stats: unknown, rv: string, extra: Record<string, unknown> = {}) =>
     ({
       ...object({ ...csid.metadata, resourceVersion: rv }),
