@@ -18,6 +18,7 @@
  * (not cached); a review is cancelled when every caller waiting for it has hung up; every decision
  * is reported to `onDecision` (the `kleym_metrics_auth_total` counter), so a flood shows.
  */
+import { createHash } from "node:crypto";
 import { type Clock, realClock } from "../apis/clock.ts";
 import { ResourceClient, type RestClient } from "../apis/rest.ts";
 import { errorText, type Logger } from "../observe/log.ts";
@@ -126,9 +127,12 @@ export interface DelegatedAuthOptions {
 
 export const DEFAULT_AUTH_TTL_MS = 10_000;
 
-async function sha256(text: string): Promise<string> {
-  const d = await crypto.subtle.digest("SHA-256", new TextEncoder().encode(text));
-  return Array.from(new Uint8Array(d), (b) => b.toString(16).padStart(2, "0")).join("");
+/**
+ * Synchronous on purpose: crypto.subtle's digest completes on another thread, so a flood's callers
+ * would reach the review cap in an order set by the machine's load rather than by arrival.
+ */
+function sha256(text: string): string {
+  return createHash("sha256").update(text).digest("hex");
 }
 
 /** The bearer token of an `Authorization` header, or undefined. */
@@ -175,7 +179,7 @@ export class DelegatedAuth {
   async #decide(authorization: string | null, path: string, signal?: AbortSignal) {
     const token = bearerToken(authorization);
     if (!token) return { status: 401, message: "a bearer token is required" } as const;
-    const key = `${await sha256(token)} ${path}`;
+    const key = `${sha256(token)} ${path}`;
     // Monotonic: a wall-clock step must neither keep decisions forever nor expire them early.
     const now = this.#o.clock.monotonic();
     const hit = this.#cache.get(key);

@@ -56,10 +56,15 @@ export function requestsByVerb(text: string): Record<string, number> {
   return out;
 }
 
-/** Requests the secure endpoint made to review scrapes (TokenReview + SubjectAccessReview). */
-export function scrapeReviews(text: string): number {
-  return apiRequests(text).filter((r) => SCRAPE_REVIEWS.test(r.resource))
-    .reduce((n, r) => n + r.count, 0);
+/**
+ * Requests the secure endpoint made to review scrapes (TokenReview + SubjectAccessReview).
+ * `answered`: only those the API server answered (code not 0). A review whose caller hung up
+ * while it waited for its budget's token is counted with code 0 but was never sent.
+ */
+export function scrapeReviews(text: string, opts: { answered?: boolean } = {}): number {
+  return apiRequests(text).filter((r) =>
+    SCRAPE_REVIEWS.test(r.resource) && !(opts.answered && r.code === "0")
+  ).reduce((n, r) => n + r.count, 0);
 }
 
 export const WRITE_VERBS: readonly string[] = [

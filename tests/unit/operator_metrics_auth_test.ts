@@ -146,22 +146,33 @@ Deno.test("the /metrics route serves the exposition only to an allowed caller", 
 });
 
 /** A reviewer whose TokenReviews wait until released (or until their signal aborts). */
+/**
+ * A reviewer whose answers the test gives by hand. `reviewing(n)` resolves once n reviews have
+ * reached it: the token's hash is computed off the JavaScript thread (crypto.subtle), so how many
+ * timer turns that takes depends on the machine's load, and only the reviewer can tell.
+ */
 function held() {
   const pending: { token: string; signal?: AbortSignal; answer: () => void }[] = [];
+  const waiters: { n: number; resolve: () => void }[] = [];
   const reviewer: Reviewer = {
     authenticate(token, signal) {
       return new Promise((resolve, reject) => {
         signal?.addEventListener("abort", () => reject(signal.reason), { once: true });
         pending.push({ token, signal, answer: () => resolve(undefined) });
+        for (const w of waiters.filter((w) => pending.length >= w.n)) w.resolve();
       });
     },
     authorize: () => Promise.resolve(false),
   };
-  return { reviewer, pending };
+  const reviewing = (n: number) =>
+    pending.length >= n ? Promise.resolve() : new Promise<void>((resolve) => {
+      waiters.push({ n, resolve });
+    });
+  return { reviewer, pending, reviewing };
 }
 
 Deno.test("reviews beyond the concurrency cap are refused at once with 429, not queued", async () => {
-  const { reviewer, pending } = held();
+  const { reviewer, pending, reviewing } = held();
   const results: string[] = [];
   const auth = new DelegatedAuth({
     reviewer,
@@ -171,8 +182,7 @@ Deno.test("reviews beyond the concurrency cap are refused at once with 429, not 
     onDecision: (r) => results.push(r),
   });
   const first = Array.from({ length: 3 }, (_, i) => auth.check(`Bearer t${i}`, "/metrics"));
-  await Promise.resolve();
-  await new Promise((r) => setTimeout(r, 0));
+  await reviewing(3);
   assert.equal(auth.reviewsInFlight, 3);
   const excess = await auth.check("Bearer t3", "/metrics");
   assert.equal(excess.status, 429);
@@ -182,7 +192,7 @@ Deno.test("reviews beyond the concurrency cap are refused at once with 429, not 
   assert.equal(auth.reviewsInFlight, 0);
   // The refusal is not cached: with a slot free the same caller is reviewed.
   const again = auth.check("Bearer t3", "/metrics");
-  await new Promise((r) => setTimeout(r, 0));
+  await reviewing(4);
   pending[3].answer();
   assert.equal((await again).status, 401);
   assert.deepEqual(results, [
@@ -198,11 +208,11 @@ Deno.test("a caller that hangs up cancels its review unless another caller still
   await t.step(
     "the only caller hangs up: the review's signal aborts and its slot frees",
     async () => {
-      const { reviewer, pending } = held();
+      const { reviewer, pending, reviewing } = held();
       const auth = new DelegatedAuth({ reviewer, logger: quiet, clock: new FakeClock(0) });
       const caller = new AbortController();
       const check = auth.check("Bearer x", "/metrics", caller.signal);
-      await new Promise((r) => setTimeout(r, 0));
+      await reviewing(1);
       assert.equal(pending.length, 1);
       caller.abort(new Error("hung up"));
       await assert.rejects(check, /hung up/);
