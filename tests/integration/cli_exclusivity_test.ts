@@ -125,11 +125,13 @@ Deno.test("kleym status and inspect report duplicate IDs and overlaps an older o
       /labelled app=llama,role=decode, container vllm, is selected by both/,
     );
   } finally {
-    // No operator ran here: the bindings have no finalizer, so deleting them removes them at
-    // once and later cluster-wide `kleym status` runs do not see them. Not the namespace: the
-    // harness runs no namespace controller, so it would stay Terminating with these Ready
-    // bindings in it, and a later test's operator would be refused its events there (403).
-    await env.kubectl(["delete", "inferenceidentitybindings.kleym.sonda.red", "--all", "-n", ns]);
+    // No operator ran here: the bindings have no finalizer and go at once, so later cluster-wide
+    // `kleym status` runs and operators do not see them. (Not the namespace: the harness runs no
+    // namespace controller, so a deleted namespace would stay Terminating with its bindings, and
+    // a later operator's events there would be refused.)
+    for (const name of ["pool-1", "pool-2", "premium"]) {
+      await c.bindings.delete(name, { namespace: ns });
+    }
     c.close();
   }
 });
