@@ -223,8 +223,7 @@ export async function startControlPlane(opts: ControlPlaneOptions = {}): Promise
       await kubectl(["apply", "--server-side", "--force-conflicts", "-f", "-"], {
         stdin: texts.join("\n---\n"),
       });
-      const resources = texts.map((t) => `crd/${crdResourceName(t)}`);
-      await kubectl(["wait", "--for=condition=Established", "--timeout=60s", ...resources]);
+      await waitEstablished(kubectl, texts.map((t) => `crd/${crdResourceName(t)}`));
     };
     const uninstallCrds = async (names: readonly InstallableCrd[]) => {
       const texts = await Promise.all(names.map(crdManifest));
@@ -308,4 +307,19 @@ export async function stopDetached(dir: string): Promise<number> {
   }
   await Deno.remove(dir, { recursive: true }).catch(() => {});
   return stopped;
+}
+
+/**
+ * Waits until every CRD in `resources` (`crd/<name>`) is Established. `kubectl wait` fails at once
+ * ("conditions accessor error") when it reads a CRD before the API server has written its first
+ * conditions, which a loaded machine makes likely; such a failure is retried until the deadline.
+ */
+export async function waitEstablished(
+  kubectl: (args: string[]) => Promise<unknown>,
+  resources: readonly string[],
+): Promise<void> {
+  await pollUntil(`${resources.join(", ")} Established`, 60_000, async () => {
+    await kubectl(["wait", "--for=condition=Established", "--timeout=20s", ...resources]);
+    return true;
+  });
 }

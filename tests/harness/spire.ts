@@ -9,7 +9,7 @@
  */
 import { stringify } from "yaml";
 import { type CrdName, crdText } from "../../hack/upstream.ts";
-import { BIN_DIR, CACHE_DIR } from "./controlplane.ts";
+import { BIN_DIR, CACHE_DIR, waitEstablished } from "./controlplane.ts";
 import { pollUntil } from "./poll.ts";
 import { freePort, type ManagedProcess, spawnLogged, sweepStale } from "./process.ts";
 
@@ -239,8 +239,7 @@ async function applyCrds(host: SpireHost, names: readonly CrdName[]): Promise<vo
   await host.kubectl(["apply", "--server-side", "--force-conflicts", "-f", "-"], {
     stdin: texts.join("\n---\n"),
   });
-  const resources = names.map((n) => `crd/${n}.spire.spiffe.io`);
-  await host.kubectl(["wait", "--for=condition=Established", "--timeout=60s", ...resources]);
+  await waitEstablished(host.kubectl, names.map((n) => `crd/${n}.spire.spiffe.io`));
 }
 
 async function run(cmd: string, args: string[]): Promise<string> {

@@ -14,7 +14,7 @@
 import assert from "node:assert/strict";
 import { parseAllDocuments, stringify } from "yaml";
 import { DEFAULT_CRDS } from "../../hack/upstream.ts";
-import { KUBECTL, REPO_ROOT, startControlPlane } from "../harness/controlplane.ts";
+import { KUBECTL, REPO_ROOT, startControlPlane, waitEstablished } from "../harness/controlplane.ts";
 import { serviceAccountKubeconfig } from "../harness/operator.ts";
 import { exampleIn, pollUntil, startOperator, tempDir } from "./operator_support.ts";
 
@@ -80,7 +80,7 @@ Deno.test("install, CRD deletion under a running operator, upgrade and the docum
       async () => {
         assert.equal(await crdExists(), false);
         await k(["apply", "--server-side", "-f", `${REPO_ROOT}/crds.yaml`]);
-        await k(["wait", "--for=condition=Established", "--timeout=60s", CRD]);
+        await waitEstablished(k, [CRD]);
         await k(["apply", "--server-side", "-f", `${REPO_ROOT}/deploy.yaml`]);
         const deployed = await items([
           "get",
