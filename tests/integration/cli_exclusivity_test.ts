@@ -125,9 +125,13 @@ Deno.test("kleym status and inspect report duplicate IDs and overlaps an older o
       /labelled app=llama,role=decode, container vllm, is selected by both/,
     );
   } finally {
-    // No operator ran here: the bindings have no finalizer and go with the namespace, so later
-    // cluster-wide `kleym status` runs do not see them.
-    await env.kubectl(["delete", "namespace", ns, "--wait=false"]);
+    // No operator ran here: the bindings have no finalizer and go at once, so later cluster-wide
+    // `kleym status` runs and operators do not see them. (Not the namespace: the harness runs no
+    // namespace controller, so a deleted namespace would stay Terminating with its bindings, and
+    // a later operator's events there would be refused.)
+    for (const name of ["pool-1", "pool-2", "premium"]) {
+      await c.bindings.delete(name, { namespace: ns });
+    }
     c.close();
   }
 });
