@@ -16,8 +16,9 @@
  * and is retried at the next look (it is retried itself too).
  *
  * The reconcile of a key hands its own fresh rendering in (`observe`): the record is the one its
- * plan is made from. `announce`/`announced` remember the overlap warning last emitted per binding
- * (warn mode: once per change); the memory is the process's, so a new leader warns once again.
+ * plan is made from. `announce`/`announced` remember the overlap peers last planned per binding
+ * (warn mode: one warning per change of peers); the memory is the process's, and a new leader's
+ * quiet first pass does not warn again (plan.ts).
  *
  * API: `ExclusivityEngine` (`changed`, `inputsChanged`, `observe`, `verdict`, `overlapping`,
  * `announced`, `announce`), `ExclusivityOptions`.
@@ -108,14 +109,17 @@ export class ExclusivityEngine {
     return this.#overlapCount.size;
   }
 
-  /** The overlap warning last emitted for `key` (warn mode), if any. */
+  /**
+   * The overlap peers last planned for `key` in warn mode ("" for none); undefined when this
+   * process has not planned it since it last failed (or ever).
+   */
   announced(key: string): string | undefined {
     return this.#announced.get(key);
   }
 
-  announce(key: string, message: string | undefined): void {
-    if (message === undefined) this.#announced.delete(key);
-    else this.#announced.set(key, message);
+  announce(key: string, peers: string | undefined): void {
+    if (peers === undefined) this.#announced.delete(key);
+    else this.#announced.set(key, peers);
   }
 
   #refresh(affected: Set<string>): void {

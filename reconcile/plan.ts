@@ -42,7 +42,7 @@
  * - Events: only when the plan writes something. Success: Normal `Reconciled` (not for a
  *   figures-only write). Failure: Warning `<reason>` when the status changes. Leaving a
  *   conflict: Normal `<reason>Resolved`; warn-mode overlap: Warning `IdentityOverlap` once per
- *   change of its message (`overlapNotice`, `overlapAnnounced`). SCM's figures (`status.spire`), their
+ *   change of its peers, not on a restart's quiet first pass (`overlapNotice`, `overlapAnnounced`). SCM's figures (`status.spire`), their
  *   coalescing (`requeueAfterMs`), events and the masked lookup (`lookupMasking`): spire.ts.
  *
  * API: `planReconcile(input: PlanInput): Plan`, `isNoop(plan)`, `writesTransition(plan)`; see
@@ -112,7 +112,10 @@ export interface PlanInput {
   readonly exclusivity?: Verdict;
   /** `--identity-overlap` (docs/contract.md#overlap); default `warn`. */
   readonly identityOverlap?: IdentityOverlapMode;
-  /** The overlap warning last emitted for this binding (warn mode: once per change). */
+  /**
+   * Warn mode: the overlap peers (`overlapPeersKey`) this process last saw for this binding, ""
+   * for none; undefined when it has not planned the binding yet (a restart, a new leader).
+   */
   readonly overlapAnnounced?: string;
   readonly now: Date;
   /** Figures-only status writes at most once per this many ms (spire.ts; default 10 s). */
@@ -160,8 +163,8 @@ export interface Plan {
   /** Plan again with `masking` (one LIST of all ClusterSPIFFEIDs) before applying this. */
   readonly lookupMasking: boolean;
   /**
-   * Warn mode: the overlap warning that is current for this binding (undefined: none). Once the
-   * plan's events are handed out, the edge remembers it (`overlapAnnounced` of the next plan).
+   * Warn mode: the overlap peers current for this binding ("" for none; undefined after a
+   * failure). The edge remembers it as the next plan's `overlapAnnounced`.
    */
   readonly overlapNotice?: string;
 }
@@ -253,9 +256,16 @@ function planFull(input: PlanInput): Plan {
   const status = spire.spire === undefined ? base : { ...base, spire: spire.spire };
   const writeStatus = !statusEquals(binding.status, status);
   const events = conflictResolvedEvents(previous, status);
-  const overlapNotice = overlapWarning(input);
-  if (overlapNotice !== undefined && overlapNotice !== input.overlapAnnounced) {
-    events.push({ type: "Warning", reason: "IdentityOverlap", message: overlapNotice });
+  const overlap = overlapWarning(input);
+  const overlapNotice = overlap?.peers ?? "";
+  // docs/contract.md#overlap: one warning per change of the peer set (a pool's labels changing
+  // the witness is not a new overlap). A binding seen for the first time by this process with
+  // nothing to write (a restart over converged bindings) is not a change either: the gauge and
+  // `kleym status` show its overlap, and a restart stays without writes.
+  const firstSightQuiet = input.overlapAnnounced === undefined && !writeStatus &&
+    create === undefined && update === undefined && deletes.length === 0;
+  if (overlap !== undefined && overlapNotice !== input.overlapAnnounced && !firstSightQuiet) {
+    events.push({ type: "Warning", reason: "IdentityOverlap", message: overlap.message });
   }
   // A figures-only write is not "output changed" (docs/contract.md#events): no Reconciled event for
   // pod churn.
@@ -296,7 +306,8 @@ function planFull(input: PlanInput): Plan {
  * docs/contract.md#overlap, warn mode: the Warning that names the peers and, per peer, a pod
  * both select. The binding stays Ready.
  */
-function overlapWarning(input: PlanInput): string | undefined {
+/** Warn mode's overlap warning and its peers' names (sorted, comma-joined), if any. */
+function overlapWarning(input: PlanInput): { peers: string; message: string } | undefined {
   const verdict = input.exclusivity ?? NO_PEERS;
   if (
     (input.identityOverlap ?? OPERATOR_FLAGS.identityOverlap.default) !== "warn" ||
@@ -304,8 +315,11 @@ function overlapWarning(input: PlanInput): string | undefined {
   ) {
     return undefined;
   }
-  return `${overlapMessage(verdict.serviceAccount, verdict.overlap)}; ` +
-    "this binding stays Ready (--identity-overlap=warn)";
+  return {
+    peers: verdict.overlap.map((p) => p.name).join(","),
+    message: `${overlapMessage(verdict.serviceAccount, verdict.overlap)}; ` +
+      "this binding stays Ready (--identity-overlap=warn)",
+  };
 }
 
 function planFailure(

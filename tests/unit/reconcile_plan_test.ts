@@ -510,3 +510,75 @@ Deno.test("planDeletion lists every owned object not already going away", () => 
   assert.deepEqual(deletes.map((d) => d.name).sort(), [NAME_A, stale.metadata.name].sort());
   assert.ok(deletes.every((d) => d.uid !== undefined));
 });
+
+Deno.test("warn-mode overlap warnings: once per change of peers, none on a restart's quiet pass", async (t) => {
+  const peer = (name: string, rev: string) => ({
+    name,
+    labels: { app: "model-server", rev },
+    container: "main",
+  });
+  const overlapping = (...peers: ReturnType<typeof peer>[]) => ({
+    exclusivity: { ...NO_PEERS, serviceAccount: "inference-sa", overlap: peers },
+  });
+  const warnings = (plan: Plan) =>
+    plan.events.filter((e) => e.reason === "IdentityOverlap").map((e) => e.message);
+  const converged = () => {
+    const world = new World();
+    world.apply(world.plan(world.binding()));
+    return world;
+  };
+
+  await t.step("a new binding that overlaps is warned about as it is written", () => {
+    const world = new World();
+    const plan = world.plan(world.binding(), [], T1, overlapping(peer("pool-only", "1")));
+    assert.equal(warnings(plan).length, 1);
+    assert.match(warnings(plan)[0], /pool-only/);
+    assert.equal(plan.overlapNotice, "pool-only");
+  });
+  await t.step("a restart's first pass over a converged binding: no event, no write", () => {
+    const world = converged();
+    const plan = world.plan(world.binding(), [], T2, overlapping(peer("pool-only", "1")));
+    assert.ok(isNoop(plan), eventReasons(plan).join(", "));
+    assert.equal(plan.overlapNotice, "pool-only", "remembered for the next change");
+  });
+  await t.step("the same peers with other labels (a pool edit): no new warning", () => {
+    const world = converged();
+    const plan = world.plan(world.binding(), [], T2, {
+      ...overlapping(peer("pool-only", "2")),
+      overlapAnnounced: "pool-only",
+    });
+    assert.deepEqual(warnings(plan), []);
+  });
+  await t.step("a peer joins a known binding: one warning naming both peers", () => {
+    const world = converged();
+    const plan = world.plan(world.binding(), [], T2, {
+      ...overlapping(peer("pool-only", "1"), peer("pool-two", "1")),
+      overlapAnnounced: "pool-only",
+    });
+    assert.equal(warnings(plan).length, 1);
+    assert.match(warnings(plan)[0], /pool-only[\s\S]*pool-two/);
+    assert.equal(plan.overlapNotice, "pool-only,pool-two");
+  });
+  await t.step("an overlap that comes back after it ended is warned about again", () => {
+    const world = converged();
+    const ended = world.plan(world.binding(), [], T2, { overlapAnnounced: "pool-only" });
+    assert.equal(ended.overlapNotice, "");
+    const back = world.plan(world.binding(), [], T2, {
+      ...overlapping(peer("pool-only", "1")),
+      overlapAnnounced: ended.overlapNotice,
+    });
+    assert.equal(warnings(back).length, 1);
+  });
+  await t.step("refuse mode: the conflict's event, never the warn-mode one", () => {
+    const world = converged();
+    const plan = world.plan(world.binding(), [], T2, {
+      ...overlapping(peer("pool-only", "1")),
+      identityOverlap: "refuse",
+      overlapAnnounced: "",
+    });
+    assert.equal(condition(plan, "Conflict").reason, "IdentityOverlap");
+    assert.equal(warnings(plan).length, 1);
+    assert.doesNotMatch(warnings(plan)[0], /stays Ready/);
+    assert.equal(plan.overlapNotice, undefined);
+  });
+});
