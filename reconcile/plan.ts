@@ -113,8 +113,9 @@ export interface PlanInput {
   /** `--identity-overlap` (docs/contract.md#overlap); default `warn`. */
   readonly identityOverlap?: IdentityOverlapMode;
   /**
-   * Warn mode: the overlap peers (`overlapPeersKey`) this process last saw for this binding, ""
-   * for none; undefined when it has not planned the binding yet (a restart, a new leader).
+   * Warn mode: the overlap peers (a plan's `overlapNotice`) this process last saw for this
+   * binding, "" for none; undefined when it has not planned the binding yet (a restart, a new
+   * leader).
    */
   readonly overlapAnnounced?: string;
   readonly now: Date;
