@@ -58,14 +58,18 @@ export function requestsByVerb(text: string): Record<string, number> {
 
 /**
  * Requests the secure endpoint made to review scrapes (TokenReview + SubjectAccessReview).
- * `answered`: only those the API server answered (code not 0). A review whose caller hung up
- * while it waited for its budget's token is counted with code 0 but was never sent.
+ * `answered`: only those the API server answered. The operator labels a request without an
+ * answer `code="error"` (observe/metrics.ts), e.g. a review whose caller hung up while it waited
+ * for its budget's token, which was never sent.
  */
 export function scrapeReviews(text: string, opts: { answered?: boolean } = {}): number {
   return apiRequests(text).filter((r) =>
-    SCRAPE_REVIEWS.test(r.resource) && !(opts.answered && r.code === "0")
+    SCRAPE_REVIEWS.test(r.resource) && !(opts.answered && r.code === NO_ANSWER)
   ).reduce((n, r) => n + r.count, 0);
 }
+
+/** The `code` label of a request that got no answer (observe/metrics.ts). */
+export const NO_ANSWER = "error";
 
 export const WRITE_VERBS: readonly string[] = [
   "create",
