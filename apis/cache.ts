@@ -12,6 +12,7 @@
  *   handlers what changed. `synced` turns true after the first complete list.
  */
 import { freezeInterned } from "./intern.ts";
+import { KeySets } from "./key_sets.ts";
 import type { KubeObject } from "./rest.ts";
 
 export type IndexFunc<T> = (obj: T) => readonly string[];
@@ -42,12 +43,8 @@ export interface ReplaceResult<T> {
 
 interface Index<T> {
   fn: IndexFunc<T>;
-  /**
-   * value -> keys. Most values name one object (a binding's own pool, its ClusterSPIFFEID), so a
-   * single key is held as the string itself and becomes a Set only at the second key: a Set costs
-   * ~100 bytes of heap, a reference 4 (docs/benchmarks.md, "Memory").
-   */
-  byValue: Map<string, string | Set<string>>;
+  /** value -> keys; most values name one object (key_sets.ts holds those without a Set). */
+  byValue: KeySets;
 }
 
 export class Cache<T extends KubeObject> {
@@ -97,7 +94,7 @@ export class Cache<T extends KubeObject> {
 
   /** Register an index; existing objects are indexed right away. Re-adding a name replaces it. */
   addIndex(name: string, fn: IndexFunc<T>): void {
-    const idx: Index<T> = { fn, byValue: new Map() };
+    const idx: Index<T> = { fn, byValue: new KeySets() };
     this.#indexes.set(name, idx);
     for (const [key, obj] of this.#items) this.#indexAdd(idx, key, obj);
   }
@@ -106,14 +103,8 @@ export class Cache<T extends KubeObject> {
   byIndex(name: string, value: string): T[] {
     const idx = this.#indexes.get(name);
     if (!idx) throw new Error(`cache has no index named ${JSON.stringify(name)}`);
-    const keys = idx.byValue.get(value);
-    if (keys === undefined) return [];
-    if (typeof keys === "string") {
-      const o = this.#items.get(keys);
-      return o ? [o] : [];
-    }
     const out: T[] = [];
-    for (const k of keys) {
+    for (const k of idx.byValue.get(value)) {
       const o = this.#items.get(k);
       if (o) out.push(o);
     }
@@ -129,7 +120,7 @@ export class Cache<T extends KubeObject> {
   indexValues(name: string): string[] {
     const idx = this.#indexes.get(name);
     if (!idx) throw new Error(`cache has no index named ${JSON.stringify(name)}`);
-    return [...idx.byValue.keys()];
+    return [...idx.byValue.values()];
   }
 
   /** Insert or replace; freezes `obj`; returns the previous object, if any. */
@@ -178,21 +169,10 @@ export class Cache<T extends KubeObject> {
   }
 
   #indexAdd(idx: Index<T>, key: string, obj: T): void {
-    for (const v of new Set(idx.fn(obj))) {
-      const keys = idx.byValue.get(v);
-      if (keys === undefined) idx.byValue.set(v, key);
-      else if (typeof keys !== "string") keys.add(key);
-      else if (keys !== key) idx.byValue.set(v, new Set([keys, key]));
-    }
+    for (const v of idx.fn(obj)) idx.byValue.add(v, key);
   }
 
   #indexRemove(idx: Index<T>, key: string, obj: T): void {
-    for (const v of new Set(idx.fn(obj))) {
-      const keys = idx.byValue.get(v);
-      if (keys === key) idx.byValue.delete(v);
-      if (typeof keys !== "object") continue;
-      keys.delete(key);
-      if (keys.size === 1) idx.byValue.set(v, keys.values().next().value as string);
-    }
+    for (const v of idx.fn(obj)) idx.byValue.remove(v, key);
   }
 }

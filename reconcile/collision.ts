@@ -25,7 +25,9 @@
  * `collisionFingerprint`, `selectionKey`, `collides`, `duplicates`, `overlapWitness`,
  * `verdictAmong(self, others)` (brute force over a list: the CLI and the tests), `Verdict`.
  */
+import { createHash } from "node:crypto";
 import { compareCodeUnits } from "../apis/compare.ts";
+import { intern } from "../apis/intern.ts";
 import { bindingKey } from "./bindings.ts";
 import { isRecord } from "./json.ts";
 import type { RenderOutcome } from "./render.ts";
@@ -92,8 +94,9 @@ export const NO_PEERS: Verdict = Object.freeze({
 });
 
 /**
- * 5.1: namespace + normalised pod selector + final selector set, as one canonical string (JSON
- * of sorted entries, so equal inputs give equal strings and distinct ones cannot alias).
+ * 5.1: namespace + normalised pod selector + final selector set, as the digest of one canonical
+ * string (JSON of sorted entries, so equal inputs give equal strings and distinct ones cannot
+ * alias; see `digest` for why a digest).
  */
 export function collisionFingerprint(
   namespace: string,
@@ -102,13 +105,26 @@ export function collisionFingerprint(
 ): string {
   const labels = Object.entries(podLabels).sort(([a], [b]) => compareCodeUnits(a, b));
   const uniqueSelectors = [...new Set(selectors)].sort(compareCodeUnits);
-  return JSON.stringify([namespace, labels, uniqueSelectors]);
+  return digest(JSON.stringify([namespace, labels, uniqueSelectors]));
 }
 
-/** 5.2: the rendered ClusterSPIFFEID spec without `spiffeIDTemplate` and `hint`, canonical. */
+/**
+ * 5.2: the rendered ClusterSPIFFEID spec without `spiffeIDTemplate` and `hint`, canonical, as a
+ * digest.
+ */
 export function selectionKey(spec: Readonly<Record<string, unknown>>): string {
   const { spiffeIDTemplate: _id, hint: _hint, ...rest } = spec;
-  return canonicalJson(rest);
+  return digest(canonicalJson(rest));
+}
+
+/**
+ * SHA-256 of a canonical string. The engine keeps two keys per binding for as long as it exists;
+ * a 44-character digest instead of a ~300-character spec is most of the engine's memory at 10,000
+ * bindings (docs/benchmarks.md "Memory"). Equal digests mean equal strings unless SHA-256 has a
+ * collision, so the rules decide as they would on the strings themselves.
+ */
+function digest(canonical: string): string {
+  return createHash("sha256").update(canonical).digest("base64");
 }
 
 function canonicalJson(value: unknown): string {
@@ -164,8 +180,9 @@ export function participantFromSpec(
     name,
     mode,
     spiffeID: typeof spec.spiffeIDTemplate === "string" ? spec.spiffeIDTemplate : "",
-    serviceAccount: valueOf("k8s:sa:") ?? "",
-    container,
+    // Shared copies: every binding of an account holds the same name (apis/intern.ts).
+    serviceAccount: intern(valueOf("k8s:sa:") ?? ""),
+    container: container === undefined ? undefined : intern(container),
     podLabels,
     collisionKey: mode === "PerObjective"
       ? collisionFingerprint(namespace, podLabels, selectors)

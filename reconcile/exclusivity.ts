@@ -24,6 +24,7 @@
  * `announced`, `announce`), `ExclusivityOptions`.
  */
 import { keyOf } from "../apis/cache.ts";
+import { KeySets } from "../apis/key_sets.ts";
 import type { InferenceIdentityBinding } from "../generated/kleym.sonda.red/v1alpha1.ts";
 import {
   collides,
@@ -59,8 +60,8 @@ export interface ExclusivityOptions {
 export class ExclusivityEngine {
   readonly #opts: ExclusivityOptions;
   readonly #records = new Map<string, Participant>();
-  readonly #byCollision = new Map<string, Set<string>>();
-  readonly #byID = new Map<string, Set<string>>();
+  readonly #byCollision = new KeySets();
+  readonly #byID = new KeySets();
   readonly #overlaps = new OverlapIndex();
   /** Key -> its number of overlap peers (only non-zero entries). */
   readonly #overlapCount = new Map<string, number>();
@@ -196,14 +197,14 @@ export class ExclusivityEngine {
   }
 
   #index(key: string, p: Participant): void {
-    if (p.collisionKey !== undefined) addTo(this.#byCollision, p.collisionKey, key);
-    addTo(this.#byID, p.spiffeID, key);
+    if (p.collisionKey !== undefined) this.#byCollision.add(p.collisionKey, key);
+    this.#byID.add(p.spiffeID, key);
     this.#overlaps.add(key, p);
   }
 
   #unindex(key: string, p: Participant): void {
-    if (p.collisionKey !== undefined) removeFrom(this.#byCollision, p.collisionKey, key);
-    removeFrom(this.#byID, p.spiffeID, key);
+    if (p.collisionKey !== undefined) this.#byCollision.remove(p.collisionKey, key);
+    this.#byID.remove(p.spiffeID, key);
     this.#overlaps.remove(key, p);
   }
 
@@ -216,14 +217,14 @@ export class ExclusivityEngine {
 
   *#collisionPeers(key: string, p: Participant): Generator<[string, Participant]> {
     if (p.collisionKey === undefined) return;
-    for (const peer of this.#byCollision.get(p.collisionKey) ?? []) {
+    for (const peer of this.#byCollision.get(p.collisionKey)) {
       const other = this.#records.get(peer);
       if (peer !== key && other !== undefined && collides(p, other)) yield [peer, other];
     }
   }
 
   *#duplicatePeers(key: string, p: Participant): Generator<[string, Participant]> {
-    for (const peer of this.#byID.get(p.spiffeID) ?? []) {
+    for (const peer of this.#byID.get(p.spiffeID)) {
       const other = this.#records.get(peer);
       if (peer !== key && other !== undefined && duplicates(p, other)) yield [peer, other];
     }
@@ -259,16 +260,4 @@ function sameRecord(a: Participant | undefined, b: Participant | undefined): boo
   if (a === undefined || b === undefined) return a === b;
   return a.spiffeID === b.spiffeID && a.selectionKey === b.selectionKey && a.mode === b.mode &&
     keyOf(a.namespace, a.name) === keyOf(b.namespace, b.name);
-}
-
-function addTo(index: Map<string, Set<string>>, value: string, key: string): void {
-  let members = index.get(value);
-  if (members === undefined) index.set(value, members = new Set());
-  members.add(key);
-}
-
-function removeFrom(index: Map<string, Set<string>>, value: string, key: string): void {
-  const members = index.get(value);
-  members?.delete(key);
-  if (members?.size === 0) index.delete(value);
 }

@@ -14,12 +14,14 @@
  *
  * Candidates still go through `overlapWitness` (collision.ts): the index only narrows.
  */
+import { KeySets } from "../apis/key_sets.ts";
 import type { LabelMap } from "./types.ts";
 
 interface Group {
   readonly keys: readonly string[];
   readonly members: Set<string>;
-  readonly byKeyValue: Map<string, Map<string, Set<string>>>;
+  /** Label key -> its value -> members (most values are one pool's own: key_sets.ts). */
+  readonly byKeyValue: Map<string, KeySets>;
 }
 
 export interface OverlapEntry {
@@ -47,11 +49,8 @@ export class OverlapIndex {
     group.members.add(key);
     for (const k of keys) {
       let values = group.byKeyValue.get(k);
-      if (values === undefined) group.byKeyValue.set(k, values = new Map());
-      const value = entry.podLabels[k];
-      let members = values.get(value);
-      if (members === undefined) values.set(value, members = new Set());
-      members.add(key);
+      if (values === undefined) group.byKeyValue.set(k, values = new KeySets());
+      values.add(entry.podLabels[k], key);
     }
   }
 
@@ -62,12 +61,7 @@ export class OverlapIndex {
     const group = bucket?.get(signature);
     if (bucket === undefined || group === undefined) return;
     group.members.delete(key);
-    for (const k of group.keys) {
-      const values = group.byKeyValue.get(k);
-      const members = values?.get(entry.podLabels[k]);
-      members?.delete(key);
-      if (members?.size === 0) values?.delete(entry.podLabels[k]);
-    }
+    for (const k of group.keys) group.byKeyValue.get(k)?.remove(entry.podLabels[k], key);
     if (group.members.size === 0) bucket.delete(signature);
     if (bucket.size === 0) this.#buckets.delete(bucketKey);
   }
@@ -78,26 +72,28 @@ export class OverlapIndex {
     if (bucket === undefined) return;
     const labels = entry.podLabels;
     for (const group of bucket.values()) {
-      const sets: Set<string>[] = [];
+      // One lookup per shared key: that key's value index and Q's value for it.
+      const lookups: { index: KeySets; value: string; count: number }[] = [];
       let none = false;
       for (const k of group.keys) {
         if (!Object.hasOwn(labels, k)) continue;
-        const members = group.byKeyValue.get(k)?.get(labels[k]);
-        if (members === undefined) {
+        const index = group.byKeyValue.get(k);
+        const count = index?.count(labels[k]) ?? 0;
+        if (index === undefined || count === 0) {
           none = true;
           break;
         }
-        sets.push(members);
+        lookups.push({ index, value: labels[k], count });
       }
       if (none) continue;
-      if (sets.length === 0) {
+      if (lookups.length === 0) {
         yield* group.members;
         continue;
       }
-      sets.sort((a, b) => a.size - b.size);
-      const [smallest, ...rest] = sets;
-      for (const key of smallest) {
-        if (rest.every((s) => s.has(key))) yield key;
+      lookups.sort((a, b) => a.count - b.count);
+      const [smallest, ...rest] = lookups;
+      for (const key of smallest.index.get(smallest.value)) {
+        if (rest.every((l) => l.index.has(l.value, key))) yield key;
       }
     }
   }
