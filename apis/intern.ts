@@ -6,7 +6,7 @@
  * and container names. Swapping each for the first copy seen leaves one per distinct value
  * (docs/benchmarks.md "Memory": with the single-key index, 1,000 bindings cost 21 MiB over idle,
  * docs/benchmarks.md). Values that are unique by nature (uid, resourceVersion, timestamps) are not
- * worth a table entry and are left as parsed.
+ * worth a table entry; they are shared only within their object.
  *
  * The table is bounded: when it reaches `MAX_ENTRIES` it is emptied and starts again, so names of
  * long-deleted objects cannot pin memory; strings already shared stay shared.
@@ -45,16 +45,29 @@ export function internedCount(): number {
  * Freeze `o` and everything reachable from it, replacing its strings with their shared copies
  * first (objects already frozen are left alone: they were interned when frozen, or are not ours
  * to change). Returns `o`.
+ *
+ * Values of the per-object keys (`UNIQUE`) stay out of the table but are shared within `o`: the
+ * conditions one write set carry one `lastTransitionTime`, five copies after `JSON.parse`.
  */
 export function freezeInterned<T>(o: T): T {
+  return freezeWith(o, new Map());
+}
+
+function freezeWith<T>(o: T, local: Map<string, string>): T {
   if (typeof o !== "object" || o === null || Object.isFrozen(o)) return o;
   const rec = o as Record<string, unknown>;
   for (const k of Object.keys(rec)) {
     const v = rec[k];
     if (typeof v === "string") {
-      if (v.length <= MAX_LENGTH && !UNIQUE.has(k)) rec[k] = intern(v);
+      if (v.length > MAX_LENGTH) continue;
+      if (!UNIQUE.has(k)) rec[k] = intern(v);
+      else {
+        const seen = local.get(v);
+        if (seen === undefined) local.set(v, v);
+        else rec[k] = seen;
+      }
     } else if (typeof v === "object" && v !== null) {
-      freezeInterned(v);
+      freezeWith(v, local);
     }
   }
   return Object.freeze(o);
