@@ -56,7 +56,10 @@ export function freezeInterned<T>(o: T): T {
 function freezeWith<T>(o: T, local: Map<string, string>): T {
   if (typeof o !== "object" || o === null || Object.isFrozen(o)) return o;
   const rec = o as Record<string, unknown>;
-  for (const k of Object.keys(rec)) {
+  // for-in, not Object.keys: one key array per nested object of every listed object is most of
+  // what caching a list page allocates (docs/benchmarks.md "Memory").
+  for (const k in rec) {
+    if (!Object.hasOwn(rec, k)) continue;
     const v = rec[k];
     if (typeof v === "string") {
       if (v.length > MAX_LENGTH) continue;

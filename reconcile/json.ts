@@ -21,21 +21,26 @@ export function show(value: unknown): string {
   return JSON.stringify(value);
 }
 
+/**
+ * Called for every binding on every reconcile (status, drift, watch filters), so it allocates
+ * nothing: no key arrays, no closures (docs/benchmarks.md "Memory").
+ */
 export function jsonEqual(a: unknown, b: unknown): boolean {
   if (a === b) return true;
   if (Array.isArray(a) || Array.isArray(b)) {
-    return Array.isArray(a) && Array.isArray(b) && a.length === b.length &&
-      a.every((item, index) => jsonEqual(item, b[index]));
+    if (!Array.isArray(a) || !Array.isArray(b) || a.length !== b.length) return false;
+    for (let i = 0; i < a.length; i++) if (!jsonEqual(a[i], b[i])) return false;
+    return true;
   }
-  if (isRecord(a) && isRecord(b)) {
-    const aKeys = definedKeys(a);
-    const bKeys = definedKeys(b);
-    return aKeys.length === bKeys.length &&
-      aKeys.every((key) => Object.hasOwn(b, key) && jsonEqual(a[key], b[key]));
+  if (!isRecord(a) || !isRecord(b)) return false;
+  let defined = 0;
+  for (const key in a) {
+    if (!Object.hasOwn(a, key) || a[key] === undefined) continue;
+    if (!Object.hasOwn(b, key) || !jsonEqual(a[key], b[key])) return false;
+    defined++;
   }
-  return false;
-}
-
-function definedKeys(record: Record<string, unknown>): string[] {
-  return Object.keys(record).filter((key) => record[key] !== undefined);
+  for (const key in b) {
+    if (Object.hasOwn(b, key) && b[key] !== undefined) defined--;
+  }
+  return defined === 0;
 }
