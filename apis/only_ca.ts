@@ -127,7 +127,8 @@ function bodyStream(
       setFail((err) => settle(() => controller.error(err)));
       res.on("data", (chunk: Uint8Array) => {
         if (settled) return;
-        controller.enqueue(new Uint8Array(chunk));
+        // Node hands each chunk to its consumer for good (never reused), so no copy is needed.
+        controller.enqueue(chunk);
         if ((controller.desiredSize ?? 1) <= 0) res.pause();
       });
       res.once("end", () => settle(() => controller.close()));

@@ -65,7 +65,7 @@ export class RestClient {
     const timeout = AbortSignal.timeout(REQUEST_TIMEOUT_MS);
     const signal = req.signal ? AbortSignal.any([req.signal, timeout]) : timeout;
     const res = await this.send({ ...req, signal });
-    const text = await res.text();
+    const text = await bodyText(res);
     if (text.length === 0) return undefined;
     try {
       return JSON.parse(text);
@@ -332,4 +332,19 @@ export class ResourceClient<T extends KubeObject = KubeObject> {
       items: l.items.map((i) => this.decodeObject(i)),
     };
   }
+}
+
+/**
+ * The body as text, decoded chunk by chunk as it arrives: `Response.text()` on a streamed body
+ * (only_ca.ts) holds every chunk until the end and copies them into one buffer, so a 10,000-object
+ * list left megabytes of malloc'd chunks to wait for a full GC (docs/benchmarks.md "The
+ * 10,000-binding peak"). Here each chunk dies young, in the allocation that read it.
+ */
+async function bodyText(res: Response): Promise<string> {
+  if (res.body === null) return "";
+  const decoder = new TextDecoder();
+  const parts: string[] = [];
+  for await (const chunk of res.body) parts.push(decoder.decode(chunk, { stream: true }));
+  parts.push(decoder.decode());
+  return parts.join("");
 }
