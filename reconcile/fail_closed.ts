@@ -16,7 +16,12 @@ import type { EventSink } from "../apis/events.ts";
 import type { Logger } from "../observe/log.ts";
 import { type ApplyContext, applyPlan, type ApplyResult } from "./apply.ts";
 import type { Plan } from "./plan.ts";
-import { type Refusal, refusalBackoffMs, STATUS_REJECTED_EVENT } from "./refusal.ts";
+import {
+  DELETE_REJECTED_EVENT,
+  type Refusal,
+  refusalBackoffMs,
+  STATUS_REJECTED_EVENT,
+} from "./refusal.ts";
 import type { InferenceIdentityBinding } from "../generated/kleym.sonda.red/v1alpha1.ts";
 
 export interface FailClosedOutcome {
@@ -69,18 +74,51 @@ export function reportBindingRefused(
     refused,
   });
   events.record(
-    {
-      apiVersion: binding.apiVersion ?? "kleym.sonda.red/v1alpha1",
-      kind: binding.kind ?? "InferenceIdentityBinding",
-      name: binding.metadata.name ?? "",
-      namespace: binding.metadata.namespace,
-      uid: binding.metadata.uid,
-    },
+    eventObjectOf(binding),
     "Warning",
     STATUS_REJECTED_EVENT,
     `the API server refused kleym's write of this binding (HTTP ${refused.code}): ` +
       refused.message,
   );
+}
+
+function eventObjectOf(binding: InferenceIdentityBinding) {
+  return {
+    apiVersion: binding.apiVersion ?? "kleym.sonda.red/v1alpha1",
+    kind: binding.kind ?? "InferenceIdentityBinding",
+    name: binding.metadata.name ?? "",
+    namespace: binding.metadata.namespace,
+    uid: binding.metadata.uid,
+  };
+}
+
+/**
+ * A write of finalization refused for good (finalize.ts): a warn line and a Warning event for each,
+ * `DELETE_REJECTED_EVENT` for a ClusterSPIFFEID that cannot be deleted (it keeps its identity
+ * registered meanwhile, so the message says so), the binding's own for its finalizer.
+ */
+export function reportFinalizeRefused(
+  binding: InferenceIdentityBinding,
+  refused: readonly Refusal[],
+  events: EventSink,
+  logger: Logger,
+): void {
+  for (const r of refused) {
+    if (r.verb === "binding") {
+      reportBindingRefused(binding, r, events, logger);
+      continue;
+    }
+    logger.warn("the API server refused to delete a ClusterSPIFFEID of a deleted binding", {
+      refused: r,
+    });
+    events.record(
+      eventObjectOf(binding),
+      "Warning",
+      DELETE_REJECTED_EVENT,
+      `the API server refused to delete ClusterSPIFFEID ${r.name} (HTTP ${r.code}), so it still ` +
+        `registers its workloads and the binding keeps its finalizer: ${r.message}`,
+    );
+  }
 }
 
 /** Per-key backoff while writes are refused. */

@@ -14,6 +14,12 @@
  *   4. none left: remove kleym's finalizer (merge patch carrying the binding's resourceVersion,
  *      so a concurrent change is never overwritten).
  *
+ * A delete or finalizer patch the API server refuses for good (refusal.ts: an admission policy, a
+ * missing permission) is returned as data (`refused`), not thrown: the binding keeps its
+ * finalizer, the reconciler reports it (a Warning event and a warn line, fail_closed.ts) and
+ * tries again with backoff, so deleting the binding completes once the refusal stops
+ * (docs/contract.md#fail-closed).
+ *
  * When the ClusterSPIFFEID API is not served, no output can exist: the LIST's 404 counts as
  * "none left". A binding whose name cannot be a label value (InvalidBindingName) never had
  * output either: no LIST is made.
@@ -35,6 +41,7 @@ import type { Logger } from "../observe/log.ts";
 import { deleteClusterSPIFFEID, patchFinalizers } from "./apply.ts";
 import { ApplyConflictError } from "./errors.ts";
 import { ownerLabelSelector } from "./ownership.ts";
+import { type Refusal, refusalOf } from "./refusal.ts";
 import { FINALIZER } from "./types.ts";
 import { labelValueProblem } from "./validate.ts";
 
@@ -51,7 +58,13 @@ export interface FinalizeContext {
 export type FinalizeResult =
   | { readonly done: true; readonly deleted: number }
   /** `remaining`: names still present after the deletes (being deleted by someone's finalizer). */
-  | { readonly done: false; readonly deleted: number; readonly remaining: readonly string[] };
+  | {
+    readonly done: false;
+    readonly deleted: number;
+    readonly remaining: readonly string[];
+    /** Writes the API server refused for good (a delete, or the finalizer's removal). */
+    readonly refused?: readonly Refusal[];
+  };
 
 export function hasFinalizer(binding: InferenceIdentityBinding): boolean {
   return (binding.metadata.finalizers ?? []).includes(FINALIZER);
@@ -65,6 +78,7 @@ export async function finalizeBinding(
   const namespace = binding.metadata.namespace ?? "";
   const name = binding.metadata.name ?? "";
   let deleted = 0;
+  const refused: Refusal[] = [];
   if (labelValueProblem(name) === undefined) {
     const selector = ownerLabelSelector(namespace, name);
     const first = await listOwned(selector, ctx);
@@ -78,8 +92,14 @@ export async function finalizeBinding(
         if (outcome.deleted) deleted++;
       } catch (error) {
         // A failed uid precondition: the name now holds another object; the next LIST decides.
-        if (!(error instanceof ApplyConflictError)) throw error;
+        if (error instanceof ApplyConflictError) continue;
+        const refusal = refusalOf(error, "delete", object.metadata.name);
+        if (refusal === undefined) throw error;
+        refused.push(refusal);
       }
+    }
+    if (refused.length > 0) {
+      return { done: false, deleted, remaining: refused.map((r) => r.name), refused };
     }
     if (first.length > 0) {
       const remaining = await listOwned(selector, ctx);
@@ -98,7 +118,10 @@ export async function finalizeBinding(
       await patchFinalizers(binding, finalizers, ctx);
     } catch (error) {
       // Already gone: someone removed the finalizer (or the object) first.
-      if (!(error instanceof ApiError && error.isNotFound())) throw error;
+      if (error instanceof ApiError && error.isNotFound()) return { done: true, deleted };
+      const refusal = refusalOf(error, "binding", name);
+      if (refusal === undefined) throw error;
+      return { done: false, deleted, remaining: [], refused: [refusal] };
     }
   }
   return { done: true, deleted };

@@ -58,7 +58,12 @@ import {
 } from "./plan.ts";
 import { renderBinding } from "./render.ts";
 import type { MaskingLookup } from "./spire.ts";
-import { applyFailClosed, RefusalBackoff, reportBindingRefused } from "./fail_closed.ts";
+import {
+  applyFailClosed,
+  RefusalBackoff,
+  reportBindingRefused,
+  reportFinalizeRefused,
+} from "./fail_closed.ts";
 import { CacheNotReadyError, type ResolveSources, resolveSpec } from "./resolve.ts";
 import type { ObservedClusterSPIFFEID, RenderConfig } from "./types.ts";
 
@@ -273,6 +278,11 @@ export class Reconciler {
       signal,
     });
     report.writes = result.deleted;
+    if (!result.done && result.refused !== undefined) {
+      report.outcome = "Deleting/Refused";
+      reportFinalizeRefused(binding, result.refused, this.#opts.events, this.#opts.logger);
+      return { next: { requeueAfterMs: this.#refused.next(key) }, enqueue };
+    }
     if (!result.done) {
       report.outcome = "Deleting/Waiting";
       this.#opts.logger.info(
@@ -281,6 +291,7 @@ export class Reconciler {
       );
       return { next: { requeueAfterMs: CONFIRM_RETRY_MS }, enqueue };
     }
+    this.#refused.clear(key);
     report.outcome = "Deleting/Finalized";
     if (hasFinalizer(binding)) report.writes++; // the finalizer's removal
     this.#opts.logger.info("binding finalized", { binding: key, deleted: result.deleted });

@@ -18,7 +18,7 @@
  * and a warn log line, then retries with backoff.
  *
  * API: `Refusal`, `refusalOf(error, verb, name)`, `rejectedError(refusals)`,
- * `refusedDeletes(refusals)`, `refusalBackoffMs`, `STATUS_REJECTED_EVENT`.
+ * `refusedDeletes(refusals)`, `refusalBackoffMs`, `STATUS_REJECTED_EVENT`, `DELETE_REJECTED_EVENT`.
  */
 import { ApiError } from "../apis/errors.ts";
 import { Reasons, StateError } from "./errors.ts";
@@ -41,6 +41,12 @@ export interface Refusal {
 
 /** Event reason of a refused binding write (not a condition reason: it cannot be on the status). */
 export const STATUS_REJECTED_EVENT = "BindingUpdateRejected";
+
+/**
+ * Event reason of a refused delete while finalizing a binding (finalize.ts): the binding is going,
+ * its status no longer matters, the event and the finalizer it keeps say what is left.
+ */
+export const DELETE_REJECTED_EVENT = "ClusterSPIFFEIDDeleteRejected";
 
 /** HTTP codes a retry of the same request cannot change (docs/contract.md#fail-closed). */
 const REFUSAL_CODES: ReadonlySet<number> = new Set([400, 403, 422]);

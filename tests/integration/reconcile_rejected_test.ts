@@ -12,8 +12,9 @@
  */
 import assert from "node:assert/strict";
 import { ApiError } from "../../apis/errors.ts";
-import type { KubeRequest, Transport } from "../../apis/transport.ts";
+import type { KubeRequest } from "../../apis/transport.ts";
 import { testEnv } from "../harness/env.ts";
+import { Gate } from "../harness/request_gate.ts";
 import {
   type Clients as OracleClients,
   clients,
@@ -204,36 +205,6 @@ async function assertExact(o: OracleClients, ns: string): Promise<void> {
     });
   } catch (error) {
     throw new Error(`${error}:\n  ${last.slice(0, 10).join("\n  ")}`);
-  }
-}
-
-/** Holds requests matching `match` until `release()`; `held` resolves on the first one. */
-class Gate {
-  #match: ((req: KubeRequest) => boolean) | undefined;
-  #open = Promise.withResolvers<void>();
-  #arrived = Promise.withResolvers<void>();
-
-  wrap = (inner: Transport): Transport => async (req) => {
-    if (this.#match?.(req)) {
-      this.#arrived.resolve();
-      await this.#open.promise;
-    }
-    return await inner(req);
-  };
-
-  hold(match: (req: KubeRequest) => boolean): void {
-    this.#match = match;
-    this.#open = Promise.withResolvers<void>();
-    this.#arrived = Promise.withResolvers<void>();
-  }
-
-  get held(): Promise<void> {
-    return this.#arrived.promise;
-  }
-
-  release(): void {
-    this.#match = undefined;
-    this.#open.resolve();
   }
 }
 
