@@ -11,6 +11,7 @@ import { ApiError } from "../../apis/errors.ts";
 import type { KubeRequest } from "../../apis/transport.ts";
 import { DELETE_REJECTED_EVENT } from "../../reconcile/refusal.ts";
 import { testEnv } from "../harness/env.ts";
+import { denyingPolicy } from "../harness/admission_policy.ts";
 import { Gate } from "../harness/request_gate.ts";
 import {
   adminClients,
@@ -32,38 +33,17 @@ const MESSAGE = "platform policy: ClusterSPIFFEIDs of this namespace are kept";
 
 /** A VAP (+ binding) denying DELETE of ClusterSPIFFEIDs labelled for `ns`. */
 function deletePolicy(ns: string): unknown[] {
-  const name = `deny-csid-delete-${ns}`;
-  return [
-    {
-      apiVersion: "admissionregistration.k8s.io/v1",
-      kind: "ValidatingAdmissionPolicy",
-      metadata: { name },
-      spec: {
-        failurePolicy: "Fail",
-        matchConstraints: {
-          resourceRules: [{
-            apiGroups: ["spire.spiffe.io"],
-            apiVersions: ["*"],
-            operations: ["DELETE"],
-            resources: ["clusterspiffeids"],
-          }],
-        },
-        validations: [{
-          // On DELETE the object is `oldObject`.
-          expression: `!has(oldObject.metadata.labels) || ` +
-            `!('${LABEL}' in oldObject.metadata.labels) || ` +
-            `oldObject.metadata.labels['${LABEL}'] != '${ns}'`,
-          message: `${MESSAGE} (${ns})`,
-        }],
-      },
-    },
-    {
-      apiVersion: "admissionregistration.k8s.io/v1",
-      kind: "ValidatingAdmissionPolicyBinding",
-      metadata: { name },
-      spec: { policyName: name, validationActions: ["Deny"] },
-    },
-  ];
+  return denyingPolicy({
+    name: `deny-csid-delete-${ns}`,
+    apiGroup: "spire.spiffe.io",
+    resource: "clusterspiffeids",
+    operations: ["DELETE"],
+    // On DELETE the object is `oldObject`.
+    expression: `!has(oldObject.metadata.labels) || ` +
+      `!('${LABEL}' in oldObject.metadata.labels) || ` +
+      `oldObject.metadata.labels['${LABEL}'] != '${ns}'`,
+    message: `${MESSAGE} (${ns})`,
+  });
 }
 
 /** Whether a dry-run delete of ClusterSPIFFEID `name` is refused right now. */

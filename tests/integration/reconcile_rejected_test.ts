@@ -14,6 +14,7 @@ import assert from "node:assert/strict";
 import { ApiError } from "../../apis/errors.ts";
 import type { KubeRequest } from "../../apis/transport.ts";
 import { testEnv } from "../harness/env.ts";
+import { denyingPolicy } from "../harness/admission_policy.ts";
 import { Gate } from "../harness/request_gate.ts";
 import {
   type Clients as OracleClients,
@@ -40,72 +41,30 @@ const POLICY_MESSAGE = "platform policy: no ClusterSPIFFEIDs for this namespace"
 
 /** A VAP (+ binding) denying CREATE/UPDATE of ClusterSPIFFEIDs labelled for `ns`. */
 function policy(ns: string): unknown[] {
-  const name = `deny-csid-${ns}`;
-  return [
-    {
-      apiVersion: "admissionregistration.k8s.io/v1",
-      kind: "ValidatingAdmissionPolicy",
-      metadata: { name },
-      spec: {
-        failurePolicy: "Fail",
-        matchConstraints: {
-          resourceRules: [{
-            apiGroups: ["spire.spiffe.io"],
-            apiVersions: ["*"],
-            operations: ["CREATE", "UPDATE"],
-            resources: ["clusterspiffeids"],
-          }],
-        },
-        validations: [{
-          expression: `!has(object.metadata.labels) || ` +
-            `!('${LABEL}' in object.metadata.labels) || ` +
-            `object.metadata.labels['${LABEL}'] != '${ns}'`,
-          message: `${POLICY_MESSAGE} (${ns})`,
-        }],
-      },
-    },
-    {
-      apiVersion: "admissionregistration.k8s.io/v1",
-      kind: "ValidatingAdmissionPolicyBinding",
-      metadata: { name },
-      spec: { policyName: name, validationActions: ["Deny"] },
-    },
-  ];
+  return denyingPolicy({
+    name: `deny-csid-${ns}`,
+    apiGroup: "spire.spiffe.io",
+    resource: "clusterspiffeids",
+    operations: ["CREATE", "UPDATE"],
+    expression: `!has(object.metadata.labels) || ` +
+      `!('${LABEL}' in object.metadata.labels) || ` +
+      `object.metadata.labels['${LABEL}'] != '${ns}'`,
+    message: `${POLICY_MESSAGE} (${ns})`,
+  });
 }
 
 const STATUS_MESSAGE = "platform policy: binding status is read-only here";
 
 /** A VAP (+ binding) denying UPDATE of the status subresource of `ns`'s bindings. */
 function statusPolicy(ns: string): unknown[] {
-  const name = `deny-status-${ns}`;
-  return [
-    {
-      apiVersion: "admissionregistration.k8s.io/v1",
-      kind: "ValidatingAdmissionPolicy",
-      metadata: { name },
-      spec: {
-        failurePolicy: "Fail",
-        matchConstraints: {
-          resourceRules: [{
-            apiGroups: ["kleym.sonda.red"],
-            apiVersions: ["*"],
-            operations: ["UPDATE"],
-            resources: ["inferenceidentitybindings/status"],
-          }],
-        },
-        validations: [{
-          expression: `object.metadata.namespace != '${ns}'`,
-          message: `${STATUS_MESSAGE} (${ns})`,
-        }],
-      },
-    },
-    {
-      apiVersion: "admissionregistration.k8s.io/v1",
-      kind: "ValidatingAdmissionPolicyBinding",
-      metadata: { name },
-      spec: { policyName: name, validationActions: ["Deny"] },
-    },
-  ];
+  return denyingPolicy({
+    name: `deny-status-${ns}`,
+    apiGroup: "kleym.sonda.red",
+    resource: "inferenceidentitybindings/status",
+    operations: ["UPDATE"],
+    expression: `object.metadata.namespace != '${ns}'`,
+    message: `${STATUS_MESSAGE} (${ns})`,
+  });
 }
 
 /** Whether a dry-run status update of binding `probe` in `ns` is refused right now. */
