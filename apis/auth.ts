@@ -15,6 +15,7 @@
  */
 import { type Clock, realClock } from "./clock.ts";
 import { ConfigError, describeCause } from "./errors.ts";
+import { inheritedTlsEnv } from "./default_roots.ts";
 import { EXEC_TIMEOUT_MS, type PluginOutput, runPlugin } from "./exec_run.ts";
 import type { CredentialProvider, Credentials } from "./transport.ts";
 
@@ -117,8 +118,9 @@ export function execCredentials(exec: ExecConfig, opts: ExecOptions): Credential
     };
     // Like kubectl, the plugin gets this process's environment plus its own entries. Without a
     // baseEnv the child inherits the environment from the OS, so the operator never has to read
-    // (and be granted) all of its environment variables (docs/permissions.md).
-    const env: Record<string, string> = { ...opts.baseEnv };
+    // (and be granted) all of its environment variables (docs/permissions.md). The trust settings
+    // go back to what this process was started with (default_roots.ts emptied them for itself).
+    const env: Record<string, string> = { ...opts.baseEnv, ...inheritedTlsEnv() };
     for (const e of exec.env ?? []) env[e.name] = e.value;
     env.KUBERNETES_EXEC_INFO = JSON.stringify(info);
     let out: PluginOutput;

@@ -4,7 +4,9 @@
  *
  * `httpTransport(conn)` turns a resolved `ConnectionConfig` (from `kubeconfig.ts` or
  * `incluster.ts`) into a transport that adds the server URL (keeping any path prefix), TLS (a
- * configured CA as the only root, through `only_ca.ts`; a client certificate), credentials, impersonation headers and `User-Agent: kleym/<VERSION>`. On a
+ * configured CA as the only root: `fetch` when the process emptied its default roots,
+ * default_roots.ts, else `only_ca.ts`; a client certificate), credentials, impersonation headers
+ * and `User-Agent: kleym/<VERSION>`. On a
  * 401 it asks the credential provider to drop its cached credentials and retries once (request
  * bodies are strings, so they replay).
  *
@@ -23,6 +25,7 @@
  */
 import type { ClientCertificateSource } from "./cert_files.ts";
 import { ConfigError, ConnectionError } from "./errors.ts";
+import { defaultRootsEmpty } from "./default_roots.ts";
 import { type OnlyCaClient, onlyCaClient } from "./only_ca.ts";
 import { VERSION } from "./version.ts";
 
@@ -122,17 +125,18 @@ export function httpTransport(
   const userAgent = opts.userAgent ?? `kleym/${VERSION}`;
   const clients = new Map<string, Requester>();
   const server = conn.server.replace(/\/+$/, "");
-  // A configured CA is the only trust root (docs/contract.md#connection): `fetch` would add it to
-  // the default roots, so those connections go through only_ca.ts instead.
-  const onlyCa = !conn.insecureSkipTlsVerify && conn.caPem !== undefined &&
-    server.startsWith("https:");
+  // A configured CA is the only trust root (docs/contract.md#connection): `fetch` adds it to the
+  // default roots, so it may carry it only when the process emptied them (default_roots.ts);
+  // otherwise those connections go through only_ca.ts.
+  const caPem = !conn.insecureSkipTlsVerify && server.startsWith("https:") ? conn.caPem : undefined;
+  const onlyCa = caPem !== undefined && !defaultRootsEmpty();
 
   function clientFor(certPem: string | undefined, keyPem: string | undefined): Requester {
     const key = `${certPem ?? ""}\u0000${keyPem ?? ""}`;
     let c = clients.get(key);
     if (!c) {
       const pair = certPem && keyPem ? { certPem, keyPem } : {};
-      c = onlyCa ? onlyCaClient({ caPem: conn.caPem!, ...pair }) : fetchClient(pair);
+      c = onlyCa ? onlyCaClient({ caPem: caPem!, ...pair }) : fetchClient(caPem, pair);
       // A provider that rotates certificates would otherwise grow this map without bound.
       if (clients.size >= 4) {
         for (const old of clients.values()) old.close();
@@ -207,11 +211,18 @@ export function httpTransport(
 /** What sends one request: `fetch` on a Deno client, or only_ca.ts. */
 type Requester = OnlyCaClient;
 
-/** `fetch` with the default roots (no CA configured, or insecure-skip-tls-verify). */
-function fetchClient(pair: { certPem?: string; keyPem?: string }): Requester {
-  const client = pair.certPem && pair.keyPem
-    ? Deno.createHttpClient({ cert: pair.certPem, key: pair.keyPem })
-    : Deno.createHttpClient({});
+/**
+ * `fetch` with the default roots plus `caPem`: the CA alone once the default roots are empty, the
+ * default roots alone when no CA is configured (or insecure-skip-tls-verify).
+ */
+function fetchClient(
+  caPem: string | undefined,
+  pair: { certPem?: string; keyPem?: string },
+): Requester {
+  const client = Deno.createHttpClient({
+    ...(caPem === undefined ? {} : { caCerts: [caPem] }),
+    ...(pair.certPem && pair.keyPem ? { cert: pair.certPem, key: pair.keyPem } : {}),
+  });
   return {
     fetch: (url, init) => fetch(url, { ...init, client }),
     close: () => client.close(),

@@ -1,9 +1,11 @@
 /**
  * The configured CA is the only trust root (docs/contract.md#connection). A loopback TLS proxy in
- * front of the API server presents a certificate from a second CA that the processes trust through
- * `DENO_CERT` (as they would trust a public CA). With a kubeconfig naming the API server's own CA,
- * the operator and the CLI — each a process with exactly its permissions — refuse the proxy with
- * one clear line; with a kubeconfig naming the proxy's CA they connect through it.
+ * front of the API server presents a certificate from a second CA that the processes trust twice:
+ * through `DENO_CERT` and through the system store (`DENO_TLS_CA_STORE=mozilla,system`, the store
+ * read from `SSL_CERT_FILE`), as they would trust a public CA. With a kubeconfig naming the API
+ * server's own CA, the operator and the CLI — each a process with exactly its permissions, which
+ * empties Deno's default roots at start (apis/default_roots.ts) — refuse the proxy with one clear
+ * line; with a kubeconfig naming the proxy's CA they connect through it.
  */
 import assert from "node:assert/strict";
 import { REPO_ROOT } from "../harness/controlplane.ts";
@@ -15,10 +17,12 @@ import { createPki } from "../harness/pki.ts";
 import { type Collected, runCollecting, spawnCollecting } from "../harness/process.ts";
 import { startTlsProxy } from "../harness/tls_proxy.ts";
 
+// rustls says BadSignature when the configured CA has the proxy CA's subject name (both test CAs
+// do), UnknownIssuer otherwise: either way, not signed by the configured CA.
 const REFUSAL =
-  /failed TLS verification \(invalid peer certificate: UnknownIssuer\): the kubeconfig's certificate-authority does not match the server's certificate/;
+  /failed TLS verification \(invalid peer certificate: (UnknownIssuer|BadSignature)\): the kubeconfig's certificate-authority does not match the server's certificate/;
 
-Deno.test("a CA the process trusts by DENO_CERT but the kubeconfig does not name is refused by the operator and the CLI; the named CA connects", async (t) => {
+Deno.test("a CA the process trusts (DENO_CERT, the system store) but the kubeconfig does not name is refused by the operator and the CLI; the named CA connects", async (t) => {
   const env = await testEnv();
   await applyDeploy(env.kubectl);
   const dir = await Deno.makeTempDir({ prefix: "kleym-trust-" });
@@ -47,10 +51,12 @@ Deno.test("a CA the process trusts by DENO_CERT but the kubeconfig does not name
   };
   const operatorToken = await token("kleym");
   const readerToken = await token("trust-reader");
-  // DENO_CERT: the proxy's CA is trusted process-wide, as a public CA would be.
-  const processEnv = { DENO_CERT: other.caCert, HOME: "/nonexistent", KUBECONFIG: "" };
-  const run = (args: string[]): Promise<Collected> =>
-    runCollecting(Deno.execPath(), args, { cwd: REPO_ROOT, env: processEnv });
+  // The proxy's CA is trusted process-wide, as a public CA would be, in both ways Deno offers.
+  const byDenoCert = { DENO_CERT: other.caCert };
+  const bySystemStore = { DENO_TLS_CA_STORE: "mozilla,system", SSL_CERT_FILE: other.caCert };
+  const processEnv = { ...byDenoCert, ...bySystemStore, HOME: "/nonexistent", KUBECONFIG: "" };
+  const run = (args: string[], env: Record<string, string> = processEnv): Promise<Collected> =>
+    runCollecting(Deno.execPath(), args, { cwd: REPO_ROOT, env });
   const cli = (kubeconfig: string) =>
     run([
       "run",
@@ -62,15 +68,25 @@ Deno.test("a CA the process trusts by DENO_CERT but the kubeconfig does not name
       "--timeout=20s",
     ]);
   try {
-    await t.step("premise: with DENO_CERT, fetch's caCerts would accept the proxy", async () => {
-      const probe = await run([
-        "eval",
-        `const c = Deno.createHttpClient({ caCerts: [${JSON.stringify(env.caPem)}] });` +
-        `const r = await fetch("${proxy.url}/version", { client: c }); console.log(r.status);`,
-      ]);
-      assert.equal(probe.code, 0, probe.stderr);
-      assert.equal(probe.stdout.trim(), "200");
-    });
+    for (
+      const [way, trust] of Object.entries({
+        DENO_CERT: byDenoCert,
+        "the system store": bySystemStore,
+      })
+    ) {
+      await t.step(
+        `premise: trusted through ${way}, fetch's caCerts would accept the proxy`,
+        async () => {
+          const probe = await run([
+            "eval",
+            `const c = Deno.createHttpClient({ caCerts: [${JSON.stringify(env.caPem)}] });` +
+            `const r = await fetch("${proxy.url}/version", { client: c }); console.log(r.status);`,
+          ], { ...trust, HOME: "/nonexistent" });
+          assert.equal(probe.code, 0, probe.stderr);
+          assert.equal(probe.stdout.trim(), "200");
+        },
+      );
+    }
 
     const wrong = {
       operator: await write("wrong-operator", tokenKubeconfig(proxy.url, operatorToken, env.caPem)),
