@@ -38,9 +38,6 @@ import type { KubeRequest, Transport } from "./transport.ts";
 
 export * from "./resource.ts";
 
-/** Upper bound of one non-watch request; kube-apiserver's own default request timeout is 60 s. */
-export const REQUEST_TIMEOUT_MS = 60_000;
-
 /** Thin layer over a transport: errors become `ApiError`, bodies become JSON. */
 export class RestClient {
   readonly transport: Transport;
@@ -57,15 +54,13 @@ export class RestClient {
   }
 
   /**
-   * Send `req` and parse the JSON body. Bounded by REQUEST_TIMEOUT_MS on top of the caller's
-   * signal: a request stuck on a dead connection must fail (and be retried by its owner) rather
-   * than hold its work-queue key forever. Watches (`send` + a stream) are not bounded here.
+   * Send `req` and parse the JSON body. The body is read with `text()`: natively, in one piece,
+   * for `fetch`'s bodies, and the request deadline (timeout.ts, below every client that
+   * connect.ts builds) ends with it (docs/contract.md#dead-connections).
    */
   async json(req: KubeRequest): Promise<unknown> {
-    const timeout = AbortSignal.timeout(REQUEST_TIMEOUT_MS);
-    const signal = req.signal ? AbortSignal.any([req.signal, timeout]) : timeout;
-    const res = await this.send({ ...req, signal });
-    const text = await bodyText(res);
+    const res = await this.send(req);
+    const text = await res.text();
     if (text.length === 0) return undefined;
     try {
       return JSON.parse(text);
@@ -332,19 +327,4 @@ export class ResourceClient<T extends KubeObject = KubeObject> {
       items: l.items.map((i) => this.decodeObject(i)),
     };
   }
-}
-
-/**
- * The body as text, decoded chunk by chunk as it arrives: `Response.text()` on a streamed body
- * (only_ca.ts) holds every chunk until the end and copies them into one buffer, so a 10,000-object
- * list left megabytes of malloc'd chunks to wait for a full GC (docs/benchmarks.md "The
- * 10,000-binding peak"). Here each chunk dies young, in the allocation that read it.
- */
-async function bodyText(res: Response): Promise<string> {
-  if (res.body === null) return "";
-  const decoder = new TextDecoder();
-  const parts: string[] = [];
-  for await (const chunk of res.body) parts.push(decoder.decode(chunk, { stream: true }));
-  parts.push(decoder.decode());
-  return parts.join("");
 }

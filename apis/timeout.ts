@@ -9,7 +9,7 @@
  * request's signal aborts with a `ConnectionError` whose cause is a `TimeoutError` DOMException:
  * no answer, so retry.ts retries it for idempotent requests like any lost connection, and
  * apis/diagnose.ts words it as "did not answer in time". The timer is cleared once the body has
- * been read, cancelled or has failed. `timeoutMs <= 0` turns it off.
+ * been read with `text()` or has failed (`endingWithText`). `timeoutMs <= 0` turns it off.
  */
 import { type Clock, realClock } from "./clock.ts";
 import { ConnectionError } from "./errors.ts";
@@ -63,38 +63,28 @@ export function withTimeout(inner: Transport, opts: TimeoutOptions): Transport {
       done();
       return res;
     }
-    return new Response(untilDone(res.body, done), {
-      status: res.status,
-      statusText: res.statusText,
-      headers: res.headers,
-    });
+    return endingWithText(res, done);
   };
 }
 
-/** `body`, calling `done` once it has ended, failed or been cancelled. */
-function untilDone(
-  body: ReadableStream<Uint8Array>,
-  done: () => void,
-): ReadableStream<Uint8Array> {
-  const reader = body.getReader();
-  return new ReadableStream<Uint8Array>({
-    async pull(controller) {
+/**
+ * `res` itself, whose `text()` calls `done` once it has read the body or failed. Not a new
+ * `Response` around the body (Deno pipes a body handed to `new Response` through a JavaScript
+ * stream) and not a stream in between: `fetch`'s bodies are then read natively, in one piece,
+ * which keeps the 10,000-object lists' chunks out of the JavaScript heap (docs/benchmarks.md "The
+ * response path"). Every body kleym reads that is not a watch is read with `text()` (rest.ts,
+ * errors.ts); a body read any other way (or cancelled) keeps its deadline armed until it fires,
+ * which then aborts a request that has already finished: nothing.
+ */
+function endingWithText(res: Response, done: () => void): Response {
+  const text = res.text.bind(res);
+  return Object.defineProperty(res, "text", {
+    value: async (): Promise<string> => {
       try {
-        const chunk = await reader.read();
-        if (chunk.done) {
-          done();
-          controller.close();
-        } else {
-          controller.enqueue(chunk.value);
-        }
-      } catch (error) {
+        return await text();
+      } finally {
         done();
-        controller.error(error);
       }
-    },
-    cancel(reason) {
-      done();
-      return reader.cancel(reason);
     },
   });
 }

@@ -69,6 +69,24 @@ Deno.test("request deadline", async (t) => {
     equal(clock.pending, 0);
   });
 
+  await t.step(
+    "the body stays the transport's own stream (read natively, not re-piped)",
+    async () => {
+      const clock = new FakeClock();
+      let original: Response | undefined;
+      const transport = withTimeout(() => {
+        original = new Response('{"kind":"List"}', { status: 200, headers: { "x-a": "b" } });
+        return Promise.resolve(original);
+      }, { timeoutMs: 5_000, server: "https://k", clock });
+      const res = await transport(get());
+      ok(original !== undefined && res.body === original.body);
+      equal(res.headers.get("x-a"), "b");
+      equal(clock.pending, 1);
+      equal(await res.text(), '{"kind":"List"}');
+      equal(clock.pending, 0);
+    },
+  );
+
   await t.step("watches have no deadline (their idle limit is the informer's)", async () => {
     const clock = new FakeClock();
     let seen: KubeRequest | undefined;
