@@ -213,13 +213,17 @@ type Requester = OnlyCaClient;
 
 /**
  * `fetch` with the default roots plus `caPem`: the CA alone once the default roots are empty, the
- * default roots alone when no CA is configured (or insecure-skip-tls-verify).
+ * default roots alone when no CA is configured (or insecure-skip-tls-verify). HTTP/1.1 only: over
+ * HTTP/2 Deno's client leaves Nagle's algorithm on (no TCP_NODELAY) and a write's frames wait for
+ * the server's delayed ACK, ~45 ms a request (docs/benchmarks.md "The response path": single
+ * creates p50 63 -> 16 ms, memory unchanged).
  */
 function fetchClient(
   caPem: string | undefined,
   pair: { certPem?: string; keyPem?: string },
 ): Requester {
   const client = Deno.createHttpClient({
+    http2: false,
     ...(caPem === undefined ? {} : { caCerts: [caPem] }),
     ...(pair.certPem && pair.keyPem ? { cert: pair.certPem, key: pair.keyPem } : {}),
   });
