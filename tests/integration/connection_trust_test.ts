@@ -57,11 +57,17 @@ Deno.test("a CA the process trusts (DENO_CERT, the system store) but the kubecon
   const processEnv = { ...byDenoCert, ...bySystemStore, HOME: "/nonexistent", KUBECONFIG: "" };
   const run = (args: string[], env: Record<string, string> = processEnv): Promise<Collected> =>
     runCollecting(Deno.execPath(), args, { cwd: REPO_ROOT, env });
-  const cli = (kubeconfig: string) =>
+  // Without the grant to empty the default roots, the CLI falls back to only_ca.ts.
+  const withoutRootsGrant = cliPermissions().map((f) =>
+    f.startsWith("--allow-env=")
+      ? f.replace(/,?\b(DENO_TLS_CA_STORE|DENO_CERT)\b/g, "").replace("=,", "=")
+      : f
+  );
+  const cli = (kubeconfig: string, permissions = cliPermissions()) =>
     run([
       "run",
       "--quiet",
-      ...cliPermissions(),
+      ...permissions,
       "cli/main.ts",
       "status",
       `--kubeconfig=${kubeconfig}`,
@@ -110,6 +116,21 @@ Deno.test("a CA the process trusts (DENO_CERT, the system store) but the kubecon
       assert.match(lines[0], /^kleym: /);
       assert.match(lines[0], REFUSAL);
     });
+
+    await t.step(
+      "without the grant to empty the roots (only_ca.ts) the CLI refuses the same",
+      async () => {
+        assert.ok(
+          withoutRootsGrant.every((f) => !f.includes("DENO_CERT")),
+          withoutRootsGrant.join(" "),
+        );
+        const r = await cli(wrong.cli, withoutRootsGrant);
+        assert.equal(r.code, 4, r.stderr);
+        const lines = r.stderr.split("\n").filter((l) => l !== "");
+        assert.equal(lines.length, 1, r.stderr);
+        assert.match(lines[0], REFUSAL);
+      },
+    );
 
     const right = {
       operator: await write("right-operator", tokenKubeconfig(proxy.url, operatorToken, otherCa)),
