@@ -11,9 +11,9 @@
  * `tests/integration/connection_trust_test.ts` shows the refusal with a CA that the process trusts
  * through `DENO_CERT`.
  *
- * The operator and the CLI empty Deno's default roots at start (default_roots.ts) and use `fetch`
- * instead, whose bodies are read natively; this client serves the processes that did not: library
- * users, the tests' own clients, a process without the grant.
+ * The operator and the CLI empty Deno's default roots before their first CA client
+ * (default_roots.ts) and use `fetch` instead, whose bodies are read natively; this client serves
+ * the processes that did not: library users, the tests' own clients, a process without the grant.
  */
 import { Agent, request } from "node:https";
 import type { IncomingMessage } from "node:http";

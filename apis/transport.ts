@@ -4,7 +4,7 @@
  *
  * `httpTransport(conn)` turns a resolved `ConnectionConfig` (from `kubeconfig.ts` or
  * `incluster.ts`) into a transport that adds the server URL (keeping any path prefix), TLS (a
- * configured CA as the only root: `fetch` when the process emptied its default roots,
+ * configured CA as the only root: `fetch` once the process's default roots are empty,
  * default_roots.ts, else `only_ca.ts`; a client certificate), credentials, impersonation headers
  * and `User-Agent: kleym/<VERSION>`. On a
  * 401 it asks the credential provider to drop its cached credentials and retries once (request
@@ -25,7 +25,7 @@
  */
 import type { ClientCertificateSource } from "./cert_files.ts";
 import { ConfigError, ConnectionError } from "./errors.ts";
-import { defaultRootsEmpty } from "./default_roots.ts";
+import { caOnlyByFetch, usingDefaultRoots } from "./default_roots.ts";
 import { type OnlyCaClient, onlyCaClient } from "./only_ca.ts";
 import { VERSION } from "./version.ts";
 
@@ -126,17 +126,20 @@ export function httpTransport(
   const clients = new Map<string, Requester>();
   const server = conn.server.replace(/\/+$/, "");
   // A configured CA is the only trust root (docs/contract.md#connection): `fetch` adds it to the
-  // default roots, so it may carry it only when the process emptied them (default_roots.ts);
-  // otherwise those connections go through only_ca.ts.
+  // default roots, so it may carry it only when they are empty (default_roots.ts); otherwise those
+  // connections go through only_ca.ts. Without a CA the default roots are the trust, as client-go
+  // uses the system's.
   const caPem = !conn.insecureSkipTlsVerify && server.startsWith("https:") ? conn.caPem : undefined;
-  const onlyCa = caPem !== undefined && !defaultRootsEmpty();
 
   function clientFor(certPem: string | undefined, keyPem: string | undefined): Requester {
     const key = `${certPem ?? ""}\u0000${keyPem ?? ""}`;
     let c = clients.get(key);
     if (!c) {
       const pair = certPem && keyPem ? { certPem, keyPem } : {};
-      c = onlyCa ? onlyCaClient({ caPem: caPem!, ...pair }) : fetchClient(caPem, pair);
+      if (caPem === undefined && server.startsWith("https:")) usingDefaultRoots();
+      c = caPem === undefined || caOnlyByFetch()
+        ? fetchClient(caPem, pair)
+        : onlyCaClient({ caPem, ...pair });
       // A provider that rotates certificates would otherwise grow this map without bound.
       if (clients.size >= 4) {
         for (const old of clients.values()) old.close();

@@ -2,12 +2,13 @@
  * `kleym` CLI entry point: `./kleym <args>` from source, or the `deno compile`d
  * `dist/kleym` (`make build`). Read-only; see `kleym --help` and docs/cli.md.
  */
-import { emptyDefaultRoots } from "../apis/default_roots.ts";
+import { allowEmptyingDefaultRoots } from "../apis/default_roots.ts";
 import { runCli } from "./run.ts";
 
 if (import.meta.main) {
-  // Before any connection: the configured CA becomes fetch's only trust (apis/default_roots.ts).
-  emptyDefaultRoots();
+  // A configured CA becomes fetch's only trust: the transport empties Deno's default roots before
+  // its first client (apis/default_roots.ts).
+  allowEmptyingDefaultRoots();
   const encoder = new TextEncoder();
   const write = (stream: { writeSync(p: Uint8Array): number }) => (text: string) => {
     const bytes = encoder.encode(text);

@@ -5,7 +5,8 @@
  * read from `SSL_CERT_FILE`), as they would trust a public CA. With a kubeconfig naming the API
  * server's own CA, the operator and the CLI — each a process with exactly its permissions, which
  * empties Deno's default roots at start (apis/default_roots.ts) — refuse the proxy with one clear
- * line; with a kubeconfig naming the proxy's CA they connect through it.
+ * line; with a kubeconfig naming the proxy's CA they connect through it; with a kubeconfig naming
+ * no CA the process's own trust is used, as client-go uses the system's.
  */
 import assert from "node:assert/strict";
 import { REPO_ROOT } from "../harness/controlplane.ts";
@@ -136,6 +137,15 @@ Deno.test("a CA the process trusts (DENO_CERT, the system store) but the kubecon
       operator: await write("right-operator", tokenKubeconfig(proxy.url, operatorToken, otherCa)),
       cli: await write("right-cli", tokenKubeconfig(proxy.url, readerToken, otherCa)),
     };
+    await t.step(
+      "without a CA in the kubeconfig, the process's own trust (DENO_CERT) is used",
+      async () => {
+        // As client-go falls back to the system roots: the default roots are not emptied then.
+        const r = await cli(await write("no-ca-cli", tokenKubeconfig(proxy.url, readerToken)));
+        assert.ok(r.code === 0 || r.code === 2, `exit ${r.code}: ${r.stderr}`);
+        assert.notEqual(r.stdout, "");
+      },
+    );
     await t.step("with the proxy's CA in the kubeconfig, the CLI reports", async () => {
       const r = await cli(right.cli);
       assert.ok(r.code === 0 || r.code === 2, `exit ${r.code}: ${r.stderr}`);

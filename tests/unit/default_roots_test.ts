@@ -1,7 +1,8 @@
 /**
  * apis/default_roots.ts, in child processes (the store and the environment are process-wide):
- * with each entry point's own permissions the default root store is emptied, an `exec` plugin
- * still sees the trust settings the process was started with, and without the grant nothing is
+ * with each entry point's own permissions the default root store is emptied for the first CA
+ * client, an `exec` plugin still sees the trust settings the process was started with; without
+ * the entry point's consent, after a client on the default roots, or without the grant nothing is
  * changed (transport.ts then keeps only_ca.ts). That the emptied store refuses a CA trusted through
  * `DENO_CERT` or the system store is tests/integration/connection_trust_test.ts.
  */
@@ -12,21 +13,26 @@ import { taskFlagsOf } from "../../tools/task_flags.ts";
 
 const ROOT = fileURLToPath(new URL("../../", import.meta.url));
 
-/** Prints what the module did, and what an exec plugin (a shell) was given, as one JSON line. */
+/**
+ * Prints what the module did, and what an exec plugin (a shell) was given, as one JSON line.
+ * Arguments: `allow` (an entry point's call), `defaults-first` (a client on the default roots
+ * before the CA client), `plugin` (run one exec plugin afterwards).
+ */
 const PROBE = `
-import { defaultRootsEmpty, emptyDefaultRoots, inheritedTlsEnv } from "${ROOT}apis/default_roots.ts";
+import { allowEmptyingDefaultRoots, caOnlyByFetch, inheritedTlsEnv, usingDefaultRoots } from "${ROOT}apis/default_roots.ts";
 import { execCredentials } from "${ROOT}apis/auth.ts";
-const emptied = emptyDefaultRoots();
+if (Deno.args.includes("allow")) allowEmptyingDefaultRoots();
+if (Deno.args.includes("defaults-first")) usingDefaultRoots();
 const read = (name) => { try { return Deno.env.get(name) ?? null; } catch { return "not granted"; } };
 const out = {
-  emptied,
-  again: defaultRootsEmpty(),
+  caOnly: caOnlyByFetch(),
+  again: caOnlyByFetch(),
   store: read("DENO_TLS_CA_STORE"),
   cert: read("DENO_CERT"),
   inherited: inheritedTlsEnv(),
   plugin: null,
 };
-if (Deno.args[0] === "plugin") {
+if (Deno.args.includes("plugin")) {
   const creds = await execCredentials({
     command: "sh",
     args: ["-c", 'printf \\'{"apiVersion":"client.authentication.k8s.io/v1","kind":"ExecCredential","status":{"token":"%s|%s"}}\\' "\${DENO_TLS_CA_STORE-unset}" "\${DENO_CERT-unset}"'],
@@ -37,13 +43,13 @@ if (Deno.args[0] === "plugin") {
 console.log(JSON.stringify(out));
 `;
 
-async function probe(flags: string[], env: Record<string, string>, plugin = false) {
+async function probe(flags: string[], env: Record<string, string>, args: string[]) {
   const dir = await Deno.makeTempDir({ prefix: "kleym-roots-" });
   try {
     await Deno.writeTextFile(`${dir}/probe.ts`, PROBE);
     const r = await runCollecting(
       Deno.execPath(),
-      ["run", "--quiet", ...flags, `${dir}/probe.ts`, ...(plugin ? ["plugin"] : [])],
+      ["run", "--quiet", ...flags, `${dir}/probe.ts`, ...args],
       { cwd: ROOT, env },
     );
     assert.equal(r.code, 0, r.stderr);
@@ -56,14 +62,14 @@ async function probe(flags: string[], env: Record<string, string>, plugin = fals
 const flagsOf = (task: string) =>
   taskFlagsOf(`${ROOT}deno.json`, task).filter((f) => !f.startsWith("--v8-flags"));
 
-Deno.test("default roots: each entry point empties them; plugins keep the original trust", async (t) => {
+Deno.test("default roots: emptied for an entry point's first CA client; plugins keep the original trust", async (t) => {
   await t.step("the compiled operator's permissions empty the store", async () => {
     const out = await probe(flagsOf("operator-incluster"), {
       DENO_CERT: "/etc/extra-ca.pem",
       DENO_TLS_CA_STORE: "mozilla,system",
-    });
+    }, ["allow"]);
     assert.deepEqual(out, {
-      emptied: true,
+      caOnly: true,
       again: true,
       store: "",
       cert: null,
@@ -75,8 +81,8 @@ Deno.test("default roots: each entry point empties them; plugins keep the origin
   await t.step(
     "the CLI's permissions empty the store; an unset store is passed on as mozilla",
     async () => {
-      const out = await probe(flagsOf("kleym"), {});
-      assert.equal(out.emptied, true);
+      const out = await probe(flagsOf("kleym"), {}, ["allow"]);
+      assert.equal(out.caOnly, true);
       assert.equal(out.store, "");
       assert.deepEqual(out.inherited, { DENO_TLS_CA_STORE: "mozilla" });
     },
@@ -85,22 +91,42 @@ Deno.test("default roots: each entry point empties them; plugins keep the origin
   await t.step(
     "an exec plugin of the local operator gets the settings it was started with",
     async () => {
-      const out = await probe(flagsOf("operator"), { DENO_CERT: "/etc/extra-ca.pem" }, true);
-      assert.equal(out.emptied, true);
+      const out = await probe(flagsOf("operator"), { DENO_CERT: "/etc/extra-ca.pem" }, [
+        "allow",
+        "plugin",
+      ]);
+      assert.equal(out.caOnly, true);
       assert.equal(out.cert, null);
       assert.equal(out.plugin, "mozilla|/etc/extra-ca.pem");
     },
   );
 
+  const untouched = (cert: string) => ({
+    caOnly: false,
+    again: false,
+    store: null,
+    cert,
+    inherited: {},
+    plugin: null,
+  });
+
+  await t.step("not allowed (not an entry point): nothing changes", async () => {
+    const out = await probe(flagsOf("operator"), { DENO_CERT: "/etc/extra-ca.pem" }, []);
+    assert.deepEqual(out, untouched("/etc/extra-ca.pem"));
+  });
+
+  await t.step("a client on the default roots came first: they are kept", async () => {
+    const out = await probe(flagsOf("operator"), { DENO_CERT: "/etc/extra-ca.pem" }, [
+      "allow",
+      "defaults-first",
+    ]);
+    assert.deepEqual(out, untouched("/etc/extra-ca.pem"));
+  });
+
   await t.step("with half the grant nothing changes and nothing is claimed", async () => {
-    const out = await probe(["--allow-env=DENO_TLS_CA_STORE"], { DENO_CERT: "/etc/extra-ca.pem" });
-    assert.deepEqual(out, {
-      emptied: false,
-      again: false,
-      store: null,
-      cert: "not granted",
-      inherited: {},
-      plugin: null,
-    });
+    const out = await probe(["--allow-env=DENO_TLS_CA_STORE"], {
+      DENO_CERT: "/etc/extra-ca.pem",
+    }, ["allow"]);
+    assert.deepEqual(out, untouched("not granted"));
   });
 });
