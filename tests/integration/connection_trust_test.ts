@@ -46,6 +46,10 @@ Deno.test("a CA the process trusts (DENO_CERT, the system store) but the kubecon
   ]);
   const token = async (sa: string) =>
     (await env.kubectl(["create", "token", sa, "-n", "kleym-system"])).trim();
+  // The Deployment's start-up: the HTTPS metrics server is up before the first API client, so it
+  // must not build Deno's root store before the transport empties it (apis/default_roots.ts).
+  const withSecureMetrics = (args: string[]) =>
+    args.map((a) => a === "--metrics-bind-address=0" ? "--metrics-bind-address=127.0.0.1:0" : a);
   const write = async (name: string, text: string) => {
     await Deno.writeTextFile(`${dir}/${name}`, text);
     return `${dir}/${name}`;
@@ -100,13 +104,19 @@ Deno.test("a CA the process trusts (DENO_CERT, the system store) but the kubecon
       cli: await write("wrong-cli", tokenKubeconfig(proxy.url, readerToken, env.caPem)),
     };
     await t.step("the operator refuses with one line and exits 1", async () => {
-      const op = await run(operatorMainArgs(wrong.operator, ["--startup-timeout=2s"]));
+      const op = await run(
+        withSecureMetrics(operatorMainArgs(wrong.operator, ["--startup-timeout=2s"])),
+      );
       assert.equal(op.code, 1, op.stderr);
       assert.doesNotMatch(op.stderr, /\n\s+at /, "no stack trace");
       const errors = op.stderr.split("\n").filter((l) => l.includes('"level":"error"'));
       assert.equal(errors.length, 1, op.stderr);
       assert.match(JSON.parse(errors[0]).msg, REFUSAL);
       assert.doesNotMatch(op.stderr, /caches synced/);
+      // The HTTPS metrics server was up before the refused connection.
+      const serving = op.stderr.indexOf('"msg":"serving metrics"');
+      assert.ok(serving >= 0 && serving < op.stderr.indexOf(errors[0]), op.stderr);
+      assert.match(op.stderr, /"msg":"serving metrics".*"secure":true/);
     });
     await t.step("the CLI refuses with one line and exits 4", async () => {
       const r = await cli(wrong.cli);
@@ -152,10 +162,14 @@ Deno.test("a CA the process trusts (DENO_CERT, the system store) but the kubecon
       assert.notEqual(r.stdout, "");
     });
     await t.step("with the proxy's CA in the kubeconfig, the operator syncs", async () => {
-      const op = spawnCollecting(Deno.execPath(), operatorMainArgs(right.operator), {
-        cwd: REPO_ROOT,
-        env: processEnv,
-      });
+      const op = spawnCollecting(
+        Deno.execPath(),
+        withSecureMetrics(operatorMainArgs(right.operator)),
+        {
+          cwd: REPO_ROOT,
+          env: processEnv,
+        },
+      );
       try {
         await pollUntil(
           "caches synced through the proxy",
